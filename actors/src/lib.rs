@@ -1,0 +1,20 @@
+//! The ingestor's runtime: actors that poll Modbus devices, buffer every
+//! reading (memory ring + fjall spool) and deliver it to NATS, under supervision.
+//!
+//! # Layout
+//! - [`batch`]: `Batch` and `Value`, the readings of one device poll.
+//! - [`settings`]: the config file's schema (CONTRACT §2) as serde types.
+//! - [`buffer`]: BufferActor; the ring, the fjall spool, the record format.
+//! - `poller`: DevicePoller per `[[devices]]`; plan, decode, link (tcp/rtu).
+//! - `monitor`: ConnectionMonitor, owner of the NATS client.
+//! - `publisher`: Publisher, buffer -> NATS, acknowledged, oldest first.
+//! - `supervisor`: the root supervisor restarting children with back-off.
+#![deny(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod batch;
+pub mod buffer;
+pub mod settings;
+
+pub use batch::{Batch, Value};

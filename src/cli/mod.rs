@@ -1,0 +1,8 @@
+//! One module per command of CONTRACT §1.
+
+pub(crate) mod check;
+pub(crate) mod demo;
+pub(crate) mod poll;
+pub(crate) mod run;
+pub(crate) mod simulate;
+pub(crate) mod spool;

@@ -1,0 +1,94 @@
+//! `ingestor`: polls Modbus devices and delivers every reading to NATS.
+//!
+//! This binary is the thin service around `ingestor-actors`: the command
+//! line (here), the config file (`config`), the commands (`cli`) and
+//! telemetry (`telemetry`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+mod config;
+mod telemetry;
+
+/// Polls Modbus devices and delivers every reading to NATS, losing nothing.
+#[derive(Debug, Parser)]
+#[command(name = "ingestor", version, about)]
+struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// `-c FILE`, shared by every command that reads the config.
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// Config file [default: $INGESTOR_CONFIG, /etc/ingestor/ingestor.toml, config/default.toml]
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn path(&self) -> PathBuf {
+        config::resolve_path(self.config.as_deref())
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service until SIGTERM/SIGINT.
+    Run(ConfigArg),
+    /// Validate the config and print the poll plan.
+    Check(ConfigArg),
+    /// Read every tag once and print a table (commissioning).
+    Poll {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this device.
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Serve the config's devices as a Modbus TCP slave with changing values.
+    Simulate {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:5020")]
+        listen: String,
+    },
+    /// Run a simulator and the service together from config/demo.toml.
+    Demo,
+    /// Offline view and check of the on-disk backlog.
+    Spool {
+        #[command(subcommand)]
+        command: SpoolCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SpoolCommand {
+    /// Batches, bytes, oldest and newest seq and time.
+    Stats(ConfigArg),
+    /// Read every record, set unreadable ones aside, report counts.
+    Check(ConfigArg),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging(cli.log_json);
+    match cli.command {
+        Command::Run(c) => cli::run::run(&c.path()),
+        Command::Check(c) => cli::check::run(&c.path()),
+        Command::Poll { config, device } => cli::poll::run(&config.path(), device.as_deref()),
+        Command::Simulate { config, listen } => cli::simulate::run(&config.path(), &listen),
+        Command::Demo => cli::demo::run(),
+        Command::Spool { command } => match command {
+            SpoolCommand::Stats(c) => cli::spool::stats(&c.path()),
+            SpoolCommand::Check(c) => cli::spool::check(&c.path()),
+        },
+    }
+}
