@@ -18,6 +18,8 @@ use crate::Batch;
 pub struct BufferStats {
     /// Batches in the memory ring.
     pub memory_batches: u64,
+    /// Batches accepted and waiting for their group commit to disk.
+    pub pending: u64,
     /// Batches in the spool.
     pub disk_batches: u64,
     /// Live bytes of records in the spool.

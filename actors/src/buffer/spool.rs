@@ -144,13 +144,18 @@ impl Spool {
                 }
             }
         };
-        if clean.is_some() {
-            // From here on a crash must not look like a clean stop.
+        Ok(report)
+    }
+
+    /// Marks the spool as in use by a running service: from here on a crash
+    /// must not look like a clean stop. Offline tools do not call this.
+    pub fn begin_run(&mut self) -> Result<(), SpoolError> {
+        if meta_u64(&self.meta, META_CLEAN_NEXT)?.is_some() {
             let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
             wb.remove(&self.meta, META_CLEAN_NEXT);
             wb.commit()?;
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Makes sure every seq up to `upto` is covered by a synced reservation.

@@ -60,7 +60,15 @@ impl Store {
         data_dir: &std::path::Path,
         settings: BufferSettings,
     ) -> Result<(Store, OpenReport), SpoolError> {
-        let (spool, report) = Spool::open(data_dir)?;
+        let (mut spool, report) = Spool::open(data_dir)?;
+        spool.begin_run()?;
+        if let Some((from, to)) = report.skipped {
+            tracing::warn!(
+                from, to,
+                "the previous run did not stop cleanly: seqs {from}..={to} may have been handed out \
+                 and are skipped so none is reused; batches accepted before the crash are kept"
+            );
+        }
         let acked = spool.acked();
         let disk_newest = spool.newest_seq()?.unwrap_or(0);
         let store = Store {
@@ -354,6 +362,7 @@ impl Store {
     pub fn stats(&self) -> super::BufferStats {
         super::BufferStats {
             memory_batches: self.ring.len() as u64,
+            pending: self.pending.len() as u64,
             disk_batches: self.spool.live_count(),
             disk_bytes: self.spool.live_bytes(),
             in_flight: self.taken - self.acked,
