@@ -20,7 +20,11 @@ pub(crate) fn run(path: &Path) -> ExitCode {
         Err(errors) => {
             let n = errors.problems.len();
             eprintln!("{errors}");
-            eprintln!("{}: {n} problem{} found, config not valid", path.display(), if n == 1 { "" } else { "s" });
+            eprintln!(
+                "{}: {n} problem{} found, config not valid",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
             ExitCode::from(2)
         }
     }
@@ -29,7 +33,11 @@ pub(crate) fn run(path: &Path) -> ExitCode {
 fn print_summary(path: &Path, s: &Settings) {
     let tags: usize = s.devices.iter().map(|d| d.tags.len()).sum();
     println!("{}: valid", path.display());
-    println!("service   {} (data in {})", s.service.id, s.service.data_dir.display());
+    println!(
+        "service   {} (data in {})",
+        s.service.id,
+        s.service.data_dir.display()
+    );
     let mode = match s.nats.mode {
         NatsMode::Jetstream => format!("jetstream, stream {}", s.nats.stream),
         NatsMode::Core => "core (no receipt: not loss-free)".to_owned(),
@@ -81,7 +89,13 @@ fn endpoint(d: &DeviceSettings) -> String {
 }
 
 fn tag_line(t: &TagSettings) -> String {
-    let mut line = format!("{:<20} {} {}  {}", t.name, lower(t.register), t.address, lower(t.kind));
+    let mut line = format!(
+        "{:<20} {} {}  {}",
+        t.name,
+        lower(t.register),
+        t.address,
+        lower(t.kind)
+    );
     if let Some(bit) = t.bit {
         line.push_str(&format!(" bit {bit}"));
     }
@@ -92,7 +106,11 @@ fn tag_line(t: &TagSettings) -> String {
         line.push_str(&format!(" {}", lower(t.order)));
     }
     if t.scale.is_some() || t.offset.is_some() {
-        line.push_str(&format!(" *{}+{}", t.scale.unwrap_or(1.0), t.offset.unwrap_or(0.0)));
+        line.push_str(&format!(
+            " *{}+{}",
+            t.scale.unwrap_or(1.0),
+            t.offset.unwrap_or(0.0)
+        ));
     }
     if let Some(unit) = &t.unit {
         line.push_str(&format!(" [{unit}]"));

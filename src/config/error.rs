@@ -113,12 +113,26 @@ pub(crate) struct Problem {
 impl Problem {
     /// A problem whose line is looked up later.
     pub(crate) fn new(path: KeyPath, error: ConfigError) -> Self {
-        Problem { path, line: None, error }
+        Problem {
+            path,
+            line: None,
+            error,
+        }
     }
 
     /// A rule broken by `value` at `path`.
-    pub(crate) fn invalid(path: KeyPath, value: impl fmt::Display, allowed: impl Into<String>) -> Self {
-        Problem::new(path, ConfigError::Invalid { value: value.to_string(), allowed: allowed.into() })
+    pub(crate) fn invalid(
+        path: KeyPath,
+        value: impl fmt::Display,
+        allowed: impl Into<String>,
+    ) -> Self {
+        Problem::new(
+            path,
+            ConfigError::Invalid {
+                value: value.to_string(),
+                allowed: allowed.into(),
+            },
+        )
     }
 }
 

@@ -44,7 +44,10 @@ pub(crate) fn load(path: &Path) -> Result<Settings, ConfigErrors> {
 
 /// Parses and validates config text; `file` names it in the problems.
 pub(crate) fn from_toml(text: &str, file: &Path) -> Result<Settings, ConfigErrors> {
-    let fail = |problems| ConfigErrors { file: file.to_path_buf(), problems };
+    let fail = |problems| ConfigErrors {
+        file: file.to_path_buf(),
+        problems,
+    };
     let doc = parse::parse_toml(text).map_err(fail)?;
     let mut problems = Vec::new();
     let parsed = parse::parse_sections(doc.get_ref(), &mut problems);

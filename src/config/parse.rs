@@ -20,7 +20,20 @@ use toml::Spanned;
 use super::error::{ConfigError, KeyPath, KeySegment, Problem};
 
 /// The top-level keys of CONTRACT §2.
-const SECTIONS: [&str; 6] = ["service", "nats", "buffer", "metrics", "supervision", "devices"];
+const SECTIONS: [&str; 6] = [
+    "service",
+    "nats",
+    "buffer",
+    "metrics",
+    "supervision",
+    "devices",
+];
+
+/// Keys without a default, per piece: all of them are reported when
+/// absent (serde alone would name only the first).
+const SERVICE_REQUIRED: &[&str] = &["id"];
+const DEVICE_REQUIRED: &[&str] = &["id"];
+const TAG_REQUIRED: &[&str] = &["name", "register", "address", "type"];
 
 /// Whatever parsed; `None` where a piece had errors (already reported).
 #[derive(Debug)]
@@ -93,14 +106,23 @@ pub(super) fn parse_sections(doc: &DeTable<'_>, problems: &mut Vec<Problem>) -> 
     for (key, _) in doc.iter() {
         if !SECTIONS.contains(&key.get_ref().as_ref()) {
             let allowed = SECTIONS.map(|s| format!("`{s}`")).join(", ");
-            let message = format!("unknown field `{}`, expected one of {allowed}", key.get_ref());
-            problems.push(Problem::new(root.key(key.get_ref()), ConfigError::Schema(message)));
+            let message = format!(
+                "unknown field `{}`, expected one of {allowed}",
+                key.get_ref()
+            );
+            problems.push(Problem::new(
+                root.key(key.get_ref()),
+                ConfigError::Schema(message),
+            ));
         }
     }
     let service = match doc.get("service") {
-        Some(v) => from_value(v, &root.key("service"), problems),
+        Some(v) => from_value(v, &root.key("service"), SERVICE_REQUIRED, problems),
         None => {
-            problems.push(Problem::new(root.key("service"), ConfigError::Missing("this key is required".into())));
+            problems.push(Problem::new(
+                root.key("service"),
+                ConfigError::Missing("this key is required".into()),
+            ));
             None
         }
     };
@@ -120,7 +142,7 @@ fn section_or_default<T: DeserializeOwned + Default>(
     problems: &mut Vec<Problem>,
 ) -> Option<T> {
     match doc.get(key) {
-        Some(v) => from_value(v, &KeyPath::root().key(key), problems),
+        Some(v) => from_value(v, &KeyPath::root().key(key), &[], problems),
         None => Some(T::default()),
     }
 }
@@ -134,7 +156,11 @@ fn devices(doc: &DeTable<'_>, problems: &mut Vec<Problem>) -> Vec<ParsedDevice> 
         problems.push(not_an_array(path, value, "[[devices]]"));
         return Vec::new();
     };
-    entries.iter().enumerate().map(|(i, entry)| device(i, entry, &path.index(i), problems)).collect()
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| device(i, entry, &path.index(i), problems))
+        .collect()
 }
 
 fn device(
@@ -143,15 +169,22 @@ fn device(
     path: &KeyPath,
     problems: &mut Vec<Problem>,
 ) -> ParsedDevice {
-    let mut parsed = ParsedDevice { index, device: None, keys: Vec::new(), tags: Vec::new(), tags_given: 0 };
+    let mut parsed = ParsedDevice {
+        index,
+        device: None,
+        keys: Vec::new(),
+        tags: Vec::new(),
+        tags_given: 0,
+    };
     let DeValue::Table(table) = entry.get_ref() else {
-        parsed.device = from_value(entry, path, problems);
+        parsed.device = from_value(entry, path, DEVICE_REQUIRED, problems);
         return parsed;
     };
     parsed.keys = table.keys().map(|k| k.get_ref().to_string()).collect();
     let mut own = table.clone();
     let tags = own.remove("tags");
-    parsed.device = from_value(&Spanned::new(entry.span(), DeValue::Table(own)), path, problems);
+    let own = Spanned::new(entry.span(), DeValue::Table(own));
+    parsed.device = from_value(&own, path, DEVICE_REQUIRED, problems);
     let tags_path = path.key("tags");
     match tags {
         None => {}
@@ -159,7 +192,9 @@ fn device(
             DeValue::Array(tags) => {
                 parsed.tags_given = tags.len();
                 for (i, tag) in tags.iter().enumerate() {
-                    if let Some(t) = from_value::<TagSettings>(tag, &tags_path.index(i), problems) {
+                    if let Some(t) =
+                        from_value::<TagSettings>(tag, &tags_path.index(i), TAG_REQUIRED, problems)
+                    {
                         parsed.tags.push((i, t));
                     }
                 }
@@ -175,18 +210,34 @@ fn device(
 
 fn not_an_array(path: KeyPath, value: &Spanned<DeValue<'_>>, form: &str) -> Problem {
     let found = value.get_ref().type_str();
-    Problem::new(path, ConfigError::Schema(format!("invalid type: {found}, expected an array of tables ({form})")))
+    Problem::new(
+        path,
+        ConfigError::Schema(format!(
+            "invalid type: {found}, expected an array of tables ({form})"
+        )),
+    )
 }
 
 /// Deserializes `value` as `T`, reporting every error: after each error the
-/// key it is under is dropped and deserialization tried again.
+/// key it is under is dropped and deserialization tried again. Absent
+/// `required` keys are all reported up front.
 fn from_value<T: DeserializeOwned>(
     value: &Spanned<DeValue<'_>>,
     path: &KeyPath,
+    required: &[&str],
     problems: &mut Vec<Problem>,
 ) -> Option<T> {
     let mut value = value.clone();
     let mut dropped: Vec<String> = Vec::new();
+    if let DeValue::Table(table) = value.get_ref() {
+        for key in required.iter().filter(|k| !table.contains_key(**k)) {
+            problems.push(Problem::new(
+                path.key(key),
+                ConfigError::Missing("this key is required".into()),
+            ));
+            dropped.push((*key).to_owned());
+        }
+    }
     loop {
         let deserializer = ValueDeserializer::from(value.clone());
         let err = match serde_path_to_error::deserialize::<_, T>(deserializer) {
@@ -198,7 +249,10 @@ fn from_value<T: DeserializeOwned>(
         if let Some(field) = missing_field(&message) {
             // A key dropped for a bad value is missing now: already reported.
             if !dropped.iter().any(|d| d == field) {
-                problems.push(Problem::new(at.key(field), ConfigError::Missing("this key is required".into())));
+                problems.push(Problem::new(
+                    at.key(field),
+                    ConfigError::Missing("this key is required".into()),
+                ));
             }
             return None;
         }
@@ -239,7 +293,15 @@ fn missing_field(message: &str) -> Option<&str> {
 
 /// serde's message with Rust type names replaced by what a user may write.
 fn readable(message: &str) -> String {
-    const RANGES: [(&str, &str); 5] = [
+    const RANGES: [(&str, &str); 7] = [
+        (
+            "expected a duration",
+            "expected a duration like \"250ms\", \"1s\" or \"5m\"",
+        ),
+        (
+            "expected parsable string",
+            "expected a size like \"512MiB\" or \"2GiB\"",
+        ),
         ("expected u8", "expected an integer 0..=255"),
         ("expected u16", "expected an integer 0..=65535"),
         ("expected u32", "expected an integer 0..=4294967295"),
@@ -262,8 +324,13 @@ pub(super) fn line_of(doc: &Spanned<DeTable<'_>>, text: &str, path: &KeyPath) ->
     let mut current: Option<&DeValue<'_>> = None;
     for segment in path.segments() {
         let next = match (segment, current) {
-            (KeySegment::Key(k), None) => doc.get_ref().get_key_value(k.as_str()).map(|(k, v)| (k.span(), v)),
-            (KeySegment::Key(k), Some(DeValue::Table(t))) => t.get_key_value(k.as_str()).map(|(k, v)| (k.span(), v)),
+            (KeySegment::Key(k), None) => doc
+                .get_ref()
+                .get_key_value(k.as_str())
+                .map(|(k, v)| (k.span(), v)),
+            (KeySegment::Key(k), Some(DeValue::Table(t))) => {
+                t.get_key_value(k.as_str()).map(|(k, v)| (k.span(), v))
+            }
             (KeySegment::Index(i), Some(DeValue::Array(a))) => a.get(*i).map(|v| (v.span(), v)),
             _ => None,
         };
@@ -276,5 +343,9 @@ pub(super) fn line_of(doc: &Spanned<DeTable<'_>>, text: &str, path: &KeyPath) ->
 
 fn line_at(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }

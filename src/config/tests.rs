@@ -1,0 +1,460 @@
+//! One test per rule: a config breaking it names the key, the value and what is allowed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{from_toml, load, ConfigErrors};
+
+const SERVICE: &str = "[service]\nid = \"plant\"\ndata_dir = \"/tmp/ingestor\"\n";
+
+/// A config with one TCP device `dev` holding `device_extra` keys and `tags`.
+fn config(device_extra: &str, tags: &str) -> String {
+    format!(
+        "{SERVICE}\n[[devices]]\nid = \"dev\"\naddress = \"127.0.0.1:502\"\n{device_extra}\n{tags}"
+    )
+}
+
+/// One `[[devices.tags]]` with `body`.
+fn tag(body: &str) -> String {
+    format!("[[devices.tags]]\n{body}\n")
+}
+
+const GOOD_TAG: &str = "name = \"t\"\nregister = \"holding\"\naddress = 0\ntype = \"u16\"";
+
+fn check(text: &str) -> Result<ingestor_actors::settings::Settings, ConfigErrors> {
+    from_toml(text, Path::new("test.toml"))
+}
+
+/// Every problem as printed, one string each.
+fn problems(text: &str) -> Vec<String> {
+    match check(text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.to_string().lines().map(str::to_owned).collect(),
+    }
+}
+
+/// The printed problem about `path`; fails listing all problems when there is none.
+fn problem_at(text: &str, path: &str) -> String {
+    let all = problems(text);
+    let wanted = format!(" {path}: ");
+    all.iter()
+        .find(|p| p.contains(&wanted))
+        .cloned()
+        .unwrap_or_else(|| panic!("no problem at {path}; problems: {all:#?}"))
+}
+
+fn assert_valid(text: &str) {
+    if let Err(e) = check(text) {
+        panic!("expected valid, got:\n{e}\n--- config:\n{text}");
+    }
+}
+
+#[test]
+fn minimal_config_gets_contract_defaults() {
+    let s = check(&config("", &tag(GOOD_TAG))).expect("valid");
+    assert_eq!(s.nats.servers, vec!["nats://127.0.0.1:4222"]);
+    assert_eq!(s.buffer.memory_batches, 10_000);
+    assert_eq!(s.buffer.disk_max.as_u64(), 1 << 30);
+    assert_eq!(s.devices[0].poll_interval, Duration::from_secs(1));
+    assert_eq!(s.devices[0].max_registers_per_request, 125);
+}
+
+#[test]
+fn durations_and_sizes_parse_from_strings() {
+    let text = format!(
+        "{}\n[buffer]\ndisk_max = \"512MiB\"\n[nats]\nack_timeout = \"250ms\"\n",
+        config("poll_interval = \"5m\"", &tag(GOOD_TAG))
+    );
+    let s = check(&text).expect("valid");
+    assert_eq!(s.buffer.disk_max.as_u64(), 512 << 20);
+    assert_eq!(s.nats.ack_timeout, Duration::from_millis(250));
+    assert_eq!(s.devices[0].poll_interval, Duration::from_secs(300));
+}
+
+#[test]
+fn shipped_default_and_demo_configs_are_valid() {
+    for file in ["config/default.toml", "config/demo.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        if let Err(e) = load(&path) {
+            panic!("{file} is not valid:\n{e}");
+        }
+    }
+}
+
+#[test]
+fn unreadable_file_is_one_clear_problem() {
+    let e = load(Path::new("/nonexistent/ingestor.toml")).expect_err("must fail");
+    assert_eq!(e.problems.len(), 1);
+    assert!(
+        e.to_string()
+            .contains("/nonexistent/ingestor.toml: cannot read the config file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn syntax_errors_name_file_and_line() {
+    let all = problems("[service]\nid = \"a\"\n[nats\nservers = 1\n");
+    assert!(!all.is_empty());
+    assert!(all[0].starts_with("test.toml:3: not valid TOML"), "{all:?}");
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_path_everywhere() {
+    let tags = tag(&format!("{GOOD_TAG}\nlenght = 3"));
+    let text = format!(
+        "{}\n[nats]\nserver = []\n[colour]\n",
+        config("adress = \"x\"", &tags)
+    );
+    assert!(problem_at(&text, "devices[0].tags[0].lenght")
+        .contains("unknown field `lenght`, expected one of"));
+    assert!(problem_at(&text, "devices[0].adress").contains("unknown field `adress`"));
+    assert!(problem_at(&text, "nats.server").contains("`servers`"));
+    assert!(problem_at(&text, "colour").contains("expected one of `service`"));
+}
+
+#[test]
+fn missing_service_and_required_tag_keys_are_all_reported() {
+    let text =
+        "[[devices]]\nid = \"d\"\naddress = \"h:502\"\n[[devices.tags]]\nregister = \"coil\"\n";
+    problem_at(text, "service");
+    for key in ["name", "address", "type"] {
+        assert!(problem_at(text, &format!("devices[0].tags[0].{key}")).contains("missing"));
+    }
+}
+
+#[test]
+fn wrong_types_report_value_and_allowed_and_keep_checking_the_rest() {
+    let tags = tag("name = \"t\"\nregister = \"holding\"\naddress = \"ten\"\ntype = \"float\"");
+    let text = config("unit = 300\ntimeout = \"soon\"", &tags);
+    assert!(problem_at(&text, "devices[0].unit").contains("`300`, expected an integer 0..=255"));
+    assert!(problem_at(&text, "devices[0].timeout").contains("\"soon\", expected a duration"));
+    assert!(problem_at(&text, "devices[0].tags[0].address").contains("\"ten\""));
+    assert!(problem_at(&text, "devices[0].tags[0].type")
+        .contains("unknown variant `float`, expected one of `bool`"));
+}
+
+#[test]
+fn a_broken_device_does_not_hide_problems_of_the_others() {
+    let mut text = config("unit = \"one\"", &tag(GOOD_TAG));
+    text.push_str("[[devices]]\nid = \"bad id\"\naddress = \"h:502\"\n");
+    text.push_str(&tag(
+        "name = \"x\"\nregister = \"coil\"\naddress = 0\ntype = \"bool\"\nbit = 1",
+    ));
+    assert!(problem_at(&text, "devices[0].unit").contains("\"one\""));
+    assert!(problem_at(&text, "devices[1].id").contains("\"bad id\" is not allowed"));
+    problem_at(&text, "devices[1].tags[0].bit");
+}
+
+#[test]
+fn problems_are_listed_in_file_order_with_lines() {
+    let text = config("unit = 250\npoll_interval = \"0s\"", &tag(GOOD_TAG));
+    let all = problems(&text);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all[0].starts_with("test.toml:8: devices[0].unit: 250 is not allowed"),
+        "{all:?}"
+    );
+    assert!(
+        all[1].starts_with("test.toml:9: devices[0].poll_interval: \"0s\""),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn ids_must_be_letters_digits_dash_underscore() {
+    let text = config("", &tag(GOOD_TAG)).replace("id = \"plant\"", "id = \"plant.1\"");
+    assert!(problem_at(&text, "service.id").contains("\"plant.1\" is not allowed"));
+    let text = config("", &tag(GOOD_TAG)).replace("id = \"dev\"", "id = \"\"");
+    problem_at(&text, "devices[0].id");
+    assert_valid(&config("", &tag(GOOD_TAG)).replace("id = \"dev\"", "id = \"Press_01-a\""));
+}
+
+#[test]
+fn device_ids_must_be_unique() {
+    let mut text = config("", &tag(GOOD_TAG));
+    text.push_str(&format!(
+        "[[devices]]\nid = \"dev\"\naddress = \"h:502\"\n{}",
+        tag(GOOD_TAG)
+    ));
+    assert!(problem_at(&text, "devices[1].id").contains("already used at devices[0].id"));
+}
+
+#[test]
+fn tag_names_must_be_valid_and_unique_within_a_device_only() {
+    let text = config("", &format!("{}{}", tag(GOOD_TAG), tag(GOOD_TAG)));
+    assert!(problem_at(&text, "devices[0].tags[1].name")
+        .contains("already used at devices[0].tags[0].name"));
+    let text = config("", &tag(&GOOD_TAG.replace("\"t\"", "\"oil-temp\"")));
+    assert!(problem_at(&text, "devices[0].tags[0].name").contains("\"oil-temp\""));
+    let mut text = config("", &tag(GOOD_TAG));
+    text.push_str(&format!(
+        "[[devices]]\nid = \"other\"\naddress = \"h:502\"\n{}",
+        tag(GOOD_TAG)
+    ));
+    assert_valid(&text);
+}
+
+#[test]
+fn registers_must_end_within_65535() {
+    let f32_at = |address: u32| {
+        tag(&format!(
+            "name = \"t\"\nregister = \"input\"\naddress = {address}\ntype = \"f32\""
+        ))
+    };
+    assert!(
+        problem_at(&config("", &f32_at(65535)), "devices[0].tags[0].address").contains("0..=65534")
+    );
+    assert_valid(&config("", &f32_at(65534)));
+    let string = tag(
+        "name = \"s\"\nregister = \"holding\"\naddress = 65530\ntype = \"string\"\nlength = 10",
+    );
+    problem_at(&config("", &string), "devices[0].tags[0].address");
+}
+
+#[test]
+fn bit_only_with_register_bools_and_0_to_15() {
+    let bit = |register: &str, kind: &str, bit: u32| {
+        tag(&format!(
+            "name = \"b\"\nregister = \"{register}\"\naddress = 0\ntype = \"{kind}\"\nbit = {bit}"
+        ))
+    };
+    assert!(problem_at(
+        &config("", &bit("coil", "bool", 1)),
+        "devices[0].tags[0].bit"
+    )
+    .contains("coil"));
+    assert!(problem_at(
+        &config("", &bit("holding", "u16", 1)),
+        "devices[0].tags[0].bit"
+    )
+    .contains("type = \"bool\""));
+    assert!(problem_at(
+        &config("", &bit("input", "bool", 16)),
+        "devices[0].tags[0].bit"
+    )
+    .contains("0..=15"));
+    assert_valid(&config("", &bit("input", "bool", 15)));
+}
+
+#[test]
+fn bool_from_a_register_needs_bit() {
+    let text = config(
+        "",
+        &tag("name = \"b\"\nregister = \"holding\"\naddress = 0\ntype = \"bool\""),
+    );
+    assert!(problem_at(&text, "devices[0].tags[0].bit").contains("needs `bit"));
+}
+
+#[test]
+fn coils_and_discrete_inputs_are_bool() {
+    let text = config(
+        "",
+        &tag("name = \"c\"\nregister = \"discrete\"\naddress = 0\ntype = \"u16\""),
+    );
+    assert!(problem_at(&text, "devices[0].tags[0].type").contains("\"u16\" is not allowed"));
+}
+
+#[test]
+fn length_only_with_and_required_for_strings() {
+    let text = config("", &tag(&format!("{GOOD_TAG}\nlength = 2")));
+    assert!(problem_at(&text, "devices[0].tags[0].length").contains("only with type = \"string\""));
+    let text = config(
+        "",
+        &tag("name = \"s\"\nregister = \"holding\"\naddress = 0\ntype = \"string\""),
+    );
+    assert!(problem_at(&text, "devices[0].tags[0].length").contains("needs `length`"));
+    let text = config(
+        "",
+        &tag("name = \"s\"\nregister = \"holding\"\naddress = 0\ntype = \"string\"\nlength = 0"),
+    );
+    problem_at(&text, "devices[0].tags[0].length");
+}
+
+#[test]
+fn scale_only_on_numbers_and_finite() {
+    let text = config(
+        "",
+        &tag("name = \"c\"\nregister = \"coil\"\naddress = 0\ntype = \"bool\"\nscale = 2.0"),
+    );
+    assert!(problem_at(&text, "devices[0].tags[0].scale").contains("numeric types only"));
+    let text = config("", &tag(&format!("{GOOD_TAG}\noffset = nan")));
+    assert!(problem_at(&text, "devices[0].tags[0].offset").contains("finite"));
+}
+
+#[test]
+fn intervals_and_timeouts_must_be_longer_than_zero() {
+    let text = format!(
+        "{}\n[nats]\nack_timeout = \"0s\"\n[supervision]\nwithin = \"0s\"\n",
+        config("poll_interval = \"0ms\"\ntimeout = \"0s\"", &tag(GOOD_TAG))
+    );
+    for path in [
+        "devices[0].poll_interval",
+        "devices[0].timeout",
+        "nats.ack_timeout",
+        "supervision.within",
+    ] {
+        assert!(
+            problem_at(&text, path).contains("longer than zero"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn exactly_one_of_address_and_serial() {
+    let both = config("serial = \"/dev/ttyUSB0\"", &tag(GOOD_TAG));
+    assert!(problem_at(&both, "devices[0].serial").contains("not both"));
+    let neither = format!("{SERVICE}[[devices]]\nid = \"d\"\n{}", tag(GOOD_TAG));
+    assert!(problem_at(&neither, "devices[0].address").contains("needs `address"));
+    let bad = config("", &tag(GOOD_TAG)).replace("127.0.0.1:502", "127.0.0.1");
+    assert!(problem_at(&bad, "devices[0].address").contains("host:port"));
+}
+
+#[test]
+fn serial_settings_must_be_sane_and_only_on_serial_devices() {
+    let serial = format!(
+        "{SERVICE}[[devices]]\nid = \"d\"\nserial = \"/dev/ttyUSB0\"\nbaud_rate = 0\ndata_bits = 9\nstop_bits = 3\n{}",
+        tag(GOOD_TAG)
+    );
+    problem_at(&serial, "devices[0].baud_rate");
+    assert!(problem_at(&serial, "devices[0].data_bits").contains("5, 6, 7 or 8"));
+    assert!(problem_at(&serial, "devices[0].stop_bits").contains("1 or 2"));
+    let tcp = config("parity = \"even\"", &tag(GOOD_TAG));
+    assert!(problem_at(&tcp, "devices[0].parity").contains("Modbus TCP device"));
+    let ok = format!(
+        "{SERVICE}[[devices]]\nid = \"d\"\nserial = \"/dev/ttyUSB0\"\nbaud_rate = 9600\nparity = \"even\"\n{}",
+        tag(GOOD_TAG)
+    );
+    assert_valid(&ok);
+}
+
+#[test]
+fn unit_is_0_to_247() {
+    assert!(
+        problem_at(&config("unit = 248", &tag(GOOD_TAG)), "devices[0].unit").contains("0..=247")
+    );
+    assert_valid(&config("unit = 247", &tag(GOOD_TAG)));
+    assert_valid(&config("unit = 0", &tag(GOOD_TAG)));
+}
+
+#[test]
+fn max_registers_per_request_is_125_for_registers_2000_for_bits() {
+    let coil = tag("name = \"c\"\nregister = \"coil\"\naddress = 0\ntype = \"bool\"");
+    problem_at(
+        &config("max_registers_per_request = 126", &tag(GOOD_TAG)),
+        "devices[0].max_registers_per_request",
+    );
+    problem_at(
+        &config("max_registers_per_request = 0", &tag(GOOD_TAG)),
+        "devices[0].max_registers_per_request",
+    );
+    assert_valid(&config("max_registers_per_request = 2000", &coil));
+    problem_at(
+        &config("max_registers_per_request = 2001", &coil),
+        "devices[0].max_registers_per_request",
+    );
+}
+
+#[test]
+fn a_tag_must_fit_in_one_request() {
+    let text = config(
+        "max_registers_per_request = 2",
+        &tag("name = \"w\"\nregister = \"holding\"\naddress = 0\ntype = \"u64\""),
+    );
+    assert!(problem_at(&text, "devices[0].tags[0].type").contains("max_registers_per_request = 2"));
+}
+
+#[test]
+fn a_device_needs_tags() {
+    assert!(problem_at(&config("", ""), "devices[0].tags").contains("at least one"));
+}
+
+#[test]
+fn nats_servers_are_nats_or_tls_urls() {
+    let with = |servers: &str| {
+        format!(
+            "{}\n[nats]\nservers = {servers}\n",
+            config("", &tag(GOOD_TAG))
+        )
+    };
+    problem_at(&with("[]"), "nats.servers");
+    assert!(problem_at(
+        &with("[\"nats://a:4222\", \"http://b:4222\"]"),
+        "nats.servers[1]"
+    )
+    .contains("\"http://b:4222\""));
+    problem_at(&with("[\"nats://\"]"), "nats.servers[0]");
+    assert_valid(&with(
+        "[\"nats://a:4222\", \"tls://user:pw@b.example.com:4443\"]",
+    ));
+}
+
+#[test]
+fn subject_prefix_and_stream_are_valid_nats_names() {
+    let with = |nats: &str| format!("{}\n[nats]\n{nats}\n", config("", &tag(GOOD_TAG)));
+    problem_at(&with("subject_prefix = \"tele.*\""), "nats.subject_prefix");
+    problem_at(&with("subject_prefix = \"a b\""), "nats.subject_prefix");
+    problem_at(&with("subject_prefix = \"\""), "nats.subject_prefix");
+    assert_valid(&with("subject_prefix = \"site1.telemetry\""));
+    problem_at(&with("stream = \"TELE.METRY\""), "nats.stream");
+    assert_valid(&with("mode = \"core\"\nstream = \"\""));
+}
+
+#[test]
+fn nats_auth_options_are_exclusive_and_complete() {
+    let with = |nats: &str| format!("{}\n[nats]\n{nats}\n", config("", &tag(GOOD_TAG)));
+    assert!(
+        problem_at(&with("token = \"t\"\ncreds_file = \"/c\""), "nats.token")
+            .contains("together with `creds_file`")
+    );
+    assert!(problem_at(&with("user = \"u\""), "nats.password").contains("`user` needs `password`"));
+    problem_at(&with("password = \"p\""), "nats.user");
+    assert!(
+        problem_at(&with("cert_file = \"/c.pem\""), "nats.key_file").contains("needs `key_file`")
+    );
+    assert_valid(&with(
+        "user = \"u\"\npassword = \"p\"\ncert_file = \"/c\"\nkey_file = \"/k\"",
+    ));
+}
+
+#[test]
+fn max_in_flight_at_least_one() {
+    let text = format!(
+        "{}\n[nats]\nmax_in_flight = 0\n",
+        config("", &tag(GOOD_TAG))
+    );
+    problem_at(&text, "nats.max_in_flight");
+}
+
+#[test]
+fn memory_batches_and_disk_max_larger_than_zero() {
+    let text = format!(
+        "{}\n[buffer]\nmemory_batches = 0\ndisk_max = \"0B\"\n",
+        config("", &tag(GOOD_TAG))
+    );
+    problem_at(&text, "buffer.memory_batches");
+    problem_at(&text, "buffer.disk_max");
+}
+
+#[test]
+fn backoff_min_at_most_backoff_max() {
+    let text = format!(
+        "{}\n[supervision]\nbackoff_min = \"1m\"\nbackoff_max = \"30s\"\n",
+        config("", &tag(GOOD_TAG))
+    );
+    assert!(problem_at(&text, "supervision.backoff_min").contains("at most backoff_max (\"30s\")"));
+}
+
+#[test]
+fn metrics_listen_is_a_socket_address() {
+    let with = |listen: &str| {
+        format!(
+            "{}\n[metrics]\nlisten = \"{listen}\"\n",
+            config("", &tag(GOOD_TAG))
+        )
+    };
+    problem_at(&with("localhost:9898"), "metrics.listen");
+    problem_at(&with("127.0.0.1"), "metrics.listen");
+    assert_valid(&with("[::]:9898"));
+}

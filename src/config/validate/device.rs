@@ -27,7 +27,11 @@ pub(super) fn devices(devices: &[ParsedDevice], out: &mut Vec<Problem>) {
             if let Some(first) = ids.get(d.id.as_str()) {
                 out.push(Problem::new(
                     path.key("id"),
-                    ConfigError::Duplicate { value: quoted(&d.id), first: first.clone(), what: "device ids" },
+                    ConfigError::Duplicate {
+                        value: quoted(&d.id),
+                        first: first.clone(),
+                        what: "device ids",
+                    },
                 ));
             } else {
                 ids.insert(&d.id, path.key("id"));
@@ -69,19 +73,31 @@ fn device(d: &DeviceSettings, parsed: &ParsedDevice, path: &KeyPath, out: &mut V
         (None, Some(serial)) => serial_settings(d, serial, parsed, path, out),
     }
     if d.unit > MAX_UNIT {
-        out.push(Problem::invalid(path.key("unit"), d.unit, "a Modbus unit id 0..=247"));
+        out.push(Problem::invalid(
+            path.key("unit"),
+            d.unit,
+            "a Modbus unit id 0..=247",
+        ));
     }
     positive(d.poll_interval, path.key("poll_interval"), out);
     positive(d.timeout, path.key("timeout"), out);
     let reads_registers = parsed.tags.iter().any(|(_, t)| !t.register.is_bits());
-    let cap = if reads_registers { MAX_REGISTERS } else { MAX_BITS };
+    let cap = if reads_registers {
+        MAX_REGISTERS
+    } else {
+        MAX_BITS
+    };
     if d.max_registers_per_request == 0 || d.max_registers_per_request > cap {
         let allowed = if reads_registers {
             "1..=125 (the Modbus limit for holding/input registers; 2000 only for coil/discrete-only devices)"
         } else {
             "1..=2000 bits for a device with only coil/discrete tags"
         };
-        out.push(Problem::invalid(path.key("max_registers_per_request"), d.max_registers_per_request, allowed));
+        out.push(Problem::invalid(
+            path.key("max_registers_per_request"),
+            d.max_registers_per_request,
+            allowed,
+        ));
     }
     if parsed.tags_given == 0 {
         out.push(Problem::new(
@@ -91,9 +107,19 @@ fn device(d: &DeviceSettings, parsed: &ParsedDevice, path: &KeyPath, out: &mut V
     }
 }
 
-fn serial_settings(d: &DeviceSettings, serial: &str, parsed: &ParsedDevice, path: &KeyPath, out: &mut Vec<Problem>) {
+fn serial_settings(
+    d: &DeviceSettings,
+    serial: &str,
+    parsed: &ParsedDevice,
+    path: &KeyPath,
+    out: &mut Vec<Problem>,
+) {
     if serial.trim().is_empty() {
-        out.push(Problem::invalid(path.key("serial"), quoted(serial), "a serial port path, like \"/dev/ttyUSB0\""));
+        out.push(Problem::invalid(
+            path.key("serial"),
+            quoted(serial),
+            "a serial port path, like \"/dev/ttyUSB0\"",
+        ));
     }
     if d.framing == Framing::Tcp && parsed.keys.iter().any(|k| k == "framing") {
         out.push(Problem::invalid(
@@ -103,13 +129,25 @@ fn serial_settings(d: &DeviceSettings, serial: &str, parsed: &ParsedDevice, path
         ));
     }
     if !(300..=4_000_000).contains(&d.baud_rate) {
-        out.push(Problem::invalid(path.key("baud_rate"), d.baud_rate, "300..=4000000, like 9600 or 19200"));
+        out.push(Problem::invalid(
+            path.key("baud_rate"),
+            d.baud_rate,
+            "300..=4000000, like 9600 or 19200",
+        ));
     }
     if !(5..=8).contains(&d.data_bits) {
-        out.push(Problem::invalid(path.key("data_bits"), d.data_bits, "5, 6, 7 or 8"));
+        out.push(Problem::invalid(
+            path.key("data_bits"),
+            d.data_bits,
+            "5, 6, 7 or 8",
+        ));
     }
     if !(1..=2).contains(&d.stop_bits) {
-        out.push(Problem::invalid(path.key("stop_bits"), d.stop_bits, "1 or 2"));
+        out.push(Problem::invalid(
+            path.key("stop_bits"),
+            d.stop_bits,
+            "1 or 2",
+        ));
     }
 }
 
@@ -117,7 +155,9 @@ fn serial_settings(d: &DeviceSettings, serial: &str, parsed: &ParsedDevice, path
 fn is_host_port(s: &str) -> bool {
     match s.rsplit_once(':') {
         Some((host, port)) => {
-            !host.is_empty() && !host.contains(char::is_whitespace) && port.parse::<u16>().is_ok_and(|p| p > 0)
+            !host.is_empty()
+                && !host.contains(char::is_whitespace)
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
         }
         None => false,
     }
@@ -137,7 +177,11 @@ fn tags(parsed: &ParsedDevice, path: &KeyPath, out: &mut Vec<Problem>) {
         if let Some(first) = names.get(t.name.as_str()) {
             out.push(Problem::new(
                 tag_path.key("name"),
-                ConfigError::Duplicate { value: quoted(&t.name), first: first.clone(), what: "tag names within a device" },
+                ConfigError::Duplicate {
+                    value: quoted(&t.name),
+                    first: first.clone(),
+                    what: "tag names within a device",
+                },
             ));
         } else {
             names.insert(&t.name, tag_path.key("name"));
@@ -151,11 +195,19 @@ fn type_name(kind: TagType) -> String {
 
 fn tag(t: &TagSettings, per_request: Option<u16>, path: &KeyPath, out: &mut Vec<Problem>) {
     if !is_tag_name(&t.name) {
-        out.push(Problem::invalid(path.key("name"), quoted(&t.name), "letters A-Z a-z, digits 0-9 and '_' only"));
+        out.push(Problem::invalid(
+            path.key("name"),
+            quoted(&t.name),
+            "letters A-Z a-z, digits 0-9 and '_' only",
+        ));
     }
     let kind = quoted(&type_name(t.kind));
     if t.register.is_bits() && t.kind != TagType::Bool {
-        out.push(Problem::invalid(path.key("type"), &kind, "coils and discrete inputs are single bits: type = \"bool\""));
+        out.push(Problem::invalid(
+            path.key("type"),
+            &kind,
+            "coils and discrete inputs are single bits: type = \"bool\"",
+        ));
     }
     bit_and_length(t, &kind, path, out);
     if !t.register.is_bits() {
@@ -164,7 +216,11 @@ fn tag(t: &TagSettings, per_request: Option<u16>, path: &KeyPath, out: &mut Vec<
     for (key, value) in [("scale", t.scale), ("offset", t.offset)] {
         let Some(v) = value else { continue };
         if matches!(t.kind, TagType::Bool | TagType::String) {
-            out.push(Problem::invalid(path.key(key), v, format!("numeric types only, not type = {kind}")));
+            out.push(Problem::invalid(
+                path.key(key),
+                v,
+                format!("numeric types only, not type = {kind}"),
+            ));
         } else if !v.is_finite() {
             out.push(Problem::invalid(path.key(key), v, "a finite number"));
         }
@@ -191,29 +247,49 @@ fn bit_and_length(t: &TagSettings, kind: &str, path: &KeyPath, out: &mut Vec<Pro
     match (t.kind, t.length) {
         (TagType::String, None) => out.push(Problem::new(
             path.key("length"),
-            ConfigError::Missing("type = \"string\" needs `length` (registers, two characters each)".into()),
+            ConfigError::Missing(
+                "type = \"string\" needs `length` (registers, two characters each)".into(),
+            ),
         )),
-        (TagType::String, Some(0)) => out.push(Problem::invalid(path.key("length"), 0, "1 or more registers")),
+        (TagType::String, Some(0)) => out.push(Problem::invalid(
+            path.key("length"),
+            0,
+            "1 or more registers",
+        )),
         (TagType::String, Some(_)) | (_, None) => {}
-        (_, Some(n)) => {
-            out.push(Problem::invalid(path.key("length"), n, format!("`length` only with type = \"string\", not {kind}")))
-        }
+        (_, Some(n)) => out.push(Problem::invalid(
+            path.key("length"),
+            n,
+            format!("`length` only with type = \"string\", not {kind}"),
+        )),
     }
 }
 
 /// The tag's registers must lie within 0..=65535 and fit in one request.
-fn register_range(t: &TagSettings, per_request: Option<u16>, path: &KeyPath, out: &mut Vec<Problem>) {
+fn register_range(
+    t: &TagSettings,
+    per_request: Option<u16>,
+    path: &KeyPath,
+    out: &mut Vec<Problem>,
+) {
     let span = u32::from(t.span());
     if u32::from(t.address) + span > 65_536 {
         let last_start = 65_536 - span;
         out.push(Problem::invalid(
             path.key("address"),
             t.address,
-            format!("a {}-register value must start at 0..={last_start} to end within 65535", span),
+            format!(
+                "a {}-register value must start at 0..={last_start} to end within 65535",
+                span
+            ),
         ));
     }
     if let Some(cap) = per_request.filter(|cap| span > u32::from(*cap)) {
-        let key = if t.kind == TagType::String { "length" } else { "type" };
+        let key = if t.kind == TagType::String {
+            "length"
+        } else {
+            "type"
+        };
         out.push(Problem::invalid(
             path.key(key),
             format!("a {span}-register value"),

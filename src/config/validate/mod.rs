@@ -43,7 +43,9 @@ pub(super) fn validate(parsed: &Parsed, out: &mut Vec<Problem>) {
 
 /// `[A-Za-z0-9_-]+`: service and device ids (they become NATS subject tokens).
 pub(super) fn is_id(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// A string value as written in TOML.
@@ -59,7 +61,11 @@ pub(super) fn shown(d: Duration) -> String {
 /// Reports `d` at `path` unless it is longer than zero.
 pub(super) fn positive(d: Duration, path: KeyPath, out: &mut Vec<Problem>) {
     if d.is_zero() {
-        out.push(Problem::invalid(path, shown(d), "a duration longer than zero, like \"500ms\" or \"1s\""));
+        out.push(Problem::invalid(
+            path,
+            shown(d),
+            "a duration longer than zero, like \"500ms\" or \"1s\"",
+        ));
     }
 }
 
@@ -69,31 +75,55 @@ fn service(s: &ServiceSettings, out: &mut Vec<Problem>) {
         out.push(Problem::invalid(path.key("id"), quoted(&s.id), ID_CHARS));
     }
     if s.data_dir.as_os_str().is_empty() {
-        out.push(Problem::invalid(path.key("data_dir"), "\"\"", "a directory path, like \"/var/lib/ingestor\""));
+        out.push(Problem::invalid(
+            path.key("data_dir"),
+            "\"\"",
+            "a directory path, like \"/var/lib/ingestor\"",
+        ));
     }
 }
 
 fn nats(n: &NatsSettings, out: &mut Vec<Problem>) {
     let path = KeyPath::root().key("nats");
     if n.servers.is_empty() {
-        out.push(Problem::invalid(path.key("servers"), "[]", "at least one server, like \"nats://127.0.0.1:4222\""));
+        out.push(Problem::invalid(
+            path.key("servers"),
+            "[]",
+            "at least one server, like \"nats://127.0.0.1:4222\"",
+        ));
     }
     for (i, server) in n.servers.iter().enumerate() {
         if !is_server_url(server) {
             let allowed = "a nats:// or tls:// URL with a host, like \"nats://127.0.0.1:4222\"";
-            out.push(Problem::invalid(path.key("servers").index(i), quoted(server), allowed));
+            out.push(Problem::invalid(
+                path.key("servers").index(i),
+                quoted(server),
+                allowed,
+            ));
         }
     }
     if !is_subject(&n.subject_prefix) {
         let allowed = "dot-separated NATS tokens without spaces, '*' or '>', like \"telemetry\" or \"site1.telemetry\"";
-        out.push(Problem::invalid(path.key("subject_prefix"), quoted(&n.subject_prefix), allowed));
+        out.push(Problem::invalid(
+            path.key("subject_prefix"),
+            quoted(&n.subject_prefix),
+            allowed,
+        ));
     }
     if n.mode == NatsMode::Jetstream && !is_stream_name(&n.stream) {
         let allowed = "a JetStream stream name: not empty, no spaces, '.', '*', '>', '/' or '\\'";
-        out.push(Problem::invalid(path.key("stream"), quoted(&n.stream), allowed));
+        out.push(Problem::invalid(
+            path.key("stream"),
+            quoted(&n.stream),
+            allowed,
+        ));
     }
     if n.max_in_flight == 0 {
-        out.push(Problem::invalid(path.key("max_in_flight"), 0, "1 or more unacknowledged messages"));
+        out.push(Problem::invalid(
+            path.key("max_in_flight"),
+            0,
+            "1 or more unacknowledged messages",
+        ));
     }
     positive(n.ack_timeout, path.key("ack_timeout"), out);
     nats_auth(n, &path, out);
@@ -107,7 +137,8 @@ fn is_server_url(s: &str) -> bool {
 
 /// Dot-separated tokens, each non-empty, no whitespace or wildcards.
 fn is_subject(s: &str) -> bool {
-    s.split('.').all(|t| !t.is_empty() && !t.chars().any(|c| c.is_whitespace() || c == '*' || c == '>'))
+    s.split('.')
+        .all(|t| !t.is_empty() && !t.chars().any(|c| c.is_whitespace() || c == '*' || c == '>'))
 }
 
 fn is_stream_name(s: &str) -> bool {
@@ -122,7 +153,11 @@ fn nats_auth(n: &NatsSettings, path: &KeyPath, out: &mut Vec<Problem>) {
         ("token", n.token.is_some()),
         ("user", n.user.is_some() || n.password.is_some()),
     ];
-    let given: Vec<&str> = methods.iter().filter(|(_, set)| *set).map(|(k, _)| *k).collect();
+    let given: Vec<&str> = methods
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| *k)
+        .collect();
     if let [first, rest @ ..] = given.as_slice() {
         for other in rest {
             out.push(Problem::invalid(
@@ -159,10 +194,18 @@ fn nats_auth(n: &NatsSettings, path: &KeyPath, out: &mut Vec<Problem>) {
 fn buffer(b: &BufferSettings, out: &mut Vec<Problem>) {
     let path = KeyPath::root().key("buffer");
     if b.memory_batches == 0 {
-        out.push(Problem::invalid(path.key("memory_batches"), 0, "1 or more batches in the memory ring"));
+        out.push(Problem::invalid(
+            path.key("memory_batches"),
+            0,
+            "1 or more batches in the memory ring",
+        ));
     }
     if b.disk_max.as_u64() == 0 {
-        out.push(Problem::invalid(path.key("disk_max"), "\"0B\"", "a size larger than zero, like \"1GiB\""));
+        out.push(Problem::invalid(
+            path.key("disk_max"),
+            "\"0B\"",
+            "a size larger than zero, like \"1GiB\"",
+        ));
     }
 }
 
