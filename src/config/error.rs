@@ -40,6 +40,14 @@ impl KeyPath {
         KeyPath(segments)
     }
 
+    /// The innermost table key (`type` in `devices[2].tags[0].type`).
+    pub(crate) fn last_key(&self) -> Option<&str> {
+        self.0.iter().rev().find_map(|s| match s {
+            KeySegment::Key(k) => Some(k.as_str()),
+            KeySegment::Index(_) => None,
+        })
+    }
+
     /// The steps of the path, outermost first.
     pub(crate) fn segments(&self) -> &[KeySegment] {
         &self.0

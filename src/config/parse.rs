@@ -256,7 +256,8 @@ fn from_value<T: DeserializeOwned>(
             }
             return None;
         }
-        problems.push(Problem::new(at, ConfigError::Schema(readable(&message))));
+        let message = readable(&message, at.last_key());
+        problems.push(Problem::new(at, ConfigError::Schema(message)));
         let first_key = match err.path().iter().next() {
             Some(serde_path_to_error::Segment::Map { key }) => key.clone(),
             _ => return None,
@@ -291,8 +292,24 @@ fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.strip_suffix('`')
 }
 
-/// serde's message with Rust type names replaced by what a user may write.
-fn readable(message: &str) -> String {
+/// Small integers whose rule is narrower than their type (u8): a value that
+/// does not even fit the type is told the rule, not 0..=255.
+const NARROW: [(&str, &str); 4] = [
+    ("unit", "a Modbus unit id 0..=247"),
+    ("bit", "a bit number 0..=15"),
+    ("data_bits", "5, 6, 7 or 8"),
+    ("stop_bits", "1 or 2"),
+];
+
+/// serde's message with Rust type names replaced by what a user may write
+/// at `key`.
+fn readable(message: &str, key: Option<&str>) -> String {
+    let message = message.trim();
+    if let Some(rest) = message.strip_suffix("expected u8") {
+        if let Some((_, rule)) = NARROW.iter().find(|(k, _)| Some(*k) == key) {
+            return format!("{rest}expected {rule}");
+        }
+    }
     const RANGES: [(&str, &str); 7] = [
         (
             "expected a duration",
@@ -308,7 +325,7 @@ fn readable(message: &str) -> String {
         ("expected usize", "expected a non-negative integer"),
         ("expected f64", "expected a number"),
     ];
-    let mut out = message.trim().to_owned();
+    let mut out = message.to_owned();
     for (rust, user) in RANGES {
         if out.ends_with(rust) {
             out.truncate(out.len() - rust.len());
