@@ -185,27 +185,30 @@ fn device(
     let tags = own.remove("tags");
     let own = Spanned::new(entry.span(), DeValue::Table(own));
     parsed.device = from_value(&own, path, DEVICE_REQUIRED, problems);
-    let tags_path = path.key("tags");
-    match tags {
-        None => {}
-        Some(value) => match value.get_ref() {
-            DeValue::Array(tags) => {
-                parsed.tags_given = tags.len();
-                for (i, tag) in tags.iter().enumerate() {
-                    if let Some(t) =
-                        from_value::<TagSettings>(tag, &tags_path.index(i), TAG_REQUIRED, problems)
-                    {
-                        parsed.tags.push((i, t));
-                    }
-                }
-            }
-            _ => {
-                parsed.tags_given = 1;
-                problems.push(not_an_array(tags_path, &value, "[[devices.tags]]"));
-            }
-        },
+    if let Some(tags) = tags {
+        device_tags(&tags, &path.key("tags"), &mut parsed, problems);
     }
     parsed
+}
+
+/// Each `[[devices.tags]]` of one device, parsed on its own.
+fn device_tags(
+    tags: &Spanned<DeValue<'_>>,
+    path: &KeyPath,
+    parsed: &mut ParsedDevice,
+    problems: &mut Vec<Problem>,
+) {
+    let DeValue::Array(tags) = tags.get_ref() else {
+        parsed.tags_given = 1;
+        problems.push(not_an_array(path.clone(), tags, "[[devices.tags]]"));
+        return;
+    };
+    parsed.tags_given = tags.len();
+    for (i, tag) in tags.iter().enumerate() {
+        if let Some(t) = from_value::<TagSettings>(tag, &path.index(i), TAG_REQUIRED, problems) {
+            parsed.tags.push((i, t));
+        }
+    }
 }
 
 fn not_an_array(path: KeyPath, value: &Spanned<DeValue<'_>>, form: &str) -> Problem {

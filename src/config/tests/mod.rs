@@ -272,3 +272,12 @@ fn metrics_listen_is_a_socket_address() {
     problem_at(&with("127.0.0.1"), "metrics.listen");
     assert_valid(&with("[::]:9898"));
 }
+
+#[test]
+fn sections_and_arrays_of_the_wrong_shape_are_named() {
+    let text = format!("nats = 5\ndevices = \"press\"\n{SERVICE}");
+    assert!(problem_at(&text, "nats").contains("invalid type: integer `5`"));
+    assert!(problem_at(&text, "devices").contains("expected an array of tables ([[devices]])"));
+    let text = format!("{SERVICE}[[devices]]\nid = \"d\"\naddress = \"h:502\"\ntags = 3\n");
+    assert!(problem_at(&text, "devices[0].tags").contains("expected an array of tables ([[devices.tags]])"));
+}
