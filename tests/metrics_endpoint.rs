@@ -207,3 +207,50 @@ fn metrics_output_passes_promtool_check_metrics() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn serve_on_a_taken_port_fails_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listen = taken.local_addr().expect("addr").to_string();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let err = runtime
+        .block_on(metrics_fixture::http::serve(
+            &listen,
+            metrics_fixture::handle(),
+            Health::default(),
+            std::future::pending(),
+        ))
+        .expect_err("the port is taken");
+    let message = err.to_string();
+    assert!(
+        message.contains(&listen) && message.contains("/metrics"),
+        "the error names the address and what it was for: {message}"
+    );
+}
+
+/// `increase()` cannot see a counter's first step if the series appears at
+/// 1: the "any drop" and "any corrupt record" alerts and the dashboard's
+/// tables need these series at 0 from the start. (The fixture never records
+/// the label values checked here.)
+#[test]
+fn metrics_series_the_alerts_watch_exist_at_zero_before_any_event() {
+    let server = MetricsServer::start(Health::default());
+    let (_, _, body) = server.get("/metrics");
+    for line in [
+        r#"ingestor_buffer_dropped_total{reason="disk_full_newest"} 0"#,
+        r#"ingestor_actor_restarts_total{actor="buffer"} 0"#,
+        r#"ingestor_actor_restarts_total{actor="publisher"} 0"#,
+        r#"ingestor_actor_restarts_total{actor="monitor"} 0"#,
+        r#"ingestor_publish_errors_total{reason="rejected"} 0"#,
+        r#"ingestor_polls_total{device="press-01",result="error"} 0"#,
+        r#"ingestor_polls_total{device="meter-02",result="partial"} 0"#,
+    ] {
+        assert!(body.lines().any(|l| l == line), "no `{line}` in:\n{body}");
+    }
+    for name in ["ingestor_buffer_corrupt_total", "ingestor_batches_total"] {
+        assert!(
+            has_line_starting(&body, &format!("{name} ")),
+            "no {name} in:\n{body}"
+        );
+    }
+}
