@@ -279,5 +279,6 @@ fn sections_and_arrays_of_the_wrong_shape_are_named() {
     assert!(problem_at(&text, "nats").contains("invalid type: integer `5`"));
     assert!(problem_at(&text, "devices").contains("expected an array of tables ([[devices]])"));
     let text = format!("{SERVICE}[[devices]]\nid = \"d\"\naddress = \"h:502\"\ntags = 3\n");
-    assert!(problem_at(&text, "devices[0].tags").contains("expected an array of tables ([[devices.tags]])"));
+    assert!(problem_at(&text, "devices[0].tags")
+        .contains("expected an array of tables ([[devices.tags]])"));
 }
