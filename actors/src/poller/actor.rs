@@ -1,0 +1,299 @@
+//! DevicePoller: one actor per `[[devices]]` entry, polling on a deadline
+//! schedule and pushing one `Batch` per poll to the BufferActor.
+//!
+//! # Schedule
+//! Poll `n` is due at `first_poll + n·poll_interval`. How late it actually
+//! starts is recorded in `ingestor_poll_lag_seconds`. When a poll overruns
+//! its slots, the next one starts in the slot the clock is in (late, and
+//! counted as lag); the slots in between are skipped, never bunched.
+//!
+//! A poll runs in a task of its own, so the actor's handlers stay short and
+//! a slow device never holds up anything but itself. Devices on one link
+//! queue on it in arrival order.
+//!
+//! # Back-off
+//! After `k` polls in a row without any answer, the next poll waits for the
+//! first slot at least `min(backoff_min·2^(k−1), backoff_max)` after the
+//! failed poll ended. One answer resets it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use metrics::{Counter, Gauge, Histogram};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::buffer::BufferMsg;
+use crate::poller::cycle::{DeviceReader, PollOutcome, PollResult};
+use crate::poller::link::Link;
+use crate::settings::DeviceSettings;
+use crate::Batch;
+
+/// The DevicePoller actor.
+#[derive(Debug, Default)]
+pub struct DevicePoller;
+
+/// What a DevicePoller starts from.
+#[derive(Debug)]
+pub struct DevicePollerArgs {
+    /// Its `[[devices]]` entry.
+    pub device: DeviceSettings,
+    /// Its link (shared with devices at the same address: see `Links`).
+    pub link: Link,
+    /// Where batches go.
+    pub buffer: ActorRef<BufferMsg>,
+    /// First back-off delay (`[supervision].backoff_min`).
+    pub backoff_min: Duration,
+    /// Longest back-off delay (`[supervision].backoff_max`).
+    pub backoff_max: Duration,
+    /// When slot 0 is due. [`spread_start`] spreads devices over the interval.
+    pub first_poll: Instant,
+}
+
+/// A start time for `device_id` within the next `interval`, the same for the
+/// same id, so that many devices do not all poll in the same millisecond.
+pub fn spread_start(device_id: &str, interval: Duration) -> Instant {
+    // FNV-1a: stable across runs and platforms.
+    let hash = device_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let nanos = u64::try_from(interval.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    Instant::now() + Duration::from_nanos(hash % nanos)
+}
+
+/// Messages of a DevicePoller (sent by itself).
+#[derive(Debug)]
+pub enum DevicePollerMsg {
+    /// Slot `n` is due.
+    Tick(u64),
+    /// A poll finished.
+    Done(Box<CycleDone>),
+}
+
+/// A finished poll, with the reader handed back.
+#[derive(Debug)]
+pub struct CycleDone {
+    slot: u64,
+    started: Instant,
+    ts: DateTime<Utc>,
+    reader: DeviceReader,
+    outcome: PollOutcome,
+}
+
+/// The DevicePoller's state.
+#[derive(Debug)]
+pub struct DevicePollerState {
+    /// `None` while a poll runs (the task holds it).
+    reader: Option<DeviceReader>,
+    device: String,
+    buffer: ActorRef<BufferMsg>,
+    first_poll: Instant,
+    interval: Duration,
+    backoff_min: Duration,
+    backoff_max: Duration,
+    failures: u32,
+    timer: Option<JoinHandle<()>>,
+    running: Option<JoinHandle<()>>,
+    metrics: PollMetrics,
+}
+
+#[derive(Debug)]
+struct PollMetrics {
+    up: Gauge,
+    lag: Histogram,
+    duration: Histogram,
+    ok: Counter,
+    partial: Counter,
+    error: Counter,
+    timeout: Counter,
+}
+
+impl PollMetrics {
+    fn new(device: &str) -> Self {
+        let d = device.to_string();
+        let polls = |result: &'static str| metrics::counter!("ingestor_polls_total", "device" => d.clone(), "result" => result);
+        PollMetrics {
+            up: metrics::gauge!("ingestor_device_up", "device" => d.clone()),
+            lag: metrics::histogram!("ingestor_poll_lag_seconds", "device" => d.clone()),
+            duration: metrics::histogram!("ingestor_poll_duration_seconds", "device" => d.clone()),
+            ok: polls("ok"),
+            partial: polls("partial"),
+            error: polls("error"),
+            timeout: polls("timeout"),
+        }
+    }
+
+    fn count(&self, result: PollResult) {
+        match result {
+            PollResult::Ok => &self.ok,
+            PollResult::Partial => &self.partial,
+            PollResult::Error => &self.error,
+            PollResult::Timeout => &self.timeout,
+        }
+        .increment(1);
+    }
+}
+
+impl DevicePollerState {
+    fn slot_time(&self, n: u64) -> Instant {
+        let nanos = self.interval.as_nanos().saturating_mul(u128::from(n));
+        self.first_poll + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// The slot the clock is in at `t` (slot 0 before `first_poll`).
+    fn slot_at(&self, t: Instant) -> u64 {
+        let since = t.saturating_duration_since(self.first_poll).as_nanos();
+        u64::try_from(since / self.interval.as_nanos().max(1)).unwrap_or(u64::MAX)
+    }
+
+    /// The first slot due at or after `t`.
+    fn slot_from(&self, t: Instant) -> u64 {
+        let n = self.slot_at(t);
+        if self.slot_time(n) < t {
+            n + 1
+        } else {
+            n
+        }
+    }
+
+    fn backoff(&self) -> Duration {
+        if self.failures == 0 {
+            return Duration::ZERO;
+        }
+        let factor = 2u32.saturating_pow(self.failures.saturating_sub(1).min(20));
+        self.backoff_min
+            .saturating_mul(factor)
+            .min(self.backoff_max)
+    }
+
+    fn schedule(&mut self, myself: &ActorRef<DevicePollerMsg>, n: u64) {
+        let at = self.slot_time(n);
+        let me = myself.clone();
+        self.timer = Some(tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let _ = me.cast(DevicePollerMsg::Tick(n));
+        }));
+    }
+}
+
+impl Actor for DevicePoller {
+    type Msg = DevicePollerMsg;
+    type State = DevicePollerState;
+    type Arguments = DevicePollerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let device = args.device.id.clone();
+        let interval = args.device.poll_interval.max(Duration::from_millis(1));
+        let mut state = DevicePollerState {
+            metrics: PollMetrics::new(&device),
+            reader: Some(DeviceReader::new(args.device, args.link)),
+            device,
+            buffer: args.buffer,
+            first_poll: args.first_poll,
+            interval,
+            backoff_min: args.backoff_min,
+            backoff_max: args.backoff_max.max(args.backoff_min),
+            failures: 0,
+            timer: None,
+            running: None,
+        };
+        let first = state.slot_from(Instant::now());
+        state.schedule(&myself, first);
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            DevicePollerMsg::Tick(slot) => {
+                let started = Instant::now();
+                let ts = Utc::now();
+                let Some(mut reader) = state.reader.take() else {
+                    return Ok(()); // a poll is still running; it schedules the next
+                };
+                let lag = started.saturating_duration_since(state.slot_time(slot));
+                state.metrics.lag.record(lag.as_secs_f64());
+                let me = myself.clone();
+                state.running = Some(tokio::spawn(async move {
+                    let outcome = reader.poll().await;
+                    let done = CycleDone {
+                        slot,
+                        started,
+                        ts,
+                        reader,
+                        outcome,
+                    };
+                    let _ = me.cast(DevicePollerMsg::Done(Box::new(done)));
+                }));
+            }
+            DevicePollerMsg::Done(done) => {
+                let CycleDone {
+                    slot,
+                    started,
+                    ts,
+                    reader,
+                    outcome,
+                } = *done;
+                state.reader = Some(reader);
+                state.running = None;
+                let now = Instant::now();
+                state
+                    .metrics
+                    .duration
+                    .record(now.saturating_duration_since(started).as_secs_f64());
+                state.metrics.count(outcome.result);
+                state
+                    .metrics
+                    .up
+                    .set(if outcome.answered { 1.0 } else { 0.0 });
+                if outcome.answered {
+                    state.failures = 0;
+                } else {
+                    state.failures = state.failures.saturating_add(1);
+                    tracing::warn!(device = %state.device, failures = state.failures, backoff = ?state.backoff(), "device did not answer");
+                }
+                let mut batch = Batch::new(state.device.clone(), ts);
+                batch.values = outcome.values;
+                batch.errors = outcome.errors;
+                if let Err(e) = state.buffer.cast(BufferMsg::Push(batch, None)) {
+                    tracing::error!(device = %state.device, error = %e, "buffer gone: batch not delivered");
+                }
+                let mut next = (slot + 1).max(state.slot_at(now));
+                let backoff = state.backoff();
+                if !backoff.is_zero() {
+                    next = next.max(state.slot_from(now + backoff));
+                }
+                if next > slot + 1 {
+                    tracing::debug!(device = %state.device, skipped = next - slot - 1, "poll slots skipped");
+                }
+                state.schedule(&myself, next);
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        for task in [state.timer.take(), state.running.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+        Ok(())
+    }
+}
