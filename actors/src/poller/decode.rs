@@ -22,7 +22,9 @@
 //! `value = raw * scale + offset`. A tag with neither reads as an integer
 //! (`Int`/`UInt`) or, for `f32`/`f64`, a `Float`; with either, a `Float`.
 //! NaN or infinity, from the device or after scaling, is an error for that
-//! tag, never a published number.
+//! tag, never a published number. An `f32` is published as its shortest
+//! decimal (`100.7`, not `100.69999694824219`), and scales like 0.1 divide
+//! by 10 so that `3 × 0.1` reads `0.3`.
 
 use thiserror::Error;
 
@@ -77,7 +79,7 @@ pub fn decode_registers(tag: &TagSettings, words: &[u16]) -> Result<Value, Decod
         TagType::I64 => scaled(tag, Raw::I(be_u64(words, tag.order) as i64)),
         TagType::F32 => scaled(
             tag,
-            Raw::F(f64::from(f32::from_bits(be_u64(words, tag.order) as u32))),
+            Raw::F(widen(f32::from_bits(be_u64(words, tag.order) as u32))),
         ),
         TagType::F64 => scaled(tag, Raw::F(f64::from_bits(be_u64(words, tag.order)))),
     }
@@ -99,13 +101,34 @@ fn scaled(tag: &TagSettings, raw: Raw) -> Result<Value, DecodeError> {
                 Raw::I(i) => i as f64,
                 Raw::F(f) => f,
             };
-            x * scale.unwrap_or(1.0) + offset.unwrap_or(0.0)
+            apply_scale(x, scale.unwrap_or(1.0)) + offset.unwrap_or(0.0)
         }
     };
     if value.is_finite() {
         Ok(Value::Float(value))
     } else {
         Err(DecodeError::NotFinite(value))
+    }
+}
+
+/// An f32 as the f64 with the same shortest decimal form (`100.7f32` →
+/// `100.7`, not `100.69999694824219`): what the device meant, and what a
+/// consumer expects to see in JSON.
+fn widen(x: f32) -> f64 {
+    if !x.is_finite() {
+        return f64::from(x);
+    }
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
+/// `x * scale`, dividing instead for scales like 0.1 or 0.001 so that
+/// `3 * 0.1` reads `0.3`, not `0.30000000000000004`.
+fn apply_scale(x: f64, scale: f64) -> f64 {
+    let inverse = 1.0 / scale;
+    if scale.abs() < 1.0 && (inverse - inverse.round()).abs() < 1e-9 {
+        x / inverse.round()
+    } else {
+        x * scale
     }
 }
 
@@ -360,6 +383,16 @@ mod tests {
         t.scale = Some(0.1);
         t.offset = Some(-40.0);
         assert_eq!(decode_registers(&t, &[0xFFF6]), Ok(Value::Float(-41.0))); // -10 * 0.1 - 40
+    }
+
+    #[test]
+    fn f32_and_decimal_scales_read_as_their_shortest_decimal() {
+        let t = tag(TagType::F32, WordOrder::ABCD);
+        let w = encode(&t, &EngineeringValue::Number(100.7));
+        assert_eq!(decode_registers(&t, &w), Ok(Value::Float(100.7)));
+        let mut t = tag(TagType::U16, WordOrder::ABCD);
+        t.scale = Some(0.1);
+        assert_eq!(decode_registers(&t, &[3]), Ok(Value::Float(0.3)));
     }
 
     #[test]

@@ -234,8 +234,8 @@ mod tests {
         u.scale = Some(0.1);
         let s = tag(100, TagType::String, WordOrder::BADC);
         for (tg, expect) in [
-            (&f, Value::Float(f64::from(100.7f32))),
-            (&u, Value::Float(1007.0 * 0.1)),
+            (&f, Value::Float(100.7)),
+            (&u, Value::Float(100.7)),
             (&s, Value::Str("SIM-100-07".into())),
         ] {
             let words = encode(tg, &simulated_value(tg, t));
