@@ -7,8 +7,10 @@
 //! its slots, the next one starts in the slot the clock is in (late, and
 //! counted as lag); the slots in between are skipped, never bunched.
 //!
-//! A poll runs in a task of its own, so the actor's handlers stay short and
-//! a slow device never holds up anything but itself. Devices on one link
+//! Each poll runs in a task of its own that sleeps until the slot, polls and
+//! sends the outcome back, so the actor's handlers stay short, no mailbox
+//! sits between the timer and the poll, and a slow device never holds up
+//! anything but itself. Devices on one link
 //! queue on it in arrival order.
 //!
 //! # Back-off
@@ -64,11 +66,9 @@ pub fn spread_start(device_id: &str, interval: Duration) -> Instant {
     Instant::now() + Duration::from_nanos(hash % nanos)
 }
 
-/// Messages of a DevicePoller (sent by itself).
+/// Messages of a DevicePoller (sent by its own poll task).
 #[derive(Debug)]
 pub enum DevicePollerMsg {
-    /// Slot `n` is due.
-    Tick(u64),
     /// A poll finished.
     Done(Box<CycleDone>),
 }
@@ -86,7 +86,7 @@ pub struct CycleDone {
 /// The DevicePoller's state.
 #[derive(Debug)]
 pub struct DevicePollerState {
-    /// `None` while a poll runs (the task holds it).
+    /// `None` while a poll is scheduled or running (its task holds it).
     reader: Option<DeviceReader>,
     device: String,
     buffer: ActorRef<BufferMsg>,
@@ -95,7 +95,6 @@ pub struct DevicePollerState {
     backoff_min: Duration,
     backoff_max: Duration,
     failures: u32,
-    timer: Option<JoinHandle<()>>,
     running: Option<JoinHandle<()>>,
     metrics: PollMetrics,
 }
@@ -169,12 +168,29 @@ impl DevicePollerState {
             .min(self.backoff_max)
     }
 
+    /// Hands the reader to a task that waits for slot `n`, polls, and sends
+    /// the outcome back: the actor is not on the path from timer to poll.
     fn schedule(&mut self, myself: &ActorRef<DevicePollerMsg>, n: u64) {
+        let Some(mut reader) = self.reader.take() else {
+            return; // a poll is running; it schedules the next one
+        };
         let at = self.slot_time(n);
+        let lag = self.metrics.lag.clone();
         let me = myself.clone();
-        self.timer = Some(tokio::spawn(async move {
+        self.running = Some(tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
-            let _ = me.cast(DevicePollerMsg::Tick(n));
+            let started = Instant::now();
+            let ts = Utc::now();
+            lag.record(started.saturating_duration_since(at).as_secs_f64());
+            let outcome = reader.poll().await;
+            let done = CycleDone {
+                slot: n,
+                started,
+                ts,
+                reader,
+                outcome,
+            };
+            let _ = me.cast(DevicePollerMsg::Done(Box::new(done)));
         }));
     }
 }
@@ -201,7 +217,6 @@ impl Actor for DevicePoller {
             backoff_min: args.backoff_min,
             backoff_max: args.backoff_max.max(args.backoff_min),
             failures: 0,
-            timer: None,
             running: None,
         };
         let first = state.slot_from(Instant::now());
@@ -216,27 +231,6 @@ impl Actor for DevicePoller {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            DevicePollerMsg::Tick(slot) => {
-                let started = Instant::now();
-                let ts = Utc::now();
-                let Some(mut reader) = state.reader.take() else {
-                    return Ok(()); // a poll is still running; it schedules the next
-                };
-                let lag = started.saturating_duration_since(state.slot_time(slot));
-                state.metrics.lag.record(lag.as_secs_f64());
-                let me = myself.clone();
-                state.running = Some(tokio::spawn(async move {
-                    let outcome = reader.poll().await;
-                    let done = CycleDone {
-                        slot,
-                        started,
-                        ts,
-                        reader,
-                        outcome,
-                    };
-                    let _ = me.cast(DevicePollerMsg::Done(Box::new(done)));
-                }));
-            }
             DevicePollerMsg::Done(done) => {
                 let CycleDone {
                     slot,
@@ -288,10 +282,7 @@ impl Actor for DevicePoller {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        for task in [state.timer.take(), state.running.take()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(task) = state.running.take() {
             task.abort();
         }
         Ok(())
