@@ -90,8 +90,7 @@ pub struct DevicePollerState {
     reader: Option<DeviceReader>,
     device: String,
     buffer: ActorRef<BufferMsg>,
-    first_poll: Instant,
-    interval: Duration,
+    schedule: Schedule,
     backoff_min: Duration,
     backoff_max: Duration,
     failures: u32,
@@ -136,7 +135,14 @@ impl PollMetrics {
     }
 }
 
-impl DevicePollerState {
+/// Poll slots: slot `n` is due at `first_poll + n·interval`.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    first_poll: Instant,
+    interval: Duration,
+}
+
+impl Schedule {
     fn slot_time(&self, n: u64) -> Instant {
         let nanos = self.interval.as_nanos().saturating_mul(u128::from(n));
         self.first_poll + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
@@ -158,14 +164,31 @@ impl DevicePollerState {
         }
     }
 
-    fn backoff(&self) -> Duration {
-        if self.failures == 0 {
-            return Duration::ZERO;
+    /// The slot to poll after slot `done` finished at `now`: the next one;
+    /// when that has passed, the one the clock is in (the ones between are
+    /// skipped, not bunched); never one due before `now + backoff`.
+    fn next(&self, done: u64, now: Instant, backoff: Duration) -> u64 {
+        let next = (done + 1).max(self.slot_at(now));
+        if backoff.is_zero() {
+            next
+        } else {
+            next.max(self.slot_from(now + backoff))
         }
-        let factor = 2u32.saturating_pow(self.failures.saturating_sub(1).min(20));
-        self.backoff_min
-            .saturating_mul(factor)
-            .min(self.backoff_max)
+    }
+}
+
+/// The wait after `failures` polls in a row without an answer.
+fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
+    if failures == 0 {
+        return Duration::ZERO;
+    }
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
+    min.saturating_mul(factor).min(max)
+}
+
+impl DevicePollerState {
+    fn backoff(&self) -> Duration {
+        backoff(self.failures, self.backoff_min, self.backoff_max)
     }
 
     /// Hands the reader to a task that waits for slot `n`, polls, and sends
@@ -174,7 +197,7 @@ impl DevicePollerState {
         let Some(mut reader) = self.reader.take() else {
             return; // a poll is running; it schedules the next one
         };
-        let at = self.slot_time(n);
+        let at = self.schedule.slot_time(n);
         let lag = self.metrics.lag.clone();
         let me = myself.clone();
         self.running = Some(tokio::spawn(async move {
@@ -212,14 +235,16 @@ impl Actor for DevicePoller {
             reader: Some(DeviceReader::new(args.device, args.link)),
             device,
             buffer: args.buffer,
-            first_poll: args.first_poll,
-            interval,
+            schedule: Schedule {
+                first_poll: args.first_poll,
+                interval,
+            },
             backoff_min: args.backoff_min,
             backoff_max: args.backoff_max.max(args.backoff_min),
             failures: 0,
             running: None,
         };
-        let first = state.slot_from(Instant::now());
+        let first = state.schedule.slot_from(Instant::now());
         state.schedule(&myself, first);
         Ok(state)
     }
@@ -263,11 +288,7 @@ impl Actor for DevicePoller {
                 if let Err(e) = state.buffer.cast(BufferMsg::Push(batch, None)) {
                     tracing::error!(device = %state.device, error = %e, "buffer gone: batch not delivered");
                 }
-                let mut next = (slot + 1).max(state.slot_at(now));
-                let backoff = state.backoff();
-                if !backoff.is_zero() {
-                    next = next.max(state.slot_from(now + backoff));
-                }
+                let next = state.schedule.next(slot, now, state.backoff());
                 if next > slot + 1 {
                     tracing::debug!(device = %state.device, skipped = next - slot - 1, "poll slots skipped");
                 }
@@ -286,5 +307,67 @@ impl Actor for DevicePoller {
             task.abort();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn on_time_poll_is_followed_by_the_next_slot() {
+        let t0 = Instant::now();
+        let s = Schedule {
+            first_poll: t0,
+            interval: ms(1000),
+        };
+        assert_eq!(s.next(3, t0 + ms(3_200), Duration::ZERO), 4);
+        assert_eq!(s.slot_time(4), t0 + ms(4_000));
+    }
+
+    #[test]
+    fn overrunning_poll_skips_missed_slots_instead_of_bunching() {
+        let t0 = Instant::now();
+        let s = Schedule {
+            first_poll: t0,
+            interval: ms(1000),
+        };
+        // poll 3 ended at 6.3 s: slots 4 and 5 are gone, slot 6 starts late
+        assert_eq!(s.next(3, t0 + ms(6_300), Duration::ZERO), 6);
+    }
+
+    #[test]
+    fn failing_device_backs_off_growing_up_to_the_max() {
+        let (min, max) = (ms(100), ms(30_000));
+        let waits: Vec<u64> = (0..12)
+            .map(|f| backoff(f, min, max).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            waits,
+            [0, 100, 200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600, 30_000, 30_000]
+        );
+        let t0 = Instant::now();
+        let s = Schedule {
+            first_poll: t0,
+            interval: ms(1000),
+        };
+        // poll 3 ended at 3.5 s with a 6.4 s back-off: first slot at or after 9.9 s
+        assert_eq!(s.next(3, t0 + ms(3_500), ms(6_400)), 10);
+    }
+
+    #[test]
+    fn start_spread_is_stable_and_within_the_interval() {
+        let before = Instant::now();
+        let a = spread_start("press-01", ms(1000));
+        let b = spread_start("press-01", ms(1000));
+        assert!(a >= before && a < before + ms(1000));
+        assert!(
+            b.saturating_duration_since(a) < ms(100),
+            "same id, same offset"
+        );
     }
 }
