@@ -13,6 +13,10 @@
 //! anything but itself. Devices on one link
 //! queue on it in arrival order.
 //!
+//! Every poll makes one batch (`ts` = when it started), also a poll that got
+//! no answer at all: then every tag is in `errors` with the reason, so a
+//! consumer sees the device's trouble in the stream too.
+//!
 //! # Back-off
 //! After `k` polls in a row without any answer, the next poll waits for the
 //! first slot at least `min(backoff_min·2^(k−1), backoff_max)` after the
