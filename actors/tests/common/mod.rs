@@ -52,6 +52,10 @@ pub struct ScriptedServer {
     pub slow_first: AtomicUsize,
     pub slow_delay: Duration,
     pub seen: Mutex<Vec<SeenRead>>,
+    /// When each read arrived.
+    pub arrivals: Mutex<Vec<std::time::Instant>>,
+    /// When each connection was accepted.
+    pub accepted: Mutex<Vec<std::time::Instant>>,
     pub connections: AtomicUsize,
 }
 
@@ -81,6 +85,10 @@ impl ScriptedServer {
             start,
             count,
         });
+        self.arrivals
+            .lock()
+            .unwrap()
+            .push(std::time::Instant::now());
         let take = |n: &AtomicUsize| {
             n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
                 .is_ok()
@@ -121,6 +129,7 @@ impl ScriptedServer {
                 use tokio_modbus::server::rtu_over_tcp::{accept_tcp_connection, Server};
                 let on_connected = |stream, addr| {
                     me.connections.fetch_add(1, Ordering::SeqCst);
+                    me.accepted.lock().unwrap().push(std::time::Instant::now());
                     let m = Arc::clone(&me);
                     async move {
                         accept_tcp_connection(stream, addr, move |_| {
@@ -133,6 +142,7 @@ impl ScriptedServer {
                 use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
                 let on_connected = |stream, addr| {
                     me.connections.fetch_add(1, Ordering::SeqCst);
+                    me.accepted.lock().unwrap().push(std::time::Instant::now());
                     let m = Arc::clone(&me);
                     async move {
                         accept_tcp_connection(stream, addr, move |_| {
