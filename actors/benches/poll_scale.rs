@@ -6,7 +6,9 @@
 //! share its connection, as on a real gateway.
 //!
 //! Run: `cargo bench -p ingestor-actors --bench poll_scale`
-//! (`POLL_SCALE_SECS`, default 60, sets the measured duration). Prints:
+//! (`POLL_SCALE_SECS`, default 60, sets the measured duration;
+//! `POLL_SCALE_WORKERS` the runtime's worker threads, default one per core).
+//! Prints:
 //! - `on_time_ratio`: polls that started within 5 ms of their slot ÷ slots due
 //!   (a skipped slot counts as late);
 //! - `poll_lag_p99_ms`: 99th percentile of `ingestor_poll_lag_seconds`;
@@ -214,10 +216,14 @@ fn main() {
 
     let devices = devices(&addresses);
     let min_per_cycle: u64 = min_requests(&devices[0]);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("POLL_SCALE_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        builder.worker_threads(n);
+    }
+    let rt = builder.enable_all().build().expect("runtime");
     let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let (expected_slots, wall, cpu) = rt.block_on(async {
         let (buffer, _) = Actor::spawn(None, CountingBuffer, Arc::clone(&counts))
