@@ -1,0 +1,52 @@
+//! Shared helpers for the buffer tests: real fjall spools on temp dirs.
+#![allow(dead_code, unreachable_pub)]
+
+use bytesize::ByteSize;
+use ingestor_actors::buffer::Store;
+use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
+use ingestor_actors::{Batch, Value};
+
+pub fn settings(memory: usize, persist: PersistMode) -> BufferSettings {
+    BufferSettings {
+        memory_batches: memory,
+        persist,
+        disk_max: ByteSize::gib(1),
+        when_disk_full: WhenDiskFull::DropOldest,
+    }
+}
+
+/// A batch whose content encodes `n`, so a test can tell batches apart.
+pub fn batch(n: u64) -> Batch {
+    let mut b = Batch::new(format!("dev-{}", n % 7), chrono::Utc::now());
+    b.values.push(("n".into(), Value::UInt(n)));
+    b.values.push(("t".into(), Value::Float(n as f64 * 0.5)));
+    b
+}
+
+/// The `n` a batch from `batch(n)` carries.
+pub fn n_of(b: &Batch) -> u64 {
+    match b.values.first() {
+        Some((_, Value::UInt(n))) => *n,
+        other => panic!("not a test batch: {other:?}"),
+    }
+}
+
+pub fn open(dir: &std::path::Path, s: BufferSettings) -> Store {
+    Store::open(dir, s).expect("open store").0
+}
+
+/// Takes everything available, in chunks of `chunk`.
+pub fn take_all(store: &mut Store, chunk: usize) -> Vec<Batch> {
+    let mut out = Vec::new();
+    loop {
+        let got = store.take(chunk).expect("take");
+        if got.is_empty() {
+            return out;
+        }
+        out.extend(got);
+    }
+}
+
+pub fn seqs(batches: &[Batch]) -> Vec<u64> {
+    batches.iter().map(|b| b.seq).collect()
+}
