@@ -1,18 +1,19 @@
 //! `ingestor poll`: reads every tag once and prints a table (device, tag,
 //! value, unit or error), for commissioning a device. Exit 0 when every tag
-//! was read, 1 when some failed, 2 when the config is unusable.
+//! was read, 1 when some failed, 2 when the config is invalid (every problem
+//! listed, as by `ingestor check`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use ingestor_actors::poller::{DeviceReader, Links, PollOutcome};
-use ingestor_actors::settings::{DeviceSettings, Settings};
+use ingestor_actors::settings::DeviceSettings;
 
 pub(crate) fn run(config: &Path, device: Option<&str>) -> ExitCode {
-    let settings = match load_settings(config) {
+    let settings = match crate::config::load(config) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("ingestor poll: {e}");
+        Err(errors) => {
+            eprintln!("{errors}");
             return ExitCode::from(2);
         }
     };
@@ -54,14 +55,6 @@ pub(crate) fn run(config: &Path, device: Option<&str>) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
-}
-
-/// TEMPORARY: a plain parse until `crate::config::load` (with validation and
-/// key-path errors) lands; the lead swaps this for it at merge.
-fn load_settings(path: &Path) -> Result<Settings, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Every device once, all at the same time (devices on one link queue on it).

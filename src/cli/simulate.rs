@@ -16,10 +16,10 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 pub(crate) fn run(config: &Path, listen: &str) -> ExitCode {
-    let settings = match load_settings(config) {
+    let settings = match crate::config::load(config) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("ingestor simulate: {e}");
+        Err(errors) => {
+            eprintln!("{errors}");
             return ExitCode::from(2);
         }
     };
@@ -81,12 +81,4 @@ async fn serve(settings: Settings, listen: &str, frozen: Option<u64>) -> ExitCod
         _ = term.recv() => ExitCode::SUCCESS,
         _ = int.recv() => ExitCode::SUCCESS,
     }
-}
-
-/// TEMPORARY: a plain parse until `crate::config::load` (with validation and
-/// key-path errors) lands; the lead swaps this for it at merge.
-fn load_settings(path: &Path) -> Result<Settings, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
