@@ -6,7 +6,8 @@
 //! share its connection, as on a real gateway.
 //!
 //! Run: `cargo bench -p ingestor-actors --bench poll_scale`
-//! (`POLL_SCALE_SECS`, default 60, sets the measured duration;
+//! (`POLL_SCALE_SECS`, default 60, sets the measured duration; run by
+//! `cargo test` it makes a 3-second smoke run;
 //! `POLL_SCALE_WORKERS` the runtime's worker threads, default one per core).
 //! Prints:
 //! - `on_time_ratio`: polls that started within 5 ms of their slot ÷ slots due
@@ -194,10 +195,13 @@ fn main() {
     if std::env::var("POLL_SCALE_ROLE").as_deref() == Ok("simulator") {
         return run_simulator();
     }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` (scripts/test.sh)
+    // runs this binary without it: then a 3-second smoke run.
+    let benching = std::env::args().any(|a| a == "--bench");
     let secs: u64 = std::env::var("POLL_SCALE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+        .unwrap_or(if benching { 60 } else { 3 });
     let exe = std::env::current_exe().expect("own path");
     let mut child = Command::new(exe)
         .env("POLL_SCALE_ROLE", "simulator")
