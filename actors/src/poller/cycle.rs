@@ -14,6 +14,8 @@
 
 use std::time::Duration;
 
+use metrics::Counter;
+
 use crate::poller::decode::{decode_bit, decode_registers};
 use crate::poller::link::{Link, LinkError, ReadRequest, RegisterData, RequestTiming};
 use crate::poller::plan::{function_name, plan, PlanHints, PlannedRead};
@@ -68,6 +70,8 @@ pub struct DeviceReader {
     timing: RequestTiming,
     hints: PlanHints,
     plan: Vec<PlannedRead>,
+    /// `ingestor_modbus_requests_total` per function (holding, input, coil, discrete).
+    requests_total: [Counter; 4],
 }
 
 type TagResults = Vec<Option<Result<Value, String>>>;
@@ -78,12 +82,20 @@ impl DeviceReader {
         let hints = PlanHints::default();
         let plan = plan(&device, &hints);
         let timing = RequestTiming::of(&device);
+        let counter = |kind| metrics::counter!("ingestor_modbus_requests_total", "device" => device.id.clone(), "function" => function_name(kind));
+        let requests_total = [
+            counter(RegisterKind::Holding),
+            counter(RegisterKind::Input),
+            counter(RegisterKind::Coil),
+            counter(RegisterKind::Discrete),
+        ];
         DeviceReader {
             device,
             link,
             timing,
             hints,
             plan,
+            requests_total,
         }
     }
 
@@ -208,8 +220,13 @@ impl DeviceReader {
         let (mut tries, mut busy) = (0, 0);
         loop {
             *requests += 1;
-            metrics::counter!("ingestor_modbus_requests_total", "device" => self.device.id.clone(), "function" => function_name(kind))
-                .increment(1);
+            let counter = match kind {
+                RegisterKind::Holding => &self.requests_total[0],
+                RegisterKind::Input => &self.requests_total[1],
+                RegisterKind::Coil => &self.requests_total[2],
+                RegisterKind::Discrete => &self.requests_total[3],
+            };
+            counter.increment(1);
             match self.link.read(req, self.timing).await {
                 Err(LinkError::Exception(code)) => {
                     metrics::counter!("ingestor_modbus_exceptions_total", "device" => self.device.id.clone(), "code" => format!("0x{code:02x}"))
