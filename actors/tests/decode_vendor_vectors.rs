@@ -286,6 +286,22 @@ fn vectors() -> Vec<Vector> {
         vec![0xFEFF],
         Value::Int(-2),
     );
+    add(
+        "i16_cdab",
+        Holding,
+        "i16",
+        "CDAB",
+        vec![0xFFFE],
+        Value::Int(-2),
+    );
+    add(
+        "i16_dcba",
+        Holding,
+        "i16",
+        "DCBA",
+        vec![0xFEFF],
+        Value::Int(-2),
+    );
     v
 }
 
@@ -317,6 +333,15 @@ async fn every_type_and_order_decodes_to_the_vendor_number() {
         );
     }
     toml.push_str(&tag_toml("serial", Holding, 500, "string", "ABCD"));
+    toml.push_str("length = 10\n");
+    // The same, from a device that sends the low byte first (BADC).
+    for (i, pair) in serial.chunks(2).enumerate() {
+        server.words.insert(
+            (Input, 500 + i as u16),
+            u16::from_le_bytes([pair[0], pair[1]]),
+        );
+    }
+    toml.push_str(&tag_toml("serial_badc", Input, 500, "string", "BADC"));
     toml.push_str("length = 10\n");
     // scale and offset: 0xFF38 = -200 as i16, * 0.1 + 20 = 0.0; 2345 * 0.01 = 23.45
     server.words.insert((Holding, 600), 0xFF38);
@@ -355,6 +380,10 @@ async fn every_type_and_order_decodes_to_the_vendor_number() {
         assert_eq!(got(name).as_ref(), Some(expected), "{name}");
     }
     assert_eq!(got("serial"), Some(Value::Str("EM-2400-00012345".into())));
+    assert_eq!(
+        got("serial_badc"),
+        Some(Value::Str("EM-2400-00012345".into()))
+    );
     assert_eq!(got("scaled_i16"), Some(Value::Float(0.0)));
     assert_eq!(got("scaled_u16"), Some(Value::Float(23.45)));
     assert_eq!(got("coil"), Some(Value::Bool(true)));
