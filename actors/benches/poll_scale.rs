@@ -8,7 +8,9 @@
 //! Run: `cargo bench -p ingestor-actors --bench poll_scale`
 //! (`POLL_SCALE_SECS`, default 60, sets the measured duration; run by
 //! `cargo test` it makes a 3-second smoke run;
-//! `POLL_SCALE_WORKERS` the runtime's worker threads, default one per core).
+//! `POLL_SCALE_WORKERS` the runtime's worker threads, default one per core;
+//! `POLL_SCALE_BASELINE=1` replaces the pollers by bare tokio timers on the
+//! same schedule, to see what lag the machine itself causes).
 //! Prints:
 //! - `on_time_ratio`: polls that started within 5 ms of their slot ÷ slots due
 //!   (a skipped slot counts as late);
@@ -198,6 +200,7 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` (scripts/test.sh)
     // runs this binary without it: then a 3-second smoke run.
     let benching = std::env::args().any(|a| a == "--bench");
+    let baseline = std::env::var("POLL_SCALE_BASELINE").is_ok();
     let secs: u64 = std::env::var("POLL_SCALE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -236,10 +239,27 @@ fn main() {
         let mut links = Links::new();
         let mut pollers = Vec::new();
         let mut firsts = Vec::new();
+        let mut timers = Vec::new();
         let (cpu0, t0) = (cpu_time(), Instant::now());
         for d in &devices {
             let first_poll = spread_start(&d.id, d.poll_interval) + Duration::from_secs(1);
             firsts.push(first_poll);
+            if baseline {
+                // Bare timers, no Modbus: what the runtime alone manages here.
+                let lag =
+                    metrics::histogram!("ingestor_poll_lag_seconds", "device" => d.id.clone());
+                let interval = d.poll_interval;
+                timers.push(tokio::spawn(async move {
+                    let mut at = first_poll;
+                    loop {
+                        tokio::time::sleep_until(at).await;
+                        lag.record(Instant::now().saturating_duration_since(at).as_secs_f64());
+                        metrics::counter!("ingestor_polls_total", "result" => "ok").increment(1);
+                        at += interval;
+                    }
+                }));
+                continue;
+            }
             let args = DevicePollerArgs {
                 link: links.link_for(d).expect("link"),
                 device: d.clone(),
@@ -260,6 +280,9 @@ fn main() {
         let cpu = cpu_time().saturating_sub(cpu0);
         for p in &pollers {
             p.stop(None);
+        }
+        for t in &timers {
+            t.abort();
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         // Slots due before the stop (with 50 ms to start): every one should have run.
