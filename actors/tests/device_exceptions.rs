@@ -125,3 +125,53 @@ async fn busy_device_is_asked_again_up_to_busy_retries() {
     );
     assert_eq!(outcome.requests, 3, "one ask and two re-asks, then give up");
 }
+
+#[tokio::test]
+async fn gateway_exception_for_every_tag_does_not_break_up_the_plan() {
+    let (l, addr) = listener().await;
+    let server = Arc::new(ScriptedServer::default());
+    *server.fail_all.lock().unwrap() = Some(tokio_modbus::ExceptionCode::GatewayTargetDevice);
+    server.spawn(l, false);
+    let dev = device(&format!(
+        "id = \"m\"\naddress = \"{addr}\"\n{}",
+        u16_tags(&[0, 1, 2])
+    ));
+    let mut reader = DeviceReader::new(dev.clone(), Link::open(&dev).unwrap());
+    let off = reader.poll().await;
+    assert_eq!(off.result, PollResult::Error);
+    assert!(
+        off.errors
+            .iter()
+            .all(|(_, e)| e == "exception 0x0b gateway target device failed to respond"),
+        "{off:?}"
+    );
+    assert_eq!(
+        server.seen(),
+        vec![read(0, 3)],
+        "not split: the exception is not about an address"
+    );
+
+    *server.fail_all.lock().unwrap() = None;
+    server.seen.lock().unwrap().clear();
+    let on = reader.poll().await;
+    assert_eq!(on.result, PollResult::Ok);
+    assert_eq!(server.seen(), vec![read(0, 3)], "still one merged read");
+}
+
+#[tokio::test]
+async fn every_tag_failing_alone_leaves_the_plan_merged() {
+    let (l, addr) = listener().await;
+    let server = Arc::new(ScriptedServer {
+        bad: vec![(Holding, 0), (Holding, 1)],
+        ..Default::default()
+    });
+    server.spawn(l, false);
+    let dev = device(&format!(
+        "id = \"m\"\naddress = \"{addr}\"\n{}",
+        u16_tags(&[0, 1])
+    ));
+    let mut reader = DeviceReader::new(dev.clone(), Link::open(&dev).unwrap());
+    let first = reader.poll().await;
+    assert_eq!(first.errors.len(), 2);
+    assert_eq!(reader.plan().len(), 1);
+}

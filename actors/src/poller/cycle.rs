@@ -3,9 +3,13 @@
 //! `ingestor poll` once.
 //!
 //! Trouble stays where it is:
-//! - an exception on a merged read → the block is read tag by tag; tags that
-//!   fail alone get the exception as their error and the plan reads them
-//!   alone from then on (see `plan`);
+//! - exception 0x02 or 0x03 (illegal address or value) on a merged read →
+//!   the block is read tag by tag; tags that fail alone get the exception as
+//!   their error and the plan reads them alone from then on (see `plan`);
+//!   if none fails alone, the hole between them is planned around; if all
+//!   fail alone, the plan stays. Other exceptions (0x04 device failure, 0x0B
+//!   gateway target not answering, ...) say nothing about addresses: they
+//!   are the error of every tag of that read, and the plan stays;
 //! - exception 0x06 (busy) → asked again up to `busy_retries` times, after
 //!   10 ms, 20 ms, ...;
 //! - timeout or transport error → asked again up to `retries` times; if it
@@ -130,7 +134,7 @@ impl DeviceReader {
                     answered = true;
                     self.decode_into(read, &data, &mut results);
                 }
-                Err(e @ LinkError::Exception(_)) if read.tags.len() > 1 => {
+                Err(e @ LinkError::Exception(0x02 | 0x03)) if read.tags.len() > 1 => {
                     answered = true;
                     tracing::info!(device = %self.device.id, start = read.start, error = %e, "exception on a merged read, reading its tags one by one");
                     if let Some(e) = self.split(read, &mut results, &mut requests).await {
@@ -162,7 +166,7 @@ impl DeviceReader {
         results: &mut TagResults,
         requests: &mut u32,
     ) -> Option<LinkError> {
-        let mut any_failed = false;
+        let mut failed = Vec::new();
         for (n, &i) in read.tags.iter().enumerate() {
             let tag = &self.device.tags[i];
             let (kind, start, count) = (tag.register, tag.address, tag.span());
@@ -178,9 +182,7 @@ impl DeviceReader {
                 }
                 Err(e @ LinkError::Exception(_)) => {
                     results[i] = Some(Err(e.to_string()));
-                    let tag = tag.clone();
-                    self.hints.isolate(i, &tag);
-                    any_failed = true;
+                    failed.push(i);
                 }
                 Err(e) => {
                     fail(results, &read.tags[n..], &e);
@@ -188,7 +190,15 @@ impl DeviceReader {
                 }
             }
         }
-        if !any_failed {
+        if failed.len() == read.tags.len() {
+            // Nothing reads, alone or together: no address to plan around.
+            return None;
+        }
+        for &i in &failed {
+            let tag = self.device.tags[i].clone();
+            self.hints.isolate(i, &tag);
+        }
+        if failed.is_empty() {
             // Every tag reads alone: the bad address is in a hole between them.
             for a in u32::from(read.start)..u32::from(read.start) + u32::from(read.count) {
                 let covered = read.tags.iter().any(|&i| {

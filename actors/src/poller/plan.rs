@@ -9,8 +9,8 @@
 //! Caps: `max_registers_per_request` for holding and input registers (never
 //! above the protocol's 125); 2000 bits for coils and discrete inputs.
 //!
-//! After an exception on a merged read the poller reads that block tag by
-//! tag and records what it learned in [`PlanHints`]: a tag that fails alone
+//! After exception 0x02 or 0x03 on a merged read the poller reads that block
+//! tag by tag and records what it learned in [`PlanHints`]: a tag that fails alone
 //! is read alone from then on, and no merged read covers its registers; if
 //! every tag reads fine alone, the hole between them is the bad address and
 //! no merged read covers it again.

@@ -46,6 +46,8 @@ pub struct ScriptedServer {
     pub words: HashMap<(RegisterKind, u16), u16>,
     /// Any read covering one of these answers exception 0x02.
     pub bad: Vec<(RegisterKind, u16)>,
+    /// While set, every read answers this exception.
+    pub fail_all: Mutex<Option<ExceptionCode>>,
     /// The first N reads answer exception 0x06 (busy).
     pub busy_first: AtomicUsize,
     /// The first N reads are answered only after this delay.
@@ -93,6 +95,9 @@ impl ScriptedServer {
             n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
                 .is_ok()
         };
+        if let Some(code) = *self.fail_all.lock().unwrap() {
+            return Err(code);
+        }
         if take(&self.busy_first) {
             return Err(ExceptionCode::ServerDeviceBusy);
         }
