@@ -139,6 +139,7 @@ async fn gateway_exception_for_every_tag_does_not_break_up_the_plan() {
     let mut reader = DeviceReader::new(dev.clone(), Link::open(&dev).unwrap());
     let off = reader.poll().await;
     assert_eq!(off.result, PollResult::Error);
+    assert!(!off.answered, "the gateway answered, the device did not");
     assert!(
         off.errors
             .iter()

@@ -60,7 +60,8 @@ pub struct PollOutcome {
     pub errors: Vec<(String, String)>,
     /// The summary.
     pub result: PollResult,
-    /// The device sent at least one answer (data or exception).
+    /// The device sent at least one answer (data or exception; a gateway's
+    /// 0x0A/0x0B "target did not respond" does not count).
     pub answered: bool,
     /// Requests sent, retries included.
     pub requests: u32,
@@ -142,8 +143,9 @@ impl DeviceReader {
                     }
                     learned = true;
                 }
-                Err(e @ LinkError::Exception(_)) => {
-                    answered = true;
+                Err(e @ LinkError::Exception(code)) => {
+                    // 0x0A/0x0B come from a gateway: the device itself is silent.
+                    answered |= !matches!(code, 0x0A | 0x0B);
                     fail(&mut results, &read.tags, &e);
                 }
                 Err(e) => {
