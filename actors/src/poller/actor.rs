@@ -10,8 +10,7 @@
 //! Each poll runs in a task of its own that sleeps until the slot, polls and
 //! sends the outcome back, so the actor's handlers stay short, no mailbox
 //! sits between the timer and the poll, and a slow device never holds up
-//! anything but itself. Devices on one link
-//! queue on it in arrival order.
+//! anything but itself. Devices on one link queue on it in arrival order.
 //!
 //! Every poll makes one batch (`ts` = when it started), also a poll that got
 //! no answer at all: then every tag is in `errors` with the reason, so a
@@ -45,7 +44,8 @@ pub struct DevicePoller;
 pub struct DevicePollerArgs {
     /// Its `[[devices]]` entry.
     pub device: DeviceSettings,
-    /// Its link (shared with devices at the same address: see `Links`).
+    /// Its link (shared with devices at the same address: see
+    /// [`Links`](crate::poller::link::Links)).
     pub link: Link,
     /// Where batches go.
     pub buffer: ActorRef<BufferMsg>,
