@@ -261,6 +261,7 @@ fn main() {
                 continue;
             }
             let args = DevicePollerArgs {
+                up: Default::default(),
                 link: links.link_for(d).expect("link"),
                 device: d.clone(),
                 buffer: buffer.clone(),

@@ -59,6 +59,7 @@ async fn dead_devices_do_not_delay_twenty_healthy_ones() {
     let mut pollers = Vec::new();
     for dev in healthy.iter().chain(dead.iter()) {
         let args = DevicePollerArgs {
+            up: Default::default(),
             link: links.link_for(dev).unwrap(),
             device: dev.clone(),
             buffer: buffer.clone(),

@@ -21,6 +21,8 @@
 //! first slot at least `min(backoff_min·2^(k−1), backoff_max)` after the
 //! failed poll ended. One answer resets it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -55,6 +57,8 @@ pub struct DevicePollerArgs {
     pub backoff_max: Duration,
     /// When slot 0 is due. [`spread_start`] spreads devices over the interval.
     pub first_poll: Instant,
+    /// Set while the last poll got answers (for `/health`; outlives restarts).
+    pub up: Arc<AtomicBool>,
 }
 
 /// A start time for `device_id` within the next `interval`, the same for the
@@ -75,6 +79,8 @@ pub fn spread_start(device_id: &str, interval: Duration) -> Instant {
 pub enum DevicePollerMsg {
     /// A poll finished.
     Done(Box<CycleDone>),
+    /// Liveness check (the watchdog): answered at once.
+    Ping(ractor::RpcReplyPort<()>),
 }
 
 /// A finished poll, with the reader handed back.
@@ -100,6 +106,7 @@ pub struct DevicePollerState {
     failures: u32,
     running: Option<JoinHandle<()>>,
     metrics: PollMetrics,
+    up: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -247,6 +254,7 @@ impl Actor for DevicePoller {
             backoff_max: args.backoff_max.max(args.backoff_min),
             failures: 0,
             running: None,
+            up: args.up,
         };
         let first = state.schedule.slot_from(Instant::now());
         state.schedule(&myself, first);
@@ -259,7 +267,11 @@ impl Actor for DevicePoller {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        crate::fault::hit("poller").await;
         match msg {
+            DevicePollerMsg::Ping(reply) => {
+                let _ = reply.send(());
+            }
             DevicePollerMsg::Done(done) => {
                 let CycleDone {
                     slot,
@@ -280,6 +292,7 @@ impl Actor for DevicePoller {
                     .metrics
                     .up
                     .set(if outcome.answered { 1.0 } else { 0.0 });
+                state.up.store(outcome.answered, Ordering::Relaxed);
                 if outcome.answered {
                     state.failures = 0;
                 } else {
