@@ -6,8 +6,8 @@
 //! - [`settings`]: the config file's schema (CONTRACT §2) as serde types.
 //! - [`buffer`]: BufferActor; the ring, the fjall spool, the record format.
 //! - `poller`: DevicePoller per `[[devices]]`; plan, decode, link (tcp/rtu).
-//! - `monitor`: ConnectionMonitor, owner of the NATS client.
-//! - `publisher`: Publisher, buffer -> NATS, acknowledged, oldest first.
+//! - [`monitor`]: ConnectionMonitor, owner of the NATS client.
+//! - [`publisher`]: Publisher, buffer -> NATS, acknowledged, oldest first.
 //! - `supervisor`: the root supervisor restarting children with back-off.
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -15,6 +15,8 @@
 
 pub mod batch;
 pub mod buffer;
+pub mod monitor;
+pub mod publisher;
 pub mod settings;
 
 pub use batch::{Batch, Value};
