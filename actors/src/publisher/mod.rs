@@ -282,12 +282,12 @@ impl Actor for Publisher {
             }
             PublisherMsg::Disconnected => {
                 state.client = None;
-                if state.stop_session() {
+                if state.stop_session().await {
                     state.failed(&myself, PublishError::Disconnected)?;
                 }
             }
             PublisherMsg::ServerRejected(text) => {
-                if state.stop_session() {
+                if state.stop_session().await {
                     state.failed(&myself, PublishError::PermissionDenied(text))?;
                 } else {
                     debug!(error = %text, "NATS permissions violation outside a session");
@@ -318,7 +318,7 @@ impl Actor for Publisher {
         _myself: ActorRef<PublisherMsg>,
         state: &mut PublisherState,
     ) -> Result<(), ActorProcessingErr> {
-        state.stop_session();
+        state.stop_session().await;
         Ok(())
     }
 }
@@ -350,10 +350,15 @@ impl PublisherState {
     }
 
     /// Ends a running session (if any) and puts its in-flight batches back.
-    fn stop_session(&mut self) -> bool {
+    ///
+    /// The Nack goes out only once the session task is gone: until then a
+    /// parked `Take` could still hand it batches, which would stay in flight
+    /// after the Nack and be swept away by a later `Ack` of a higher seq.
+    async fn stop_session(&mut self) -> bool {
         match self.session.take() {
             Some(running) => {
                 running.task.abort();
+                let _ = running.task.await;
                 let _ = self.buffer.cast(BufferMsg::Nack);
                 true
             }
