@@ -146,9 +146,12 @@ mod tests {
         b.seq = 1042;
         b.values.push(("oil_temp".into(), Value::Float(71.3)));
         b.values.push(("running".into(), Value::Bool(true)));
-        b.values.push(("recipe".into(), Value::Str("PX-200".into())));
-        b.errors
-            .push(("pressure".into(), "exception 0x02 illegal data address".into()));
+        b.values
+            .push(("recipe".into(), Value::Str("PX-200".into())));
+        b.errors.push((
+            "pressure".into(),
+            "exception 0x02 illegal data address".into(),
+        ));
         let json = String::from_utf8(b.to_json()).unwrap();
         assert_eq!(
             json,

@@ -180,7 +180,9 @@ pub struct MetricsSettings {
 
 impl Default for MetricsSettings {
     fn default() -> Self {
-        MetricsSettings { listen: "127.0.0.1:9898".into() }
+        MetricsSettings {
+            listen: "127.0.0.1:9898".into(),
+        }
     }
 }
 

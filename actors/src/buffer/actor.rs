@@ -1,7 +1,16 @@
-//! BufferActor: typed messages around the ring and the spool.
+//! BufferActor: typed messages around the `Store` (ring + spool).
+//!
+//! The store is an argument the supervisor keeps, not state the actor owns:
+//! a panic here restarts the actor on the very same ring. Disk work runs on
+//! tokio's blocking pool; a push that only touches memory runs inline.
 
-use ractor::RpcReplyPort;
+use std::time::Duration;
 
+use metrics::gauge;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use super::store::{lock, SharedStore, Store};
+use super::SpoolError;
 use crate::Batch;
 
 /// What the buffer holds right now.
@@ -9,6 +18,8 @@ use crate::Batch;
 pub struct BufferStats {
     /// Batches in the memory ring.
     pub memory_batches: u64,
+    /// Batches accepted and waiting for their group commit to disk.
+    pub pending: u64,
     /// Batches in the spool.
     pub disk_batches: u64,
     /// Live bytes of records in the spool.
@@ -48,7 +59,238 @@ pub enum BufferMsg {
     /// Move the ring and in-flight batches to disk and sync; further pushes
     /// are refused.
     Close(RpcReplyPort<Result<(), String>>),
+    /// Internal: write the batches accepted since the last commit (group commit).
+    Commit,
+    /// Internal, every second: sync a dirty spool, refresh the age gauge.
+    Tick,
 }
 
-/// The BufferActor (implementation follows).
+/// The BufferActor.
 pub struct BufferActor;
+
+/// What a BufferActor starts from: the store the supervisor keeps.
+pub struct BufferArgs {
+    /// The ring and spool; survives restarts of the actor.
+    pub store: SharedStore,
+}
+
+/// The actor's own state: who waits for what. Lost on a restart, which only
+/// costs callers their reply (the batches stay in the store).
+pub struct BufferState {
+    store: SharedStore,
+    parked: Option<(usize, RpcReplyPort<Vec<Batch>>)>,
+    commit_waiters: Vec<(u64, RpcReplyPort<Result<u64, String>>)>,
+    commit_scheduled: bool,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+async fn blocking<T, F>(store: &SharedStore, f: F) -> Result<T, ActorProcessingErr>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Store) -> T + Send + 'static,
+{
+    let store = store.clone();
+    Ok(tokio::task::spawn_blocking(move || f(&mut lock(&store))).await?)
+}
+
+/// A storage failure stops the actor (escalates to the supervisor); a closed
+/// buffer is reported to the caller only.
+fn escalate(e: SpoolError) -> Result<String, ActorProcessingErr> {
+    match e {
+        SpoolError::Closed => Ok(e.to_string()),
+        other => Err(Box::new(other)),
+    }
+}
+
+impl Actor for BufferActor {
+    type Msg = BufferMsg;
+    type State = BufferState;
+    type Arguments = BufferArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<BufferMsg>,
+        args: BufferArgs,
+    ) -> Result<BufferState, ActorProcessingErr> {
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if myself.cast(BufferMsg::Tick).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(BufferState {
+            store: args.store,
+            parked: None,
+            commit_waiters: Vec::new(),
+            // A predecessor may have left accepted batches uncommitted.
+            commit_scheduled: false,
+            ticker,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<BufferMsg>,
+        state: &mut BufferState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.commit_scheduled = true;
+        myself.cast(BufferMsg::Commit)?;
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<BufferMsg>,
+        state: &mut BufferState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.ticker.abort();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<BufferMsg>,
+        msg: BufferMsg,
+        state: &mut BufferState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BufferMsg::Push(batch, reply) => self.push(&myself, state, batch, reply).await?,
+            BufferMsg::Commit => {
+                state.commit_scheduled = false;
+                let fates = blocking(&state.store, |s| s.commit())
+                    .await?
+                    .map_err(Box::new)?;
+                // Waiters whose batch was written by another path (a
+                // reconnect, a push in overflow) were committed without error.
+                for (seq, port) in std::mem::take(&mut state.commit_waiters) {
+                    let fate = match fates.binary_search_by_key(&seq, |(s, _)| *s) {
+                        Ok(i) => fates[i].1.clone(),
+                        Err(_) => Ok(()),
+                    };
+                    let _ = port.send(fate.map(|()| seq));
+                }
+                serve_parked(state).await?;
+            }
+            BufferMsg::Take { max, reply } => {
+                let batches = blocking(&state.store, move |s| {
+                    let before = s.taken();
+                    s.take(max).map(|b| (before, b))
+                })
+                .await?
+                .map_err(Box::new)?;
+                match batches {
+                    (_, b) if b.is_empty() => state.parked = Some((max, reply)),
+                    (before, b) => {
+                        if reply.send(b).is_err() {
+                            lock(&state.store).untake(before);
+                        }
+                    }
+                }
+            }
+            BufferMsg::Ack(seq) => {
+                blocking(&state.store, move |s| s.ack(seq))
+                    .await?
+                    .map_err(Box::new)?;
+            }
+            BufferMsg::Nack => {
+                lock(&state.store).nack();
+                serve_parked(state).await?;
+            }
+            BufferMsg::Connection(up) => {
+                blocking(&state.store, move |s| s.set_connected(up))
+                    .await?
+                    .map_err(Box::new)?;
+                serve_parked(state).await?;
+            }
+            BufferMsg::Stats(reply) => {
+                let _ = reply.send(lock(&state.store).stats());
+            }
+            BufferMsg::Close(reply) => {
+                let result = blocking(&state.store, |s| s.close()).await?;
+                let _ = reply.send(result.map_err(|e| e.to_string()));
+            }
+            BufferMsg::Tick => {
+                let oldest = blocking(&state.store, |s| {
+                    s.sync_if_dirty()?;
+                    s.oldest_ts_micros()
+                })
+                .await?
+                .map_err(Box::new)?;
+                let age = oldest.map_or(0.0, |ts| {
+                    let now = chrono::Utc::now().timestamp_micros();
+                    (now - ts).max(0) as f64 / 1e6
+                });
+                gauge!("ingestor_buffer_oldest_age_seconds").set(age);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BufferActor {
+    async fn push(
+        &self,
+        myself: &ActorRef<BufferMsg>,
+        state: &mut BufferState,
+        batch: Batch,
+        reply: Option<RpcReplyPort<Result<u64, String>>>,
+    ) -> Result<(), ActorProcessingErr> {
+        let inline = lock(&state.store).push_is_memory_only();
+        let result = if inline {
+            lock(&state.store).push(batch)
+        } else {
+            blocking(&state.store, move |s| s.push(batch)).await?
+        };
+        let seq = match result {
+            Ok(seq) => seq,
+            Err(e) => {
+                let why = escalate(e)?;
+                if let Some(port) = reply {
+                    let _ = port.send(Err(why));
+                }
+                return Ok(());
+            }
+        };
+        if lock(&state.store).has_pending() {
+            if let Some(port) = reply {
+                state.commit_waiters.push((seq, port));
+            }
+            if !state.commit_scheduled {
+                state.commit_scheduled = true;
+                myself.cast(BufferMsg::Commit)?;
+            }
+        } else {
+            if let Some(port) = reply {
+                let _ = port.send(Ok(seq));
+            }
+            serve_parked(state).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Answers a parked Take once there is something to hand out.
+async fn serve_parked(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
+    let Some((max, reply)) = state.parked.take() else {
+        return Ok(());
+    };
+    if reply.is_closed() {
+        return Ok(());
+    }
+    let (before, batches) = blocking(&state.store, move |s| {
+        let before = s.taken();
+        s.take(max).map(|b| (before, b))
+    })
+    .await?
+    .map_err(Box::new)?;
+    if batches.is_empty() {
+        state.parked = Some((max, reply));
+    } else if reply.send(batches).is_err() {
+        lock(&state.store).untake(before);
+    }
+    Ok(())
+}

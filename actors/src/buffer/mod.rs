@@ -1,5 +1,71 @@
-//! The store-and-forward buffer (design note to be written with the implementation).
+//! The store-and-forward buffer: every batch waits here until NATS confirmed it.
+//!
+//! # Design note (keep in step with the code)
+//!
+//! **Tiers.** A memory *ring* holds the newest batches (up to
+//! `memory_batches`); a fjall *spool* under `<data_dir>/spool` holds the
+//! oldest. Invariant: every batch on disk has a smaller `seq` than every batch
+//! in the ring, so replay is disk first, then ring, strictly ascending. The
+//! ring only ever moves its *oldest* batches to disk, and write-through modes
+//! only write while the ring is empty, which keeps the invariant.
+//!
+//! **On disk.** Keyspace `batches`: key = seq as 8 bytes big-endian, value =
+//! a versioned, checksummed rkyv record (`record`, format frozen). Keyspace
+//! `meta`: `seq_reserved`, `seq_next_clean`, `acked`, `live_count`,
+//! `live_bytes` (the counters change in the same write batch as the records
+//! they count). Keyspace `quarantine`: records that failed their checksum or
+//! validation, moved there on read, counted in `ingestor_buffer_corrupt_total`,
+//! never deleted and never published. `<data_dir>/ingestor.lock` is held
+//! (OS file lock) while a process has the spool open: a second one fails.
+//!
+//! **Cursors.** `taken`: highest seq handed to the publisher; `acked`:
+//! highest seq NATS confirmed. In flight = (acked, taken]. *Take* reads from
+//! `taken + 1` (a range seek, so tombstones of published batches below are
+//! never walked — fjall issue #115); *Ack(S)* deletes everything ≤ S in one
+//! write batch and moves `acked`, persisted with it; *Nack* sets `taken` back
+//! to `acked`. A record is deleted **only** by an Ack (NATS confirmed it), by
+//! the `when_disk_full` policy (counted), or moved to quarantine (counted).
+//! When the spool empties after many deletes it is compacted on a thread of
+//! its own, so tombstones do not keep the space.
+//!
+//! **seq.** Assigned on acceptance, from 1, +1 per batch, never reused. A
+//! reservation `seq_reserved` is synced ahead (65 536 at a time) before any
+//! seq beyond it is handed out. A clean close stores `seq_next_clean` and the
+//! next start continues exactly there (no gap). After a crash the next start
+//! continues past the whole reservation, because any seq up to it may have
+//! left the process (JetStream de-duplication would swallow a reused one),
+//! and logs the skipped range.
+//!
+//! **Disk cap.** `disk_max` bounds `live_bytes`: the bytes of the records not
+//! yet published (tombstones do not count, so they never push out live data).
+//! `drop_oldest` deletes the oldest records not in flight; `drop_newest`
+//! refuses the incoming batches that do not fit. Either way their seqs are
+//! gaps and `ingestor_buffer_dropped_total{reason}` counts them.
+//!
+//! # What each `persist` mode survives
+//!
+//! - `overflow` — disk only when the ring is full (spills of many batches per
+//!   write, flushed to OS buffers). A clean stop (SIGTERM) writes and syncs
+//!   the ring: nothing lost. A process crash (`kill -9`, panic abort) loses
+//!   the ring (up to `memory_batches` batches); spilled batches survive. Power
+//!   loss may also lose spills of the last second.
+//! - `disconnect` — as `overflow` while NATS is up; while it is down every
+//!   batch is written through to disk (flushed to OS buffers on write) and
+//!   the ring is moved to disk the moment the connection drops. A process
+//!   crash during an outage loses nothing accepted; power loss loses at most
+//!   the last second (the spool is fsynced every second while dirty).
+//! - `always` — every batch is written and fdatasync'ed before it counts as
+//!   accepted (group commit: batches arriving together share one sync).
+//!   Survives process crash and power loss; costs an fsync per group.
+//!
+//! fjall calls block: the actor runs them on tokio's blocking pool, never on
+//! the async workers.
 
 mod actor;
+pub mod record;
+pub mod spool;
+mod store;
 
-pub use actor::{BufferActor, BufferMsg, BufferStats};
+pub use actor::{BufferActor, BufferArgs, BufferMsg, BufferStats};
+pub use spool::{OpenReport, Read, Spool, SpoolError};
+pub use store::{lock, Accepted, SharedStore, Store};
