@@ -115,6 +115,7 @@ pub struct MonitorState {
     ever_connected: bool,
     reconnects: u64,
     last_error: Option<String>,
+    tls_configured: bool,
 }
 
 impl Actor for ConnectionMonitor {
@@ -128,6 +129,8 @@ impl Actor for ConnectionMonitor {
         args: MonitorArguments,
     ) -> Result<MonitorState, ActorProcessingErr> {
         let servers = server_addrs(&args.settings)?;
+        let s = &args.settings;
+        let tls_configured = s.tls_required || s.ca_file.is_some() || s.cert_file.is_some();
         let events = myself.clone();
         let options = connect_options(&args.settings, args.ping_interval)
             .await?
@@ -151,6 +154,7 @@ impl Actor for ConnectionMonitor {
             ever_connected: false,
             reconnects: 0,
             last_error: None,
+            tls_configured,
         })
     }
 
@@ -266,6 +270,12 @@ impl MonitorState {
                 error = %text,
                 "TLS to NATS failed: check [nats] ca_file / cert_file / key_file / \
                  tls_required against the server; batches stay buffered, retrying"
+            );
+        } else if self.tls_configured {
+            warn!(
+                error = %text,
+                "cannot reach NATS (server down, unreachable, or the TLS handshake failed: \
+                 check [nats] ca_file / cert_file / key_file); batches stay buffered, retrying"
             );
         } else {
             warn!(error = %text, "cannot reach NATS; batches stay buffered, retrying");

@@ -22,6 +22,7 @@ use ingestor_actors::{Batch, Value};
 use ractor::{Actor, ActorRef};
 use tokio::task::JoinHandle;
 
+#[allow(unused_imports)]
 pub use nats_server::{free_port, NatsServer};
 
 pub const SERVICE: &str = "line1-ipc";

@@ -1,0 +1,59 @@
+//! A server that refuses our subjects: counted, nothing acked, everything
+//! delivered once the permissions are fixed (server reload).
+
+mod nats_support;
+
+use std::time::Duration;
+
+use nats_support::*;
+
+fn users(ingest_publish: &str) -> String {
+    format!(
+        r#"authorization {{
+  users = [
+    {{ user: ingest, password: "pw", permissions: {{
+        publish: {{ allow: [{ingest_publish}] }},
+        subscribe: {{ allow: ["_INBOX.>"] }} }} }},
+    {{ user: reader, password: "pw" }}
+  ]
+}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_denied_is_counted_nothing_acked_then_delivered_after_reload() {
+    let mut server = NatsServer::start_with(&users(r#""$JS.API.>", "_INBOX.>""#));
+    let mut settings = nats_settings(&[server.url()], "PERM");
+    settings.user = Some("ingest".into());
+    settings.password = Some("pw".into());
+    let mut reader_settings = settings.clone();
+    reader_settings.user = Some("reader".into());
+    let pipeline = Pipeline::start(settings).await;
+    pipeline.push(120).await;
+
+    wait_until(
+        Duration::from_secs(20),
+        "permission denials counted",
+        || async {
+            let status = pipeline.publisher_status().await;
+            status.errors.get("permission_denied").copied().unwrap_or(0) >= 2
+        },
+    )
+    .await;
+    let status = pipeline.publisher_status().await;
+    assert_eq!(status.published, 0, "nothing confirmed");
+    assert!(status.last_error.is_some());
+    assert_eq!(
+        pipeline.backlog().await,
+        120,
+        "nothing acked, nothing dropped"
+    );
+    let reader_client = reader(&reader_settings).await;
+    assert_eq!(stream_count(&reader_client, "PERM").await, 0);
+
+    server.reload(&users(r#""$JS.API.>", "_INBOX.>", "telemetry.>""#));
+    pipeline.push(30).await;
+    pipeline.wait_drained(Duration::from_secs(30)).await;
+    let seqs = read_seqs(&reader_client, "PERM").await;
+    assert_exactly_once(&seqs, 150, true);
+}
