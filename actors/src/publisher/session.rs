@@ -4,6 +4,7 @@
 //! publish order, the buffer acked up to the last confirmed `seq` after every
 //! burst of acks. Core: publish a window, flush, ack.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -66,6 +67,58 @@ pub(super) fn duplicate_window(settings: &NatsSettings) -> Duration {
     MIN_DUPLICATE_WINDOW.max(settings.ack_timeout.saturating_mul(20))
 }
 
+/// Confirmed seqs not yet acked to the buffer: one `Ack` per quarter window
+/// (or when idle, or every 100 ms) instead of one per PubAck, so the buffer
+/// deletes in bigger write batches.
+struct AckCoalescer {
+    buffer: ActorRef<BufferMsg>,
+    last: Option<u64>,
+    count: usize,
+    every: usize,
+    since: Instant,
+}
+
+impl AckCoalescer {
+    fn new(buffer: ActorRef<BufferMsg>, window: usize) -> Self {
+        AckCoalescer {
+            buffer,
+            last: None,
+            count: 0,
+            every: (window / 4).max(1),
+            since: Instant::now(),
+        }
+    }
+
+    fn confirmed(&mut self, seq: u64) {
+        self.last = Some(seq);
+        self.count += 1;
+    }
+
+    fn due(&self) -> bool {
+        self.count >= self.every || self.since.elapsed() >= Duration::from_millis(100)
+    }
+
+    fn flush(&mut self) -> Result<(), PublishError> {
+        self.since = Instant::now();
+        self.count = 0;
+        match self.last.take() {
+            Some(seq) => self
+                .buffer
+                .cast(BufferMsg::Ack(seq))
+                .map_err(|_| PublishError::BufferGone),
+            None => Ok(()),
+        }
+    }
+
+    /// Acks what was confirmed before `error`, then hands `error` on.
+    fn flush_then(&mut self, error: PublishError) -> PublishError {
+        match self.flush() {
+            Ok(()) => error,
+            Err(gone) => gone,
+        }
+    }
+}
+
 impl Session {
     /// Publishes until something fails; returns what failed.
     pub(super) async fn run(mut self) -> PublishError {
@@ -117,16 +170,35 @@ impl Session {
             return e;
         }
         let mut pending: FuturesOrdered<AckFuture> = FuturesOrdered::new();
+        // Read-ahead: taken from the buffer, not yet published. Taking a whole
+        // window at a time keeps the round trips to the buffer (and its disk
+        // reads) out of the publish path.
+        let mut ready: VecDeque<Batch> = VecDeque::new();
         let mut parked: Option<Take> = None;
+        let mut acks = AckCoalescer::new(self.buffer.clone(), max);
         loop {
-            if parked.is_none() && pending.len() < max {
-                parked = Some(take(self.buffer.clone(), max - pending.len()));
+            while pending.len() < max {
+                let Some(batch) = ready.pop_front() else {
+                    break;
+                };
+                match self.publish_js(&js, batch).await {
+                    Ok(ack) => pending.push_back(ack),
+                    Err(e) => return acks.flush_then(e),
+                }
+            }
+            if parked.is_none() && ready.len() < max / 2 + 1 {
+                parked = Some(take(self.buffer.clone(), max));
             }
             tokio::select! {
                 biased;
                 Some(first) = pending.next(), if !pending.is_empty() => {
-                    if let Err(e) = self.confirm_burst(first, &mut pending) {
-                        return e;
+                    if let Err(e) = self.confirm_burst(first, &mut pending, &mut acks) {
+                        return acks.flush_then(e);
+                    }
+                    if pending.is_empty() || acks.due() {
+                        if let Err(e) = acks.flush() {
+                            return e;
+                        }
                     }
                 }
                 taken = async {
@@ -136,50 +208,34 @@ impl Session {
                     }
                 } => {
                     parked = None;
-                    let batches = match taken {
-                        Ok(batches) => batches,
-                        Err(e) => return e,
-                    };
-                    for batch in batches {
-                        match self.publish_js(&js, batch).await {
-                            Ok(ack) => pending.push_back(ack),
-                            Err(e) => return e,
-                        }
+                    match taken {
+                        Ok(batches) => ready.extend(batches),
+                        Err(e) => return acks.flush_then(e),
                     }
                 }
             }
         }
     }
 
-    /// Takes every ack that is ready, in order, and acks the buffer up to the
-    /// last good one, also when a later one failed.
+    /// Takes every ack that is ready, in publish order, up to the first failure.
     fn confirm_burst(
         &mut self,
         first: (u64, Instant, AckResult),
         pending: &mut FuturesOrdered<AckFuture>,
+        acks: &mut AckCoalescer,
     ) -> Result<(), PublishError> {
-        let mut last_good = None;
         let mut next = Some(first);
-        let mut outcome = Ok(());
         while let Some((seq, sent, result)) = next.take() {
             match result {
                 Ok(_) => {
                     self.confirmed_one(sent);
-                    last_good = Some(seq);
+                    acks.confirmed(seq);
                 }
-                Err(e) => {
-                    outcome = Err(self.ack_error(seq, e));
-                    break;
-                }
+                Err(e) => return Err(self.ack_error(seq, e)),
             }
             next = pending.next().now_or_never().flatten();
         }
-        if let Some(seq) = last_good {
-            if self.buffer.cast(BufferMsg::Ack(seq)).is_err() {
-                return Err(PublishError::BufferGone);
-            }
-        }
-        outcome
+        Ok(())
     }
 
     fn ack_error(
