@@ -120,6 +120,39 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
     n as f64 / elapsed
 }
 
+/// The buffer alone: Take a window, Ack it, until empty (no NATS). Shows
+/// how much of the drain time is the spool's reads and deletes.
+async fn drain_buffer_only(dir: &std::path::Path, n: u64, window: usize) -> f64 {
+    let store = Store::open(dir, buffer_settings()).expect("reopen spool").0;
+    let (buffer, _) = Actor::spawn(
+        None,
+        BufferActor,
+        BufferArgs {
+            store: store.shared(),
+        },
+    )
+    .await
+    .expect("buffer");
+    let started = Instant::now();
+    let mut left = n;
+    while left > 0 {
+        let batches: Vec<Batch> =
+            ractor::call!(buffer, |reply| BufferMsg::Take { max: window, reply }).expect("take");
+        let mut payload_bytes = 0;
+        for b in &batches {
+            payload_bytes += b.to_json().len();
+        }
+        std::hint::black_box(payload_bytes);
+        let last = batches.last().map(|b| b.seq).expect("non-empty take");
+        buffer.cast(BufferMsg::Ack(last)).expect("ack");
+        left = left.saturating_sub(batches.len() as u64);
+    }
+    let _: BufferStats = ractor::call!(buffer, BufferMsg::Stats).expect("stats");
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    buffer.stop_and_wait(None, None).await.ok();
+    rate
+}
+
 async fn bare_jetstream(n: u64, max_in_flight: usize, pre_encoded: bool) -> f64 {
     let server = NatsServer::start();
     let settings = nats_settings(server.url(), "bare");
@@ -214,9 +247,13 @@ fn main() {
         bare_rate = bare_rate.max(b);
     }
     let pre_encoded_rate = runtime.block_on(bare_jetstream(n, window, true));
+    let dir = tempfile::tempdir().expect("tempdir");
+    prefill(dir.path(), n);
+    let buffer_rate = runtime.block_on(drain_buffer_only(dir.path(), n, window));
     println!("drain_publisher_batches_per_s: {publisher_rate:.0}");
     println!("bare_jetstream_batches_per_s: {bare_rate:.0}");
     println!("bare_jetstream_pre_encoded_batches_per_s: {pre_encoded_rate:.0}");
+    println!("buffer_only_take_encode_ack_batches_per_s: {buffer_rate:.0}");
     println!(
         "drain_ratio_vs_bare_jetstream: {:.3}",
         publisher_rate / bare_rate
