@@ -4,7 +4,8 @@
 //! sends the same payloads with the same in-flight window to another fresh
 //! server. Prints `drain_ratio_vs_bare_jetstream: R` and both rates.
 //!
-//! `cargo bench --bench drain` (env `DRAIN_BATCHES` overrides the count).
+//! `cargo bench --bench drain` (env `DRAIN_BATCHES` overrides the count;
+//! without `--bench`, as under `cargo test --all-targets`, 1 000 batches).
 
 #[allow(dead_code)]
 #[path = "../tests/nats_support/nats_server.rs"]
@@ -219,10 +220,13 @@ async fn bare_jetstream(n: u64, max_in_flight: usize, pre_encoded: bool) -> f64 
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it: then a small smoke run only.
+    let full = std::env::args().any(|a| a == "--bench");
     let n: u64 = std::env::var("DRAIN_BATCHES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(500_000);
+        .unwrap_or(if full { 500_000 } else { 1_000 });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
