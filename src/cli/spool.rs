@@ -1,13 +1,104 @@
-//! `ingestor spool stats|check` (arrives with the buffer).
+//! `ingestor spool stats|check`: the on-disk backlog, offline.
+//!
+//! Both take the data dir's lock, so they refuse to run beside a live
+//! service (exit 1), and neither publishes nor deletes anything.
+
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(crate) fn stats(_config: &Path) -> ExitCode {
-    eprintln!("ingestor spool stats: not built yet");
-    ExitCode::from(1)
+use ingestor_actors::buffer::{Read, Spool};
+use ingestor_actors::Batch;
+
+use crate::config;
+
+/// Opens the spool named by the config, or says why not (exit 2 bad config, 1 otherwise).
+fn open(path: &Path) -> Result<Spool, ExitCode> {
+    let settings = config::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(2)
+    })?;
+    let dir = &settings.service.data_dir;
+    match Spool::open(dir) {
+        Ok((spool, _)) => Ok(spool),
+        Err(e) => {
+            eprintln!("ingestor spool: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
 }
 
-pub(crate) fn check(_config: &Path) -> ExitCode {
-    eprintln!("ingestor spool check: not built yet");
-    ExitCode::from(1)
+fn describe(b: Option<&Batch>) -> String {
+    b.map_or_else(
+        || "-".to_owned(),
+        |b| format!("seq {} at {} ({})", b.seq, b.ts_rfc3339(), b.device),
+    )
+}
+
+pub(crate) fn stats(path: &Path) -> ExitCode {
+    let mut spool = match open(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let oldest = match spool.oldest() {
+        Ok(Some(Read::Batch(b, _))) => Some(b),
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!("ingestor spool stats: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let newest = spool.newest().unwrap_or(None);
+    println!("batches       {}", spool.live_count());
+    println!(
+        "bytes         {} (records; {} on disk with index and tombstones)",
+        spool.live_bytes(),
+        spool.disk_space()
+    );
+    println!("oldest        {}", describe(oldest.as_ref()));
+    println!("newest        {}", describe(newest.as_ref()));
+    println!("acknowledged  up to seq {}", spool.acked());
+    println!("next seq      after {} (reserved)", spool.reserved());
+    println!("quarantined   {}", spool.quarantined().unwrap_or(0));
+    ExitCode::SUCCESS
+}
+
+pub(crate) fn check(path: &Path) -> ExitCode {
+    let mut spool = match open(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let (mut good, mut bad, mut cursor) = (0u64, 0u64, spool.acked());
+    loop {
+        let reads = match spool.read_after(cursor, 4096) {
+            Ok(r) if r.is_empty() => break,
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("ingestor spool check: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        for read in reads {
+            match read {
+                Read::Batch(b, _) => {
+                    good += 1;
+                    cursor = cursor.max(b.seq);
+                }
+                Read::Quarantined(seq, reason) => {
+                    bad += 1;
+                    cursor = cursor.max(seq);
+                    println!("set aside     seq {seq}: {reason}");
+                }
+            }
+        }
+    }
+    println!("readable      {good}");
+    println!(
+        "set aside     {bad} (now in the quarantine keyspace; {} in all)",
+        spool.quarantined().unwrap_or(0)
+    );
+    if bad > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -65,6 +65,11 @@ pub enum BufferMsg {
     Tick,
 }
 
+/// A group commit stops waiting for more pushes at this many batches...
+const MAX_GROUP: usize = 4096;
+/// ...or after being put back this many times.
+const MAX_DEFERRALS: u32 = 8;
+
 /// The BufferActor.
 pub struct BufferActor;
 
@@ -81,6 +86,9 @@ pub struct BufferState {
     parked: Option<(usize, RpcReplyPort<Vec<Batch>>)>,
     commit_waiters: Vec<(u64, RpcReplyPort<Result<u64, String>>)>,
     commit_scheduled: bool,
+    /// Pending batches when the current Commit was (re)scheduled.
+    pending_at_schedule: usize,
+    deferrals: u32,
     ticker: tokio::task::JoinHandle<()>,
 }
 
@@ -128,6 +136,8 @@ impl Actor for BufferActor {
             commit_waiters: Vec::new(),
             // A predecessor may have left accepted batches uncommitted.
             commit_scheduled: false,
+            pending_at_schedule: 0,
+            deferrals: 0,
             ticker,
         })
     }
@@ -160,6 +170,19 @@ impl Actor for BufferActor {
         match msg {
             BufferMsg::Push(batch, reply) => self.push(&myself, state, batch, reply).await?,
             BufferMsg::Commit => {
+                // Group commit: while pushes keep arriving, let them join
+                // this fsync (bounded, so a steady stream still commits).
+                let pending = lock(&state.store).pending_len();
+                if pending > state.pending_at_schedule
+                    && pending < MAX_GROUP
+                    && state.deferrals < MAX_DEFERRALS
+                {
+                    state.pending_at_schedule = pending;
+                    state.deferrals += 1;
+                    myself.cast(BufferMsg::Commit)?;
+                    return Ok(());
+                }
+                state.deferrals = 0;
                 state.commit_scheduled = false;
                 let fates = blocking(&state.store, |s| s.commit())
                     .await?
@@ -239,14 +262,25 @@ impl BufferActor {
         batch: Batch,
         reply: Option<RpcReplyPort<Result<u64, String>>>,
     ) -> Result<(), ActorProcessingErr> {
-        let inline = lock(&state.store).push_is_memory_only();
-        let result = if inline {
-            lock(&state.store).push(batch)
-        } else {
-            blocking(&state.store, move |s| s.push(batch)).await?
+        let inline = {
+            let mut store = lock(&state.store);
+            if store.push_is_memory_only() {
+                Ok(store.push(batch).map(|seq| (seq, store.has_pending())))
+            } else {
+                Err(batch)
+            }
         };
-        let seq = match result {
-            Ok(seq) => seq,
+        let result = match inline {
+            Ok(done) => done,
+            Err(batch) => {
+                blocking(&state.store, move |s| {
+                    s.push(batch).map(|seq| (seq, s.has_pending()))
+                })
+                .await?
+            }
+        };
+        let (seq, pending) = match result {
+            Ok(done) => done,
             Err(e) => {
                 let why = escalate(e)?;
                 if let Some(port) = reply {
@@ -255,12 +289,13 @@ impl BufferActor {
                 return Ok(());
             }
         };
-        if lock(&state.store).has_pending() {
+        if pending {
             if let Some(port) = reply {
                 state.commit_waiters.push((seq, port));
             }
             if !state.commit_scheduled {
                 state.commit_scheduled = true;
+                state.pending_at_schedule = 0;
                 myself.cast(BufferMsg::Commit)?;
             }
         } else {

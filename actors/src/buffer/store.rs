@@ -406,6 +406,11 @@ impl Store {
                 || (self.pending.is_empty() && self.ring.len() < self.settings.memory_batches))
     }
 
+    /// Accepted batches waiting for a commit.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Whether accepted batches wait for a commit.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()

@@ -1,0 +1,198 @@
+//! `GET /metrics` (Prometheus text format) and `GET /health` (JSON) on
+//! `[metrics].listen` (CONTRACT §4).
+//!
+//! `/health` always answers 200 while the process runs: `degraded` means the
+//! service still works but NATS is unreachable (data is kept in the buffer) or
+//! a device does not answer. The numbers come from a [`HealthSource`] the
+//! caller provides, so this module knows nothing about actors.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How often the recorder's upkeep runs (drains histogram samples so memory
+/// stays bounded when nobody scrapes).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The Prometheus text exposition format.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A snapshot of what `/health` reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Health {
+    /// The publisher's connection to NATS is up.
+    pub(crate) nats_connected: bool,
+    /// Unpublished batches (memory and disk tiers).
+    pub(crate) backlog: u64,
+    /// Devices whose last poll got answers.
+    pub(crate) devices_up: usize,
+    /// Configured devices.
+    pub(crate) devices: usize,
+}
+
+impl Health {
+    /// `ok` only when NATS is connected and every device answers.
+    pub(crate) fn is_ok(&self) -> bool {
+        self.nats_connected && self.devices_up >= self.devices
+    }
+}
+
+/// Where `/health` gets its numbers; asked once per request.
+pub(crate) trait HealthSource: Send + Sync + 'static {
+    /// The current state of the service.
+    fn health(&self) -> impl Future<Output = Health> + Send;
+}
+
+/// A fixed value (tests, or a service that has nothing better yet).
+impl HealthSource for Health {
+    fn health(&self) -> impl Future<Output = Health> + Send {
+        std::future::ready(self.clone())
+    }
+}
+
+/// The latest value some task published: the service updates a
+/// `watch::Sender<Health>` as its actors report, `/health` reads the latest.
+impl HealthSource for watch::Receiver<Health> {
+    fn health(&self) -> impl Future<Output = Health> + Send {
+        std::future::ready(self.borrow().clone())
+    }
+}
+
+/// The `/health` body, CONTRACT §4.
+#[derive(Debug, Serialize)]
+struct HealthReport {
+    status: &'static str,
+    nats: &'static str,
+    backlog: u64,
+    devices_up: usize,
+    devices: usize,
+}
+
+impl From<Health> for HealthReport {
+    fn from(h: Health) -> Self {
+        HealthReport {
+            status: if h.is_ok() { "ok" } else { "degraded" },
+            nats: if h.nats_connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            backlog: h.backlog,
+            devices_up: h.devices_up,
+            devices: h.devices,
+        }
+    }
+}
+
+/// The HTTP endpoint failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HttpError {
+    /// `[metrics].listen` could not be bound: the port is taken (another
+    /// ingestor?) or the address is not local. Fix the config; retrying the
+    /// same address rarely helps.
+    #[error("cannot listen on {listen} for /metrics and /health: {source}")]
+    Bind {
+        /// The configured address.
+        listen: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Accepting connections failed after the server was up.
+    #[error("the /metrics and /health server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Binds `listen` (`host:port`; port 0 picks a free one, see
+/// `TcpListener::local_addr`).
+pub(crate) async fn bind(listen: &str) -> Result<TcpListener, HttpError> {
+    TcpListener::bind(listen)
+        .await
+        .map_err(|source| HttpError::Bind {
+            listen: listen.to_owned(),
+            source,
+        })
+}
+
+/// Serves `/metrics` and `/health` on `listen` until `shutdown` completes.
+pub(crate) async fn serve<H: HealthSource>(
+    listen: &str,
+    handle: PrometheusHandle,
+    health: H,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    let listener = bind(listen).await?;
+    serve_on(listener, handle, health, shutdown).await
+}
+
+/// Serves `/metrics` and `/health` on an already bound listener until
+/// `shutdown` completes. Also runs the recorder's periodic upkeep.
+pub(crate) async fn serve_on<H: HealthSource>(
+    listener: TcpListener,
+    handle: PrometheusHandle,
+    health: H,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving /metrics and /health");
+    }
+    let upkeep = tokio::spawn(upkeep(handle.clone()));
+    let app = Router::new()
+        .route("/metrics", get(render_metrics::<H>))
+        .route("/health", get(health_report::<H>))
+        .with_state(Endpoints {
+            handle,
+            health: Arc::new(health),
+        });
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(HttpError::Serve);
+    upkeep.abort();
+    served
+}
+
+/// What the handlers share.
+struct Endpoints<H> {
+    handle: PrometheusHandle,
+    health: Arc<H>,
+}
+
+// Manual impl: `H` itself need not be `Clone`, it sits behind an `Arc`.
+impl<H> Clone for Endpoints<H> {
+    fn clone(&self) -> Self {
+        Endpoints {
+            handle: self.handle.clone(),
+            health: Arc::clone(&self.health),
+        }
+    }
+}
+
+async fn render_metrics<H: HealthSource>(State(ep): State<Endpoints<H>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        ep.handle.render(),
+    )
+}
+
+async fn health_report<H: HealthSource>(State(ep): State<Endpoints<H>>) -> Json<HealthReport> {
+    Json(ep.health.health().await.into())
+}
+
+async fn upkeep(handle: PrometheusHandle) {
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        handle.run_upkeep();
+    }
+}
