@@ -85,3 +85,44 @@ async fn nats_absent_at_boot_batches_wait_then_all_arrive_when_it_appears() {
     assert_exactly_once(&seqs, 600, true);
     assert_eq!(pipeline.publisher_status().await.published, 600);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_server_is_seen_as_down_by_pings_and_nothing_is_lost() {
+    let server = NatsServer::start();
+    let settings = nats_settings(&[server.url()], "FROZEN");
+    let pipeline = Pipeline::start(settings.clone()).await;
+    let feeder = Feeder::start(pipeline.buffer.clone(), Duration::from_millis(5));
+    let reader_client = reader(&settings).await;
+    wait_until(
+        Duration::from_secs(30),
+        "first 100 batches stored",
+        || async { stream_count(&reader_client, "FROZEN").await >= 100 },
+    )
+    .await;
+    drop(reader_client);
+
+    // TCP stays up, nothing answers: only pings can tell. The library's
+    // default (a ping a minute, two missed) would take minutes; the monitor's
+    // short interval sees it within seconds.
+    server.freeze();
+    wait_until(
+        Duration::from_secs(15),
+        "monitor sees the frozen server as down",
+        || async { !pipeline.monitor_status().await.connected },
+    )
+    .await;
+    server.thaw();
+    wait_until(Duration::from_secs(30), "reconnected", || async {
+        pipeline.monitor_status().await.connected
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let total = feeder.stop().await;
+    pipeline.wait_drained(Duration::from_secs(60)).await;
+
+    let client = reader(&settings).await;
+    let seqs = read_seqs(&client, "FROZEN").await;
+    // Publishes that sat in the frozen server's socket are stored when it
+    // wakes up, next to the resends; de-duplication keeps each seq once.
+    assert_exactly_once(&seqs, total, false);
+}

@@ -113,6 +113,10 @@ impl NatsServer {
     /// SIGKILL: no goodbye to clients, nothing flushed.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A frozen process dies on SIGKILL too; CONT first keeps it simple.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
             child.kill().unwrap();
             child.wait().unwrap();
         }
@@ -124,16 +128,31 @@ impl NatsServer {
         self.launch();
     }
 
+    /// SIGSTOP: the process freezes with its sockets open, like a server
+    /// behind a dead network path: TCP stays up, nothing answers.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after `freeze`.
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Replaces the extra config and tells the running server to reload it.
     pub fn reload(&mut self, extra: &str) {
         self.extra = extra.into();
         self.write_config();
-        let pid = self.child.as_ref().expect("running").id();
-        let status = Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        self.signal("-HUP");
     }
 }
 
