@@ -15,6 +15,8 @@
 //!
 //! Metrics: `ingestor_nats_connected` (gauge), `ingestor_nats_reconnects_total`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{ClientError, ConnectOptions, Event, ServerAddr, ServerError};
@@ -116,6 +118,7 @@ pub struct MonitorState {
     reconnects: u64,
     last_error: Option<String>,
     tls_configured: bool,
+    stopped: Arc<AtomicBool>,
 }
 
 impl Actor for ConnectionMonitor {
@@ -132,9 +135,12 @@ impl Actor for ConnectionMonitor {
         let s = &args.settings;
         let tls_configured = s.tls_required || s.ca_file.is_some() || s.cert_file.is_some();
         let events = myself.clone();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let stopped_flag = stopped.clone();
         let options = connect_options(&args.settings, args.ping_interval)
             .await?
             .name(&args.client_name)
+            .reconnect_delay_callback(move |attempts| reconnect_delay(attempts, &stopped_flag))
             .event_callback(move |event| {
                 // The actor may be gone while the client lives on; nothing to tell then.
                 let _ = events.cast(MonitorMsg::Event(event));
@@ -155,6 +161,7 @@ impl Actor for ConnectionMonitor {
             reconnects: 0,
             last_error: None,
             tls_configured,
+            stopped,
         })
     }
 
@@ -183,6 +190,10 @@ impl Actor for ConnectionMonitor {
         state: &mut MonitorState,
     ) -> Result<(), ActorProcessingErr> {
         metrics::gauge!("ingestor_nats_connected").set(0.0);
+        // A client still trying to connect cannot be told to stop (it reads
+        // no commands while connecting): from now on it waits instead of
+        // knocking, so a stopped monitor leaves no retry loop behind.
+        state.stopped.store(true, Ordering::Relaxed);
         if state.connected {
             // Sends what is queued and closes; a dead server must not hold up the stop.
             let _ = tokio::time::timeout(Duration::from_secs(2), state.client.drain()).await;
@@ -284,6 +295,19 @@ impl MonitorState {
     }
 }
 
+/// The library's back-off (immediately, then 2^n ms up to 4 s), or a year
+/// once the monitor has stopped.
+fn reconnect_delay(attempts: usize, stopped: &AtomicBool) -> Duration {
+    if stopped.load(Ordering::Relaxed) {
+        return Duration::from_secs(365 * 24 * 3600);
+    }
+    let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX);
+    match attempts {
+        0 | 1 => Duration::ZERO,
+        _ => Duration::from_millis(2u64.saturating_pow(exponent)).min(Duration::from_secs(4)),
+    }
+}
+
 fn server_addrs(settings: &NatsSettings) -> Result<Vec<ServerAddr>, MonitorError> {
     if settings.servers.is_empty() {
         return Err(MonitorError::NoServers);
@@ -355,4 +379,48 @@ pub async fn connect_options(
         .max_reconnects(None)
         .ping_interval(ping_interval)
         .connection_timeout(Duration::from_secs(5)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delay_backs_off_to_4s_then_waits_for_good_once_stopped() {
+        let stopped = AtomicBool::new(false);
+        assert_eq!(reconnect_delay(1, &stopped), Duration::ZERO);
+        assert_eq!(reconnect_delay(3, &stopped), Duration::from_millis(4));
+        assert_eq!(reconnect_delay(40, &stopped), Duration::from_secs(4));
+        stopped.store(true, Ordering::Relaxed);
+        assert!(reconnect_delay(1, &stopped) > Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn half_configured_auth_and_bad_urls_are_config_errors() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut s = NatsSettings {
+            user: Some("u".into()),
+            ..NatsSettings::default()
+        };
+        let err = rt
+            .block_on(connect_options(&s, DEFAULT_PING_INTERVAL))
+            .unwrap_err();
+        assert!(err.to_string().contains("user and password"));
+        s.user = None;
+        s.cert_file = Some("c.pem".into());
+        let err = rt
+            .block_on(connect_options(&s, DEFAULT_PING_INTERVAL))
+            .unwrap_err();
+        assert!(err.to_string().contains("cert_file and key_file"));
+        s.cert_file = None;
+        s.servers = vec!["nats://bad host:4222".into()];
+        assert!(matches!(
+            server_addrs(&s),
+            Err(MonitorError::InvalidServer { .. })
+        ));
+        s.servers.clear();
+        assert!(matches!(server_addrs(&s), Err(MonitorError::NoServers)));
+    }
 }

@@ -415,3 +415,25 @@ impl PublisherState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_failures_back_off_doubling_to_max_rejections_wait_the_slow_delay() {
+        let retry = RetryPolicy {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+            rejected: Duration::from_secs(10),
+        };
+        let timeout = PublishError::AckTimeout { seq: 7 };
+        assert_eq!(retry.delay(&timeout, 0), Duration::from_millis(100));
+        assert_eq!(retry.delay(&timeout, 3), Duration::from_millis(800));
+        assert_eq!(retry.delay(&timeout, 30), Duration::from_secs(5));
+        let denied = PublishError::PermissionDenied("Publish to \"telemetry.a.b\"".into());
+        assert_eq!(retry.delay(&denied, 0), Duration::from_secs(10));
+        assert_eq!(denied.reason(), "permission_denied");
+        assert!(!PublishError::Disconnected.is_permanent());
+    }
+}
