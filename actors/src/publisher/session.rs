@@ -170,9 +170,10 @@ impl Session {
             return e;
         }
         let mut pending: FuturesOrdered<AckFuture> = FuturesOrdered::new();
-        // Read-ahead: taken from the buffer, not yet published. Taking a whole
-        // window at a time keeps the round trips to the buffer (and its disk
-        // reads) out of the publish path.
+        // Read-ahead: taken from the buffer, not yet published. Up to two
+        // windows, a window per Take, keeps the round trips to the buffer
+        // (and its disk reads) out of the publish path. They count as in
+        // flight for the buffer; a Nack puts them back like the rest.
         let mut ready: VecDeque<Batch> = VecDeque::new();
         let mut parked: Option<Take> = None;
         let mut acks = AckCoalescer::new(self.buffer.clone(), max);
@@ -186,7 +187,7 @@ impl Session {
                     Err(e) => return acks.flush_then(e),
                 }
             }
-            if parked.is_none() && ready.len() < max / 2 + 1 {
+            if parked.is_none() && ready.len() < 2 * max {
                 parked = Some(take(self.buffer.clone(), max));
             }
             tokio::select! {
