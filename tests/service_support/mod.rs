@@ -226,6 +226,25 @@ impl Service {
         }
     }
 
+    /// Waits for the exit while sending `/health` requests (which reach every
+    /// actor, so an armed fault fires).
+    pub fn wait_poking_health(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return status;
+            }
+            let _ = self.get("/health");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.wait(Duration::from_secs(1))
+    }
+
     /// SIGKILL: nothing runs after it.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
