@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 mod config;
+mod service;
 mod telemetry;
 
 /// Polls Modbus devices and delivers every reading to NATS, losing nothing.

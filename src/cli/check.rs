@@ -77,6 +77,10 @@ fn print_poll_plan(s: &Settings) {
         for t in &d.tags {
             println!("    {}", tag_line(t));
         }
+        // The Modbus requests one cycle makes (function, start, count, tags).
+        for line in ingestor_actors::poller::describe_plan(d).lines().skip(1) {
+            println!("  {line}");
+        }
     }
 }
 

@@ -1,8 +1,159 @@
-//! `ingestor poll` (arrives with the poller issue).
+//! `ingestor poll`: reads every tag once and prints a table (device, tag,
+//! value, unit or error), for commissioning a device. Exit 0 when every tag
+//! was read, 1 when some failed, 2 when the config is invalid (every problem
+//! listed, as by `ingestor check`).
+
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(crate) fn run(_config: &Path, _device: Option<&str>) -> ExitCode {
-    eprintln!("ingestor poll: not built yet");
-    ExitCode::from(1)
+use ingestor_actors::poller::{DeviceReader, Links, PollOutcome};
+use ingestor_actors::settings::DeviceSettings;
+
+pub(crate) fn run(config: &Path, device: Option<&str>) -> ExitCode {
+    let settings = match crate::config::load(config) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let devices: Vec<DeviceSettings> = settings
+        .devices
+        .iter()
+        .filter(|d| device.is_none_or(|id| d.id == id))
+        .cloned()
+        .collect();
+    if devices.is_empty() {
+        let known: Vec<&str> = settings.devices.iter().map(|d| d.id.as_str()).collect();
+        match device {
+            Some(id) => eprintln!(
+                "ingestor poll: no device {id:?} in {} (devices: {})",
+                config.display(),
+                known.join(", ")
+            ),
+            None => eprintln!("ingestor poll: {} has no [[devices]]", config.display()),
+        }
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ingestor poll: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let results = runtime.block_on(read_once(devices));
+    let table = Table::from_results(&results);
+    print!("{}", table.render());
+    println!("{} of {} tags read", table.read, table.read + table.failed);
+    if table.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Every device once, all at the same time (devices on one link queue on it).
+async fn read_once(
+    devices: Vec<DeviceSettings>,
+) -> Vec<(DeviceSettings, Result<PollOutcome, String>)> {
+    let mut links = Links::new();
+    let mut tasks = Vec::new();
+    for device in devices {
+        let link = links.link_for(&device);
+        tasks.push(tokio::spawn(async move {
+            let outcome = match link {
+                Ok(link) => Ok(DeviceReader::new(device.clone(), link).poll().await),
+                Err(e) => Err(e.to_string()),
+            };
+            (device, outcome)
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(r) => results.push(r),
+            Err(e) => eprintln!("ingestor poll: a device read failed: {e}"),
+        }
+    }
+    results
+}
+
+struct Table {
+    rows: Vec<[String; 4]>,
+    read: usize,
+    failed: usize,
+}
+
+impl Table {
+    fn from_results(results: &[(DeviceSettings, Result<PollOutcome, String>)]) -> Self {
+        let mut table = Table {
+            rows: Vec::new(),
+            read: 0,
+            failed: 0,
+        };
+        for (device, outcome) in results {
+            for tag in &device.tags {
+                let unit = tag.unit.clone().unwrap_or_default();
+                let cells = match outcome {
+                    Err(e) => Err(e.clone()),
+                    Ok(o) => match o.values.iter().find(|(n, _)| *n == tag.name) {
+                        Some((_, v)) => Ok((v.to_string(), unit)),
+                        None => {
+                            let reason = o
+                                .errors
+                                .iter()
+                                .find(|(n, _)| *n == tag.name)
+                                .map(|(_, e)| e.as_str());
+                            Err(reason.unwrap_or("not read").to_string())
+                        }
+                    },
+                };
+                let (value, note) = match cells {
+                    Ok(cells) => {
+                        table.read += 1;
+                        cells
+                    }
+                    Err(reason) => {
+                        table.failed += 1;
+                        ("-".to_string(), format!("error: {reason}"))
+                    }
+                };
+                table
+                    .rows
+                    .push([device.id.clone(), tag.name.clone(), value, note]);
+            }
+        }
+        table
+    }
+
+    fn render(&self) -> String {
+        let header = ["DEVICE", "TAG", "VALUE", "UNIT / ERROR"].map(String::from);
+        let mut widths = header.clone().map(|h| h.len());
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let line = format!(
+                "{:<w0$}  {:<w1$}  {:>w2$}  {}",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2]
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
 }

@@ -1,8 +1,40 @@
-//! `ingestor run` (arrives with the supervision issue).
+//! `ingestor run`: the service, until SIGTERM/SIGINT.
+//!
+//! Exit 0 on a clean stop, 1 on a fatal error or when supervision gave up,
+//! 2 on a bad config.
+
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(crate) fn run(_config: &Path) -> ExitCode {
-    eprintln!("ingestor run: not built yet");
-    ExitCode::from(1)
+use ingestor_actors::supervisor::Exit;
+
+use crate::{config, service};
+
+pub(crate) fn run(path: &Path) -> ExitCode {
+    let settings = match config::load(path) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    exit_code(runtime().and_then(|rt| rt.block_on(service::serve(settings, |_| {}))))
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+pub(crate) fn exit_code(result: anyhow::Result<Exit>) -> ExitCode {
+    match result {
+        Ok(Exit::Clean) => ExitCode::SUCCESS,
+        Ok(Exit::GaveUp) => {
+            eprintln!("ingestor: an actor kept failing; stopped cleanly (data on disk), exit 1");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("ingestor: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -1,8 +1,84 @@
-//! `ingestor simulate` (arrives with the poller issue).
+//! `ingestor simulate`: serves the registers the config describes as a
+//! Modbus TCP slave, one unit id per device, with values that change over
+//! time (see `ingestor_actors::poller::simulator` for the exact function).
+//! Exit 0 on SIGTERM or SIGINT, 1 when it cannot listen, 2 on a bad config.
+//!
+//! `INGESTOR_SIMULATE_TIME=<unix seconds>` stops the simulator's clock at
+//! that time, so that a test can predict every value.
+
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-pub(crate) fn run(_config: &Path, _listen: &str) -> ExitCode {
-    eprintln!("ingestor simulate: not built yet");
-    ExitCode::from(1)
+use ingestor_actors::poller::simulator::Simulator;
+use ingestor_actors::settings::Settings;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+pub(crate) fn run(config: &Path, listen: &str) -> ExitCode {
+    let settings = match crate::config::load(config) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let frozen = match std::env::var("INGESTOR_SIMULATE_TIME") {
+        Ok(t) => match t.parse::<u64>() {
+            Ok(t) => Some(t),
+            Err(_) => {
+                eprintln!("ingestor simulate: INGESTOR_SIMULATE_TIME={t:?} is not whole seconds since the epoch");
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => None,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ingestor simulate: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(serve(settings, listen, frozen))
+}
+
+async fn serve(settings: Settings, listen: &str, frozen: Option<u64>) -> ExitCode {
+    let listener = match TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ingestor simulate: cannot listen on {listen}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        _ => {
+            eprintln!("ingestor simulate: cannot watch for signals");
+            return ExitCode::from(1);
+        }
+    };
+    let mut sim = Simulator::new(&settings.devices);
+    if let Some(t) = frozen {
+        sim = sim.frozen_at(t);
+    }
+    let mut units: Vec<u8> = settings.devices.iter().map(|d| d.unit).collect();
+    units.sort_unstable();
+    units.dedup();
+    tracing::info!(listen, devices = settings.devices.len(), ?units, frozen_at = ?frozen, "simulating Modbus TCP slave");
+    tokio::select! {
+        r = Arc::new(sim).serve_tcp(listener) => {
+            eprintln!("ingestor simulate: server stopped: {r:?}");
+            ExitCode::from(1)
+        }
+        _ = term.recv() => ExitCode::SUCCESS,
+        _ = int.recv() => ExitCode::SUCCESS,
+    }
 }

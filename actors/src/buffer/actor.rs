@@ -167,6 +167,7 @@ impl Actor for BufferActor {
         msg: BufferMsg,
         state: &mut BufferState,
     ) -> Result<(), ActorProcessingErr> {
+        crate::fault::hit("buffer").await;
         match msg {
             BufferMsg::Push(batch, reply) => self.push(&myself, state, batch, reply).await?,
             BufferMsg::Commit => {

@@ -1,0 +1,67 @@
+//! Fault injection for tests (cargo feature `fault-injection`, off by default
+//! and never in release builds): a test arms a fault for a named actor, and
+//! that actor panics or hangs on its next message.
+//!
+//! Every actor calls [`hit`] first thing in its message handler; without the
+//! feature it is an empty inline function.
+
+/// What an armed actor does on its next message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Panic in the handler (a bug).
+    Panic,
+    /// Never return from the handler (a deadlock): for the watchdog.
+    Hang,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "panic" => Ok(Fault::Panic),
+            "hang" => Ok(Fault::Hang),
+            other => Err(format!("unknown fault {other:?}: panic | hang")),
+        }
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+mod armed {
+    use std::sync::Mutex;
+
+    use super::Fault;
+
+    static ARMED: Mutex<Vec<(String, Fault)>> = Mutex::new(Vec::new());
+
+    /// Arms `fault` for the next message of the actor kind `actor`
+    /// (`buffer`, `publisher`, `monitor`, `poller`).
+    pub fn arm(actor: &str, fault: Fault) {
+        let mut armed = ARMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        armed.push((actor.to_owned(), fault));
+    }
+
+    /// Fires an armed fault for `actor`, once.
+    pub async fn hit(actor: &str) {
+        let fault = {
+            let mut armed = ARMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let found = armed.iter().position(|(a, _)| a == actor);
+            found.map(|i| armed.remove(i).1)
+        };
+        match fault {
+            Some(Fault::Panic) => panic!("injected fault: {actor} panics"),
+            Some(Fault::Hang) => {
+                tracing::warn!(actor, "injected fault: hanging");
+                std::future::pending::<()>().await;
+            }
+            None => {}
+        }
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+pub use armed::{arm, hit};
+
+/// Without the feature: nothing to fire.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub async fn hit(_actor: &str) {}

@@ -1,0 +1,388 @@
+//! Links: one Modbus connection per address (or serial port), shared by
+//! every device behind it, one request at a time.
+//!
+//! A [`Link`] is a handle to a task that owns the connection and serves
+//! requests in arrival order, so devices on one gateway or serial line never
+//! interleave on it. The task connects on the first request, and again after
+//! any timeout or transport error: a reply that arrives after its request
+//! timed out lands on a closed socket and can never be taken for the next
+//! request's answer (RTU has no transaction id to tell them apart).
+//!
+//! `pause_after_connect` is kept after every connect, and
+//! `pause_between_requests` between the end of one request and the start of
+//! the next on the link (each request brings its device's pauses).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{timeout, Instant};
+use tokio_modbus::client::{rtu, tcp, Context, Reader};
+use tokio_modbus::prelude::SlaveContext;
+use tokio_modbus::Slave;
+
+use crate::settings::{DeviceSettings, Framing, Parity, RegisterKind};
+
+/// Why a request got no data.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LinkError {
+    /// The device answered with a Modbus exception. Not retried (except 0x06
+    /// "busy", see `busy_retries`); 0x02 usually means a wrong `address`.
+    #[error("exception 0x{code:02x} {name}", code = .0, name = exception_name(*.0))]
+    Exception(u8),
+    /// No answer within `timeout`; the connection was dropped. Retried
+    /// (`retries`); a device that keeps timing out is backed off.
+    #[error("no answer within {t}", t = humantime_serde::re::humantime::format_duration(*.0))]
+    Timeout(Duration),
+    /// The connection (or serial port) could not be opened. Retried later.
+    #[error("cannot connect to {target}: {reason}")]
+    Connect {
+        /// Address or serial port.
+        target: String,
+        /// What the OS said.
+        reason: String,
+    },
+    /// The connection broke mid-request; it is reopened on the next request.
+    #[error("connection lost: {0}")]
+    Transport(String),
+    /// The answer did not match the request (garbage, wrong id or
+    /// function); the connection is reopened.
+    #[error("garbled answer: {0}")]
+    Protocol(String),
+    /// The device has neither `address` nor `serial` (a config error).
+    #[error("device has neither address nor serial")]
+    NoTarget,
+    /// The link's task is gone (the runtime is shutting down).
+    #[error("link closed")]
+    Closed,
+}
+
+impl LinkError {
+    /// Transport trouble that `retries` may cure (not exceptions).
+    pub fn is_transport(&self) -> bool {
+        matches!(
+            self,
+            LinkError::Timeout(_)
+                | LinkError::Connect { .. }
+                | LinkError::Transport(_)
+                | LinkError::Protocol(_)
+        )
+    }
+}
+
+/// The standard name of a Modbus exception code, lower case.
+pub fn exception_name(code: u8) -> &'static str {
+    match code {
+        0x01 => "illegal function",
+        0x02 => "illegal data address",
+        0x03 => "illegal data value",
+        0x04 => "server device failure",
+        0x05 => "acknowledge",
+        0x06 => "server device busy",
+        0x08 => "memory parity error",
+        0x0A => "gateway path unavailable",
+        0x0B => "gateway target device failed to respond",
+        _ => "unknown exception",
+    }
+}
+
+/// One read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadRequest {
+    /// Unit id (slave address).
+    pub unit: u8,
+    /// Which table.
+    pub kind: RegisterKind,
+    /// First address.
+    pub start: u16,
+    /// Registers or bits.
+    pub count: u16,
+}
+
+/// A device's timing rules, carried by each of its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RequestTiming {
+    /// Longest wait for a connect and for an answer.
+    pub timeout: Duration,
+    /// Quiet time after a connect.
+    pub pause_after_connect: Duration,
+    /// Quiet time since the link's previous request.
+    pub pause_between_requests: Duration,
+}
+
+impl RequestTiming {
+    /// The timing rules of a `[[devices]]` entry.
+    pub fn of(device: &DeviceSettings) -> Self {
+        RequestTiming {
+            timeout: device.timeout,
+            pause_after_connect: device.pause_after_connect,
+            pause_between_requests: device.pause_between_requests,
+        }
+    }
+}
+
+/// What a read returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterData {
+    /// Holding or input registers.
+    Words(Vec<u16>),
+    /// Coils or discrete inputs.
+    Bits(Vec<bool>),
+}
+
+/// Where a link connects.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Target {
+    Tcp {
+        address: String,
+        framing: Framing,
+    },
+    Serial {
+        path: String,
+        baud_rate: u32,
+        parity: Parity,
+        data_bits: u8,
+        stop_bits: u8,
+    },
+}
+
+impl Target {
+    fn of(device: &DeviceSettings) -> Result<Self, LinkError> {
+        match (&device.address, &device.serial) {
+            (Some(address), _) => Ok(Target::Tcp {
+                address: address.clone(),
+                framing: device.framing,
+            }),
+            (None, Some(path)) => Ok(Target::Serial {
+                path: path.clone(),
+                baud_rate: device.baud_rate,
+                parity: device.parity,
+                data_bits: device.data_bits,
+                stop_bits: device.stop_bits,
+            }),
+            (None, None) => Err(LinkError::NoTarget),
+        }
+    }
+
+    /// Devices share a link when this is equal (the serial line settings
+    /// are those of the first device on the port).
+    fn key(&self) -> String {
+        match self {
+            Target::Tcp { address, framing } => format!("{address}/{framing:?}"),
+            Target::Serial { path, .. } => path.clone(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Target::Tcp { address, .. } => address,
+            Target::Serial { path, .. } => path,
+        }
+    }
+
+    async fn connect(&self) -> Result<Context, String> {
+        match self {
+            Target::Tcp { address, framing } => {
+                let stream = TcpStream::connect(address.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = stream.set_nodelay(true);
+                Ok(match framing {
+                    Framing::Tcp => tcp::attach(stream),
+                    Framing::Rtu => rtu::attach(stream),
+                })
+            }
+            Target::Serial {
+                path,
+                baud_rate,
+                parity,
+                data_bits,
+                stop_bits,
+            } => {
+                let builder = tokio_serial::new(path.as_str(), *baud_rate)
+                    .parity(match parity {
+                        Parity::None => tokio_serial::Parity::None,
+                        Parity::Even => tokio_serial::Parity::Even,
+                        Parity::Odd => tokio_serial::Parity::Odd,
+                    })
+                    .data_bits(match data_bits {
+                        5 => tokio_serial::DataBits::Five,
+                        6 => tokio_serial::DataBits::Six,
+                        7 => tokio_serial::DataBits::Seven,
+                        _ => tokio_serial::DataBits::Eight,
+                    })
+                    .stop_bits(match stop_bits {
+                        2 => tokio_serial::StopBits::Two,
+                        _ => tokio_serial::StopBits::One,
+                    });
+                let port = tokio_serial::SerialStream::open(&builder).map_err(|e| e.to_string())?;
+                Ok(rtu::attach(port))
+            }
+        }
+    }
+}
+
+struct Job {
+    request: ReadRequest,
+    timing: RequestTiming,
+    reply: oneshot::Sender<Result<RegisterData, LinkError>>,
+}
+
+/// A handle to one shared connection. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Link {
+    jobs: mpsc::Sender<Job>,
+    name: Arc<str>,
+}
+
+impl Link {
+    /// Opens a link of its own for `device` (no sharing). Needs a tokio runtime.
+    pub fn open(device: &DeviceSettings) -> Result<Link, LinkError> {
+        Target::of(device).map(Link::spawn)
+    }
+
+    fn spawn(target: Target) -> Link {
+        let (jobs, rx) = mpsc::channel(1024);
+        let name: Arc<str> = Arc::from(target.name());
+        tokio::spawn(serve(target, rx));
+        Link { jobs, name }
+    }
+
+    /// The address or serial port.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sends one read and waits for its answer (after the requests queued
+    /// before it on this link).
+    pub async fn read(
+        &self,
+        request: ReadRequest,
+        timing: RequestTiming,
+    ) -> Result<RegisterData, LinkError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                request,
+                timing,
+                reply,
+            })
+            .await
+            .map_err(|_| LinkError::Closed)?;
+        answer.await.unwrap_or(Err(LinkError::Closed))
+    }
+}
+
+/// Hands out one [`Link`] per address (and framing) or serial port.
+#[derive(Debug, Default)]
+pub struct Links {
+    links: HashMap<String, Link>,
+}
+
+impl Links {
+    /// No links yet.
+    pub fn new() -> Self {
+        Links::default()
+    }
+
+    /// The link `device` uses, shared with every device at the same address
+    /// or serial port. Needs a tokio runtime (the first call spawns the task).
+    pub fn link_for(&mut self, device: &DeviceSettings) -> Result<Link, LinkError> {
+        let target = Target::of(device)?;
+        Ok(self
+            .links
+            .entry(target.key())
+            .or_insert_with(|| Link::spawn(target))
+            .clone())
+    }
+}
+
+/// The link's task: one request at a time until every handle is dropped.
+async fn serve(target: Target, mut jobs: mpsc::Receiver<Job>) {
+    let mut conn: Option<Context> = None;
+    let mut last_end: Option<Instant> = None;
+    while let Some(job) = jobs.recv().await {
+        if job.reply.is_closed() {
+            continue;
+        }
+        let result = exchange(&target, &mut conn, &mut last_end, &job).await;
+        last_end = Some(Instant::now());
+        let _ = job.reply.send(result);
+    }
+}
+
+async fn exchange(
+    target: &Target,
+    conn: &mut Option<Context>,
+    last_end: &mut Option<Instant>,
+    job: &Job,
+) -> Result<RegisterData, LinkError> {
+    let t = job.timing;
+    if let (Some(end), false) = (*last_end, t.pause_between_requests.is_zero()) {
+        tokio::time::sleep_until(end + t.pause_between_requests).await;
+    }
+    let ctx = match conn {
+        Some(ctx) => ctx,
+        None => {
+            let opened = timeout(t.timeout, target.connect()).await;
+            let ctx = match opened {
+                Ok(Ok(ctx)) => ctx,
+                Ok(Err(reason)) => {
+                    return Err(LinkError::Connect {
+                        target: target.name().into(),
+                        reason,
+                    })
+                }
+                Err(_) => {
+                    return Err(LinkError::Connect {
+                        target: target.name().into(),
+                        reason: "connect timed out".into(),
+                    })
+                }
+            };
+            tracing::debug!(target = target.name(), "modbus connection opened");
+            if !t.pause_after_connect.is_zero() {
+                tokio::time::sleep(t.pause_after_connect).await;
+            }
+            conn.insert(ctx)
+        }
+    };
+    let r = job.request;
+    ctx.set_slave(Slave(r.unit));
+    let answer = timeout(t.timeout, async {
+        match r.kind {
+            RegisterKind::Holding => ctx
+                .read_holding_registers(r.start, r.count)
+                .await
+                .map(|a| a.map(RegisterData::Words)),
+            RegisterKind::Input => ctx
+                .read_input_registers(r.start, r.count)
+                .await
+                .map(|a| a.map(RegisterData::Words)),
+            RegisterKind::Coil => ctx
+                .read_coils(r.start, r.count)
+                .await
+                .map(|a| a.map(RegisterData::Bits)),
+            RegisterKind::Discrete => ctx
+                .read_discrete_inputs(r.start, r.count)
+                .await
+                .map(|a| a.map(RegisterData::Bits)),
+        }
+    })
+    .await;
+    let error = match answer {
+        Ok(Ok(Ok(data))) => return Ok(data),
+        Ok(Ok(Err(exception))) => return Err(LinkError::Exception(u8::from(exception))),
+        Err(_) => LinkError::Timeout(t.timeout),
+        Ok(Err(tokio_modbus::Error::Transport(e))) => LinkError::Transport(e.to_string()),
+        Ok(Err(tokio_modbus::Error::Protocol(e))) => LinkError::Protocol(e.to_string()),
+    };
+    // Whatever is still on the wire belongs to this failed request: drop the
+    // connection so that it can never be read as the next request's answer.
+    tracing::debug!(target = target.name(), unit = r.unit, %error, "dropping modbus connection");
+    *conn = None;
+    Err(error)
+}

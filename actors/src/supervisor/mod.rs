@@ -1,0 +1,401 @@
+//! RootSupervisor: starts and restarts the tree.
+//!
+//! ```text
+//! RootSupervisor
+//! ├── BufferActor        store (ring + spool) kept here, handed to each incarnation
+//! ├── Publisher          needs: buffer
+//! ├── ConnectionMonitor  needs: buffer, publisher
+//! └── DevicePoller × N   need: buffer (links kept here, shared by devices on one address)
+//! ```
+//!
+//! A failed child is restarted after `backoff_min · 2^(n−1)` (capped at
+//! `backoff_max`), together with the children that hold a reference to it
+//! (they are stopped at once and come back with it): the buffer takes every
+//! other child with it, the publisher takes the monitor. A Publisher failure
+//! nacks its in-flight batches first. More than `max_restarts` failures of one
+//! child within `within`: the tree shuts down cleanly (ring to disk) and
+//! reports exit status 1. A supervisor reacts only to children it owns,
+//! matched by actor id; the default handler (stop on any child failure) is
+//! overridden.
+
+mod restarts;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metrics::counter;
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+pub use restarts::{Restarts, Verdict};
+
+use crate::buffer::{lock, BufferActor, BufferArgs, BufferMsg, SharedStore};
+use crate::monitor::{ConnectionMonitor, MonitorArguments, MonitorMsg};
+use crate::poller::{spread_start, DevicePoller, DevicePollerArgs, DevicePollerMsg, Links};
+use crate::publisher::{Publisher, PublisherArguments, PublisherMsg, RetryPolicy};
+use crate::settings::Settings;
+
+/// How long a stopping child may take before it is left behind.
+const STOP_WAIT: Duration = Duration::from_secs(3);
+/// NATS ping period: a dead TCP path is noticed after about three.
+const NATS_PING: Duration = Duration::from_secs(2);
+
+/// A child of the root, in start order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Child {
+    /// The BufferActor.
+    Buffer,
+    /// The Publisher.
+    Publisher,
+    /// The ConnectionMonitor.
+    Monitor,
+    /// The DevicePoller of `devices[i]`.
+    Poller(usize),
+}
+
+impl Child {
+    /// The `actor` label of `ingestor_actor_restarts_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Child::Buffer => "buffer",
+            Child::Publisher => "publisher",
+            Child::Monitor => "monitor",
+            Child::Poller(_) => "poller",
+        }
+    }
+
+    /// Whether `self` holds a reference to `other` (and must restart with it).
+    fn depends_on(self, other: Child) -> bool {
+        matches!(
+            (other, self),
+            (Child::Buffer, Child::Publisher | Child::Monitor | Child::Poller(_))
+                | (Child::Publisher, Child::Monitor)
+        )
+    }
+}
+
+/// How the tree ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Asked to stop (SIGTERM/SIGINT): exit 0.
+    Clean,
+    /// A child failed too often: exit 1.
+    GaveUp,
+}
+
+/// What the root starts from.
+pub struct RootArgs {
+    /// The validated config.
+    pub settings: Arc<Settings>,
+    /// The buffer's store; survives every restart.
+    pub store: SharedStore,
+    /// One flag per device, set while its last poll got answers.
+    pub device_up: Vec<Arc<AtomicBool>>,
+    /// Told once when the tree has shut down, and why.
+    pub exit: tokio::sync::watch::Sender<Option<Exit>>,
+}
+
+/// The children running right now (for health checks and the watchdog).
+#[derive(Debug, Clone, Default)]
+pub struct Refs {
+    /// The BufferActor, unless restarting.
+    pub buffer: Option<ActorRef<BufferMsg>>,
+    /// The Publisher, unless restarting.
+    pub publisher: Option<ActorRef<PublisherMsg>>,
+    /// The ConnectionMonitor, unless restarting.
+    pub monitor: Option<ActorRef<MonitorMsg>>,
+    /// The DevicePollers, by device index.
+    pub pollers: Vec<Option<ActorRef<DevicePollerMsg>>>,
+}
+
+/// Messages of the RootSupervisor.
+#[derive(Debug)]
+pub enum RootMsg {
+    /// Internal: a back-off is over; start what is missing.
+    Restart(Child),
+    /// Stop everything cleanly (pollers, publisher, buffer to disk); the
+    /// reply comes when done.
+    Shutdown(RpcReplyPort<()>),
+    /// The children running now.
+    Refs(RpcReplyPort<Refs>),
+}
+
+/// The RootSupervisor.
+pub struct RootSupervisor;
+
+/// The root's state: what it needs to rebuild each child (ractor consumes
+/// `Arguments`), and who is who.
+pub struct RootState {
+    settings: Arc<Settings>,
+    store: SharedStore,
+    links: Links,
+    device_up: Vec<Arc<AtomicBool>>,
+    exit: tokio::sync::watch::Sender<Option<Exit>>,
+    refs: Refs,
+    ids: HashMap<ActorId, Child>,
+    waiting: HashSet<Child>,
+    restarts: Restarts<Child>,
+    stopping: bool,
+}
+
+impl Actor for RootSupervisor {
+    type Msg = RootMsg;
+    type State = RootState;
+    type Arguments = RootArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<RootMsg>,
+        args: RootArgs,
+    ) -> Result<RootState, ActorProcessingErr> {
+        let n = args.settings.devices.len();
+        Ok(RootState {
+            restarts: Restarts::new(args.settings.supervision.clone()),
+            settings: args.settings,
+            store: args.store,
+            links: Links::new(),
+            device_up: args.device_up,
+            exit: args.exit,
+            refs: Refs { pollers: vec![None; n], ..Refs::default() },
+            ids: HashMap::new(),
+            waiting: HashSet::new(),
+            stopping: false,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<RootMsg>,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.start_missing(&myself).await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<RootMsg>,
+        msg: RootMsg,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RootMsg::Restart(child) => {
+                state.waiting.remove(&child);
+                if !state.stopping {
+                    state.start_missing(&myself).await;
+                }
+            }
+            RootMsg::Shutdown(reply) => {
+                state.shutdown(&myself, Exit::Clean).await;
+                let _ = reply.send(());
+            }
+            RootMsg::Refs(reply) => {
+                let _ = reply.send(state.refs.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<RootMsg>,
+        event: SupervisionEvent,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, why) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()))
+            }
+            _ => return Ok(()),
+        };
+        // Only children we own and did not stop ourselves.
+        let Some(child) = state.ids.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        state.clear(child);
+        if state.stopping {
+            return Ok(());
+        }
+        counter!("ingestor_actor_restarts_total", "actor" => child.label()).increment(1);
+        match state.restarts.failed(child, Instant::now()) {
+            Verdict::GiveUp(n) => {
+                tracing::error!(actor = child.label(), ?child, failures = n, reason = %why,
+                    "actor failed too often; shutting down cleanly (exit 1) so the service manager restarts the process");
+                state.shutdown(&myself, Exit::GaveUp).await;
+            }
+            Verdict::RestartAfter(delay) => {
+                tracing::warn!(actor = child.label(), ?child, reason = %why, ?delay, "actor failed; restarting");
+                state.stop_dependents(child).await;
+                if child == Child::Publisher || child == Child::Buffer {
+                    // Its in-flight batches go out again, first.
+                    lock(&state.store).nack();
+                }
+                state.waiting.insert(child);
+                myself.send_after(delay, move || RootMsg::Restart(child));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RootState {
+    fn clear(&mut self, child: Child) {
+        match child {
+            Child::Buffer => self.refs.buffer = None,
+            Child::Publisher => self.refs.publisher = None,
+            Child::Monitor => self.refs.monitor = None,
+            Child::Poller(i) => {
+                if let Some(slot) = self.refs.pollers.get_mut(i) {
+                    *slot = None;
+                }
+            }
+        }
+    }
+
+    fn cell(&self, child: Child) -> Option<ActorCell> {
+        match child {
+            Child::Buffer => self.refs.buffer.as_ref().map(|r| r.get_cell()),
+            Child::Publisher => self.refs.publisher.as_ref().map(|r| r.get_cell()),
+            Child::Monitor => self.refs.monitor.as_ref().map(|r| r.get_cell()),
+            Child::Poller(i) => self.refs.pollers.get(i)?.as_ref().map(|r| r.get_cell()),
+        }
+    }
+
+    fn children(&self) -> Vec<Child> {
+        let mut all = vec![Child::Buffer, Child::Publisher, Child::Monitor];
+        all.extend((0..self.settings.devices.len()).map(Child::Poller));
+        all
+    }
+
+    /// Stops (and forgets) `child`, waiting briefly for it.
+    async fn stop_child(&mut self, child: Child) {
+        if let Some(cell) = self.cell(child) {
+            self.ids.remove(&cell.get_id());
+            self.clear(child);
+            let _ = cell.stop_and_wait(None, Some(STOP_WAIT)).await;
+        }
+    }
+
+    async fn stop_dependents(&mut self, failed: Child) {
+        for child in self.children() {
+            if child.depends_on(failed) {
+                self.stop_child(child).await;
+            }
+        }
+    }
+
+    /// Starts, in dependency order, every child that is not running and not
+    /// waiting out a back-off.
+    async fn start_missing(&mut self, myself: &ActorRef<RootMsg>) {
+        for child in self.children() {
+            if self.cell(child).is_some() || self.waiting.contains(&child) {
+                continue;
+            }
+            if let Err(e) = self.start(myself, child).await {
+                tracing::error!(actor = child.label(), ?child, error = %e, "could not start actor; retrying after back-off");
+                counter!("ingestor_actor_restarts_total", "actor" => child.label()).increment(1);
+                let delay = match self.restarts.failed(child, Instant::now()) {
+                    Verdict::RestartAfter(d) => d,
+                    Verdict::GiveUp(_) => {
+                        self.shutdown(myself, Exit::GaveUp).await;
+                        return;
+                    }
+                };
+                self.waiting.insert(child);
+                myself.send_after(delay, move || RootMsg::Restart(child));
+            }
+        }
+    }
+
+    async fn start(&mut self, myself: &ActorRef<RootMsg>, child: Child) -> Result<(), ActorProcessingErr> {
+        let sup = myself.get_cell();
+        let s = self.settings.clone();
+        let cell = match child {
+            Child::Buffer => {
+                let args = BufferArgs { store: self.store.clone() };
+                let (r, _) = Actor::spawn_linked(None, BufferActor, args, sup).await?;
+                self.refs.buffer = Some(r.clone());
+                r.get_cell()
+            }
+            Child::Publisher => {
+                let buffer = self.refs.buffer.clone().ok_or("buffer not running")?;
+                let retry = RetryPolicy {
+                    min: s.supervision.backoff_min,
+                    max: s.supervision.backoff_max.min(Duration::from_secs(5)),
+                    ..RetryPolicy::default()
+                };
+                let args = PublisherArguments {
+                    settings: s.nats.clone(),
+                    service_id: s.service.id.clone(),
+                    buffer,
+                    retry,
+                };
+                let (r, _) = Actor::spawn_linked(None, Publisher, args, sup).await?;
+                self.refs.publisher = Some(r.clone());
+                r.get_cell()
+            }
+            Child::Monitor => {
+                let args = MonitorArguments {
+                    settings: s.nats.clone(),
+                    client_name: format!("ingestor {}", s.service.id),
+                    publisher: self.refs.publisher.clone().ok_or("publisher not running")?,
+                    buffer: self.refs.buffer.clone().ok_or("buffer not running")?,
+                    ping_interval: NATS_PING,
+                };
+                let (r, _) = Actor::spawn_linked(None, ConnectionMonitor, args, sup).await?;
+                self.refs.monitor = Some(r.clone());
+                r.get_cell()
+            }
+            Child::Poller(i) => {
+                let device = s.devices.get(i).ok_or("no such device")?.clone();
+                let args = DevicePollerArgs {
+                    link: self.links.link_for(&device)?,
+                    first_poll: spread_start(&device.id, device.poll_interval),
+                    device,
+                    buffer: self.refs.buffer.clone().ok_or("buffer not running")?,
+                    backoff_min: s.supervision.backoff_min,
+                    backoff_max: s.supervision.backoff_max,
+                    up: self.device_up.get(i).cloned().unwrap_or_default(),
+                };
+                let (r, _) = Actor::spawn_linked(None, DevicePoller, args, sup).await?;
+                if let Some(slot) = self.refs.pollers.get_mut(i) {
+                    *slot = Some(r.clone());
+                }
+                r.get_cell()
+            }
+        };
+        self.ids.insert(cell.get_id(), child);
+        Ok(())
+    }
+
+    /// Pollers first (no new data), then the publisher (its in-flight
+    /// batches are nacked), then the buffer writes memory to disk and syncs.
+    async fn shutdown(&mut self, myself: &ActorRef<RootMsg>, exit: Exit) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        for i in 0..self.refs.pollers.len() {
+            self.stop_child(Child::Poller(i)).await;
+        }
+        self.stop_child(Child::Publisher).await;
+        self.stop_child(Child::Monitor).await;
+        let store = self.store.clone();
+        let closed = tokio::task::spawn_blocking(move || {
+            let mut store = lock(&store);
+            store.nack();
+            store.close()
+        })
+        .await;
+        match closed {
+            Ok(Ok(())) => tracing::info!("buffer closed: memory written to disk and synced"),
+            Ok(Err(e)) => tracing::error!(error = %e, "closing the buffer failed"),
+            Err(e) => tracing::error!(error = %e, "closing the buffer panicked"),
+        }
+        self.stop_child(Child::Buffer).await;
+        let _ = self.exit.send(Some(exit));
+        myself.stop(None);
+    }
+}

@@ -1,0 +1,97 @@
+//! What `/health`, the watchdog and the demo's status line ask the tree.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ingestor_actors::buffer::{BufferMsg, BufferStats};
+use ingestor_actors::supervisor::{Refs, RootMsg};
+use ractor::ActorRef;
+
+use crate::telemetry::http::{Health, HealthSource};
+
+/// How long a healthy actor may take to answer.
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+/// A handle on the running tree.
+#[derive(Clone)]
+pub(crate) struct TreeHealth {
+    root: ActorRef<RootMsg>,
+    device_up: Arc<Vec<Arc<AtomicBool>>>,
+}
+
+/// Everything the status line shows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) buffer: BufferStats,
+    pub(crate) nats_connected: bool,
+    pub(crate) published: u64,
+    pub(crate) devices_up: usize,
+    pub(crate) devices: usize,
+}
+
+impl TreeHealth {
+    pub(crate) fn new(root: ActorRef<RootMsg>, device_up: Vec<Arc<AtomicBool>>) -> Self {
+        TreeHealth { root, device_up: Arc::new(device_up) }
+    }
+
+    async fn refs(&self) -> Option<Refs> {
+        ractor::call_t!(self.root, RootMsg::Refs, ANSWER_WITHIN.as_millis() as u64).ok()
+    }
+
+    /// Buffer counts, NATS state, devices; best effort (a restarting actor
+    /// contributes its defaults).
+    pub(crate) async fn snapshot(&self) -> Snapshot {
+        let ms = ANSWER_WITHIN.as_millis() as u64;
+        let mut snap = Snapshot {
+            devices: self.device_up.len(),
+            devices_up: self.device_up.iter().filter(|u| u.load(Ordering::Relaxed)).count(),
+            ..Snapshot::default()
+        };
+        let Some(refs) = self.refs().await else { return snap };
+        if let Some(b) = &refs.buffer {
+            snap.buffer = ractor::call_t!(b, BufferMsg::Stats, ms).unwrap_or_default();
+        }
+        if let Some(m) = &refs.monitor {
+            if let Ok(status) = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms) {
+                snap.nats_connected = status.connected;
+            }
+        }
+        if let Some(p) = &refs.publisher {
+            if let Ok(status) = ractor::call_t!(p, ingestor_actors::publisher::PublisherMsg::Status, ms) {
+                snap.published = status.published;
+            }
+        }
+        snap
+    }
+
+    /// Whether every actor answers right now (the watchdog's question).
+    pub(crate) async fn all_answer(&self) -> bool {
+        let ms = ANSWER_WITHIN.as_millis() as u64;
+        let Some(refs) = self.refs().await else { return false };
+        let (Some(b), Some(m), Some(p)) = (&refs.buffer, &refs.monitor, &refs.publisher) else {
+            // Restarting under back-off is healing, not hanging.
+            return true;
+        };
+        let buffer = ractor::call_t!(b, BufferMsg::Stats, ms).is_ok();
+        let monitor = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms).is_ok();
+        let publisher = ractor::call_t!(p, ingestor_actors::publisher::PublisherMsg::Status, ms).is_ok();
+        let mut pollers = true;
+        for poller in refs.pollers.iter().flatten() {
+            pollers &= ractor::call_t!(poller, ingestor_actors::poller::DevicePollerMsg::Ping, ms).is_ok();
+        }
+        buffer && monitor && publisher && pollers
+    }
+}
+
+impl HealthSource for TreeHealth {
+    async fn health(&self) -> Health {
+        let snap = self.snapshot().await;
+        Health {
+            nats_connected: snap.nats_connected,
+            backlog: snap.buffer.memory_batches + snap.buffer.pending + snap.buffer.disk_batches,
+            devices_up: snap.devices_up,
+            devices: snap.devices,
+        }
+    }
+}
