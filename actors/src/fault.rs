@@ -36,14 +36,18 @@ mod armed {
     /// Arms `fault` for the next message of the actor kind `actor`
     /// (`buffer`, `publisher`, `monitor`, `poller`).
     pub fn arm(actor: &str, fault: Fault) {
-        let mut armed = ARMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut armed = ARMED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         armed.push((actor.to_owned(), fault));
     }
 
     /// Fires an armed fault for `actor`, once.
     pub async fn hit(actor: &str) {
         let fault = {
-            let mut armed = ARMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut armed = ARMED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let found = armed.iter().position(|(a, _)| a == actor);
             found.map(|i| armed.remove(i).1)
         };

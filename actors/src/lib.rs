@@ -8,16 +8,19 @@
 //! - [`poller`]: DevicePoller per `[[devices]]`; plan, decode, link (tcp/rtu).
 //! - [`monitor`]: ConnectionMonitor, owner of the NATS client.
 //! - [`publisher`]: Publisher, buffer -> NATS, acknowledged, oldest first.
-//! - `supervisor`: the root supervisor restarting children with back-off.
+//! - [`supervisor`]: the root supervisor restarting children with back-off.
+//! - [`fault`]: test-only fault injection (feature `fault-injection`).
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod batch;
 pub mod buffer;
+pub mod fault;
 pub mod monitor;
 pub mod poller;
 pub mod publisher;
 pub mod settings;
+pub mod supervisor;
 
 pub use batch::{Batch, Value};

@@ -171,6 +171,7 @@ impl Actor for ConnectionMonitor {
         msg: MonitorMsg,
         state: &mut MonitorState,
     ) -> Result<(), ActorProcessingErr> {
+        crate::fault::hit("monitor").await;
         match msg {
             MonitorMsg::Event(event) => state.on_event(event),
             MonitorMsg::Status(reply) => {

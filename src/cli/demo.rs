@@ -21,7 +21,9 @@ pub(crate) fn run() -> ExitCode {
     let settings = match crate::config::load(Path::new(DEMO_CONFIG)) {
         Ok(s) => s,
         Err(errors) => {
-            eprintln!("{errors}\n(ingestor demo runs from the project folder, where {DEMO_CONFIG} is)");
+            eprintln!(
+                "{errors}\n(ingestor demo runs from the project folder, where {DEMO_CONFIG} is)"
+            );
             return ExitCode::from(2);
         }
     };
@@ -42,10 +44,19 @@ async fn demo(settings: Settings) -> anyhow::Result<ingestor_actors::supervisor:
     tokio::spawn(simulator.serve_tcp(listener));
 
     let nats = settings.nats.servers.join(", ");
-    println!("ingestor demo: {} simulated devices on {address}", settings.devices.len());
+    println!(
+        "ingestor demo: {} simulated devices on {address}",
+        settings.devices.len()
+    );
     println!("  data dir  {}", settings.service.data_dir.display());
-    println!("  NATS      {nats} (subjects {}.{}.<device>)", settings.nats.subject_prefix, settings.service.id);
-    println!("  metrics   http://{}/metrics   health http://{}/health", settings.metrics.listen, settings.metrics.listen);
+    println!(
+        "  NATS      {nats} (subjects {}.{}.<device>)",
+        settings.nats.subject_prefix, settings.service.id
+    );
+    println!(
+        "  metrics   http://{}/metrics   health http://{}/health",
+        settings.metrics.listen, settings.metrics.listen
+    );
     println!("  Ctrl-C stops; everything not yet published is kept on disk for next time.\n");
     service::serve(settings, move |health| {
         tokio::spawn(status_lines(health, nats));

@@ -22,7 +22,9 @@ pub(crate) fn run(path: &Path) -> ExitCode {
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 pub(crate) fn exit_code(result: anyhow::Result<Exit>) -> ExitCode {

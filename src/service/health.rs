@@ -32,7 +32,10 @@ pub(crate) struct Snapshot {
 
 impl TreeHealth {
     pub(crate) fn new(root: ActorRef<RootMsg>, device_up: Vec<Arc<AtomicBool>>) -> Self {
-        TreeHealth { root, device_up: Arc::new(device_up) }
+        TreeHealth {
+            root,
+            device_up: Arc::new(device_up),
+        }
     }
 
     async fn refs(&self) -> Option<Refs> {
@@ -45,20 +48,29 @@ impl TreeHealth {
         let ms = ANSWER_WITHIN.as_millis() as u64;
         let mut snap = Snapshot {
             devices: self.device_up.len(),
-            devices_up: self.device_up.iter().filter(|u| u.load(Ordering::Relaxed)).count(),
+            devices_up: self
+                .device_up
+                .iter()
+                .filter(|u| u.load(Ordering::Relaxed))
+                .count(),
             ..Snapshot::default()
         };
-        let Some(refs) = self.refs().await else { return snap };
+        let Some(refs) = self.refs().await else {
+            return snap;
+        };
         if let Some(b) = &refs.buffer {
             snap.buffer = ractor::call_t!(b, BufferMsg::Stats, ms).unwrap_or_default();
         }
         if let Some(m) = &refs.monitor {
-            if let Ok(status) = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms) {
+            if let Ok(status) = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms)
+            {
                 snap.nats_connected = status.connected;
             }
         }
         if let Some(p) = &refs.publisher {
-            if let Ok(status) = ractor::call_t!(p, ingestor_actors::publisher::PublisherMsg::Status, ms) {
+            if let Ok(status) =
+                ractor::call_t!(p, ingestor_actors::publisher::PublisherMsg::Status, ms)
+            {
                 snap.published = status.published;
             }
         }
@@ -68,17 +80,21 @@ impl TreeHealth {
     /// Whether every actor answers right now (the watchdog's question).
     pub(crate) async fn all_answer(&self) -> bool {
         let ms = ANSWER_WITHIN.as_millis() as u64;
-        let Some(refs) = self.refs().await else { return false };
+        let Some(refs) = self.refs().await else {
+            return false;
+        };
         let (Some(b), Some(m), Some(p)) = (&refs.buffer, &refs.monitor, &refs.publisher) else {
             // Restarting under back-off is healing, not hanging.
             return true;
         };
         let buffer = ractor::call_t!(b, BufferMsg::Stats, ms).is_ok();
         let monitor = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms).is_ok();
-        let publisher = ractor::call_t!(p, ingestor_actors::publisher::PublisherMsg::Status, ms).is_ok();
+        let publisher =
+            ractor::call_t!(p, ingestor_actors::publisher::PublisherMsg::Status, ms).is_ok();
         let mut pollers = true;
         for poller in refs.pollers.iter().flatten() {
-            pollers &= ractor::call_t!(poller, ingestor_actors::poller::DevicePollerMsg::Ping, ms).is_ok();
+            pollers &=
+                ractor::call_t!(poller, ingestor_actors::poller::DevicePollerMsg::Ping, ms).is_ok();
         }
         buffer && monitor && publisher && pollers
     }

@@ -15,7 +15,7 @@ use ingestor_actors::settings::Settings;
 use ingestor_actors::supervisor::{Exit, RootArgs, RootMsg, RootSupervisor};
 use ractor::{Actor, ActorRef};
 
-pub(crate) use health::{Snapshot, TreeHealth};
+pub(crate) use health::TreeHealth;
 
 use crate::telemetry;
 
@@ -38,12 +38,20 @@ pub(crate) async fn serve(
     let buffer = settings.buffer.clone();
     let (store, report) = tokio::task::spawn_blocking(move || Store::open(&data_dir, buffer))
         .await?
-        .with_context(|| format!("opening the spool in {}", settings.service.data_dir.display()))?;
+        .with_context(|| {
+            format!(
+                "opening the spool in {}",
+                settings.service.data_dir.display()
+            )
+        })?;
     tracing::info!(next_seq = report.next_seq, data_dir = %settings.service.data_dir.display(), "spool open");
 
     let settings = Arc::new(settings);
-    let device_up: Vec<Arc<AtomicBool>> =
-        settings.devices.iter().map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let device_up: Vec<Arc<AtomicBool>> = settings
+        .devices
+        .iter()
+        .map(|_| Arc::new(AtomicBool::new(false)))
+        .collect();
     let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
     let args = RootArgs {
         settings: settings.clone(),
@@ -98,7 +106,10 @@ async fn shutdown(root: &ActorRef<RootMsg>) {
 /// SIGTERM or SIGINT.
 async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

@@ -6,7 +6,9 @@ use super::TreeHealth;
 /// Starts pinging at half of `WatchdogSec` when systemd asked for it.
 pub(super) fn start(health: TreeHealth) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let Some(period) = sd_notify::watchdog_enabled() else { return };
+        let Some(period) = sd_notify::watchdog_enabled() else {
+            return;
+        };
         let mut every = tokio::time::interval(period / 2);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -124,6 +124,8 @@ pub(crate) async fn bind(listen: &str) -> Result<TcpListener, HttpError> {
 }
 
 /// Serves `/metrics` and `/health` on `listen` until `shutdown` completes.
+/// (The service binds first and calls `serve_on`; tests use this.)
+#[allow(dead_code)]
 pub(crate) async fn serve<H: HealthSource>(
     listen: &str,
     handle: PrometheusHandle,
@@ -148,11 +150,13 @@ pub(crate) async fn serve_on<H: HealthSource>(
     let upkeep = tokio::spawn(upkeep(handle.clone()));
     let app = Router::new()
         .route("/metrics", get(render_metrics::<H>))
-        .route("/health", get(health_report::<H>))
-        .with_state(Endpoints {
-            handle,
-            health: Arc::new(health),
-        });
+        .route("/health", get(health_report::<H>));
+    #[cfg(feature = "fault-injection")]
+    let app = app.route("/fault/{actor}/{kind}", axum::routing::post(inject_fault));
+    let app = app.with_state(Endpoints {
+        handle,
+        health: Arc::new(health),
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -186,6 +190,25 @@ async fn render_metrics<H: HealthSource>(State(ep): State<Endpoints<H>>) -> impl
 
 async fn health_report<H: HealthSource>(State(ep): State<Endpoints<H>>) -> Json<HealthReport> {
     Json(ep.health.health().await.into())
+}
+
+/// Test builds only: `POST /fault/<actor>/<panic|hang>` arms a fault for the
+/// next message of that actor kind (`buffer`, `publisher`, `monitor`, `poller`).
+#[cfg(feature = "fault-injection")]
+async fn inject_fault(
+    axum::extract::Path((actor, kind)): axum::extract::Path<(String, String)>,
+) -> (axum::http::StatusCode, String) {
+    match kind.parse::<ingestor_actors::fault::Fault>() {
+        Ok(fault) => {
+            tracing::warn!(%actor, ?fault, "fault armed (test build)");
+            ingestor_actors::fault::arm(&actor, fault);
+            (
+                axum::http::StatusCode::OK,
+                format!("armed {kind} for {actor}\n"),
+            )
+        }
+        Err(e) => (axum::http::StatusCode::BAD_REQUEST, e),
+    }
 }
 
 async fn upkeep(handle: PrometheusHandle) {

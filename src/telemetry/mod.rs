@@ -10,9 +10,7 @@ use tracing_subscriber::EnvFilter;
 // Wired into `ingestor run` by the supervision issue; until then the binary
 // does not call them (the tests under `tests/metrics_*.rs` and
 // `tests/grafana_*.rs` do).
-#[allow(dead_code)]
 pub(crate) mod http;
-#[allow(dead_code)]
 pub(crate) mod metrics;
 
 /// Logs go to stderr so that CLI output on stdout stays clean.

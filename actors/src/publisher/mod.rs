@@ -273,6 +273,7 @@ impl Actor for Publisher {
         msg: PublisherMsg,
         state: &mut PublisherState,
     ) -> Result<(), ActorProcessingErr> {
+        crate::fault::hit("publisher").await;
         match msg {
             PublisherMsg::Connected(client) => {
                 state.client = Some(client);

@@ -26,13 +26,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use metrics::counter;
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
 
 pub use restarts::{Restarts, Verdict};
 
 use crate::buffer::{lock, BufferActor, BufferArgs, BufferMsg, SharedStore};
 use crate::monitor::{ConnectionMonitor, MonitorArguments, MonitorMsg};
-use crate::poller::{spread_start, DevicePoller, DevicePollerArgs, DevicePollerMsg, Links};
+use crate::poller::actor::spread_start;
+use crate::poller::{DevicePoller, DevicePollerArgs, DevicePollerMsg, Links};
 use crate::publisher::{Publisher, PublisherArguments, PublisherMsg, RetryPolicy};
 use crate::settings::Settings;
 
@@ -69,8 +72,10 @@ impl Child {
     fn depends_on(self, other: Child) -> bool {
         matches!(
             (other, self),
-            (Child::Buffer, Child::Publisher | Child::Monitor | Child::Poller(_))
-                | (Child::Publisher, Child::Monitor)
+            (
+                Child::Buffer,
+                Child::Publisher | Child::Monitor | Child::Poller(_)
+            ) | (Child::Publisher, Child::Monitor)
         )
     }
 }
@@ -157,7 +162,10 @@ impl Actor for RootSupervisor {
             links: Links::new(),
             device_up: args.device_up,
             exit: args.exit,
-            refs: Refs { pollers: vec![None; n], ..Refs::default() },
+            refs: Refs {
+                pollers: vec![None; n],
+                ..Refs::default()
+            },
             ids: HashMap::new(),
             waiting: HashSet::new(),
             stopping: false,
@@ -309,12 +317,18 @@ impl RootState {
         }
     }
 
-    async fn start(&mut self, myself: &ActorRef<RootMsg>, child: Child) -> Result<(), ActorProcessingErr> {
+    async fn start(
+        &mut self,
+        myself: &ActorRef<RootMsg>,
+        child: Child,
+    ) -> Result<(), ActorProcessingErr> {
         let sup = myself.get_cell();
         let s = self.settings.clone();
         let cell = match child {
             Child::Buffer => {
-                let args = BufferArgs { store: self.store.clone() };
+                let args = BufferArgs {
+                    store: self.store.clone(),
+                };
                 let (r, _) = Actor::spawn_linked(None, BufferActor, args, sup).await?;
                 self.refs.buffer = Some(r.clone());
                 r.get_cell()

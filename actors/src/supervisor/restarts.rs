@@ -24,7 +24,10 @@ pub struct Restarts<K> {
 impl<K: std::hash::Hash + Eq + Copy> Restarts<K> {
     /// An empty record under `policy`.
     pub fn new(policy: SupervisionSettings) -> Self {
-        Restarts { policy, recent: HashMap::new() }
+        Restarts {
+            policy,
+            recent: HashMap::new(),
+        }
     }
 
     /// Records a failure of `child` at `now` and says what to do.
@@ -33,7 +36,10 @@ impl<K: std::hash::Hash + Eq + Copy> Restarts<K> {
     pub fn failed(&mut self, child: K, now: Instant) -> Verdict {
         let window = self.policy.within;
         let times = self.recent.entry(child).or_default();
-        while times.front().is_some_and(|t| now.duration_since(*t) > window) {
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
             times.pop_front();
         }
         times.push_back(now);
@@ -42,7 +48,11 @@ impl<K: std::hash::Hash + Eq + Copy> Restarts<K> {
             return Verdict::GiveUp(n);
         }
         let factor = 2u32.saturating_pow(n.saturating_sub(1).min(20));
-        let delay = self.policy.backoff_min.saturating_mul(factor).min(self.policy.backoff_max);
+        let delay = self
+            .policy
+            .backoff_min
+            .saturating_mul(factor)
+            .min(self.policy.backoff_max);
         Verdict::RestartAfter(delay)
     }
 }
@@ -64,12 +74,24 @@ mod tests {
     fn backoff_doubles_up_to_the_cap_then_gives_up_past_max_restarts() {
         let mut r = Restarts::new(policy());
         let t = Instant::now();
-        assert_eq!(r.failed("p", t), Verdict::RestartAfter(Duration::from_millis(100)));
-        assert_eq!(r.failed("p", t), Verdict::RestartAfter(Duration::from_millis(200)));
-        assert_eq!(r.failed("p", t), Verdict::RestartAfter(Duration::from_millis(300)));
+        assert_eq!(
+            r.failed("p", t),
+            Verdict::RestartAfter(Duration::from_millis(100))
+        );
+        assert_eq!(
+            r.failed("p", t),
+            Verdict::RestartAfter(Duration::from_millis(200))
+        );
+        assert_eq!(
+            r.failed("p", t),
+            Verdict::RestartAfter(Duration::from_millis(300))
+        );
         assert_eq!(r.failed("p", t), Verdict::GiveUp(4));
         // Another child has its own count.
-        assert_eq!(r.failed("q", t), Verdict::RestartAfter(Duration::from_millis(100)));
+        assert_eq!(
+            r.failed("q", t),
+            Verdict::RestartAfter(Duration::from_millis(100))
+        );
     }
 
     #[test]
@@ -80,6 +102,9 @@ mod tests {
             r.failed("p", t);
         }
         let later = t + Duration::from_secs(61);
-        assert_eq!(r.failed("p", later), Verdict::RestartAfter(Duration::from_millis(100)));
+        assert_eq!(
+            r.failed("p", later),
+            Verdict::RestartAfter(Duration::from_millis(100))
+        );
     }
 }
