@@ -71,13 +71,17 @@ pub enum PublishError {
         /// The subject of the refused batch.
         subject: String,
     },
-    /// Looking up or creating the stream failed.
+    /// Looking up or creating the stream failed. A timeout or "JetStream
+    /// not ready" (a server just started) is retried with back-off; a refusal
+    /// (bad name, limits, permissions) slowly.
     #[error("cannot set up stream {stream:?}: {reason}")]
     StreamSetup {
         /// The configured stream.
         stream: String,
         /// The server's or client's answer.
         reason: String,
+        /// Retrying soon may help (timeout, JetStream not ready yet).
+        transient: bool,
     },
     /// A batch is bigger than the server's `max_payload`. Needs a bigger
     /// server limit (or fewer tags per device); retried slowly, never dropped.
@@ -126,7 +130,10 @@ impl PublishError {
             self,
             PublishError::PermissionDenied(_)
                 | PublishError::NoStream { .. }
-                | PublishError::StreamSetup { .. }
+                | PublishError::StreamSetup {
+                    transient: false,
+                    ..
+                }
                 | PublishError::PayloadTooBig { .. }
                 | PublishError::Rejected { .. }
         )
@@ -277,6 +284,15 @@ impl Actor for Publisher {
         match msg {
             PublisherMsg::Connected(client) => {
                 state.client = Some(client);
+                // A fresh connection is worth trying at once, unless the
+                // last failure was a rejection that a reconnect cannot fix.
+                if !state
+                    .last_error
+                    .as_ref()
+                    .is_some_and(PublishError::is_permanent)
+                {
+                    state.waiting = None;
+                }
                 if state.waiting.is_none() {
                     state.start_session(&myself);
                 }
