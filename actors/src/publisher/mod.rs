@@ -16,11 +16,15 @@
 //!   as it comes within the stream's `duplicate_window`.
 //! - The session stops handing batches to the client the moment the client
 //!   reports the connection down, so a batch queued in the client cannot
-//!   overtake an earlier one lost with the old connection.
-//!   Limit: a JetStream cluster that loses the stream leader can drop a few
-//!   in-flight publishes while later ones land on the new leader; the resend
-//!   then stores the dropped ones after them (nothing is lost or duplicated,
-//!   but those few arrive out of `seq` order).
+//!   overtake an earlier one lost with the old connection. Two limits remain
+//!   (nothing is lost or duplicated in either, but a few batches can land
+//!   after newer ones): a publish handed over in the microseconds between
+//!   the socket dying and the client noticing it is sent on the next
+//!   connection; and a JetStream cluster that loses the stream leader can
+//!   drop a few in-flight publishes while later ones land on the new leader.
+//!   Strict order there would need the server to check order per publisher
+//!   (`Nats-Expected-Last-Msg-Id` does, but only for one publisher per
+//!   stream), or one publish in flight at a time (about 6 k/s here).
 //! - Rejections that retrying cannot fix now (permission denied, no stream,
 //!   payload over the server's limit) are logged once per cause, counted in
 //!   `ingestor_publish_errors_total{reason}`, and retried slowly; the data
