@@ -10,6 +10,7 @@
 
 #[allow(dead_code)]
 mod metrics_fixture;
+mod service_support;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -284,6 +285,36 @@ fn assert_every_dashboard_query_returns_data(target: &str) {
         failures.len(),
         failures.join("\n  ")
     );
+}
+
+/// The real thing: `ingestor run` polling `ingestor simulate`, publishing to
+/// a nats-server the test started, scraped by a real Prometheus.
+#[test]
+fn every_dashboard_panel_shows_data_from_the_running_service() {
+    let nats = service_support::NatsServer::start();
+    let plant = service_support::Plant::new(&nats.url(), "");
+    let service = plant.start();
+    service_support::wait_until(Duration::from_secs(20), "data published", || {
+        service.metric("ingestor_published_total") > 0.0
+    });
+    // The live exposition is clean for Prometheus's own linter.
+    let text = service.get("/metrics").expect("/metrics");
+    let mut lint = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/test.sh installs prometheus)");
+    std::io::Write::write_all(lint.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let out = lint.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics on the live service: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_every_dashboard_query_returns_data(&plant.metrics);
 }
 
 #[test]

@@ -233,6 +233,16 @@ struct Running {
     task: JoinHandle<()>,
 }
 
+/// A session never outlives its Publisher: when the actor dies (a panic
+/// drops its state without `post_stop`), the session is aborted, so an
+/// orphan cannot keep taking batches that a new session's acks would sweep
+/// away.
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// The Publisher's state.
 pub struct PublisherState {
     settings: Arc<NatsSettings>,
@@ -377,9 +387,9 @@ impl PublisherState {
     /// after the Nack and be swept away by a later `Ack` of a higher seq.
     async fn stop_session(&mut self) -> bool {
         match self.session.take() {
-            Some(running) => {
+            Some(mut running) => {
                 running.task.abort();
-                let _ = running.task.await;
+                let _ = (&mut running.task).await;
                 let _ = self.buffer.cast(BufferMsg::Nack);
                 true
             }

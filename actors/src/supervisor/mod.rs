@@ -11,8 +11,8 @@
 //! A failed child is restarted after `backoff_min · 2^(n−1)` (capped at
 //! `backoff_max`), together with the children that hold a reference to it
 //! (they are stopped at once and come back with it): the buffer takes every
-//! other child with it, the publisher takes the monitor. A Publisher failure
-//! nacks its in-flight batches first. More than `max_restarts` failures of one
+//! other child with it, the publisher takes the monitor. When a Publisher (or
+//! the buffer) comes back, the in-flight batches are nacked first. More than `max_restarts` failures of one
 //! child within `within`: the tree shuts down cleanly (ring to disk) and
 //! reports exit status 1. A supervisor reacts only to children it owns,
 //! matched by actor id; the default handler (stop on any child failure) is
@@ -190,6 +190,14 @@ impl Actor for RootSupervisor {
         match msg {
             RootMsg::Restart(child) => {
                 state.waiting.remove(&child);
+                if matches!(child, Child::Publisher | Child::Buffer) {
+                    // Its in-flight batches go out again, first. Done now,
+                    // after the back-off, not at the failure: a Take the dead
+                    // session sent meanwhile has been answered into the void
+                    // (and undone) by now, so no orphan holds batches that
+                    // the new session's acks would sweep away.
+                    lock(&state.store).nack();
+                }
                 if !state.stopping {
                     state.start_missing(&myself).await;
                 }
@@ -236,10 +244,6 @@ impl Actor for RootSupervisor {
             Verdict::RestartAfter(delay) => {
                 tracing::warn!(actor = child.label(), ?child, reason = %why, ?delay, "actor failed; restarting");
                 state.stop_dependents(child).await;
-                if child == Child::Publisher || child == Child::Buffer {
-                    // Its in-flight batches go out again, first.
-                    lock(&state.store).nack();
-                }
                 state.waiting.insert(child);
                 myself.send_after(delay, move || RootMsg::Restart(child));
             }

@@ -1,0 +1,391 @@
+//! Black-box support: the real `ingestor` binary, a real nats-server the test
+//! starts itself, and `ingestor simulate` as the plant.
+#![allow(dead_code, unreachable_pub)]
+
+#[path = "../../actors/tests/nats_support/nats_server.rs"]
+mod nats_server;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+pub use nats_server::{free_port, NatsServer};
+
+pub const SERVICE: &str = "e2e";
+pub const STREAM: &str = "TELEMETRY";
+
+/// A test plant: a config, a simulator serving it, a data dir.
+pub struct Plant {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub metrics: String,
+    simulator: Child,
+}
+
+impl Plant {
+    /// Two devices polled every 100 ms from `ingestor simulate`;
+    /// `buffer` is extra `[buffer]`/`[supervision]` TOML.
+    pub fn new(nats_url: &str, extra: &str) -> Plant {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = format!("127.0.0.1:{}", free_port());
+        let metrics = format!("127.0.0.1:{}", free_port());
+        let config = dir.path().join("ingestor.toml");
+        let text = format!(
+            r#"[service]
+id = "{SERVICE}"
+data_dir = "{data}"
+
+[nats]
+servers = ["{nats_url}"]
+ack_timeout = "2s"
+
+[metrics]
+listen = "{metrics}"
+
+{extra}
+
+[[devices]]
+id = "press-01"
+address = "{sim}"
+unit = 1
+poll_interval = "100ms"
+timeout = "300ms"
+
+[[devices.tags]]
+name = "oil_temp"
+register = "holding"
+address = 0
+type = "f32"
+order = "CDAB"
+
+[[devices.tags]]
+name = "running"
+register = "coil"
+address = 0
+type = "bool"
+
+[[devices]]
+id = "meter-07"
+address = "{sim}"
+unit = 2
+poll_interval = "100ms"
+timeout = "300ms"
+
+[[devices.tags]]
+name = "energy"
+register = "input"
+address = 10
+type = "u32"
+"#,
+            data = dir.path().join("data").display(),
+        );
+        std::fs::write(&config, text).unwrap();
+        let simulator = Command::new(env!("CARGO_BIN_EXE_ingestor"))
+            .args(["simulate", "-c"])
+            .arg(&config)
+            .args(["--listen", &sim])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until(Duration::from_secs(10), "simulator listening", || {
+            TcpStream::connect(&sim).is_ok()
+        });
+        Plant {
+            dir,
+            config,
+            metrics,
+            simulator,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts `ingestor run` on this plant's config.
+    pub fn start(&self) -> Service {
+        self.start_with_env(&[])
+    }
+
+    pub fn start_with_env(&self, env: &[(&str, &str)]) -> Service {
+        let log = self.dir.path().join(format!(
+            "service-{}.log",
+            Instant::now().elapsed().as_nanos()
+        ));
+        let child = Command::new(env!("CARGO_BIN_EXE_ingestor"))
+            .args(["run", "-c"])
+            .arg(&self.config)
+            .envs(env.iter().copied())
+            .env("INGESTOR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let service = Service {
+            child: Some(child),
+            metrics: self.metrics.clone(),
+            log,
+        };
+        wait_until(Duration::from_secs(20), "service serving /health", || {
+            service.get("/health").is_some()
+        });
+        service
+    }
+}
+
+impl Drop for Plant {
+    fn drop(&mut self) {
+        let _ = self.simulator.kill();
+        let _ = self.simulator.wait();
+    }
+}
+
+/// A running `ingestor run`.
+pub struct Service {
+    child: Option<Child>,
+    metrics: String,
+    pub log: PathBuf,
+}
+
+impl Service {
+    /// GET `path` from the metrics listener (HTTP/1.0, so no chunking).
+    pub fn get(&self, path: &str) -> Option<String> {
+        self.request("GET", path)
+    }
+
+    fn request(&self, method: &str, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect(&self.metrics).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        )
+        .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.0 200")
+            .then(|| body.to_string())
+            .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_string()))
+    }
+
+    /// Sum of a metric's samples whose line starts with `prefix`
+    /// (`ingestor_actor_restarts_total{actor="buffer"}`).
+    pub fn metric(&self, prefix: &str) -> f64 {
+        let text = self.get("/metrics").unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub fn health(&self) -> serde_json::Value {
+        serde_json::from_str(&self.get("/health").unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// Arms a fault (test builds: feature `fault-injection`).
+    pub fn fault(&self, actor: &str, kind: &str) {
+        let ok = self.request("POST", &format!("/fault/{actor}/{kind}"));
+        assert!(
+            ok.is_some(),
+            "arming {kind} for {actor} failed (built without fault-injection?)"
+        );
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGTERM, and the exit status within `within`.
+    pub fn term(&mut self, within: Duration) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        self.wait(within)
+    }
+
+    pub fn wait(&mut self, within: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "service did not exit within {within:?}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the exit while sending `/health` requests (which reach every
+    /// actor, so an armed fault fires).
+    pub fn wait_poking_health(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return status;
+            }
+            let _ = self.get("/health");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.wait(Duration::from_secs(1))
+    }
+
+    /// SIGKILL: nothing runs after it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until NATS confirmed everything accepted so far and nothing is left.
+    pub fn wait_backlog_empty(&self, within: Duration) {
+        wait_until(within, "backlog empty with NATS connected", || {
+            let h = self.health();
+            h["nats"] == "connected" && h["backlog"] == 0
+        });
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `cond` until true, or panics naming `what`.
+pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every message of the stream, in stream order: its `Ingestor-Seq`, checked
+/// against `Nats-Msg-Id`, the payload and the subject.
+pub fn read_stream(url: &str) -> Vec<u64> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream(STREAM).await.unwrap();
+        let total = stream.info().await.unwrap().state.messages;
+        let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let mut seqs = Vec::new();
+        while (seqs.len() as u64) < total {
+            let m = tokio::time::timeout(Duration::from_secs(20), messages.next())
+                .await
+                .expect("stream read stalled")
+                .unwrap()
+                .unwrap();
+            let headers = m.headers.as_ref().unwrap();
+            let seq: u64 = headers
+                .get("Ingestor-Seq")
+                .unwrap()
+                .as_str()
+                .parse()
+                .unwrap();
+            assert_eq!(
+                headers.get("Nats-Msg-Id").unwrap().as_str(),
+                format!("{SERVICE}-{seq}")
+            );
+            let payload: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+            assert_eq!(payload["seq"].as_u64(), Some(seq));
+            let device = payload["device"].as_str().unwrap();
+            assert_eq!(m.subject.as_str(), format!("telemetry.{SERVICE}.{device}"));
+            seqs.push(seq);
+        }
+        seqs
+    })
+}
+
+/// Every seq exactly once, ascending, no gap, from 1.
+pub fn assert_complete_in_order(seqs: &[u64]) {
+    assert!(!seqs.is_empty(), "stream is empty");
+    let dups = seqs.windows(2).filter(|w| w[0] == w[1]).count();
+    assert_eq!(dups, 0, "duplicates in the stream");
+    let disorder: Vec<_> = seqs.windows(2).filter(|w| w[0] > w[1]).take(5).collect();
+    assert!(disorder.is_empty(), "out of order: {disorder:?}");
+    let gaps: Vec<_> = seqs
+        .windows(2)
+        .filter(|w| w[1] != w[0] + 1)
+        .take(5)
+        .collect();
+    assert!(gaps.is_empty(), "gaps: {gaps:?}");
+    assert_eq!(seqs[0], 1, "stream does not start at seq 1");
+}
+
+pub fn data_dir(dir: &Path) -> PathBuf {
+    dir.join("data")
+}
+
+/// `ingestor spool stats`: (batches on disk, oldest seq, newest seq).
+pub fn spool_stats(config: &Path) -> (u64, Option<u64>, Option<u64>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ingestor"))
+        .args(["spool", "stats", "-c"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "spool stats failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |name: &str| -> Option<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let count = field("batches").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let seq =
+        |v: Option<String>| v.and_then(|v| v.strip_prefix("seq ")?.split(' ').next()?.parse().ok());
+    (count, seq(field("oldest")), seq(field("newest")))
+}
+
+/// After a clean stop: the stream holds 1..=K in order, exactly once, and the
+/// spool holds the rest, K+1.. contiguous. Nothing lost, nothing doubled.
+pub fn assert_stream_plus_spool_complete(url: &str, config: &Path) -> Vec<u64> {
+    let seqs = read_stream(url);
+    assert_complete_in_order(&seqs);
+    let last = *seqs.last().unwrap_or(&0);
+    let (count, oldest, newest) = spool_stats(config);
+    if count > 0 {
+        assert_eq!(oldest, Some(last + 1), "spool does not continue the stream");
+        assert_eq!(newest, Some(last + count), "spool has gaps or extra");
+    }
+    seqs
+}
