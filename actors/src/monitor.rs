@@ -106,6 +106,12 @@ pub enum MonitorMsg {
     Event(Event),
     /// The current status.
     Status(RpcReplyPort<MonitorStatus>),
+    /// A restarted Publisher: send events there from now on; it is told the
+    /// current state at once (with the client when connected).
+    AttachPublisher(ActorRef<PublisherMsg>),
+    /// A restarted BufferActor: send `Connection` there from now on; it is
+    /// told the current state at once.
+    AttachBuffer(ActorRef<BufferMsg>),
 }
 
 /// The ConnectionMonitor's state.
@@ -174,6 +180,18 @@ impl Actor for ConnectionMonitor {
         crate::fault::hit("monitor").await;
         match msg {
             MonitorMsg::Event(event) => state.on_event(event),
+            MonitorMsg::AttachPublisher(publisher) => {
+                state.publisher = publisher;
+                let msg = match state.connected {
+                    true => PublisherMsg::Connected(state.client.clone()),
+                    false => PublisherMsg::Disconnected,
+                };
+                let _ = state.publisher.cast(msg);
+            }
+            MonitorMsg::AttachBuffer(buffer) => {
+                state.buffer = buffer;
+                let _ = state.buffer.cast(BufferMsg::Connection(state.connected));
+            }
             MonitorMsg::Status(reply) => {
                 let _ = reply.send(MonitorStatus {
                     connected: state.connected,

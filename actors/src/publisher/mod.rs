@@ -16,11 +16,15 @@
 //!   as it comes within the stream's `duplicate_window`.
 //! - The session stops handing batches to the client the moment the client
 //!   reports the connection down, so a batch queued in the client cannot
-//!   overtake an earlier one lost with the old connection.
-//!   Limit: a JetStream cluster that loses the stream leader can drop a few
-//!   in-flight publishes while later ones land on the new leader; the resend
-//!   then stores the dropped ones after them (nothing is lost or duplicated,
-//!   but those few arrive out of `seq` order).
+//!   overtake an earlier one lost with the old connection. Two limits remain
+//!   (nothing is lost or duplicated in either, but a few batches can land
+//!   after newer ones): a publish handed over in the microseconds between
+//!   the socket dying and the client noticing it is sent on the next
+//!   connection; and a JetStream cluster that loses the stream leader can
+//!   drop a few in-flight publishes while later ones land on the new leader.
+//!   Strict order there would need the server to check order per publisher
+//!   (`Nats-Expected-Last-Msg-Id` does, but only for one publisher per
+//!   stream), or one publish in flight at a time (about 6 k/s here).
 //! - Rejections that retrying cannot fix now (permission denied, no stream,
 //!   payload over the server's limit) are logged once per cause, counted in
 //!   `ingestor_publish_errors_total{reason}`, and retried slowly; the data
@@ -71,13 +75,17 @@ pub enum PublishError {
         /// The subject of the refused batch.
         subject: String,
     },
-    /// Looking up or creating the stream failed.
+    /// Looking up or creating the stream failed. A timeout or "JetStream
+    /// not ready" (a server just started) is retried with back-off; a refusal
+    /// (bad name, limits, permissions) slowly.
     #[error("cannot set up stream {stream:?}: {reason}")]
     StreamSetup {
         /// The configured stream.
         stream: String,
         /// The server's or client's answer.
         reason: String,
+        /// Retrying soon may help (timeout, JetStream not ready yet).
+        transient: bool,
     },
     /// A batch is bigger than the server's `max_payload`. Needs a bigger
     /// server limit (or fewer tags per device); retried slowly, never dropped.
@@ -126,7 +134,10 @@ impl PublishError {
             self,
             PublishError::PermissionDenied(_)
                 | PublishError::NoStream { .. }
-                | PublishError::StreamSetup { .. }
+                | PublishError::StreamSetup {
+                    transient: false,
+                    ..
+                }
                 | PublishError::PayloadTooBig { .. }
                 | PublishError::Rejected { .. }
         )
@@ -287,6 +298,15 @@ impl Actor for Publisher {
         match msg {
             PublisherMsg::Connected(client) => {
                 state.client = Some(client);
+                // A fresh connection is worth trying at once, unless the
+                // last failure was a rejection that a reconnect cannot fix.
+                if !state
+                    .last_error
+                    .as_ref()
+                    .is_some_and(PublishError::is_permanent)
+                {
+                    state.waiting = None;
+                }
                 if state.waiting.is_none() {
                     state.start_session(&myself);
                 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
-use async_nats::jetstream::context::{ContextBuilder, PublishErrorKind};
+use async_nats::jetstream::context::{ContextBuilder, CreateStreamErrorKind, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::{self, stream};
@@ -299,13 +299,17 @@ impl Session {
             storage: stream::StorageType::File,
             ..Default::default()
         };
-        let stream =
-            js.get_or_create_stream(config)
-                .await
-                .map_err(|e| PublishError::StreamSetup {
-                    stream: self.settings.stream.clone(),
-                    reason: e.to_string(),
-                })?;
+        let stream = js.get_or_create_stream(config).await.map_err(|e| {
+            let transient = matches!(
+                e.kind(),
+                CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable
+            );
+            PublishError::StreamSetup {
+                stream: self.settings.stream.clone(),
+                reason: e.to_string(),
+                transient,
+            }
+        })?;
         let existing = stream.cached_info().config.duplicate_window;
         if existing < window {
             warn!(
