@@ -239,6 +239,21 @@ fn rss_in_child(n: usize) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Nanoseconds per batch to encode and to decode a record: the part of our
+/// cost the bare baseline does not have.
+fn codec_ns(n: usize) -> (f64, f64) {
+    let batches: Vec<Batch> = (0..n as u64).map(batch).collect();
+    let start = Instant::now();
+    let records: Vec<Vec<u8>> = batches.iter().map(record::encode).collect();
+    let encode = start.elapsed().as_nanos() as f64 / n as f64;
+    let start = Instant::now();
+    for r in &records {
+        std::hint::black_box(record::decode(r).expect("decode"));
+    }
+    let decode = start.elapsed().as_nanos() as f64 / n as f64;
+    (encode, decode)
+}
+
 fn main() {
     if let Ok(arg) = std::env::var("BENCH_RSS_CHILD") {
         if let Some((n, dir)) = arg.split_once(':') {
@@ -276,11 +291,16 @@ fn main() {
     let rss_small = rss_in_child(rss_n / 4);
     let rss_big = rss_in_child(rss_n);
 
+    let (enc, dec) = codec_ns(n.min(100_000));
     println!("spool_write_ratio_vs_fjall: {:.3}", ours_w / bare_w);
     println!("drain_read_ratio_vs_fjall: {:.3}", ours_d / bare_d);
     println!("backlog_rss_mib: {rss_big:.1}");
     println!("write batches/s: ours {ours_w:.0}, bare fjall {bare_w:.0} ({n} batches, persist=always, fdatasync per {GROUP})");
     println!("drain batches/s: ours {ours_d:.0}, bare fjall {bare_d:.0}; ours first 10% {first:.0}, last 10% {last:.0}");
+    println!(
+        "record codec ns/batch: encode {enc:.0}, decode {dec:.0} (record {} bytes)",
+        record::encode(&batch(1)).len()
+    );
     println!(
         "backlog_rss_mib at {}: {rss_small:.1}; at {rss_n}: {rss_big:.1} (+{:.1} %)",
         rss_n / 4,
