@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use fjall::{Database, KeyspaceCreateOptions, PersistMode as FjallPersist};
-use ingestor_actors::buffer::{lock, record, BufferActor, BufferArgs, BufferMsg, Store};
+use ingestor_actors::buffer::{record, BufferActor, BufferArgs, BufferMsg, Store};
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, Value};
 use ractor::{rpc::CallResult, Actor, ActorRef};
@@ -172,6 +172,19 @@ async fn ours_drain(dir: &Path, n: usize) -> (f64, f64, f64) {
     (total, first, last)
 }
 
+/// Batches/s draining the store directly (no actor), for the breakdown.
+fn store_drain(dir: &Path, n: usize) -> f64 {
+    let (mut store, _) = Store::open(dir, settings(GROUP, PersistMode::Overflow)).expect("open");
+    let start = Instant::now();
+    let mut done = 0;
+    while done < n {
+        let got = store.take(GROUP).expect("take");
+        done += got.len();
+        store.ack(got.last().expect("batches").seq).expect("ack");
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
 /// Batches/s for a bare fjall range read + delete from a remembered cursor.
 fn bare_drain(dir: &Path, n: usize) -> f64 {
     let (db, ks) = bare_db(dir);
@@ -213,26 +226,30 @@ fn rss_mib() -> f64 {
     kib / 1024.0
 }
 
-/// Child mode: fill `n` batches on disk plus a full 10 k ring, reopen, print RSS.
-fn rss_child(dir: &Path, n: usize) {
-    prefill(dir, n);
+/// Child mode: open a spool holding a backlog, fill a 10 k ring, print RSS.
+/// (The backlog is written by another child: a fresh process measures the
+/// steady state of a service holding it, not the allocator's leftovers.)
+fn rss_child(dir: &Path) {
     let (mut store, _) = Store::open(dir, settings(10_000, PersistMode::Overflow)).expect("open");
-    // The fill's allocations are gone with the first store; this is the
-    // steady state of a service holding that backlog.
     for i in 0..10_000u64 {
         store.push(batch(i)).expect("push");
     }
-    let shared = store.shared();
-    let _ = lock(&shared).take(GROUP).expect("take");
+    let _ = store.take(GROUP).expect("take");
+    // Steady state: background flushes and compactions after the open done.
+    std::thread::sleep(std::time::Duration::from_secs(3));
     println!("rss_mib {:.1}", rss_mib());
 }
 
 fn rss_in_child(n: usize) -> f64 {
     let dir = tempfile::tempdir_in(".").expect("tmp");
-    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .env("BENCH_RSS_CHILD", format!("{}:{}", n, dir.path().display()))
-        .output()
-        .expect("child");
+    let run = |mode: &str| {
+        std::process::Command::new(std::env::current_exe().expect("exe"))
+            .env(mode, format!("{}:{}", n, dir.path().display()))
+            .output()
+            .expect("child")
+    };
+    run("BENCH_RSS_FILL");
+    let out = run("BENCH_RSS_CHILD");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("rss_mib ")?.parse().ok())
@@ -255,9 +272,15 @@ fn codec_ns(n: usize) -> (f64, f64) {
 }
 
 fn main() {
-    if let Ok(arg) = std::env::var("BENCH_RSS_CHILD") {
+    if let Ok(arg) = std::env::var("BENCH_RSS_FILL") {
         if let Some((n, dir)) = arg.split_once(':') {
-            rss_child(Path::new(dir), n.parse().unwrap_or(0));
+            prefill(Path::new(dir), n.parse().unwrap_or(0));
+        }
+        return;
+    }
+    if let Ok(arg) = std::env::var("BENCH_RSS_CHILD") {
+        if let Some((_, dir)) = arg.split_once(':') {
+            rss_child(Path::new(dir));
         }
         return;
     }
@@ -287,6 +310,10 @@ fn main() {
     let (ours_d, first, last) = rt.block_on(ours_drain(a.path(), n));
     let bare_d = bare_drain(b.path(), n);
     drop((a, b));
+    let c = tmp("store-drain");
+    prefill(c.path(), n);
+    let store_d = store_drain(c.path(), n);
+    drop(c);
 
     let rss_small = rss_in_child(rss_n / 4);
     let rss_big = rss_in_child(rss_n);
@@ -297,6 +324,7 @@ fn main() {
     println!("backlog_rss_mib: {rss_big:.1}");
     println!("write batches/s: ours {ours_w:.0}, bare fjall {bare_w:.0} ({n} batches, persist=always, fdatasync per {GROUP})");
     println!("drain batches/s: ours {ours_d:.0}, bare fjall {bare_d:.0}; ours first 10% {first:.0}, last 10% {last:.0}");
+    println!("drain batches/s through the store alone (no actor): {store_d:.0}");
     println!(
         "record codec ns/batch: encode {enc:.0}, decode {dec:.0} (record {} bytes)",
         record::encode(&batch(1)).len()

@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use fjall::config::{FilterPolicy, PinningPolicy};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::record::{self, RecordError};
@@ -101,7 +102,15 @@ impl Spool {
         let db = Database::builder(data_dir.join("spool"))
             .cache_size(8 << 20)
             .open()?;
-        let opts = || KeyspaceCreateOptions::default().max_memtable_size(8 << 20);
+        // Records are only ever range-read: no bloom filters, and no index or
+        // filter blocks pinned in memory, so RSS does not grow with the backlog.
+        let opts = || {
+            KeyspaceCreateOptions::default()
+                .max_memtable_size(8 << 20)
+                .filter_policy(FilterPolicy::disabled())
+                .filter_block_pinning_policy(PinningPolicy::disabled())
+                .index_block_pinning_policy(PinningPolicy::disabled())
+        };
         let batches = db.keyspace("batches", opts)?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
         let quarantine = db.keyspace("quarantine", KeyspaceCreateOptions::default)?;
@@ -287,8 +296,11 @@ impl Spool {
         Ok(self.db.persist(PersistMode::SyncData)?)
     }
 
-    /// Records that the run stopped cleanly at `next_seq`, synced.
+    /// Records that the run stopped cleanly at `next_seq`, synced. The
+    /// memtable is flushed to a table first, so the next start does not
+    /// replay (and hold in memory) what the journal holds.
     pub fn close(&mut self, next_seq: u64) -> Result<(), SpoolError> {
+        self.batches.rotate_memtable_and_wait()?;
         let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
         wb.insert(&self.meta, META_CLEAN_NEXT, next_seq.to_be_bytes());
         wb.commit()?;
