@@ -18,6 +18,7 @@
 //! matched by actor id; the default handler (stop on any child failure) is
 //! overridden.
 
+mod children;
 mod restarts;
 
 use std::collections::{HashMap, HashSet};
@@ -32,11 +33,10 @@ use ractor::{
 
 pub use restarts::{Restarts, Verdict};
 
-use crate::buffer::{lock, BufferActor, BufferArgs, BufferMsg, SharedStore};
-use crate::monitor::{ConnectionMonitor, MonitorArguments, MonitorMsg};
-use crate::poller::actor::spread_start;
-use crate::poller::{DevicePoller, DevicePollerArgs, DevicePollerMsg, Links};
-use crate::publisher::{Publisher, PublisherArguments, PublisherMsg, RetryPolicy};
+use crate::buffer::{lock, BufferMsg, SharedStore};
+use crate::monitor::MonitorMsg;
+use crate::poller::{DevicePollerMsg, Links};
+use crate::publisher::PublisherMsg;
 use crate::settings::Settings;
 
 /// How long a stopping child may take before it is left behind.
@@ -319,73 +319,6 @@ impl RootState {
                 myself.send_after(delay, move || RootMsg::Restart(child));
             }
         }
-    }
-
-    async fn start(
-        &mut self,
-        myself: &ActorRef<RootMsg>,
-        child: Child,
-    ) -> Result<(), ActorProcessingErr> {
-        let sup = myself.get_cell();
-        let s = self.settings.clone();
-        let cell = match child {
-            Child::Buffer => {
-                let args = BufferArgs {
-                    store: self.store.clone(),
-                };
-                let (r, _) = Actor::spawn_linked(None, BufferActor, args, sup).await?;
-                self.refs.buffer = Some(r.clone());
-                r.get_cell()
-            }
-            Child::Publisher => {
-                let buffer = self.refs.buffer.clone().ok_or("buffer not running")?;
-                let retry = RetryPolicy {
-                    min: s.supervision.backoff_min,
-                    max: s.supervision.backoff_max.min(Duration::from_secs(5)),
-                    ..RetryPolicy::default()
-                };
-                let args = PublisherArguments {
-                    settings: s.nats.clone(),
-                    service_id: s.service.id.clone(),
-                    buffer,
-                    retry,
-                };
-                let (r, _) = Actor::spawn_linked(None, Publisher, args, sup).await?;
-                self.refs.publisher = Some(r.clone());
-                r.get_cell()
-            }
-            Child::Monitor => {
-                let args = MonitorArguments {
-                    settings: s.nats.clone(),
-                    client_name: format!("ingestor {}", s.service.id),
-                    publisher: self.refs.publisher.clone().ok_or("publisher not running")?,
-                    buffer: self.refs.buffer.clone().ok_or("buffer not running")?,
-                    ping_interval: NATS_PING,
-                };
-                let (r, _) = Actor::spawn_linked(None, ConnectionMonitor, args, sup).await?;
-                self.refs.monitor = Some(r.clone());
-                r.get_cell()
-            }
-            Child::Poller(i) => {
-                let device = s.devices.get(i).ok_or("no such device")?.clone();
-                let args = DevicePollerArgs {
-                    link: self.links.link_for(&device)?,
-                    first_poll: spread_start(&device.id, device.poll_interval),
-                    device,
-                    buffer: self.refs.buffer.clone().ok_or("buffer not running")?,
-                    backoff_min: s.supervision.backoff_min,
-                    backoff_max: s.supervision.backoff_max,
-                    up: self.device_up.get(i).cloned().unwrap_or_default(),
-                };
-                let (r, _) = Actor::spawn_linked(None, DevicePoller, args, sup).await?;
-                if let Some(slot) = self.refs.pollers.get_mut(i) {
-                    *slot = Some(r.clone());
-                }
-                r.get_cell()
-            }
-        };
-        self.ids.insert(cell.get_id(), child);
-        Ok(())
     }
 
     /// Pollers first (no new data), then the publisher (its in-flight

@@ -1,0 +1,84 @@
+//! How the root builds each child from what it keeps (ractor consumes
+//! `Arguments`, so every restart builds them anew).
+
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::{Child, RootMsg, RootState, NATS_PING};
+use crate::buffer::{BufferActor, BufferArgs};
+use crate::monitor::{ConnectionMonitor, MonitorArguments};
+use crate::poller::actor::spread_start;
+use crate::poller::{DevicePoller, DevicePollerArgs};
+use crate::publisher::{Publisher, PublisherArguments, RetryPolicy};
+
+impl RootState {
+    /// Spawns `child`, linked to the root, from the settings and the refs of
+    /// the children it needs (which must be running).
+    pub(super) async fn start(
+        &mut self,
+        myself: &ActorRef<RootMsg>,
+        child: Child,
+    ) -> Result<(), ActorProcessingErr> {
+        let sup = myself.get_cell();
+        let s = self.settings.clone();
+        let cell = match child {
+            Child::Buffer => {
+                let args = BufferArgs {
+                    store: self.store.clone(),
+                };
+                let (r, _) = Actor::spawn_linked(None, BufferActor, args, sup).await?;
+                self.refs.buffer = Some(r.clone());
+                r.get_cell()
+            }
+            Child::Publisher => {
+                let buffer = self.refs.buffer.clone().ok_or("buffer not running")?;
+                let retry = RetryPolicy {
+                    min: s.supervision.backoff_min,
+                    max: s.supervision.backoff_max.min(Duration::from_secs(5)),
+                    ..RetryPolicy::default()
+                };
+                let args = PublisherArguments {
+                    settings: s.nats.clone(),
+                    service_id: s.service.id.clone(),
+                    buffer,
+                    retry,
+                };
+                let (r, _) = Actor::spawn_linked(None, Publisher, args, sup).await?;
+                self.refs.publisher = Some(r.clone());
+                r.get_cell()
+            }
+            Child::Monitor => {
+                let args = MonitorArguments {
+                    settings: s.nats.clone(),
+                    client_name: format!("ingestor {}", s.service.id),
+                    publisher: self.refs.publisher.clone().ok_or("publisher not running")?,
+                    buffer: self.refs.buffer.clone().ok_or("buffer not running")?,
+                    ping_interval: NATS_PING,
+                };
+                let (r, _) = Actor::spawn_linked(None, ConnectionMonitor, args, sup).await?;
+                self.refs.monitor = Some(r.clone());
+                r.get_cell()
+            }
+            Child::Poller(i) => {
+                let device = s.devices.get(i).ok_or("no such device")?.clone();
+                let args = DevicePollerArgs {
+                    link: self.links.link_for(&device)?,
+                    first_poll: spread_start(&device.id, device.poll_interval),
+                    device,
+                    buffer: self.refs.buffer.clone().ok_or("buffer not running")?,
+                    backoff_min: s.supervision.backoff_min,
+                    backoff_max: s.supervision.backoff_max,
+                    up: self.device_up.get(i).cloned().unwrap_or_default(),
+                };
+                let (r, _) = Actor::spawn_linked(None, DevicePoller, args, sup).await?;
+                if let Some(slot) = self.refs.pollers.get_mut(i) {
+                    *slot = Some(r.clone());
+                }
+                r.get_cell()
+            }
+        };
+        self.ids.insert(cell.get_id(), child);
+        Ok(())
+    }
+}
