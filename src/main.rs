@@ -80,7 +80,12 @@ enum SpoolCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init_logging(cli.log_json);
+    let level = if matches!(cli.command, Command::Demo) {
+        "warn"
+    } else {
+        "info"
+    };
+    telemetry::init_logging(cli.log_json, level);
     match cli.command {
         Command::Run(c) => cli::run::run(&c.path()),
         Command::Check(c) => cli::check::run(&c.path()),

@@ -66,6 +66,7 @@ async fn demo(settings: Settings) -> anyhow::Result<ingestor_actors::supervisor:
 
 async fn status_lines(health: TreeHealth, nats: String) {
     let mut every = tokio::time::interval(STATUS_EVERY);
+    every.tick().await; // the first tick is immediate: give the tree a moment
     let mut warned = false;
     loop {
         every.tick().await;

@@ -7,15 +7,15 @@
 
 use tracing_subscriber::EnvFilter;
 
-// Wired into `ingestor run` by the supervision issue; until then the binary
-// does not call them (the tests under `tests/metrics_*.rs` and
-// `tests/grafana_*.rs` do).
 pub(crate) mod http;
 pub(crate) mod metrics;
 
-/// Logs go to stderr so that CLI output on stdout stays clean.
-pub(crate) fn init_logging(json: bool) {
-    let filter = EnvFilter::try_from_env("INGESTOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+/// Logs go to stderr so that CLI output on stdout stays clean. The level is
+/// `$INGESTOR_LOG` (an `EnvFilter`), else `default` (`info` for the service;
+/// the demo, whose status line is the show, says `warn`).
+pub(crate) fn init_logging(json: bool, default: &str) {
+    let filter =
+        EnvFilter::try_from_env("INGESTOR_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
