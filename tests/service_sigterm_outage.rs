@@ -56,3 +56,17 @@ fn sigterm_during_outage_then_restart_delivers_every_batch_once_in_order() {
     );
     drop(nats);
 }
+
+#[test]
+fn second_ingestor_on_the_same_data_dir_exits_1_saying_so() {
+    let plant = Plant::new(&format!("nats://127.0.0.1:{}", free_port()), "");
+    let _first = plant.start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingestor"))
+        .args(["run", "-c"])
+        .arg(&plant.config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by another ingestor"), "{stderr}");
+}

@@ -31,9 +31,6 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<Exit> {
     let handle = telemetry::metrics::install().context("installing the metrics recorder")?;
     telemetry::metrics::register_devices(settings.devices.iter().map(|d| d.id.as_str()));
-    // Bind before anything else runs: a taken port is a fatal start-up error.
-    let listener = telemetry::http::bind(&settings.metrics.listen).await?;
-
     let data_dir = settings.service.data_dir.clone();
     let buffer = settings.buffer.clone();
     let (store, report) = tokio::task::spawn_blocking(move || Store::open(&data_dir, buffer))
@@ -45,6 +42,10 @@ pub(crate) async fn serve(
             )
         })?;
     tracing::info!(next_seq = report.next_seq, data_dir = %settings.service.data_dir.display(), "spool open");
+    // Bound before any actor runs: a taken port is a fatal start-up error.
+    // (After the spool: a second ingestor on the same config is told that
+    // the data dir is in use, which is the real reason.)
+    let listener = telemetry::http::bind(&settings.metrics.listen).await?;
 
     let settings = Arc::new(settings);
     let device_up: Vec<Arc<AtomicBool>> = settings
