@@ -193,8 +193,31 @@ fn store_drain(dir: &Path, n: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Drain rates (batches/s) of `rounds` successive backlogs of `n` in one
+/// spool: each round drains above the tombstones of all earlier rounds.
+fn drain_rounds(dir: &Path, n: usize, rounds: usize) -> Vec<f64> {
+    let (mut store, _) = Store::open(dir, settings(GROUP, PersistMode::Overflow)).expect("open");
+    let mut rates = Vec::new();
+    for _ in 0..rounds {
+        for i in 0..n as u64 {
+            store.push(batch(i)).expect("push");
+        }
+        store.set_connected(false).expect("to disk");
+        store.set_connected(true).expect("back");
+        let start = Instant::now();
+        let mut done = 0;
+        while done < n {
+            let got = store.take(GROUP).expect("take");
+            done += got.len();
+            store.ack(got.last().expect("batches").seq).expect("ack");
+        }
+        rates.push(n as f64 / start.elapsed().as_secs_f64());
+    }
+    rates
+}
+
 /// Batches/s for a bare fjall range read + delete from a remembered cursor.
-fn bare_drain(dir: &Path, n: usize) -> f64 {
+fn bare_drain(dir: &Path, n: usize) -> (f64, f64, f64) {
     let (db, ks) = bare_db(dir);
     let rec = record::encode(&batch(1));
     for chunk in (1..=n as u64).collect::<Vec<_>>().chunks(GROUP) {
@@ -207,6 +230,8 @@ fn bare_drain(dir: &Path, n: usize) -> f64 {
     let start = Instant::now();
     let mut cursor = 1u64;
     let mut done = 0usize;
+    let tenth = (n / 10).max(1);
+    let (mut first, mut last_start) = (0.0, None);
     while done < n {
         let items: Vec<_> = ks
             .range(cursor.to_be_bytes()..)
@@ -220,8 +245,17 @@ fn bare_drain(dir: &Path, n: usize) -> f64 {
         wb.commit().expect("delete");
         done += items.len();
         cursor += items.len() as u64;
+        if first == 0.0 && done >= tenth {
+            first = done as f64 / start.elapsed().as_secs_f64();
+        }
+        if last_start.is_none() && done >= n - tenth {
+            last_start = Some((Instant::now(), done));
+        }
     }
-    n as f64 / start.elapsed().as_secs_f64()
+    let total = n as f64 / start.elapsed().as_secs_f64();
+    let (t, d) = last_start.unwrap_or((start, 0));
+    let last = (n - d) as f64 / t.elapsed().as_secs_f64().max(1e-9);
+    (total, first, last)
 }
 
 fn rss_mib() -> f64 {
@@ -316,11 +350,14 @@ fn main() {
     let (a, b) = (tmp("ours-drain"), tmp("bare-drain"));
     prefill(a.path(), n);
     let (ours_d, first, last) = rt.block_on(ours_drain(a.path(), n));
-    let bare_d = bare_drain(b.path(), n);
+    let (bare_d, bare_first, bare_last) = bare_drain(b.path(), n);
     drop((a, b));
     let c = tmp("store-drain");
     prefill(c.path(), n);
     let store_d = store_drain(c.path(), n);
+    drop(c);
+    let c = tmp("drain-rounds");
+    let rounds = drain_rounds(c.path(), n, 3);
     drop(c);
 
     let rss_small = rss_in_child(rss_n / 4);
@@ -331,8 +368,13 @@ fn main() {
     println!("drain_read_ratio_vs_fjall: {:.3}", ours_d / bare_d);
     println!("backlog_rss_mib: {rss_big:.1}");
     println!("write batches/s: ours {ours_w:.0}, bare fjall {bare_w:.0} ({n} batches, persist=always, fdatasync per {GROUP})");
-    println!("drain batches/s: ours {ours_d:.0}, bare fjall {bare_d:.0}; ours first 10% {first:.0}, last 10% {last:.0}");
+    println!("drain batches/s: ours {ours_d:.0}, bare fjall {bare_d:.0}; ours first 10% {first:.0}, last 10% {last:.0}; bare first 10% {bare_first:.0}, last 10% {bare_last:.0}");
     println!("drain batches/s through the store alone (no actor): {store_d:.0}");
+    let rounds: Vec<String> = rounds.iter().map(|r| format!("{r:.0}")).collect();
+    println!(
+        "drain batches/s of {n}-batch backlogs one after another in one spool (tombstones of earlier rounds below): {}",
+        rounds.join(", ")
+    );
     println!(
         "record codec ns/batch: encode {enc:.0}, decode {dec:.0} (record {} bytes)",
         record::encode(&batch(1)).len()
