@@ -7,7 +7,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::{Child, RootMsg, RootState, NATS_PING};
 use crate::buffer::{BufferActor, BufferArgs};
-use crate::monitor::{ConnectionMonitor, MonitorArguments};
+use crate::monitor::{ConnectionMonitor, MonitorArguments, MonitorMsg};
 use crate::poller::actor::spread_start;
 use crate::poller::{DevicePoller, DevicePollerArgs};
 use crate::publisher::{Publisher, PublisherArguments, RetryPolicy};
@@ -28,6 +28,9 @@ impl RootState {
                     store: self.store.clone(),
                 };
                 let (r, _) = Actor::spawn_linked(None, BufferActor, args, sup).await?;
+                if let Some(monitor) = &self.refs.monitor {
+                    let _ = monitor.cast(MonitorMsg::AttachBuffer(r.clone()));
+                }
                 self.refs.buffer = Some(r.clone());
                 r.get_cell()
             }
@@ -45,6 +48,9 @@ impl RootState {
                     retry,
                 };
                 let (r, _) = Actor::spawn_linked(None, Publisher, args, sup).await?;
+                if let Some(monitor) = &self.refs.monitor {
+                    let _ = monitor.cast(MonitorMsg::AttachPublisher(r.clone()));
+                }
                 self.refs.publisher = Some(r.clone());
                 r.get_cell()
             }

@@ -4,16 +4,18 @@
 //! RootSupervisor
 //! ├── BufferActor        store (ring + spool) kept here, handed to each incarnation
 //! ├── Publisher          needs: buffer
-//! ├── ConnectionMonitor  needs: buffer, publisher
+//! ├── ConnectionMonitor  needs: buffer, publisher (handed new ones by Attach*)
 //! └── DevicePoller × N   need: buffer (links kept here, shared by devices on one address)
 //! ```
 //!
 //! A failed child is restarted after `backoff_min · 2^(n−1)` (capped at
 //! `backoff_max`), together with the children that hold a reference to it
-//! (they are stopped at once and come back with it): the buffer takes every
-//! other child with it, the publisher takes the monitor. When a Publisher (or
-//! the buffer) comes back, the in-flight batches are nacked first. More than `max_restarts` failures of one
-//! child within `within`: the tree shuts down cleanly (ring to disk) and
+//! (they are stopped at once and come back with it): the buffer takes the
+//! publisher and the pollers with it; the monitor stays connected and is
+//! handed the new buffer and publisher. When a Publisher (or the buffer)
+//! comes back, the in-flight batches are nacked first. More than
+//! `max_restarts` failures of one child within `within`: the tree shuts
+//! down cleanly (ring to disk) and
 //! reports exit status 1. A supervisor reacts only to children it owns,
 //! matched by actor id; the default handler (stop on any child failure) is
 //! overridden.
@@ -70,12 +72,11 @@ impl Child {
 
     /// Whether `self` holds a reference to `other` (and must restart with it).
     fn depends_on(self, other: Child) -> bool {
+        // The monitor is handed a new buffer or publisher instead
+        // (`Attach*`), so their restarts cost no NATS reconnect.
         matches!(
             (other, self),
-            (
-                Child::Buffer,
-                Child::Publisher | Child::Monitor | Child::Poller(_)
-            ) | (Child::Publisher, Child::Monitor)
+            (Child::Buffer, Child::Publisher | Child::Poller(_))
         )
     }
 }
