@@ -353,3 +353,21 @@ pub fn assert_exactly_once(seqs: &[u64], n: u64, ordered: bool) {
         );
     }
 }
+
+/// Like `assert_exactly_once`, for a connection that broke mid-flow: the
+/// batches queued in the client when the socket died go out on the next
+/// connection, ahead of the resent one that died with the socket. Order may
+/// step back, but never by more than the in-flight `window`.
+pub fn assert_exactly_once_within(seqs: &[u64], n: u64, window: u64) {
+    assert_exactly_once(seqs, n, false);
+    let far: Vec<(u64, u64)> = seqs
+        .windows(2)
+        .filter(|w| w[0] > w[1] + window)
+        .map(|w| (w[0], w[1]))
+        .take(20)
+        .collect();
+    assert!(
+        far.is_empty(),
+        "seqs out of order by more than {window}: {far:?}"
+    );
+}
