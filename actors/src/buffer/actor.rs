@@ -26,8 +26,6 @@ pub struct BufferStats {
     pub disk_bytes: u64,
     /// Batches taken by the publisher and not yet acknowledged.
     pub in_flight: u64,
-    /// Seq of the oldest unpublished batch, if any.
-    pub oldest_seq: Option<u64>,
     /// Next seq to be handed out.
     pub next_seq: u64,
 }
@@ -200,20 +198,9 @@ impl Actor for BufferActor {
                 serve_parked(state).await?;
             }
             BufferMsg::Take { max, reply } => {
-                let batches = blocking(&state.store, move |s| {
-                    let before = s.taken();
-                    s.take(max).map(|b| (before, b))
-                })
-                .await?
-                .map_err(Box::new)?;
-                match batches {
-                    (_, b) if b.is_empty() => state.parked = Some((max, reply)),
-                    (before, b) => {
-                        if reply.send(b).is_err() {
-                            lock(&state.store).untake(before);
-                        }
-                    }
-                }
+                // A newer Take replaces a parked one (its caller gave up).
+                state.parked = Some((max, reply));
+                serve_parked(state).await?;
             }
             BufferMsg::Ack(seq) => {
                 blocking(&state.store, move |s| s.ack(seq))
@@ -309,7 +296,8 @@ impl BufferActor {
     }
 }
 
-/// Answers a parked Take once there is something to hand out.
+/// Answers the parked Take if there is something to hand out; otherwise it
+/// stays parked until a push, commit, nack or reconnect calls this again.
 async fn serve_parked(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
     let Some((max, reply)) = state.parked.take() else {
         return Ok(());

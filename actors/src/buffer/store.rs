@@ -366,7 +366,6 @@ impl Store {
             disk_batches: self.spool.live_count(),
             disk_bytes: self.spool.live_bytes(),
             in_flight: self.taken - self.acked,
-            oldest_seq: None,
             next_seq: self.next_seq,
         }
     }
