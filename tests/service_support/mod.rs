@@ -2,8 +2,8 @@
 //! starts itself, and `ingestor simulate` as the plant.
 #![allow(dead_code, unreachable_pub)]
 
-#[path = "../../actors/tests/nats_support/nats_server.rs"]
-mod nats_server;
+#[path = "../../actors/tests/nats_support/mod.rs"]
+mod nats_support;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
-pub use nats_server::{free_port, NatsServer};
+pub use nats_support::{free_port, NatsServer, SERVICE};
 
-pub const SERVICE: &str = "e2e";
 pub const STREAM: &str = "TELEMETRY";
 
 /// A test plant: a config, a simulator serving it, a data dir.
@@ -100,10 +98,6 @@ type = "u32"
             metrics,
             simulator,
         }
-    }
-
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
     }
 
     /// Starts `ingestor run` on this plant's config.
@@ -284,8 +278,8 @@ pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) 
     }
 }
 
-/// Every message of the stream, in stream order: its `Ingestor-Seq`, checked
-/// against `Nats-Msg-Id`, the payload and the subject.
+/// Every message of the stream, in stream order (see `nats_support::read_seqs`:
+/// headers, payload and subject are checked against each other).
 pub fn read_stream(url: &str) -> Vec<u64> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -293,42 +287,7 @@ pub fn read_stream(url: &str) -> Vec<u64> {
         .unwrap();
     rt.block_on(async {
         let client = async_nats::connect(url).await.unwrap();
-        let js = async_nats::jetstream::new(client);
-        let mut stream = js.get_stream(STREAM).await.unwrap();
-        let total = stream.info().await.unwrap().state.messages;
-        let consumer: async_nats::jetstream::consumer::PullConsumer = stream
-            .create_consumer(async_nats::jetstream::consumer::pull::Config {
-                ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let mut messages = consumer.messages().await.unwrap();
-        let mut seqs = Vec::new();
-        while (seqs.len() as u64) < total {
-            let m = tokio::time::timeout(Duration::from_secs(20), messages.next())
-                .await
-                .expect("stream read stalled")
-                .unwrap()
-                .unwrap();
-            let headers = m.headers.as_ref().unwrap();
-            let seq: u64 = headers
-                .get("Ingestor-Seq")
-                .unwrap()
-                .as_str()
-                .parse()
-                .unwrap();
-            assert_eq!(
-                headers.get("Nats-Msg-Id").unwrap().as_str(),
-                format!("{SERVICE}-{seq}")
-            );
-            let payload: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
-            assert_eq!(payload["seq"].as_u64(), Some(seq));
-            let device = payload["device"].as_str().unwrap();
-            assert_eq!(m.subject.as_str(), format!("telemetry.{SERVICE}.{device}"));
-            seqs.push(seq);
-        }
-        seqs
+        nats_support::read_seqs(&client, STREAM).await
     })
 }
 
@@ -346,10 +305,6 @@ pub fn assert_complete_in_order(seqs: &[u64]) {
         .collect();
     assert!(gaps.is_empty(), "gaps: {gaps:?}");
     assert_eq!(seqs[0], 1, "stream does not start at seq 1");
-}
-
-pub fn data_dir(dir: &Path) -> PathBuf {
-    dir.join("data")
 }
 
 /// `ingestor spool stats`: (batches on disk, oldest seq, newest seq).
