@@ -205,8 +205,7 @@ impl Spool {
             self.live_count + records.len() as u64,
             self.live_bytes + bytes,
         );
-        wb.insert(&self.meta, META_COUNT, count.to_be_bytes());
-        wb.insert(&self.meta, META_BYTES, total.to_be_bytes());
+        self.put_counters(&mut wb, count, total);
         wb.commit()?;
         self.live_count = count;
         self.live_bytes = total;
@@ -243,12 +242,18 @@ impl Spool {
         wb.remove(&self.batches, key);
         let count = self.live_count.saturating_sub(1);
         let bytes = self.live_bytes.saturating_sub(value.len() as u64);
-        wb.insert(&self.meta, META_COUNT, count.to_be_bytes());
-        wb.insert(&self.meta, META_BYTES, bytes.to_be_bytes());
+        self.put_counters(&mut wb, count, bytes);
         wb.commit()?;
         self.live_count = count;
         self.live_bytes = bytes;
         Ok(())
+    }
+
+    /// Writes the live counters into `wb`, so they change in the same write
+    /// batch as the records they count.
+    fn put_counters(&self, wb: &mut fjall::OwnedWriteBatch, count: u64, bytes: u64) {
+        wb.insert(&self.meta, META_COUNT, count.to_be_bytes());
+        wb.insert(&self.meta, META_BYTES, bytes.to_be_bytes());
     }
 
     /// Deletes the given records (seq, size) and moves the acknowledged
@@ -265,8 +270,7 @@ impl Spool {
         }
         let count = self.live_count.saturating_sub(records.len() as u64);
         let total = self.live_bytes.saturating_sub(bytes);
-        wb.insert(&self.meta, META_COUNT, count.to_be_bytes());
-        wb.insert(&self.meta, META_BYTES, total.to_be_bytes());
+        self.put_counters(&mut wb, count, total);
         let acked = acked.unwrap_or(self.acked).max(self.acked);
         wb.insert(&self.meta, META_ACKED, acked.to_be_bytes());
         wb.commit()?;

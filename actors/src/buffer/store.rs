@@ -159,7 +159,12 @@ impl Store {
             return Ok(());
         }
         let chunk = (cap / 8).clamp(1, 4096).max(self.ring.len() - cap);
-        let moving: Vec<Batch> = self.ring.drain(..chunk).collect();
+        self.spill_oldest(chunk)
+    }
+
+    /// Moves the `n` oldest ring batches to disk in one write, counted as spilled.
+    fn spill_oldest(&mut self, n: usize) -> Result<(), SpoolError> {
+        let moving: Vec<Batch> = self.ring.drain(..n).collect();
         let moved = moving.len() as u64;
         let dropped = self.write_to_disk(moving, false)?;
         counter!("ingestor_buffer_spilled_total").increment(moved - dropped.len() as u64);
@@ -304,11 +309,7 @@ impl Store {
     }
 
     fn flush_ring(&mut self) -> Result<(), SpoolError> {
-        let all: Vec<Batch> = self.ring.drain(..).collect();
-        let n = all.len() as u64;
-        let dropped = self.write_to_disk(all, false)?;
-        counter!("ingestor_buffer_spilled_total").increment(n - dropped.len() as u64);
-        Ok(())
+        self.spill_oldest(self.ring.len())
     }
 
     /// Periodic: bounds the power-loss window of unsynced disk writes.
