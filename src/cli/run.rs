@@ -1,4 +1,5 @@
-//! `ingestor run`: the service, until SIGTERM/SIGINT.
+//! `ingestor run`: the service, until SIGTERM/SIGINT; SIGHUP reloads the
+//! config file (`service::reload`).
 //!
 //! Exit 0 on a clean stop, 1 on a fatal error or when supervision gave up,
 //! 2 on a bad config.
@@ -18,7 +19,11 @@ pub(crate) fn run(path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    exit_code(runtime().and_then(|rt| rt.block_on(service::serve(settings, |_| {}))))
+    let reload_from = Some(path.to_path_buf());
+    exit_code(
+        runtime()
+            .and_then(|rt| rt.block_on(service::serve_reloading(settings, reload_from, |_| {}))),
+    )
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

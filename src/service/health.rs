@@ -1,7 +1,7 @@
 //! What `/health`, the watchdog and the demo's status line ask the tree.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ingestor_actors::buffer::{BufferMsg, BufferStats};
@@ -17,7 +17,9 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub(crate) struct TreeHealth {
     root: ActorRef<RootMsg>,
-    device_up: Arc<Vec<Arc<AtomicBool>>>,
+    /// The devices' `up` flags as the tree last reported them (a reload
+    /// adds and removes devices); used when the tree is busy.
+    device_up: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
 }
 
 /// Everything the status line shows.
@@ -34,28 +36,41 @@ impl TreeHealth {
     pub(crate) fn new(root: ActorRef<RootMsg>, device_up: Vec<Arc<AtomicBool>>) -> Self {
         TreeHealth {
             root,
-            device_up: Arc::new(device_up),
+            device_up: Arc::new(Mutex::new(device_up)),
         }
     }
 
     async fn refs(&self) -> Option<Refs> {
-        ractor::call_t!(self.root, RootMsg::Refs, ANSWER_WITHIN.as_millis() as u64).ok()
+        let refs = ractor::call_t!(self.root, RootMsg::Refs, ANSWER_WITHIN.as_millis() as u64).ok();
+        if let (Some(r), Ok(mut known)) = (&refs, self.device_up.lock()) {
+            known.clone_from(&r.device_up);
+        }
+        refs
+    }
+
+    /// (devices up, devices), from the flags last reported.
+    fn devices_up(&self) -> (usize, usize) {
+        match self.device_up.lock() {
+            Ok(flags) => (
+                flags.iter().filter(|u| u.load(Ordering::Relaxed)).count(),
+                flags.len(),
+            ),
+            Err(_) => (0, 0),
+        }
     }
 
     /// Buffer counts, NATS state, devices; best effort (a restarting actor
     /// contributes its defaults).
     pub(crate) async fn snapshot(&self) -> Snapshot {
         let ms = ANSWER_WITHIN.as_millis() as u64;
+        let refs = self.refs().await;
+        let (devices_up, devices) = self.devices_up();
         let mut snap = Snapshot {
-            devices: self.device_up.len(),
-            devices_up: self
-                .device_up
-                .iter()
-                .filter(|u| u.load(Ordering::Relaxed))
-                .count(),
+            devices,
+            devices_up,
             ..Snapshot::default()
         };
-        let Some(refs) = self.refs().await else {
+        let Some(refs) = refs else {
             return snap;
         };
         if let Some(b) = &refs.buffer {

@@ -1,10 +1,15 @@
 //! Wiring: the supervision tree, `/metrics` + `/health`, signals, systemd.
 //!
-//! `ingestor run` and `ingestor demo` both call [`serve`].
+//! `ingestor run` calls [`serve_reloading`] (SIGHUP reloads its config file,
+//! see `reload`); `ingestor demo` calls [`serve`] (SIGHUP keeps its default:
+//! closing the terminal ends the demo).
 
+mod endpoint;
 mod health;
+mod reload;
 mod watchdog;
 
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +22,9 @@ use ractor::{Actor, ActorRef};
 
 pub(crate) use health::TreeHealth;
 
+use endpoint::Endpoint;
+use reload::Reloader;
+
 use crate::telemetry;
 
 /// The whole stop, SIGTERM to exit, must fit in this (CONTRACT: within 10 s).
@@ -27,6 +35,16 @@ const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);
 /// (the demo prints its status line from it).
 pub(crate) async fn serve(
     settings: Settings,
+    on_up: impl FnOnce(TreeHealth),
+) -> anyhow::Result<Exit> {
+    serve_reloading(settings, None, on_up).await
+}
+
+/// [`serve`], and with `config` (the file `settings` came from) every
+/// SIGHUP re-reads that file and applies it (`reload`).
+pub(crate) async fn serve_reloading(
+    settings: Settings,
+    config: Option<PathBuf>,
     on_up: impl FnOnce(TreeHealth),
 ) -> anyhow::Result<Exit> {
     let handle = telemetry::metrics::install().context("installing the metrics recorder")?;
@@ -65,36 +83,52 @@ pub(crate) async fn serve(
         .context("starting the supervision tree")?;
     let health = TreeHealth::new(root.clone(), device_up);
 
-    let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(telemetry::http::serve_on(
-        listener,
-        handle,
-        health.clone(),
-        async move {
-            let _ = http_stop_rx.await;
-        },
-    ));
+    let mut endpoint = Endpoint::start(listener, &settings.metrics.listen, handle, health.clone());
+    let mut reloader = config.map(|path| Reloader::new(path, (*settings).clone()));
+    let mut hangup = match reloader {
+        Some(_) => Some(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("listening for SIGHUP")?,
+        ),
+        None => None,
+    };
     let watchdog = watchdog::start(health.clone());
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(devices = settings.devices.len(), "ingestor running");
     on_up(health);
 
-    let exit = tokio::select! {
-        () = stop_signal() => {
-            tracing::info!("stop requested: polling stops, memory goes to disk");
-            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-            shutdown(&root).await;
-            Exit::Clean
-        }
-        changed = exit_rx.wait_for(Option::is_some) => {
-            changed.ok().and_then(|e| *e).unwrap_or(Exit::GaveUp)
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let exit = loop {
+        tokio::select! {
+            () = &mut stop => {
+                tracing::info!("stop requested: polling stops, memory goes to disk");
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+                shutdown(&root).await;
+                break Exit::Clean;
+            }
+            changed = exit_rx.wait_for(Option::is_some) => {
+                break changed.ok().and_then(|e| *e).unwrap_or(Exit::GaveUp);
+            }
+            Some(()) = hangup_signal(&mut hangup) => {
+                if let Some(reloader) = reloader.as_mut() {
+                    reloader.reload(&root, &mut endpoint).await;
+                }
+            }
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), root_done).await;
     watchdog.abort();
-    let _ = http_stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(1), http).await;
+    endpoint.stop().await;
     Ok(exit)
+}
+
+/// The next SIGHUP; never, when the service does not reload.
+async fn hangup_signal(hangup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hangup {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn shutdown(root: &ActorRef<RootMsg>) {

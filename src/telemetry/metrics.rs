@@ -61,6 +61,8 @@ pub(crate) const NATS_CONNECTED: &str = "ingestor_nats_connected";
 pub(crate) const NATS_RECONNECTS_TOTAL: &str = "ingestor_nats_reconnects_total";
 /// `ingestor_actor_restarts_total{actor}`
 pub(crate) const ACTOR_RESTARTS_TOTAL: &str = "ingestor_actor_restarts_total";
+/// `ingestor_config_reloads_total{result}`
+pub(crate) const CONFIG_RELOADS_TOTAL: &str = "ingestor_config_reloads_total";
 
 /// Poll duration and lag: 1 ms to 10 s (a poll cycle of a slow serial line
 /// takes seconds; a late schedule by more than 10 s is "very late" anyway).
@@ -228,6 +230,12 @@ pub(crate) const CATALOGUE: &[MetricSpec] = &[
         Unit::Count,
         "Actors restarted by their supervisor, by actor (buffer, publisher, monitor, poller).",
     ),
+    spec(
+        CONFIG_RELOADS_TOTAL,
+        Kind::Counter,
+        Unit::Count,
+        "Config reloads (SIGHUP) by result: ok (applied), error (invalid file, ignored).",
+    ),
 ];
 
 /// `tier` values of `ingestor_buffer_batches`.
@@ -238,6 +246,8 @@ pub(crate) const DROP_REASONS: &[&str] = &["disk_full_oldest", "disk_full_newest
 pub(crate) const PUBLISH_ERROR_REASONS: &[&str] = &["timeout", "rejected", "disconnected"];
 /// `actor` values of `ingestor_actor_restarts_total`.
 pub(crate) const ACTORS: &[&str] = &["buffer", "publisher", "monitor", "poller"];
+/// `result` values of `ingestor_config_reloads_total`.
+pub(crate) const RELOAD_RESULTS: &[&str] = &["ok", "error"];
 /// `result` values of `ingestor_polls_total`.
 pub(crate) const POLL_RESULTS: &[&str] = &["ok", "partial", "error", "timeout"];
 
@@ -298,6 +308,9 @@ fn register_known_series() {
     metrics::counter!(NATS_RECONNECTS_TOTAL).increment(0);
     for actor in ACTORS {
         metrics::counter!(ACTOR_RESTARTS_TOTAL, "actor" => *actor).increment(0);
+    }
+    for result in RELOAD_RESULTS {
+        metrics::counter!(CONFIG_RELOADS_TOTAL, "result" => *result).increment(0);
     }
 }
 

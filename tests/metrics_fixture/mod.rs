@@ -28,6 +28,7 @@ pub const CONTRACT_COUNTERS: &[&str] = &[
     "ingestor_publish_errors_total",
     "ingestor_nats_reconnects_total",
     "ingestor_actor_restarts_total",
+    "ingestor_config_reloads_total",
 ];
 /// CONTRACT §4 gauges.
 pub const CONTRACT_GAUGES: &[&str] = &[
@@ -99,6 +100,7 @@ pub fn record_every_metric() {
     gauge!("ingestor_nats_connected").set(1.0);
     counter!("ingestor_nats_reconnects_total").increment(1);
     counter!("ingestor_actor_restarts_total", "actor" => "poller").increment(1);
+    counter!("ingestor_config_reloads_total", "result" => "ok").increment(1);
 }
 
 /// `/metrics` and `/health` served from a runtime of its own on

@@ -81,6 +81,10 @@ pub enum DevicePollerMsg {
     Done(Box<CycleDone>),
     /// Liveness check (the watchdog): answered at once.
     Ping(ractor::RpcReplyPort<()>),
+    /// The config was reloaded and this device's entry did not change: the
+    /// poller keeps its schedule, and the next poll sends every value, as
+    /// after a start (deadband state is reset). No-op until deadband exists.
+    Reloaded,
 }
 
 /// A finished poll, with the reader handed back.
@@ -269,6 +273,7 @@ impl Actor for DevicePoller {
     ) -> Result<(), ActorProcessingErr> {
         crate::fault::hit("poller").await;
         match msg {
+            DevicePollerMsg::Reloaded => {}
             DevicePollerMsg::Ping(reply) => {
                 let _ = reply.send(());
             }

@@ -12,7 +12,7 @@
 //! `pause_between_requests` between the end of one request and the start of
 //! the next on the link (each request brings its device's pauses).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -297,6 +297,19 @@ impl Links {
             .entry(target.key())
             .or_insert_with(|| Link::spawn(target))
             .clone())
+    }
+
+    /// Forgets the links that no device in `devices` uses any more (a config
+    /// reload removed or moved them). A forgotten link closes when the last
+    /// poller holding it stops; the links still in use are kept, so devices
+    /// behind one gateway keep sharing its connection across a reload.
+    pub fn retain_used<'a>(&mut self, devices: impl IntoIterator<Item = &'a DeviceSettings>) {
+        let used: HashSet<String> = devices
+            .into_iter()
+            .filter_map(|d| Target::of(d).ok())
+            .map(|t| t.key())
+            .collect();
+        self.links.retain(|key, _| used.contains(key));
     }
 }
 

@@ -66,8 +66,10 @@ impl RootState {
                 self.refs.monitor = Some(r.clone());
                 r.get_cell()
             }
-            Child::Poller(i) => {
-                let device = s.devices.get(i).ok_or("no such device")?.clone();
+            Child::Poller(key) => {
+                let slot = self.devices.slot(key).ok_or("no such device")?;
+                let device = slot.device.clone();
+                let up = slot.up.clone();
                 let args = DevicePollerArgs {
                     link: self.links.link_for(&device)?,
                     first_poll: spread_start(&device.id, device.poll_interval),
@@ -75,11 +77,11 @@ impl RootState {
                     buffer: self.refs.buffer.clone().ok_or("buffer not running")?,
                     backoff_min: s.supervision.backoff_min,
                     backoff_max: s.supervision.backoff_max,
-                    up: self.device_up.get(i).cloned().unwrap_or_default(),
+                    up,
                 };
                 let (r, _) = Actor::spawn_linked(None, DevicePoller, args, sup).await?;
-                if let Some(slot) = self.refs.pollers.get_mut(i) {
-                    *slot = Some(r.clone());
+                if let Some(slot) = self.devices.slot_mut(key) {
+                    slot.poller = Some(r.clone());
                 }
                 r.get_cell()
             }

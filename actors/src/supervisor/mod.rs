@@ -18,9 +18,27 @@
 //! down cleanly (ring to disk) and
 //! reports exit status 1. A supervisor reacts only to children it owns,
 //! matched by actor id; the default handler (stop on any child failure) is
-//! overridden.
+//! overridden. A child starts only when the children it needs run (else it
+//! comes with them after their back-off).
+//!
+//! Pollers are named by a key per device entry (`devices`), not by position,
+//! so a config reload ([`RootMsg::Reload`], `reload`) can add and remove
+//! them at runtime:
+//!
+//! - a device entry that did not change keeps its poller, untouched: no
+//!   missed or doubled poll cycle; it is told `DevicePollerMsg::Reloaded`;
+//! - a removed entry's poller stops; a changed one stops and a new one
+//!   starts; a new entry's poller starts;
+//! - devices on one address keep sharing one link; links nobody uses any
+//!   more are forgotten (they close with their last poller);
+//! - a changed `[nats]` stops the Publisher and the ConnectionMonitor and
+//!   starts them with the new settings; the in-flight batches are nacked
+//!   first, as on a publisher restart, so order and exactly-once hold;
+//! - `seq`, the ring and the spool are never touched: the BufferActor runs on.
 
 mod children;
+mod devices;
+mod reload;
 mod restarts;
 
 use std::collections::{HashMap, HashSet};
@@ -33,7 +51,10 @@ use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
 
+pub use reload::ReloadReport;
 pub use restarts::{Restarts, Verdict};
+
+use devices::DeviceTable;
 
 use crate::buffer::{lock, BufferMsg, SharedStore};
 use crate::monitor::MonitorMsg;
@@ -55,7 +76,8 @@ pub enum Child {
     Publisher,
     /// The ConnectionMonitor.
     Monitor,
-    /// The DevicePoller of `devices[i]`.
+    /// The DevicePoller with this key (one per device entry, stable while
+    /// the entry is unchanged; see `devices`).
     Poller(usize),
 }
 
@@ -78,6 +100,15 @@ impl Child {
             (other, self),
             (Child::Buffer, Child::Publisher | Child::Poller(_))
         )
+    }
+
+    /// The children that must run before `self` can start.
+    fn needs(self) -> &'static [Child] {
+        match self {
+            Child::Buffer => &[],
+            Child::Publisher | Child::Poller(_) => &[Child::Buffer],
+            Child::Monitor => &[Child::Buffer, Child::Publisher],
+        }
     }
 }
 
@@ -111,8 +142,11 @@ pub struct Refs {
     pub publisher: Option<ActorRef<PublisherMsg>>,
     /// The ConnectionMonitor, unless restarting.
     pub monitor: Option<ActorRef<MonitorMsg>>,
-    /// The DevicePollers, by device index.
+    /// The DevicePollers, in config order.
     pub pollers: Vec<Option<ActorRef<DevicePollerMsg>>>,
+    /// One flag per device, in config order, set while its last poll got
+    /// answers (a reload changes the devices).
+    pub device_up: Vec<Arc<AtomicBool>>,
 }
 
 /// Messages of the RootSupervisor.
@@ -125,6 +159,11 @@ pub enum RootMsg {
     Shutdown(RpcReplyPort<()>),
     /// The children running now.
     Refs(RpcReplyPort<Refs>),
+    /// Apply a reloaded, validated config: devices and `[nats]` (see the
+    /// module doc). Everything else is taken as it is; the caller keeps the
+    /// keys that need a restart at their running values. The reply says
+    /// what changed.
+    Reload(Box<Settings>, RpcReplyPort<ReloadReport>),
 }
 
 /// The RootSupervisor.
@@ -136,7 +175,7 @@ pub struct RootState {
     settings: Arc<Settings>,
     store: SharedStore,
     links: Links,
-    device_up: Vec<Arc<AtomicBool>>,
+    devices: DeviceTable,
     exit: tokio::sync::watch::Sender<Option<Exit>>,
     refs: Refs,
     ids: HashMap<ActorId, Child>,
@@ -155,18 +194,14 @@ impl Actor for RootSupervisor {
         _myself: ActorRef<RootMsg>,
         args: RootArgs,
     ) -> Result<RootState, ActorProcessingErr> {
-        let n = args.settings.devices.len();
         Ok(RootState {
             restarts: Restarts::new(args.settings.supervision.clone()),
+            devices: DeviceTable::new(&args.settings.devices, &args.device_up),
             settings: args.settings,
             store: args.store,
             links: Links::new(),
-            device_up: args.device_up,
             exit: args.exit,
-            refs: Refs {
-                pollers: vec![None; n],
-                ..Refs::default()
-            },
+            refs: Refs::default(),
             ids: HashMap::new(),
             waiting: HashSet::new(),
             stopping: false,
@@ -208,7 +243,16 @@ impl Actor for RootSupervisor {
                 let _ = reply.send(());
             }
             RootMsg::Refs(reply) => {
-                let _ = reply.send(state.refs.clone());
+                let refs = Refs {
+                    pollers: state.devices.pollers(),
+                    device_up: state.devices.up_flags(),
+                    ..state.refs.clone()
+                };
+                let _ = reply.send(refs);
+            }
+            RootMsg::Reload(settings, reply) => {
+                let report = state.reload(&myself, *settings).await;
+                let _ = reply.send(report);
             }
         }
         Ok(())
@@ -259,9 +303,9 @@ impl RootState {
             Child::Buffer => self.refs.buffer = None,
             Child::Publisher => self.refs.publisher = None,
             Child::Monitor => self.refs.monitor = None,
-            Child::Poller(i) => {
-                if let Some(slot) = self.refs.pollers.get_mut(i) {
-                    *slot = None;
+            Child::Poller(key) => {
+                if let Some(slot) = self.devices.slot_mut(key) {
+                    slot.poller = None;
                 }
             }
         }
@@ -272,13 +316,18 @@ impl RootState {
             Child::Buffer => self.refs.buffer.as_ref().map(|r| r.get_cell()),
             Child::Publisher => self.refs.publisher.as_ref().map(|r| r.get_cell()),
             Child::Monitor => self.refs.monitor.as_ref().map(|r| r.get_cell()),
-            Child::Poller(i) => self.refs.pollers.get(i)?.as_ref().map(|r| r.get_cell()),
+            Child::Poller(key) => self
+                .devices
+                .slot(key)?
+                .poller
+                .as_ref()
+                .map(|r| r.get_cell()),
         }
     }
 
     fn children(&self) -> Vec<Child> {
         let mut all = vec![Child::Buffer, Child::Publisher, Child::Monitor];
-        all.extend((0..self.settings.devices.len()).map(Child::Poller));
+        all.extend(self.devices.keys().into_iter().map(Child::Poller));
         all
     }
 
@@ -299,11 +348,15 @@ impl RootState {
         }
     }
 
-    /// Starts, in dependency order, every child that is not running and not
-    /// waiting out a back-off.
+    /// Starts, in dependency order, every child that is not running, not
+    /// waiting out a back-off, and whose prerequisites run (otherwise it
+    /// starts with them, when their back-off ends).
     async fn start_missing(&mut self, myself: &ActorRef<RootMsg>) {
         for child in self.children() {
             if self.cell(child).is_some() || self.waiting.contains(&child) {
+                continue;
+            }
+            if child.needs().iter().any(|&n| self.cell(n).is_none()) {
                 continue;
             }
             if let Err(e) = self.start(myself, child).await {
@@ -329,8 +382,8 @@ impl RootState {
             return;
         }
         self.stopping = true;
-        for i in 0..self.refs.pollers.len() {
-            self.stop_child(Child::Poller(i)).await;
+        for key in self.devices.keys() {
+            self.stop_child(Child::Poller(key)).await;
         }
         self.stop_child(Child::Publisher).await;
         self.stop_child(Child::Monitor).await;
