@@ -238,11 +238,13 @@ fn reload_adds_changes_and_removes_devices_while_the_untouched_one_keeps_its_sch
         },
     );
 
-    // Remove one, and change [nats]: the publisher reconnects.
-    write(
-        &nats_section(&url, "3s"),
-        &format!("{}{}", steady(), slow()),
+    // Remove one, and change [nats]: the publisher reconnects. [buffer]
+    // needs a restart: logged, not applied.
+    let restart_only = format!(
+        "{}\n\n[buffer]\nmemory_batches = 500",
+        nats_section(&url, "3s")
     );
+    write(&restart_only, &format!("{}{}", steady(), slow()));
     reload(&service, "ok");
     assert_eq!(service.health()["devices"], 2, "{}", service.health());
     wait_until(Duration::from_secs(20), "NATS reconnected", || {
@@ -278,16 +280,19 @@ fn reload_adds_changes_and_removes_devices_while_the_untouched_one_keeps_its_sch
         log.contains("bad id!") && log.contains("soon"),
         "every problem is logged:\n{log}"
     );
+    assert!(
+        log.contains("[buffer]") && log.contains("next restart"),
+        "a [buffer] change is logged as needing a restart:\n{log}"
+    );
     service.wait_backlog_empty(Duration::from_secs(20));
     assert!(service.term(Duration::from_secs(10)).success());
     // `spool stats` reads the data dir from the file: the valid one again.
-    write(
-        &nats_section(&url, "3s"),
-        &format!("{}{}", steady(), slow()),
-    );
+    write(&restart_only, &format!("{}{}", steady(), slow()));
 
     let batches = assert_stream_complete(&url, &plant);
-    assert_one_per_slot(&of_device(&batches, "press-01"), STEADY_MS);
+    let steady = of_device(&batches, "press-01");
+    assert!(steady.len() >= 6, "too few batches of the untouched device");
+    assert_one_per_slot(&steady, STEADY_MS);
     assert_one_per_slot(&of_device(&batches, "press-01-slow"), 300);
     assert_eq!(
         of_device(&batches, "meter-07").len(),

@@ -47,6 +47,15 @@ pub(crate) async fn serve_reloading(
     config: Option<PathBuf>,
     on_up: impl FnOnce(TreeHealth),
 ) -> anyhow::Result<Exit> {
+    // First thing: a SIGHUP from now on is a reload, never the default
+    // (which ends the process).
+    let mut hangup = match config {
+        Some(_) => Some(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("listening for SIGHUP")?,
+        ),
+        None => None,
+    };
     let handle = telemetry::metrics::install().context("installing the metrics recorder")?;
     telemetry::metrics::register_devices(settings.devices.iter().map(|d| d.id.as_str()));
     let data_dir = settings.service.data_dir.clone();
@@ -85,13 +94,6 @@ pub(crate) async fn serve_reloading(
 
     let mut endpoint = Endpoint::start(listener, &settings.metrics.listen, handle, health.clone());
     let mut reloader = config.map(|path| Reloader::new(path, (*settings).clone()));
-    let mut hangup = match reloader {
-        Some(_) => Some(
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                .context("listening for SIGHUP")?,
-        ),
-        None => None,
-    };
     let watchdog = watchdog::start(health.clone());
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(devices = settings.devices.len(), "ingestor running");
@@ -102,8 +104,6 @@ pub(crate) async fn serve_reloading(
     let exit = loop {
         tokio::select! {
             () = &mut stop => {
-                tracing::info!("stop requested: polling stops, memory goes to disk");
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
                 shutdown(&root).await;
                 break Exit::Clean;
             }
@@ -111,8 +111,15 @@ pub(crate) async fn serve_reloading(
                 break changed.ok().and_then(|e| *e).unwrap_or(Exit::GaveUp);
             }
             Some(()) = hangup_signal(&mut hangup) => {
-                if let Some(reloader) = reloader.as_mut() {
-                    reloader.reload(&root, &mut endpoint).await;
+                let Some(reloader) = reloader.as_mut() else { continue };
+                // A stop is served at once, also mid-reload: what the tree
+                // was sent, it applies before it shuts down.
+                tokio::select! {
+                    () = reloader.reload(&root, &mut endpoint) => {}
+                    () = &mut stop => {
+                        shutdown(&root).await;
+                        break Exit::Clean;
+                    }
                 }
             }
         }
@@ -132,6 +139,8 @@ async fn hangup_signal(hangup: &mut Option<tokio::signal::unix::Signal>) -> Opti
 }
 
 async fn shutdown(root: &ActorRef<RootMsg>) {
+    tracing::info!("stop requested: polling stops, memory goes to disk");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let asked = ractor::call_t!(root, RootMsg::Shutdown, SHUTDOWN_BUDGET.as_millis() as u64);
     if let Err(e) = asked {
         tracing::error!(error = %e, "clean shutdown did not finish in time");
