@@ -327,7 +327,7 @@ fn assert_stream_complete(url: &str, plant: &Plant) -> Vec<Seen> {
 }
 
 #[test]
-fn reload_moves_the_metrics_listener_to_the_new_address() {
+fn reload_moves_the_metrics_listener_to_the_new_address_and_refuses_a_taken_one() {
     let nats = NatsServer::start();
     let url = nats.url();
     let plant = Plant::new(&url, "");
@@ -340,6 +340,24 @@ fn reload_moves_the_metrics_listener_to_the_new_address() {
     )
     .unwrap();
     let mut service = plant.start();
+
+    // A taken port: the whole reload is refused, the old address serves on.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    std::fs::write(
+        &plant.config,
+        config(
+            &plant,
+            &sim,
+            &nats_section(&url, "2s"),
+            &taken_addr,
+            &steady(),
+        ),
+    )
+    .unwrap();
+    reload(&service, "error");
+    assert_eq!(service.health()["devices"], 1, "{}", service.health());
+    drop(taken);
 
     std::fs::write(
         &plant.config,
