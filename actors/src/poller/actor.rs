@@ -53,7 +53,7 @@ use crate::poller::deadband::SendFilter;
 use crate::poller::group::poll_groups;
 use crate::poller::link::Link;
 use crate::poller::metrics::PollMetrics;
-use crate::poller::schedule::{backoff, Schedule};
+use crate::poller::schedule::{backoff, first_due, Schedule};
 pub use crate::poller::schedule::spread_start;
 use crate::settings::DeviceSettings;
 use crate::Batch;
@@ -147,7 +147,7 @@ impl DevicePollerState {
         if self.running.is_some() {
             return;
         }
-        let next = (0..self.groups.len()).min_by_key(|&g| self.groups[g].due());
+        let next = first_due(self.groups.iter().map(Group::due));
         if let Some(g) = next {
             self.schedule(myself, g);
         }

@@ -66,6 +66,15 @@ impl Schedule {
     }
 }
 
+/// Which group polls next, of groups due at `(time, interval)`: the one due
+/// first; of those due at the same moment, the one with the shorter
+/// interval (then the first).
+pub(crate) fn first_due(dues: impl Iterator<Item = (Instant, Duration)>) -> Option<usize> {
+    dues.enumerate()
+        .min_by_key(|&(i, due)| (due, i))
+        .map(|(i, _)| i)
+}
+
 /// The wait after `failures` polls in a row without an answer.
 pub(crate) fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
     if failures == 0 {
@@ -122,6 +131,16 @@ mod tests {
         };
         // poll 3 ended at 3.5 s with a 6.4 s back-off: first slot at or after 9.9 s
         assert_eq!(s.next(3, t0 + ms(3_500), ms(6_400)), 10);
+    }
+
+    #[test]
+    fn group_due_first_polls_first_and_the_shorter_interval_wins_a_tie() {
+        let t0 = Instant::now();
+        let dues = [(t0 + ms(1000), ms(1000)), (t0 + ms(1000), ms(100)), (t0 + ms(1100), ms(100))];
+        assert_eq!(first_due(dues.into_iter()), Some(1));
+        let dues = [(t0 + ms(900), ms(60_000)), (t0 + ms(1000), ms(100))];
+        assert_eq!(first_due(dues.into_iter()), Some(0), "a late slow group is not starved");
+        assert_eq!(first_due(std::iter::empty()), None);
     }
 
     #[test]
