@@ -114,7 +114,11 @@ fn rtu_config_is_served_in_rtu_frames_and_polled_group_by_group() {
     assert_eq!(code, Some(0), "{table}");
     // flow: 12 + 12/10 = 13.2, a u16 holds 13; energy: 100 + 0/10.
     assert_eq!(value_of(&table, "flow").as_deref(), Some("13"), "{table}");
-    assert_eq!(value_of(&table, "energy").as_deref(), Some("100"), "{table}");
+    assert_eq!(
+        value_of(&table, "energy").as_deref(),
+        Some("100"),
+        "{table}"
+    );
 }
 
 #[test]

@@ -55,15 +55,17 @@ async fn next(batches: &mut UnboundedReceiver<Batch>) -> Batch {
 }
 
 fn value(b: &Batch, tag: &str) -> Option<u64> {
-    b.values.iter().find(|(n, _)| n == tag).map(|(_, v)| match v {
-        Value::UInt(u) => *u,
-        other => panic!("{tag} is {other:?}"),
-    })
+    b.values
+        .iter()
+        .find(|(n, _)| n == tag)
+        .map(|(_, v)| match v {
+            Value::UInt(u) => *u,
+            other => panic!("{tag} is {other:?}"),
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deadband_sends_exact_steps_heartbeat_at_max_silence_everything_after_restart_and_reload()
-{
+async fn deadband_sends_exact_steps_heartbeat_at_max_silence_everything_after_restart_and_reload() {
     let (l, addr) = listener().await;
     let server = Arc::new(ScriptedServer {
         signal: Some(signal),
@@ -77,7 +79,10 @@ async fn deadband_sends_exact_steps_heartbeat_at_max_silence_everything_after_re
     // The first poll sends both; then `level` only when it moved ≥ 2 from
     // the last value sent; `setpoint` only as a heartbeat.
     let first = next(&mut batches).await;
-    assert_eq!((value(&first, "level"), value(&first, "setpoint")), (Some(100), Some(500)));
+    assert_eq!(
+        (value(&first, "level"), value(&first, "setpoint")),
+        (Some(100), Some(500))
+    );
     let mut levels = vec![100];
     let mut heartbeats = Vec::new();
     let mut sent = 1;
@@ -91,12 +96,19 @@ async fn deadband_sends_exact_steps_heartbeat_at_max_silence_everything_after_re
             heartbeats.push(b.ts_micros);
         }
     }
-    assert_eq!(levels, vec![100, 102, 104, 106, 108, 110], "exactly the steps out of the deadband");
+    assert_eq!(
+        levels,
+        vec![100, 102, 104, 106, 108, 110],
+        "exactly the steps out of the deadband"
+    );
     let mut last = first.ts_micros;
     for ts in &heartbeats {
         let gap_ms = (ts - last) / 1000;
         // Due every 10th slot; the start of a poll may be late, never early.
-        assert!((500..=5_000).contains(&gap_ms), "heartbeat after {gap_ms} ms, max_silence 1s");
+        assert!(
+            (500..=5_000).contains(&gap_ms),
+            "heartbeat after {gap_ms} ms, max_silence 1s"
+        );
         last = *ts;
     }
     // Polls with nothing due made no batch: ~30 polls for ~9 batches.
@@ -113,7 +125,10 @@ async fn deadband_sends_exact_steps_heartbeat_at_max_silence_everything_after_re
             .expect("everything sent after the reload")
             .unwrap();
         if value(&b, "level").is_some() {
-            assert_eq!((value(&b, "level"), value(&b, "setpoint")), (Some(110), Some(500)));
+            assert_eq!(
+                (value(&b, "level"), value(&b, "setpoint")),
+                (Some(110), Some(500))
+            );
             break;
         }
     }
@@ -124,6 +139,9 @@ async fn deadband_sends_exact_steps_heartbeat_at_max_silence_everything_after_re
     while batches.try_recv().is_ok() {}
     let poller = start(&dev, &buffer).await;
     let b = next(&mut batches).await;
-    assert_eq!((value(&b, "level"), value(&b, "setpoint")), (Some(110), Some(500)));
+    assert_eq!(
+        (value(&b, "level"), value(&b, "setpoint")),
+        (Some(110), Some(500))
+    );
     poller.stop(None);
 }

@@ -90,14 +90,18 @@ async fn outage_with_deadband_spools_only_the_sent_fraction_and_loses_none() {
     drop(client);
 
     nats.kill();
-    wait_until(Duration::from_secs(10), "monitor sees NATS gone", || async {
-        !pipeline.monitor_status().await.connected
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "monitor sees NATS gone",
+        || async { !pipeline.monitor_status().await.connected },
+    )
     .await;
     let (polls0, spool0) = (server.seen().len(), pipeline.backlog().await);
-    wait_until(Duration::from_secs(60), "200 polls in the outage", || async {
-        server.seen().len() >= polls0 + 200
-    })
+    wait_until(
+        Duration::from_secs(60),
+        "200 polls in the outage",
+        || async { server.seen().len() >= polls0 + 200 },
+    )
     .await;
     let (polls1, spool1) = (server.seen().len(), pipeline.backlog().await);
     let (polls, grew) = ((polls1 - polls0) as u64, spool1 - spool0);

@@ -126,7 +126,10 @@ fn tag_line(t: &TagSettings) -> String {
         line.push_str(&format!(" deadband {band}"));
     }
     if let Some(silence) = t.max_silence {
-        line.push_str(&format!(" max_silence {}", humantime::format_duration(silence)));
+        line.push_str(&format!(
+            " max_silence {}",
+            humantime::format_duration(silence)
+        ));
     }
     line
 }

@@ -67,7 +67,12 @@ fn default_framing(settings: &Settings) -> Framing {
     }
 }
 
-async fn serve(settings: Settings, listen: &str, framing: Framing, frozen: Option<u64>) -> ExitCode {
+async fn serve(
+    settings: Settings,
+    listen: &str,
+    framing: Framing,
+    frozen: Option<u64>,
+) -> ExitCode {
     let listener = match TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {

@@ -53,8 +53,8 @@ use crate::poller::deadband::SendFilter;
 use crate::poller::group::poll_groups;
 use crate::poller::link::Link;
 use crate::poller::metrics::PollMetrics;
-use crate::poller::schedule::{backoff, first_due, Schedule};
 pub use crate::poller::schedule::spread_start;
+use crate::poller::schedule::{backoff, first_due, Schedule};
 use crate::settings::DeviceSettings;
 use crate::Batch;
 
@@ -200,7 +200,8 @@ impl DevicePollerState {
             outcome,
         } = done;
         let now = Instant::now();
-        self.metrics.record(&outcome, now.saturating_duration_since(started));
+        self.metrics
+            .record(&outcome, now.saturating_duration_since(started));
         self.up.store(outcome.answered, Ordering::Relaxed);
         if outcome.answered {
             self.failures = 0;

@@ -243,7 +243,13 @@ mod tests {
         let t0 = Instant::now();
         let b = |x| vec![("b".to_string(), Value::Bool(x))];
         let mut sent = Vec::new();
-        for (at, x) in [(0, true), (100, true), (200, false), (300, false), (1_200, false)] {
+        for (at, x) in [
+            (0, true),
+            (100, true),
+            (200, false),
+            (300, false),
+            (1_200, false),
+        ] {
             if !f.apply(t0 + ms(at), b(x), vec![]).values.is_empty() {
                 sent.push(at);
             }

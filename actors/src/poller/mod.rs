@@ -30,6 +30,6 @@ pub mod simulator;
 
 pub use actor::{DevicePoller, DevicePollerArgs, DevicePollerMsg};
 pub use cycle::{DeviceReader, PollOutcome, PollResult};
-pub use link::{Link, LinkError, Links};
 pub use group::poll_groups;
+pub use link::{Link, LinkError, Links};
 pub use plan::describe_plan;

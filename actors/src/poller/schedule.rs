@@ -136,10 +136,18 @@ mod tests {
     #[test]
     fn group_due_first_polls_first_and_the_shorter_interval_wins_a_tie() {
         let t0 = Instant::now();
-        let dues = [(t0 + ms(1000), ms(1000)), (t0 + ms(1000), ms(100)), (t0 + ms(1100), ms(100))];
+        let dues = [
+            (t0 + ms(1000), ms(1000)),
+            (t0 + ms(1000), ms(100)),
+            (t0 + ms(1100), ms(100)),
+        ];
         assert_eq!(first_due(dues.into_iter()), Some(1));
         let dues = [(t0 + ms(900), ms(60_000)), (t0 + ms(1000), ms(100))];
-        assert_eq!(first_due(dues.into_iter()), Some(0), "a late slow group is not starved");
+        assert_eq!(
+            first_due(dues.into_iter()),
+            Some(0),
+            "a late slow group is not starved"
+        );
         assert_eq!(first_due(std::iter::empty()), None);
     }
 

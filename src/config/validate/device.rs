@@ -305,7 +305,12 @@ fn register_range(
 /// longer than zero, a deadband ≥ 0 on numbers only, a heartbeat no shorter
 /// than the tag's interval (the device's when the device did not parse:
 /// then only the tag's own is checked).
-fn reporting(t: &TagSettings, device_interval: Option<Duration>, path: &KeyPath, out: &mut Vec<Problem>) {
+fn reporting(
+    t: &TagSettings,
+    device_interval: Option<Duration>,
+    path: &KeyPath,
+    out: &mut Vec<Problem>,
+) {
     if let Some(interval) = t.poll_interval {
         positive(interval, path.key("poll_interval"), out);
     }
