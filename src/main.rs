@@ -60,6 +60,11 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:5020")]
         listen: String,
+        /// Frames to speak: "tcp" (MBAP) or "rtu" (RTU frames over TCP, like a
+        /// serial gateway). Default: rtu when every device of the config says
+        /// framing = "rtu", else tcp.
+        #[arg(long, value_parser = ["tcp", "rtu"])]
+        framing: Option<String>,
     },
     /// Run a simulator and the service together from config/demo.toml.
     Demo,
@@ -90,7 +95,11 @@ fn main() -> ExitCode {
         Command::Run(c) => cli::run::run(&c.path()),
         Command::Check(c) => cli::check::run(&c.path()),
         Command::Poll { config, device } => cli::poll::run(&config.path(), device.as_deref()),
-        Command::Simulate { config, listen } => cli::simulate::run(&config.path(), &listen),
+        Command::Simulate {
+            config,
+            listen,
+            framing,
+        } => cli::simulate::run(&config.path(), &listen, framing.as_deref()),
         Command::Demo => cli::demo::run(),
         Command::Spool { command } => match command {
             SpoolCommand::Stats(c) => cli::spool::stats(&c.path()),

@@ -5,7 +5,8 @@
 //! - [`batch`]: `Batch` and `Value`, the readings of one device poll.
 //! - [`settings`]: the config file's schema (CONTRACT §2) as serde types.
 //! - [`buffer`]: BufferActor; the ring, the fjall spool, the record format.
-//! - [`poller`]: DevicePoller per `[[devices]]`; plan, decode, link (tcp/rtu).
+//! - [`poller`]: DevicePoller per `[[devices]]`; poll groups, plan, decode,
+//!   link (tcp/rtu), deadband/heartbeat filter.
 //! - [`monitor`]: ConnectionMonitor, owner of the NATS client.
 //! - [`publisher`]: Publisher, buffer -> NATS, acknowledged, oldest first.
 //! - [`supervisor`]: the root supervisor restarting children with back-off.

@@ -374,6 +374,11 @@ pub enum TagType {
 }
 
 impl TagType {
+    /// A number (every type but `bool` and `string`): `deadband` applies.
+    pub fn is_numeric(self) -> bool {
+        !matches!(self, TagType::Bool | TagType::String)
+    }
+
     /// Registers a value of this type spans (`string`: its `length`).
     pub fn registers(self, length: Option<u16>) -> u16 {
         match self {
@@ -426,9 +431,24 @@ pub struct TagSettings {
     pub offset: Option<f64>,
     /// Free text, shown by `poll` and carried in metadata.
     pub unit: Option<String>,
+    /// Overrides the device's `poll_interval`; tags with one interval form a
+    /// poll group (own schedule, own requests, one batch per group poll).
+    #[serde(default, with = "humantime_serde")]
+    pub poll_interval: Option<Duration>,
+    /// Numeric tags: sent only when the value moved at least this far
+    /// (scaled units) from the last value sent.
+    pub deadband: Option<f64>,
+    /// Sent at least this often, also when unchanged (heartbeat).
+    #[serde(default, with = "humantime_serde")]
+    pub max_silence: Option<Duration>,
 }
 
 impl TagSettings {
+    /// This tag's poll interval on `device`: its own, else the device's.
+    pub fn interval(&self, device: &DeviceSettings) -> Duration {
+        self.poll_interval.unwrap_or(device.poll_interval)
+    }
+
     /// Registers (or bits) this tag spans.
     pub fn span(&self) -> u16 {
         if self.register.is_bits() {

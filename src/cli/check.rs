@@ -59,9 +59,9 @@ fn print_summary(path: &Path, s: &Settings) {
     println!("devices   {} with {tags} tags", s.devices.len());
 }
 
-/// The poll plan. For now each device and its tags; the poller's request
-/// plan (function, start, count and the tags each request serves, CONTRACT §1)
-/// replaces the tag lines when the poller arrives.
+/// The poll plan: each device and its tags, then the Modbus requests one
+/// poll makes (function, start, count and the tags each serves, CONTRACT
+/// §1), per poll group when its tags poll at several intervals.
 fn print_poll_plan(s: &Settings) {
     println!();
     println!("poll plan:");
@@ -77,7 +77,7 @@ fn print_poll_plan(s: &Settings) {
         for t in &d.tags {
             println!("    {}", tag_line(t));
         }
-        // The Modbus requests one cycle makes (function, start, count, tags).
+        // The Modbus requests one poll makes (per poll group when several).
         for line in ingestor_actors::poller::describe_plan(d).lines().skip(1) {
             println!("  {line}");
         }
@@ -118,6 +118,18 @@ fn tag_line(t: &TagSettings) -> String {
     }
     if let Some(unit) = &t.unit {
         line.push_str(&format!(" [{unit}]"));
+    }
+    if let Some(interval) = t.poll_interval {
+        line.push_str(&format!(" every {}", humantime::format_duration(interval)));
+    }
+    if let Some(band) = t.deadband {
+        line.push_str(&format!(" deadband {band}"));
+    }
+    if let Some(silence) = t.max_silence {
+        line.push_str(&format!(
+            " max_silence {}",
+            humantime::format_duration(silence)
+        ));
     }
     line
 }

@@ -1,12 +1,15 @@
 //! `ingestor poll`: reads every tag once and prints a table (device, tag,
 //! value, unit or error), for commissioning a device. Exit 0 when every tag
 //! was read, 1 when some failed, 2 when the config is invalid (every problem
-//! listed, as by `ingestor check`).
+//! listed, as by `ingestor check`). A device's poll groups (tags with their
+//! own `poll_interval`) are read one after the other, with the requests the
+//! service makes; `deadband` and `max_silence` do not apply: every value is
+//! shown.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use ingestor_actors::poller::{DeviceReader, Links, PollOutcome};
+use ingestor_actors::poller::{poll_groups, DeviceReader, Link, Links, PollOutcome, PollResult};
 use ingestor_actors::settings::DeviceSettings;
 
 pub(crate) fn run(config: &Path, device: Option<&str>) -> ExitCode {
@@ -67,7 +70,7 @@ async fn read_once(
         let link = links.link_for(&device);
         tasks.push(tokio::spawn(async move {
             let outcome = match link {
-                Ok(link) => Ok(DeviceReader::new(device.clone(), link).poll().await),
+                Ok(link) => Ok(read_groups(&device, link).await),
                 Err(e) => Err(e.to_string()),
             };
             (device, outcome)
@@ -81,6 +84,32 @@ async fn read_once(
         }
     }
     results
+}
+
+/// Every poll group of `device` once, one after the other, with the
+/// requests `run` makes (coalescing within a group only); values and
+/// errors of all groups together.
+async fn read_groups(device: &DeviceSettings, link: Link) -> PollOutcome {
+    let mut all: Option<PollOutcome> = None;
+    for group in poll_groups(device) {
+        let outcome = DeviceReader::new(group, link.clone()).poll().await;
+        match all.as_mut() {
+            None => all = Some(outcome),
+            Some(all) => {
+                all.values.extend(outcome.values);
+                all.errors.extend(outcome.errors);
+                all.answered |= outcome.answered;
+                all.requests += outcome.requests;
+            }
+        }
+    }
+    all.unwrap_or(PollOutcome {
+        values: Vec::new(),
+        errors: Vec::new(),
+        result: PollResult::Ok,
+        answered: false,
+        requests: 0,
+    })
 }
 
 struct Table {

@@ -63,6 +63,8 @@ pub(crate) const NATS_RECONNECTS_TOTAL: &str = "ingestor_nats_reconnects_total";
 pub(crate) const ACTOR_RESTARTS_TOTAL: &str = "ingestor_actor_restarts_total";
 /// `ingestor_config_reloads_total{result}`
 pub(crate) const CONFIG_RELOADS_TOTAL: &str = "ingestor_config_reloads_total";
+/// `ingestor_values_suppressed_total{device}`
+pub(crate) const VALUES_SUPPRESSED_TOTAL: &str = "ingestor_values_suppressed_total";
 
 /// Poll duration and lag: 1 ms to 10 s (a poll cycle of a slow serial line
 /// takes seconds; a late schedule by more than 10 s is "very late" anyway).
@@ -236,6 +238,12 @@ pub(crate) const CATALOGUE: &[MetricSpec] = &[
         Unit::Count,
         "Config reloads (SIGHUP) by result: ok (applied), error (invalid file, ignored).",
     ),
+    spec(
+        VALUES_SUPPRESSED_TOTAL,
+        Kind::Counter,
+        Unit::Count,
+        "Tag values read but not sent, per device: within `deadband` of the last value sent and not yet due by `max_silence`.",
+    ),
 ];
 
 /// `tier` values of `ingestor_buffer_batches`.
@@ -326,6 +334,7 @@ pub(crate) fn register_devices<'a>(devices: impl IntoIterator<Item = &'a str>) {
                 .increment(0);
         }
         let _registered = metrics::histogram!(POLL_DURATION, "device" => device.clone());
+        metrics::counter!(VALUES_SUPPRESSED_TOTAL, "device" => device.clone()).increment(0);
         let _registered = metrics::histogram!(POLL_LAG, "device" => device);
     }
 }

@@ -1,39 +1,60 @@
-//! DevicePoller: one actor per `[[devices]]` entry, polling on a deadline
-//! schedule and pushing one `Batch` per poll to the BufferActor.
+//! DevicePoller: one actor per `[[devices]]` entry, polling each of its
+//! poll groups on a deadline schedule and pushing one `Batch` per group
+//! poll to the BufferActor.
 //!
 //! # Schedule
-//! Poll `n` is due at `first_poll + n·poll_interval`. How late it actually
-//! starts is recorded in `ingestor_poll_lag_seconds`. When a poll overruns
-//! its slots, the next one starts in the slot the clock is in (late, and
-//! counted as lag); the slots in between are skipped, never bunched.
+//! The device's tags form poll groups by interval (see [`group`]); slot
+//! `n` of a group is due at `first_poll + n·interval`, all groups counting
+//! from the same `first_poll` (see [`schedule`] for overruns and back-off).
+//! How late a poll actually starts is recorded in
+//! `ingestor_poll_lag_seconds`.
+//!
+//! One group poll runs at a time: the groups of a device share its
+//! connection and never overlap on it. The next poll is chosen when the
+//! last one is done: the group due earliest, and of groups due at the same
+//! moment the one with the shorter interval.
 //!
 //! Each poll runs in a task of its own that sleeps until the slot, polls and
 //! sends the outcome back, so the actor's handlers stay short, no mailbox
 //! sits between the timer and the poll, and a slow device never holds up
 //! anything but itself. Devices on one link queue on it in arrival order.
 //!
-//! Every poll makes one batch (`ts` = when it started), also a poll that got
-//! no answer at all: then every tag is in `errors` with the reason, so a
-//! consumer sees the device's trouble in the stream too.
+//! # Batches
+//! A group poll makes one batch (`ts` = when it started) of the values its
+//! [`SendFilter`] lets through (`deadband`, `max_silence`) and every error;
+//! a poll that got no answer at all has every tag in `errors`, so a
+//! consumer sees the device's trouble in the stream too. A poll with
+//! nothing to send makes no batch and uses no seq. Values held back are
+//! counted in `ingestor_values_suppressed_total`. After a start, and after
+//! [`DevicePollerMsg::Reloaded`], the next poll of every group sends every
+//! value.
 //!
 //! # Back-off
-//! After `k` polls in a row without any answer, the next poll waits for the
-//! first slot at least `min(backoff_min·2^(k−1), backoff_max)` after the
-//! failed poll ended. One answer resets it.
+//! After `k` polls in a row without any answer (any group), the next poll
+//! of every group waits for its first slot at least
+//! `min(backoff_min·2^(k−1), backoff_max)` after the failed poll ended.
+//! One answer resets it.
+//!
+//! [`group`]: crate::poller::group
+//! [`schedule`]: crate::poller::schedule
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use metrics::{Counter, Gauge, Histogram};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::buffer::BufferMsg;
-use crate::poller::cycle::{DeviceReader, PollOutcome, PollResult};
+use crate::poller::cycle::{DeviceReader, PollOutcome};
+use crate::poller::deadband::SendFilter;
+use crate::poller::group::poll_groups;
 use crate::poller::link::Link;
+use crate::poller::metrics::PollMetrics;
+pub use crate::poller::schedule::spread_start;
+use crate::poller::schedule::{backoff, first_due, Schedule};
 use crate::settings::DeviceSettings;
 use crate::Batch;
 
@@ -55,41 +76,29 @@ pub struct DevicePollerArgs {
     pub backoff_min: Duration,
     /// Longest back-off delay (`[supervision].backoff_max`).
     pub backoff_max: Duration,
-    /// When slot 0 is due. [`spread_start`] spreads devices over the interval.
+    /// When slot 0 of every group is due. [`spread_start`] spreads devices
+    /// over the interval.
     pub first_poll: Instant,
     /// Set while the last poll got answers (for `/health`; outlives restarts).
     pub up: Arc<AtomicBool>,
 }
 
-/// A start time for `device_id` within the next `interval`, the same for the
-/// same id, so that many devices do not all poll in the same millisecond.
-pub fn spread_start(device_id: &str, interval: Duration) -> Instant {
-    // FNV-1a: stable across runs and platforms.
-    let hash = device_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let nanos = u64::try_from(interval.as_nanos())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    Instant::now() + Duration::from_nanos(hash % nanos)
-}
-
-/// Messages of a DevicePoller (sent by its own poll task).
+/// Messages of a DevicePoller.
 #[derive(Debug)]
 pub enum DevicePollerMsg {
-    /// A poll finished.
+    /// A poll finished (sent by its own poll task).
     Done(Box<CycleDone>),
     /// Liveness check (the watchdog): answered at once.
     Ping(ractor::RpcReplyPort<()>),
-    /// The config was reloaded and this device's entry did not change: the
-    /// poller keeps its schedule, and the next poll sends every value, as
-    /// after a start (deadband state is reset). No-op until deadband exists.
+    /// A config reload happened and left this device unchanged: the next
+    /// poll of every group sends every value, as after a start.
     Reloaded,
 }
 
-/// A finished poll, with the reader handed back.
+/// A finished group poll, with the reader handed back.
 #[derive(Debug)]
 pub struct CycleDone {
+    group: usize,
     slot: u64,
     started: Instant,
     ts: DateTime<Utc>,
@@ -97,14 +106,28 @@ pub struct CycleDone {
     outcome: PollOutcome,
 }
 
+/// One poll group: its reader, schedule, next slot and send filter.
+#[derive(Debug)]
+struct Group {
+    /// `None` while its poll is scheduled or running (the task holds it).
+    reader: Option<DeviceReader>,
+    schedule: Schedule,
+    next: u64,
+    filter: SendFilter,
+}
+
+impl Group {
+    fn due(&self) -> (Instant, Duration) {
+        (self.schedule.slot_time(self.next), self.schedule.interval)
+    }
+}
+
 /// The DevicePoller's state.
 #[derive(Debug)]
 pub struct DevicePollerState {
-    /// `None` while a poll is scheduled or running (its task holds it).
-    reader: Option<DeviceReader>,
+    groups: Vec<Group>,
     device: String,
     buffer: ActorRef<BufferMsg>,
-    schedule: Schedule,
     backoff_min: Duration,
     backoff_max: Duration,
     failures: u32,
@@ -113,106 +136,33 @@ pub struct DevicePollerState {
     up: Arc<AtomicBool>,
 }
 
-#[derive(Debug)]
-struct PollMetrics {
-    up: Gauge,
-    lag: Histogram,
-    duration: Histogram,
-    ok: Counter,
-    partial: Counter,
-    error: Counter,
-    timeout: Counter,
-}
-
-impl PollMetrics {
-    fn new(device: &str) -> Self {
-        let d = device.to_string();
-        let polls = |result: &'static str| metrics::counter!("ingestor_polls_total", "device" => d.clone(), "result" => result);
-        PollMetrics {
-            up: metrics::gauge!("ingestor_device_up", "device" => d.clone()),
-            lag: metrics::histogram!("ingestor_poll_lag_seconds", "device" => d.clone()),
-            duration: metrics::histogram!("ingestor_poll_duration_seconds", "device" => d.clone()),
-            ok: polls("ok"),
-            partial: polls("partial"),
-            error: polls("error"),
-            timeout: polls("timeout"),
-        }
-    }
-
-    fn count(&self, result: PollResult) {
-        match result {
-            PollResult::Ok => &self.ok,
-            PollResult::Partial => &self.partial,
-            PollResult::Error => &self.error,
-            PollResult::Timeout => &self.timeout,
-        }
-        .increment(1);
-    }
-}
-
-/// Poll slots: slot `n` is due at `first_poll + n·interval`.
-#[derive(Debug, Clone, Copy)]
-struct Schedule {
-    first_poll: Instant,
-    interval: Duration,
-}
-
-impl Schedule {
-    fn slot_time(&self, n: u64) -> Instant {
-        let nanos = self.interval.as_nanos().saturating_mul(u128::from(n));
-        self.first_poll + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    }
-
-    /// The slot the clock is in at `t` (slot 0 before `first_poll`).
-    fn slot_at(&self, t: Instant) -> u64 {
-        let since = t.saturating_duration_since(self.first_poll).as_nanos();
-        u64::try_from(since / self.interval.as_nanos().max(1)).unwrap_or(u64::MAX)
-    }
-
-    /// The first slot due at or after `t`.
-    fn slot_from(&self, t: Instant) -> u64 {
-        let n = self.slot_at(t);
-        if self.slot_time(n) < t {
-            n + 1
-        } else {
-            n
-        }
-    }
-
-    /// The slot to poll after slot `done` finished at `now`: the next one;
-    /// when that has passed, the one the clock is in (the ones between are
-    /// skipped, not bunched); never one due before `now + backoff`.
-    fn next(&self, done: u64, now: Instant, backoff: Duration) -> u64 {
-        let next = (done + 1).max(self.slot_at(now));
-        if backoff.is_zero() {
-            next
-        } else {
-            next.max(self.slot_from(now + backoff))
-        }
-    }
-}
-
-/// The wait after `failures` polls in a row without an answer.
-fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
-    if failures == 0 {
-        return Duration::ZERO;
-    }
-    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
-    min.saturating_mul(factor).min(max)
-}
-
 impl DevicePollerState {
     fn backoff(&self) -> Duration {
         backoff(self.failures, self.backoff_min, self.backoff_max)
     }
 
-    /// Hands the reader to a task that waits for slot `n`, polls, and sends
-    /// the outcome back: the actor is not on the path from timer to poll.
-    fn schedule(&mut self, myself: &ActorRef<DevicePollerMsg>, n: u64) {
-        let Some(mut reader) = self.reader.take() else {
-            return; // a poll is running; it schedules the next one
+    /// Starts the next poll: the group due first (shorter interval first
+    /// when due together). Nothing when a poll is already running.
+    fn schedule_next(&mut self, myself: &ActorRef<DevicePollerMsg>) {
+        if self.running.is_some() {
+            return;
+        }
+        let next = first_due(self.groups.iter().map(Group::due));
+        if let Some(g) = next {
+            self.schedule(myself, g);
+        }
+    }
+
+    /// Hands group `g`'s reader to a task that waits for its slot, polls,
+    /// and sends the outcome back: the actor is not on the path from timer
+    /// to poll.
+    fn schedule(&mut self, myself: &ActorRef<DevicePollerMsg>, g: usize) {
+        let group = &mut self.groups[g];
+        let Some(mut reader) = group.reader.take() else {
+            return;
         };
-        let at = self.schedule.slot_time(n);
+        let n = group.next;
+        let at = group.schedule.slot_time(n);
         let lag = self.metrics.lag.clone();
         let me = myself.clone();
         self.running = Some(tokio::spawn(async move {
@@ -222,6 +172,7 @@ impl DevicePollerState {
             lag.record(started.saturating_duration_since(at).as_secs_f64());
             let outcome = reader.poll().await;
             let done = CycleDone {
+                group: g,
                 slot: n,
                 started,
                 ts,
@@ -230,6 +181,58 @@ impl DevicePollerState {
             };
             let _ = me.cast(DevicePollerMsg::Done(Box::new(done)));
         }));
+    }
+
+    /// Gives a batch to the buffer: the one place a poller sends one.
+    fn deliver(&self, batch: Batch) {
+        if let Err(e) = self.buffer.cast(BufferMsg::Push(batch, None)) {
+            tracing::error!(device = %self.device, error = %e, "buffer gone: batch not delivered");
+        }
+    }
+
+    fn done(&mut self, done: CycleDone) {
+        let CycleDone {
+            group: g,
+            slot,
+            started,
+            ts,
+            reader,
+            outcome,
+        } = done;
+        let now = Instant::now();
+        self.metrics
+            .record(&outcome, now.saturating_duration_since(started));
+        self.up.store(outcome.answered, Ordering::Relaxed);
+        if outcome.answered {
+            self.failures = 0;
+        } else {
+            self.failures = self.failures.saturating_add(1);
+            tracing::warn!(device = %self.device, failures = self.failures, backoff = ?self.backoff(), "device did not answer");
+        }
+        let backoff = self.backoff();
+        let Some(group) = self.groups.get_mut(g) else {
+            return;
+        };
+        group.reader = Some(reader);
+        let at = group.schedule.slot_time(slot);
+        let due = group.filter.apply(at, outcome.values, outcome.errors);
+        self.metrics.suppressed.increment(due.suppressed);
+        let next = group.schedule.next(slot, now, backoff);
+        if next > slot + 1 {
+            tracing::debug!(device = %self.device, skipped = next - slot - 1, "poll slots skipped");
+        }
+        group.next = next;
+        if !backoff.is_zero() {
+            for other in &mut self.groups {
+                other.next = other.next.max(other.schedule.slot_from(now + backoff));
+            }
+        }
+        if !due.values.is_empty() || !due.errors.is_empty() {
+            let mut batch = Batch::new(self.device.clone(), ts);
+            batch.values = due.values;
+            batch.errors = due.errors;
+            self.deliver(batch);
+        }
     }
 }
 
@@ -244,24 +247,34 @@ impl Actor for DevicePoller {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let device = args.device.id.clone();
-        let interval = args.device.poll_interval.max(Duration::from_millis(1));
+        let now = Instant::now();
+        let groups = poll_groups(&args.device)
+            .into_iter()
+            .map(|settings| {
+                let schedule = Schedule {
+                    first_poll: args.first_poll,
+                    interval: settings.poll_interval.max(Duration::from_millis(1)),
+                };
+                Group {
+                    next: schedule.slot_from(now),
+                    schedule,
+                    filter: SendFilter::new(&settings.tags),
+                    reader: Some(DeviceReader::new(settings, args.link.clone())),
+                }
+            })
+            .collect();
         let mut state = DevicePollerState {
             metrics: PollMetrics::new(&device),
-            reader: Some(DeviceReader::new(args.device, args.link)),
+            groups,
             device,
             buffer: args.buffer,
-            schedule: Schedule {
-                first_poll: args.first_poll,
-                interval,
-            },
             backoff_min: args.backoff_min,
             backoff_max: args.backoff_max.max(args.backoff_min),
             failures: 0,
             running: None,
             up: args.up,
         };
-        let first = state.schedule.slot_from(Instant::now());
-        state.schedule(&myself, first);
+        state.schedule_next(&myself);
         Ok(state)
     }
 
@@ -273,48 +286,19 @@ impl Actor for DevicePoller {
     ) -> Result<(), ActorProcessingErr> {
         crate::fault::hit("poller").await;
         match msg {
-            DevicePollerMsg::Reloaded => {}
             DevicePollerMsg::Ping(reply) => {
                 let _ = reply.send(());
             }
+            DevicePollerMsg::Reloaded => {
+                for group in &mut state.groups {
+                    group.filter.reset();
+                }
+                tracing::debug!(device = %state.device, "config reloaded: next polls send every value");
+            }
             DevicePollerMsg::Done(done) => {
-                let CycleDone {
-                    slot,
-                    started,
-                    ts,
-                    reader,
-                    outcome,
-                } = *done;
-                state.reader = Some(reader);
                 state.running = None;
-                let now = Instant::now();
-                state
-                    .metrics
-                    .duration
-                    .record(now.saturating_duration_since(started).as_secs_f64());
-                state.metrics.count(outcome.result);
-                state
-                    .metrics
-                    .up
-                    .set(if outcome.answered { 1.0 } else { 0.0 });
-                state.up.store(outcome.answered, Ordering::Relaxed);
-                if outcome.answered {
-                    state.failures = 0;
-                } else {
-                    state.failures = state.failures.saturating_add(1);
-                    tracing::warn!(device = %state.device, failures = state.failures, backoff = ?state.backoff(), "device did not answer");
-                }
-                let mut batch = Batch::new(state.device.clone(), ts);
-                batch.values = outcome.values;
-                batch.errors = outcome.errors;
-                if let Err(e) = state.buffer.cast(BufferMsg::Push(batch, None)) {
-                    tracing::error!(device = %state.device, error = %e, "buffer gone: batch not delivered");
-                }
-                let next = state.schedule.next(slot, now, state.backoff());
-                if next > slot + 1 {
-                    tracing::debug!(device = %state.device, skipped = next - slot - 1, "poll slots skipped");
-                }
-                state.schedule(&myself, next);
+                state.done(*done);
+                state.schedule_next(&myself);
             }
         }
         Ok(())
@@ -329,67 +313,5 @@ impl Actor for DevicePoller {
             task.abort();
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
-
-    #[test]
-    fn on_time_poll_is_followed_by_the_next_slot() {
-        let t0 = Instant::now();
-        let s = Schedule {
-            first_poll: t0,
-            interval: ms(1000),
-        };
-        assert_eq!(s.next(3, t0 + ms(3_200), Duration::ZERO), 4);
-        assert_eq!(s.slot_time(4), t0 + ms(4_000));
-    }
-
-    #[test]
-    fn overrunning_poll_skips_missed_slots_instead_of_bunching() {
-        let t0 = Instant::now();
-        let s = Schedule {
-            first_poll: t0,
-            interval: ms(1000),
-        };
-        // poll 3 ended at 6.3 s: slots 4 and 5 are gone, slot 6 starts late
-        assert_eq!(s.next(3, t0 + ms(6_300), Duration::ZERO), 6);
-    }
-
-    #[test]
-    fn failing_device_backs_off_growing_up_to_the_max() {
-        let (min, max) = (ms(100), ms(30_000));
-        let waits: Vec<u64> = (0..12)
-            .map(|f| backoff(f, min, max).as_millis() as u64)
-            .collect();
-        assert_eq!(
-            waits,
-            [0, 100, 200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600, 30_000, 30_000]
-        );
-        let t0 = Instant::now();
-        let s = Schedule {
-            first_poll: t0,
-            interval: ms(1000),
-        };
-        // poll 3 ended at 3.5 s with a 6.4 s back-off: first slot at or after 9.9 s
-        assert_eq!(s.next(3, t0 + ms(3_500), ms(6_400)), 10);
-    }
-
-    #[test]
-    fn start_spread_is_stable_and_within_the_interval() {
-        let before = Instant::now();
-        let a = spread_start("press-01", ms(1000));
-        let b = spread_start("press-01", ms(1000));
-        assert!(a >= before && a < before + ms(1000));
-        assert!(
-            b.saturating_duration_since(a) < ms(100),
-            "same id, same offset"
-        );
     }
 }

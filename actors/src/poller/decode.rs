@@ -280,6 +280,9 @@ mod tests {
             scale: None,
             offset: None,
             unit: None,
+            poll_interval: None,
+            deadband: None,
+            max_silence: None,
         }
     }
 

@@ -6,20 +6,30 @@
 //!   scale/offset, NaN as error), and `encode` for the simulator.
 //! - [`link`]: one shared connection per address or serial port (Modbus TCP,
 //!   RTU over serial, RTU framing over TCP); per-request timeout; reconnect.
-//! - [`cycle`]: one poll of one device, trouble kept per tag.
-//! - [`actor`]: the DevicePoller actor: deadline schedule, back-off,
-//!   metrics, one `Batch` per poll to the BufferActor.
+//! - [`group`]: the device's tags by poll interval (a group each: own
+//!   schedule, own request plan).
+//! - [`cycle`]: one poll of one group, trouble kept per tag.
+//! - [`deadband`]: which values a poll sends (`deadband`, `max_silence`).
+//! - [`schedule`]: poll slots and back-off.
+//! - [`actor`]: the DevicePoller actor: one group poll at a time on the
+//!   device's connection, metrics, one `Batch` per group poll with something
+//!   to send to the BufferActor.
 //! - [`simulator`]: a Modbus slave serving a config's devices with values
 //!   that follow a documented function of (address, time).
 
 pub mod actor;
 pub mod cycle;
+pub mod deadband;
 pub mod decode;
+pub mod group;
 pub mod link;
+mod metrics;
 pub mod plan;
+pub mod schedule;
 pub mod simulator;
 
 pub use actor::{DevicePoller, DevicePollerArgs, DevicePollerMsg};
 pub use cycle::{DeviceReader, PollOutcome, PollResult};
+pub use group::poll_groups;
 pub use link::{Link, LinkError, Links};
 pub use plan::describe_plan;

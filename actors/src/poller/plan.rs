@@ -160,35 +160,65 @@ fn single(tag: &TagSettings, index: usize) -> PlannedRead {
     }
 }
 
-/// The plan as `ingestor check` prints it: one line per read (function,
-/// start, count, tags), under a line naming the device.
+/// The plan as `ingestor check` prints it: a line naming the device, then
+/// one line per read (function, start, count, tags). A device with tags at
+/// several intervals gets a line per poll group, its reads under it.
 pub fn describe_plan(device: &DeviceSettings) -> String {
-    let reads = plan(device, &PlanHints::default());
     let target = match (&device.address, &device.serial) {
         (Some(a), _) => a.clone(),
         (None, Some(s)) => s.clone(),
         (None, None) => "?".into(),
     };
+    let groups = crate::poller::group::poll_groups(device);
     let mut out = String::new();
+    if let [group] = groups.as_slice() {
+        let reads = plan(group, &PlanHints::default());
+        let _ = writeln!(
+            out,
+            "{} ({} unit {}, every {}): {}",
+            device.id,
+            target,
+            device.unit,
+            every(group),
+            requests(reads.len())
+        );
+        describe_reads(&mut out, group, &reads, "  ");
+        return out;
+    }
     let _ = writeln!(
         out,
-        "{} ({} unit {}, every {}): {} request{} per poll",
+        "{} ({} unit {}): {} poll groups, one at a time on the connection",
         device.id,
         target,
         device.unit,
-        humantime_serde::re::humantime::format_duration(device.poll_interval),
-        reads.len(),
-        if reads.len() == 1 { "" } else { "s" }
+        groups.len()
     );
-    for r in &reads {
+    for group in &groups {
+        let reads = plan(group, &PlanHints::default());
+        let _ = writeln!(out, "  every {}: {}", every(group), requests(reads.len()));
+        describe_reads(&mut out, group, &reads, "    ");
+    }
+    out
+}
+
+fn every(group: &DeviceSettings) -> humantime_serde::re::humantime::FormattedDuration {
+    humantime_serde::re::humantime::format_duration(group.poll_interval)
+}
+
+fn requests(n: usize) -> String {
+    format!("{n} request{} per poll", if n == 1 { "" } else { "s" })
+}
+
+fn describe_reads(out: &mut String, group: &DeviceSettings, reads: &[PlannedRead], indent: &str) {
+    for r in reads {
         let names: Vec<&str> = r
             .tags
             .iter()
-            .map(|&i| device.tags[i].name.as_str())
+            .map(|&i| group.tags[i].name.as_str())
             .collect();
         let _ = writeln!(
             out,
-            "  fc{:02} {:<22} start {:>5}  count {:>4}  tags: {}",
+            "{indent}fc{:02} {:<22} start {:>5}  count {:>4}  tags: {}",
             r.function_code(),
             function_name(r.kind),
             r.start,
@@ -196,7 +226,6 @@ pub fn describe_plan(device: &DeviceSettings) -> String {
             names.join(", ")
         );
     }
-    out
 }
 
 #[cfg(test)]
@@ -223,6 +252,9 @@ mod tests {
             scale: None,
             offset: None,
             unit: None,
+            poll_interval: None,
+            deadband: None,
+            max_silence: None,
         }
     }
 
@@ -343,5 +375,19 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("fc01 read_coils"), "{text}");
+    }
+
+    #[test]
+    fn describe_prints_each_poll_group_and_never_merges_across_groups() {
+        let mut slow = tag(Holding, 101, TagType::U16);
+        slow.poll_interval = Some(std::time::Duration::from_secs(60));
+        let d = device(vec![tag(Holding, 100, TagType::U16), slow]);
+        let text = describe_plan(&d);
+        let want = "d (127.0.0.1:502 unit 1): 2 poll groups, one at a time on the connection\n  \
+                    every 1s: 1 request per poll\n    \
+                    fc03 read_holding_registers start   100  count    1  tags: t100\n  \
+                    every 1m: 1 request per poll\n    \
+                    fc03 read_holding_registers start   101  count    1  tags: t101\n";
+        assert_eq!(text, want);
     }
 }

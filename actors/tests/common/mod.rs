@@ -59,6 +59,10 @@ pub struct ScriptedServer {
     /// When each connection was accepted.
     pub accepted: Mutex<Vec<std::time::Instant>>,
     pub connections: AtomicUsize,
+    /// When set, a register's word is `signal(address, n)` for the `n`-th
+    /// read this server answers (from 0): a signal that moves in known steps
+    /// per poll, whatever the timing.
+    pub signal: Option<fn(u16, usize) -> u16>,
 }
 
 impl ScriptedServer {
@@ -81,12 +85,16 @@ impl ScriptedServer {
             Request::ReadDiscreteInputs(s, c) => (RegisterKind::Discrete, 2, s, c),
             _ => return Err(ExceptionCode::IllegalFunction),
         };
-        self.seen.lock().unwrap().push(SeenRead {
-            unit: req.slave,
-            function,
-            start,
-            count,
-        });
+        let n = {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(SeenRead {
+                unit: req.slave,
+                function,
+                start,
+                count,
+            });
+            seen.len() - 1
+        };
         self.arrivals
             .lock()
             .unwrap()
@@ -109,7 +117,12 @@ impl ScriptedServer {
         {
             return Err(ExceptionCode::IllegalDataAddress);
         }
-        let words: Vec<u16> = range.map(|a| self.word(kind, a as u16)).collect();
+        let words: Vec<u16> = range
+            .map(|a| match self.signal {
+                Some(signal) => signal(a as u16, n),
+                None => self.word(kind, a as u16),
+            })
+            .collect();
         Ok(match kind {
             RegisterKind::Holding => Response::ReadHoldingRegisters(words),
             RegisterKind::Input => Response::ReadInputRegisters(words),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{from_toml, load, ConfigErrors};
 
 mod devices;
+mod tag_reporting;
 
 const SERVICE: &str = "[service]\nid = \"plant\"\ndata_dir = \"/tmp/ingestor\"\n";
 

@@ -1,10 +1,11 @@
 //! Rules for `[[devices]]` and their `[[devices.tags]]`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use ingestor_actors::settings::{DeviceSettings, Framing, TagSettings, TagType};
 
-use super::{is_id, positive, quoted, ID_CHARS};
+use super::{is_id, positive, quoted, shown, ID_CHARS};
 use crate::config::error::{ConfigError, KeyPath, Problem};
 use crate::config::parse::ParsedDevice;
 
@@ -171,9 +172,11 @@ fn is_tag_name(s: &str) -> bool {
 fn tags(parsed: &ParsedDevice, path: &KeyPath, out: &mut Vec<Problem>) {
     let mut names: HashMap<&str, KeyPath> = HashMap::new();
     let per_request = parsed.device.as_ref().map(|d| d.max_registers_per_request);
+    let device_interval = parsed.device.as_ref().map(|d| d.poll_interval);
     for (index, t) in &parsed.tags {
         let tag_path = path.key("tags").index(*index);
         tag(t, per_request, &tag_path, out);
+        reporting(t, device_interval, &tag_path, out);
         if let Some(first) = names.get(t.name.as_str()) {
             out.push(Problem::new(
                 tag_path.key("name"),
@@ -295,5 +298,46 @@ fn register_range(
             format!("a {span}-register value"),
             format!("at most max_registers_per_request = {cap} registers, so it can be read in one request"),
         ));
+    }
+}
+
+/// `poll_interval`, `deadband` and `max_silence` of one tag: an interval
+/// longer than zero, a deadband ≥ 0 on numbers only, a heartbeat no shorter
+/// than the tag's interval (the device's when the device did not parse:
+/// then only the tag's own is checked).
+fn reporting(
+    t: &TagSettings,
+    device_interval: Option<Duration>,
+    path: &KeyPath,
+    out: &mut Vec<Problem>,
+) {
+    if let Some(interval) = t.poll_interval {
+        positive(interval, path.key("poll_interval"), out);
+    }
+    if let Some(band) = t.deadband {
+        if !t.kind.is_numeric() {
+            let kind = quoted(&type_name(t.kind));
+            out.push(Problem::invalid(
+                path.key("deadband"),
+                band,
+                format!("numeric types only, not type = {kind}; use `max_silence` alone to send a {kind} on change"),
+            ));
+        } else if !band.is_finite() || band < 0.0 {
+            out.push(Problem::invalid(
+                path.key("deadband"),
+                band,
+                "a finite number ≥ 0 in the tag's scaled units (0 sends every change)",
+            ));
+        }
+    }
+    let interval = t.poll_interval.or(device_interval);
+    if let (Some(silence), Some(interval)) = (t.max_silence, interval) {
+        if silence < interval {
+            out.push(Problem::invalid(
+                path.key("max_silence"),
+                shown(silence),
+                format!("at least the tag's poll interval, {}", shown(interval)),
+            ));
+        }
     }
 }
