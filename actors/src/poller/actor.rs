@@ -33,7 +33,9 @@
 //! After `k` polls in a row without any answer (any group), the next poll
 //! of every group waits for its first slot at least
 //! `min(backoff_min·2^(k−1), backoff_max)` after the failed poll ended.
-//! One answer resets it.
+//! So a silent device is probed once per back-off, by the group due first
+//! (the shortest interval), not once per group; the other groups wait until
+//! it answers again. One answer resets it.
 //!
 //! [`group`]: crate::poller::group
 //! [`schedule`]: crate::poller::schedule

@@ -3,7 +3,7 @@
 //! - [`plan`]: which reads a cycle makes (fewest within the caps; re-plan
 //!   around bad addresses). `describe_plan` is what `ingestor check` prints.
 //! - [`decode`]: registers → values (every type × ABCD/DCBA/BADC/CDAB,
-//!   scale/offset, NaN as error), and `encode` for the simulator.
+//!   scale/offset, NaN as error); [`encode`]: the way back, for the simulator.
 //! - [`link`]: one shared connection per address or serial port (Modbus TCP,
 //!   RTU over serial, RTU framing over TCP); per-request timeout; reconnect.
 //! - [`group`]: the device's tags by poll interval (a group each: own
@@ -21,6 +21,7 @@ pub mod actor;
 pub mod cycle;
 pub mod deadband;
 pub mod decode;
+pub mod encode;
 pub mod group;
 pub mod link;
 mod metrics;
