@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`batch`]: `Batch` and `Value`, the readings of one device poll.
 //! - [`settings`]: the config file's schema (CONTRACT §2) as serde types.
+//! - [`credentials`]: what `[nats]` credentials may show (redacted URLs) and TLS warnings.
 //! - [`buffer`]: BufferActor; the ring, the fjall spool, the record format.
 //! - [`poller`]: DevicePoller per `[[devices]]`; plan, decode, link (tcp/rtu).
 //! - [`monitor`]: ConnectionMonitor, owner of the NATS client.
@@ -16,6 +17,7 @@
 
 pub mod batch;
 pub mod buffer;
+pub mod credentials;
 pub mod fault;
 pub mod monitor;
 pub mod poller;

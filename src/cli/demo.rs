@@ -43,7 +43,7 @@ async fn demo(settings: Settings) -> anyhow::Result<ingestor_actors::supervisor:
     let simulator = Arc::new(Simulator::new(&settings.devices));
     tokio::spawn(simulator.serve_tcp(listener));
 
-    let nats = settings.nats.servers.join(", ");
+    let nats = ingestor_actors::credentials::redacted_servers(&settings.nats);
     println!(
         "ingestor demo: {} simulated devices on {address}",
         settings.devices.len()

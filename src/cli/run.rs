@@ -18,6 +18,9 @@ pub(crate) fn run(path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(warning) = ingestor_actors::credentials::plaintext_warning(&settings.nats) {
+        tracing::warn!("{warning}");
+    }
     exit_code(runtime().and_then(|rt| rt.block_on(service::serve(settings, |_| {}))))
 }
 
