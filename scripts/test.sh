@@ -23,6 +23,13 @@ fi
 
 command -v rustfmt >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+# tests/debian_package.rs builds the .deb with cargo-deb from the test
+# build's binary (no second build). To check the release package instead:
+#   INGESTOR_DEB=$(scripts/package.sh) cargo test --test debian_package
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "test.sh: installing cargo-deb (once per machine; a few minutes)"
+  cargo install cargo-deb --locked
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
