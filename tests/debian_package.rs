@@ -92,18 +92,33 @@ fn package_installs_binary_unit_user_config_and_dashboards() {
             .unwrap_or_else(|| panic!("{path} not in the package: {files:#?}"))
             .clone()
     };
-    let unit_path = ["/usr/lib/systemd/system/ingestor.service", "/lib/systemd/system/ingestor.service"]
-        .into_iter()
-        .find(|p| files.iter().any(|(f, _, _)| f == p))
-        .unwrap_or_else(|| panic!("no systemd unit in the package: {files:#?}"));
+    let unit_path = [
+        "/usr/lib/systemd/system/ingestor.service",
+        "/lib/systemd/system/ingestor.service",
+    ]
+    .into_iter()
+    .find(|p| files.iter().any(|(f, _, _)| f == p))
+    .unwrap_or_else(|| panic!("no systemd unit in the package: {files:#?}"));
     let expected = [
         ("/usr/bin/ingestor", "-rwxr-xr-x"),
         ("/etc/ingestor/ingestor.toml", "-rw-r-----"),
         (unit_path, "-rw-r--r--"),
-        ("/usr/share/ingestor/grafana/dashboards/ingestor.json", "-rw-r--r--"),
-        ("/usr/share/ingestor/grafana/provisioning/dashboards/ingestor.yml", "-rw-r--r--"),
-        ("/usr/share/ingestor/grafana/provisioning/datasources/prometheus.yml", "-rw-r--r--"),
-        ("/usr/share/ingestor/prometheus/prometheus.yml", "-rw-r--r--"),
+        (
+            "/usr/share/ingestor/grafana/dashboards/ingestor.json",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/ingestor/grafana/provisioning/dashboards/ingestor.yml",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/ingestor/grafana/provisioning/datasources/prometheus.yml",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/ingestor/prometheus/prometheus.yml",
+            "-rw-r--r--",
+        ),
         ("/usr/share/ingestor/prometheus/alerts.yml", "-rw-r--r--"),
         ("/usr/share/doc/ingestor/README.md", "-rw-r--r--"),
         ("/usr/share/doc/ingestor/reference.md", "-rw-r--r--"),
@@ -112,7 +127,10 @@ fn package_installs_binary_unit_user_config_and_dashboards() {
     for (path, mode) in expected {
         let (_, got, owner) = entry(path);
         assert_eq!(got, mode, "{path}: mode");
-        assert_eq!(owner, "0/0", "{path}: owner (the group comes from postinst)");
+        assert_eq!(
+            owner, "0/0",
+            "{path}: owner (the group comes from postinst)"
+        );
     }
     assert!(
         !files.iter().any(|(p, _, _)| p.starts_with("/var/lib")),
@@ -122,14 +140,18 @@ fn package_installs_binary_unit_user_config_and_dashboards() {
     // Unpacked: the config and the unit are the repo's.
     let root = work.path().join("root");
     run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let read =
+        |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     assert_eq!(
         read(&root.join("etc/ingestor/ingestor.toml")),
         read(&manifest_dir().join("config/default.toml"))
     );
     let unit = root.join(unit_path.trim_start_matches('/'));
     let unit_text = read(&unit);
-    assert_eq!(unit_text, read(&manifest_dir().join("config/ingestor.service")));
+    assert_eq!(
+        unit_text,
+        read(&manifest_dir().join("config/ingestor.service"))
+    );
     for line in [
         "ExecStart=/usr/bin/ingestor run -c /etc/ingestor/ingestor.toml",
         "ExecReload=/bin/kill -HUP $MAINPID",
@@ -152,20 +174,29 @@ fn package_installs_binary_unit_user_config_and_dashboards() {
         .arg(root.join("etc/ingestor/ingestor.toml"))
         .env_remove("INGESTOR_CONFIG"));
     let stdout = String::from_utf8_lossy(&check.stdout);
-    assert!(stdout.contains("valid") && stdout.contains("press-01"), "{stdout}");
+    assert!(
+        stdout.contains("valid") && stdout.contains("press-01"),
+        "{stdout}"
+    );
 
     // Control files: the config is a conffile; the scripts make the user,
     // set the config's group, enable the unit, and clean up on purge.
     let control = work.path().join("control");
     run(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control));
-    assert_eq!(read(&control.join("conffiles")).trim(), "/etc/ingestor/ingestor.toml");
+    assert_eq!(
+        read(&control.join("conffiles")).trim(),
+        "/etc/ingestor/ingestor.toml"
+    );
     let postinst = read(&control.join("postinst"));
     for needle in [
         "adduser --system",
         "dpkg-statoverride --update --add root ingestor 0640 \"$CONF\"",
         "deb-systemd-helper enable ingestor.service",
     ] {
-        assert!(postinst.contains(needle), "postinst lacks {needle}:\n{postinst}");
+        assert!(
+            postinst.contains(needle),
+            "postinst lacks {needle}:\n{postinst}"
+        );
     }
     assert!(
         !postinst.contains("deb-systemd-invoke start"),
@@ -183,7 +214,10 @@ fn package_installs_binary_unit_user_config_and_dashboards() {
     }
     let fields = read(&control.join("control"));
     assert!(fields.contains("Package: ingestor"), "{fields}");
-    assert!(fields.contains("adduser"), "Depends lacks adduser: {fields}");
+    assert!(
+        fields.contains("adduser"),
+        "Depends lacks adduser: {fields}"
+    );
 
     verify_unit(&unit);
 }
@@ -191,7 +225,11 @@ fn package_installs_binary_unit_user_config_and_dashboards() {
 /// `systemd-analyze verify` where there is one: no complaint but the
 /// binary missing from this (uninstalled) machine's /usr/bin.
 fn verify_unit(unit: &Path) {
-    let Ok(out) = Command::new("systemd-analyze").arg("verify").arg(unit).output() else {
+    let Ok(out) = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(unit)
+        .output()
+    else {
         eprintln!("systemd-analyze not available: unit not verified");
         return;
     };

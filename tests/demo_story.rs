@@ -16,8 +16,9 @@ use service_support::*;
 /// service id the stream reader expects, NATS at `nats_url`.
 fn demo_dir(nats_url: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    let demo = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml"))
-        .expect("config/demo.toml");
+    let demo =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml"))
+            .expect("config/demo.toml");
     let text = demo
         .replace("127.0.0.1:5020", &format!("127.0.0.1:{}", free_port()))
         .replace("127.0.0.1:9898", &format!("127.0.0.1:{}", free_port()))
@@ -69,15 +70,17 @@ impl Demo {
             .args(["-INT", &self.child.id().to_string()])
             .status();
         let mut code = None;
-        wait_until(Duration::from_secs(30), "demo exits after Ctrl-C", || {
-            match self.child.try_wait() {
+        wait_until(
+            Duration::from_secs(30),
+            "demo exits after Ctrl-C",
+            || match self.child.try_wait() {
                 Ok(Some(status)) => {
                     code = status.code();
                     true
                 }
                 _ => false,
-            }
-        });
+            },
+        );
         (code, self.output())
     }
 }
@@ -107,14 +110,19 @@ fn numbers(text: &str, prefix: &str) -> Vec<u64> {
 fn child_pids(text: &str) -> Vec<u32> {
     text.split("pid ")
         .skip(1)
-        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect()
 }
 
 fn running(pid: u32) -> bool {
     // A zombie is gone for our purposes; /proc/<pid>/stat says "Z".
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| !stat.split_whitespace().nth(2).is_some_and(|s| s == "Z"))
+        .is_ok_and(|stat| stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"))
 }
 
 /// `ingestor spool stats` on the demo's data (`./data`, relative to `dir`).
@@ -125,7 +133,11 @@ fn batches_on_disk(dir: &Path) -> u64 {
         .output()
         .expect("ingestor spool stats");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     numbers(&text, "batches")[0]
 }
 
@@ -143,7 +155,8 @@ fn demo_with_nats_server_on_path_plays_the_outage_and_every_seq_arrives_once_in_
         assert!(out.contains(act), "{act} missing:\n{out}");
     }
     assert!(
-        out.lines().any(|l| l.contains("NATS DOWN") && !l.contains(" 0 disk")),
+        out.lines()
+            .any(|l| l.contains("NATS DOWN") && !l.contains(" 0 disk")),
         "no status line shows the backlog on disk during the outage:\n{out}"
     );
     let pids = child_pids(&out);
@@ -163,9 +176,11 @@ fn demo_with_nats_server_on_path_plays_the_outage_and_every_seq_arrives_once_in_
         .stderr(Stdio::null())
         .spawn()
         .expect("nats-server");
-    wait_until(Duration::from_secs(15), "nats-server on the demo's store", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    wait_until(
+        Duration::from_secs(15),
+        "nats-server on the demo's store",
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
     let seqs = read_stream(&format!("nats://127.0.0.1:{port}"));
     let _ = server.kill();
     let _ = server.wait();
@@ -197,7 +212,10 @@ fn demo_without_nats_server_keeps_everything_on_disk_and_says_how_to_get_one() {
     let polled = numbers(&out, "final: polled")[0];
     let kept = numbers(&out, "kept on disk for next time")[0];
     assert!(polled > 0, "{out}");
-    assert_eq!(kept, polled, "nothing published, so everything is kept:\n{out}");
+    assert_eq!(
+        kept, polled,
+        "nothing published, so everything is kept:\n{out}"
+    );
     assert_eq!(batches_on_disk(dir.path()), kept);
 }
 
@@ -207,12 +225,16 @@ fn demo_with_the_users_own_nats_server_publishes_there_and_leaves_it_running() {
     let dir = demo_dir(&nats.url());
     let demo = Demo::start(dir.path(), None);
     demo.wait_for(Duration::from_secs(60), "data published", |o| {
-        o.lines().any(|l| l.starts_with("polled") && l.contains("connected"))
+        o.lines()
+            .any(|l| l.starts_with("polled") && l.contains("connected"))
     });
     let (code, out) = demo.interrupt();
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("leaves that server alone"), "{out}");
-    assert!(!out.contains("== 1/4"), "no outage with the user's server:\n{out}");
+    assert!(
+        !out.contains("== 1/4"),
+        "no outage with the user's server:\n{out}"
+    );
     assert!(child_pids(&out).is_empty(), "{out}");
     // The user's server still runs and has the demo's data.
     let seqs = read_stream(&nats.url());

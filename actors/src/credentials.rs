@@ -127,16 +127,16 @@ mod tests {
 
     #[test]
     fn url_without_user_info_is_unchanged() {
-        assert_eq!(
-            redact_url("nats://127.0.0.1:4222"),
-            "nats://127.0.0.1:4222"
-        );
+        assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
     }
 
     #[test]
     fn unparsable_url_with_at_sign_leaks_nothing_before_it() {
         let shown = redact_url("nats://al ice:pw@@host:4222");
-        assert!(!shown.contains("pw") && !shown.contains("al ice"), "{shown}");
+        assert!(
+            !shown.contains("pw") && !shown.contains("al ice"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -52,7 +52,7 @@ enum Nats {
     /// The user's own: never touched.
     Users,
     /// The demo's own child, for the scripted outage.
-    Own(NatsChild),
+    Own(Box<NatsChild>),
     /// None: everything stays on disk. The text says why and what to do.
     Absent(String),
 }
@@ -80,7 +80,7 @@ async fn choose_nats(settings: &Settings) -> Nats {
         ));
     };
     match NatsChild::start(program, &settings.service.data_dir).await {
-        Ok(child) => Nats::Own(child),
+        Ok(child) => Nats::Own(Box::new(child)),
         Err(e) => Nats::Absent(format!(
             "  No NATS server answers at {configured}, and the demo could not start its own: {e}.\n  \
              Every reading is kept on disk; start one with  nats-server -js"
@@ -125,7 +125,7 @@ async fn demo(mut settings: Settings) -> anyhow::Result<ingestor_actors::supervi
                 child.url(),
                 child.store().display()
             );
-            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(*child);
         }
         Nats::Absent(text) => {
             println!(
@@ -136,7 +136,7 @@ async fn demo(mut settings: Settings) -> anyhow::Result<ingestor_actors::supervi
         }
     }
     if let Ok(kept) = status::kept_on_disk(data_dir.clone()).await {
-        if let Some(line) = kept.from_last_time() {
+        if let Some(line) = kept.left_by_last_run() {
             println!("  backlog   {line}");
         }
     }
@@ -152,12 +152,18 @@ async fn demo(mut settings: Settings) -> anyhow::Result<ingestor_actors::supervi
 
     let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
     let latest: status::Latest = Arc::default();
-    let own = slot.lock().unwrap_or_else(PoisonError::into_inner).is_some();
+    let own = slot
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .is_some();
     let exit = {
         let (tasks, slot, latest) = (tasks.clone(), slot.clone(), latest.clone());
         service::serve(settings, move |health| {
             let mut tasks = tasks.lock().unwrap_or_else(PoisonError::into_inner);
-            tasks.push(tokio::spawn(status::on_stop(health.clone(), latest.clone())));
+            tasks.push(tokio::spawn(status::on_stop(
+                health.clone(),
+                latest.clone(),
+            )));
             tasks.push(tokio::spawn(status::lines(health.clone(), hint, latest)));
             if own {
                 tasks.push(tokio::spawn(story::play(health, slot)));
@@ -175,6 +181,10 @@ async fn demo(mut settings: Settings) -> anyhow::Result<ingestor_actors::supervi
         child.stop().await;
     }
     let last = latest.lock().unwrap_or_else(PoisonError::into_inner).take();
-    status::print_final(last, status::kept_on_disk(data_dir.clone()).await, &data_dir);
+    status::print_final(
+        last,
+        status::kept_on_disk(data_dir.clone()).await,
+        &data_dir,
+    );
     exit
 }

@@ -143,7 +143,10 @@ impl NatsChild {
                 .status()
                 .await;
         }
-        if tokio::time::timeout(STOP_WITHIN, child.wait()).await.is_err() {
+        if tokio::time::timeout(STOP_WITHIN, child.wait())
+            .await
+            .is_err()
+        {
             let _ = child.kill().await;
         }
     }

@@ -97,7 +97,7 @@ pub(super) struct Kept {
 
 impl Kept {
     /// What a previous run left, for the banner; `None` when nothing.
-    pub(super) fn from_last_time(&self) -> Option<String> {
+    pub(super) fn left_by_last_run(&self) -> Option<String> {
         (self.batches > 0).then(|| {
             format!(
                 "{} batches kept on disk from last time (seq {}..{}): they go out first",
