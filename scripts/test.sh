@@ -15,14 +15,21 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
-# Debian's prometheus package starts a server on :9090 on install; our tests
-# start their own, so stop that one only if this script just installed it.
-if printf '%s\n' "${need_apt[@]:-}" | grep -qx prometheus; then
-  (systemctl stop prometheus 2>/dev/null || pkill -x prometheus 2>/dev/null || true)
-fi
+# This script never stops or kills a process it did not start: the tests
+# use promtool only (no Prometheus server), and every server they need
+# (nats-server, the service, simulators) they start themselves on free
+# loopback ports and stop by pid. A Prometheus or NATS server of the user's
+# own keeps running untouched.
 
 command -v rustfmt >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+# tests/debian_package.rs builds the .deb with cargo-deb from the test
+# build's binary (no second build). To check the release package instead:
+#   INGESTOR_DEB=$(scripts/package.sh) cargo test --test debian_package
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "test.sh: installing cargo-deb (once per machine; a few minutes)"
+  cargo install cargo-deb --locked
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -172,3 +172,56 @@ fn check_on_a_missing_file_exits_2_saying_so() {
         "{stderr}"
     );
 }
+
+/// The demo config with `[nats]` replaced by `nats`.
+fn with_nats(nats: &str) -> String {
+    let demo = std::fs::read_to_string(shipped("demo.toml")).expect("demo.toml");
+    let start = demo.find("[nats]").expect("demo.toml has [nats]");
+    let end = demo[start + 1..]
+        .find("\n[")
+        .map_or(demo.len(), |i| start + 1 + i);
+    format!("{}{nats}\n{}", &demo[..start], &demo[end..])
+}
+
+#[test]
+fn check_warns_about_credentials_without_tls_and_never_prints_url_user_info() {
+    let file = write_config(&with_nats(
+        "[nats]\nservers = [\"nats://plantuser:Sup3rSecret@10.1.2.3:4222\"]\ntoken = \"tok-123\"",
+    ));
+    let out = check(file.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("warning"), "{stdout}");
+    assert!(stdout.contains("token"), "{stdout}");
+    assert!(stdout.contains("10.1.2.3:4222"), "{stdout}");
+    for secret in ["Sup3rSecret", "plantuser", "tok-123"] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} printed:\n{stdout}{stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_does_not_warn_when_tls_is_required() {
+    let file = write_config(&with_nats(
+        "[nats]\nservers = [\"tls://10.1.2.3:4222\"]\nuser = \"u\"\npassword = \"p\"\ntls_required = true",
+    ));
+    let out = check(file.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("warning"), "{stdout}");
+}
+
+#[test]
+fn check_of_a_bad_server_url_does_not_print_its_password() {
+    let file = write_config(&with_nats(
+        "[nats]\nservers = [\"http://u:Sup3rSecret@10.1.2.3:4222\"]",
+    ));
+    let out = check(file.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nats.servers[0]"), "{stderr}");
+    assert!(!stderr.contains("Sup3rSecret"), "{stderr}");
+}

@@ -86,3 +86,30 @@ fn too_many_restarts_exit_1_with_the_ring_on_disk_and_nothing_lost() {
     assert!(service.term(Duration::from_secs(10)).success());
     assert_stream_plus_spool_complete(&url, &plant.config);
 }
+
+#[test]
+fn fault_endpoint_refuses_unknown_actor_names_and_arms_nothing() {
+    let nats = NatsServer::start();
+    let plant = Plant::new(&nats.url(), SUPERVISION);
+    let mut service = plant.start();
+    wait_until(Duration::from_secs(20), "data flowing", || {
+        service.metric("ingestor_published_total") >= 5.0
+    });
+    for path in [
+        "/fault/nobody/panic",
+        "/fault/Buffer/panic",
+        "/fault/buffer/explode",
+    ] {
+        assert_eq!(service.post(path), None, "{path} was accepted");
+    }
+    // Nothing was armed: a few rounds of messages to every actor restart none.
+    let published = service.metric("ingestor_published_total");
+    for _ in 0..5 {
+        let _ = service.health();
+    }
+    wait_until(Duration::from_secs(20), "data still flowing", || {
+        service.metric("ingestor_published_total") > published + 5.0
+    });
+    assert_eq!(service.metric("ingestor_actor_restarts_total"), 0.0);
+    assert!(service.term(Duration::from_secs(15)).success());
+}

@@ -4,6 +4,25 @@
 //!
 //! Every actor calls [`hit`] first thing in its message handler; without the
 //! feature it is an empty inline function.
+//!
+//! Invariants: the feature cannot be compiled into a release build (a
+//! `compile_error!` below: `debug_assertions` off means release), so no
+//! installed ingestor has the `POST /fault/...` endpoint; and only the actor
+//! kinds in [`ACTORS`] can be armed, so a stray request cannot fill memory.
+
+#[cfg(all(feature = "fault-injection", not(debug_assertions)))]
+compile_error!(
+    "the `fault-injection` feature lets an HTTP request crash the service: \
+     it is for test builds only and cannot be part of a release build"
+);
+
+/// The actor kinds that call [`hit`]: the only names a fault can be armed for.
+pub const ACTORS: &[&str] = &["buffer", "publisher", "monitor", "poller"];
+
+/// Whether `actor` is one of [`ACTORS`].
+pub fn is_known_actor(actor: &str) -> bool {
+    ACTORS.contains(&actor)
+}
 
 /// What an armed actor does on its next message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +53,19 @@ mod armed {
     static ARMED: Mutex<Vec<(String, Fault)>> = Mutex::new(Vec::new());
 
     /// Arms `fault` for the next message of the actor kind `actor`
-    /// (`buffer`, `publisher`, `monitor`, `poller`).
-    pub fn arm(actor: &str, fault: Fault) {
+    /// (one of [`super::ACTORS`]); any other name is refused.
+    pub fn arm(actor: &str, fault: Fault) -> Result<(), String> {
+        if !super::is_known_actor(actor) {
+            return Err(format!(
+                "unknown actor {actor:?}: one of {}",
+                super::ACTORS.join(", ")
+            ));
+        }
         let mut armed = ARMED
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         armed.push((actor.to_owned(), fault));
+        Ok(())
     }
 
     /// Fires an armed fault for `actor`, once.
@@ -69,3 +95,14 @@ pub use armed::{arm, hit};
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub async fn hit(_actor: &str) {}
+
+#[cfg(all(test, feature = "fault-injection"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arming_an_unknown_actor_is_refused() {
+        assert!(arm("nobody", Fault::Panic).is_err());
+        assert!(arm("", Fault::Hang).is_err());
+    }
+}

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`batch`]: `Batch` and `Value`, the readings of one device poll.
 //! - [`settings`]: the config file's schema (CONTRACT §2) as serde types.
+//! - [`credentials`]: what `[nats]` credentials may show (redacted URLs) and TLS warnings.
 //! - [`buffer`]: BufferActor; the ring, the fjall spool, the record format.
 //! - [`poller`]: DevicePoller per `[[devices]]`; poll groups, plan, decode,
 //!   link (tcp/rtu), deadband/heartbeat filter.
@@ -17,6 +18,7 @@
 
 pub mod batch;
 pub mod buffer;
+pub mod credentials;
 pub mod fault;
 pub mod monitor;
 pub mod poller;

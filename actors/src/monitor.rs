@@ -39,7 +39,7 @@ pub enum MonitorError {
     /// A `[nats] servers` entry is not a NATS URL.
     #[error("[nats] servers: {url:?} is not a NATS server address ({reason})")]
     InvalidServer {
-        /// The configured entry.
+        /// The configured entry, user info redacted.
         url: String,
         /// What the parser said.
         reason: String,
@@ -157,7 +157,7 @@ impl Actor for ConnectionMonitor {
             .connect(servers)
             .await
             .map_err(|e| MonitorError::Client(e.to_string()))?;
-        info!(servers = ?args.settings.servers, "connecting to NATS in the background");
+        info!(servers = %crate::credentials::redacted_servers(&args.settings), "connecting to NATS in the background");
         Ok(MonitorState {
             client,
             publisher: args.publisher,
@@ -337,7 +337,7 @@ fn server_addrs(settings: &NatsSettings) -> Result<Vec<ServerAddr>, MonitorError
         .map(|url| {
             url.parse::<ServerAddr>()
                 .map_err(|e| MonitorError::InvalidServer {
-                    url: url.clone(),
+                    url: crate::credentials::redact_url(url),
                     reason: e.to_string(),
                 })
         })

@@ -1,5 +1,8 @@
 //! `ingestor check`: validates the config, prints a summary and the poll plan.
 //!
+//! Server URLs are shown without their user info, and credentials that
+//! would travel without TLS get a `warning` line (still exit 0).
+//!
 //! Exit 0 when valid; exit 2 with every problem on stderr when not (also
 //! when the file cannot be read).
 
@@ -8,12 +11,17 @@ use std::process::ExitCode;
 
 use ingestor_actors::settings::{DeviceSettings, NatsMode, Settings, TagSettings};
 
+use ingestor_actors::credentials;
+
 use crate::config;
 
 pub(crate) fn run(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok(settings) => {
             print_summary(path, &settings);
+            if let Some(warning) = credentials::plaintext_warning(&settings.nats) {
+                println!("warning   {warning}");
+            }
             print_poll_plan(&settings);
             ExitCode::SUCCESS
         }
@@ -44,7 +52,7 @@ fn print_summary(path: &Path, s: &Settings) {
     };
     println!(
         "nats      {} ({mode}), subjects {}.{}.<device>",
-        s.nats.servers.join(", "),
+        credentials::redacted_servers(&s.nats),
         s.nats.subject_prefix,
         s.service.id
     );

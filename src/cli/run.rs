@@ -19,6 +19,9 @@ pub(crate) fn run(path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(warning) = ingestor_actors::credentials::plaintext_warning(&settings.nats) {
+        tracing::warn!("{warning}");
+    }
     let reload_from = Some(path.to_path_buf());
     exit_code(
         runtime()

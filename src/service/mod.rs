@@ -20,7 +20,7 @@ use ingestor_actors::settings::Settings;
 use ingestor_actors::supervisor::{Exit, RootArgs, RootMsg, RootSupervisor};
 use ractor::{Actor, ActorRef};
 
-pub(crate) use health::TreeHealth;
+pub(crate) use health::{Snapshot, TreeHealth};
 
 use endpoint::Endpoint;
 use reload::Reloader;

@@ -90,7 +90,14 @@ impl Reloader {
             .await
             .map_err(|e| ReloadError::Read(e.to_string()))?;
         let new = match loaded {
-            Ok(settings) => self.live_part_of(settings),
+            Ok(settings) => {
+                if let Some(warning) =
+                    ingestor_actors::credentials::plaintext_warning(&settings.nats)
+                {
+                    tracing::warn!("{warning}");
+                }
+                self.live_part_of(settings)
+            }
             Err(errors) => {
                 for line in errors.to_string().lines() {
                     tracing::error!("{line}");

@@ -193,21 +193,24 @@ async fn health_report<H: HealthSource>(State(ep): State<Endpoints<H>>) -> Json<
 }
 
 /// Test builds only: `POST /fault/<actor>/<panic|hang>` arms a fault for the
-/// next message of that actor kind (`buffer`, `publisher`, `monitor`, `poller`).
+/// next message of that actor kind (`buffer`, `publisher`, `monitor`, `poller`);
+/// any other actor or fault kind is answered 400 and arms nothing.
 #[cfg(feature = "fault-injection")]
 async fn inject_fault(
     axum::extract::Path((actor, kind)): axum::extract::Path<(String, String)>,
 ) -> (axum::http::StatusCode, String) {
-    match kind.parse::<ingestor_actors::fault::Fault>() {
+    let armed = kind
+        .parse::<ingestor_actors::fault::Fault>()
+        .and_then(|fault| ingestor_actors::fault::arm(&actor, fault).map(|()| fault));
+    match armed {
         Ok(fault) => {
             tracing::warn!(%actor, ?fault, "fault armed (test build)");
-            ingestor_actors::fault::arm(&actor, fault);
             (
                 axum::http::StatusCode::OK,
                 format!("armed {kind} for {actor}\n"),
             )
         }
-        Err(e) => (axum::http::StatusCode::BAD_REQUEST, e),
+        Err(e) => (axum::http::StatusCode::BAD_REQUEST, format!("{e}\n")),
     }
 }
 

@@ -181,6 +181,11 @@ impl Service {
         serde_json::from_str(&self.get("/health").unwrap_or_default()).unwrap_or_default()
     }
 
+    /// `POST path`: the body on 200, `None` otherwise.
+    pub fn post(&self, path: &str) -> Option<String> {
+        self.request("POST", path)
+    }
+
     /// Arms a fault (test builds: feature `fault-injection`).
     pub fn fault(&self, actor: &str, kind: &str) {
         let ok = self.request("POST", &format!("/fault/{actor}/{kind}"));

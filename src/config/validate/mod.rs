@@ -97,7 +97,7 @@ fn nats(n: &NatsSettings, out: &mut Vec<Problem>) {
             let allowed = "a nats:// or tls:// URL with a host, like \"nats://127.0.0.1:4222\"";
             out.push(Problem::invalid(
                 path.key("servers").index(i),
-                quoted(server),
+                quoted(&ingestor_actors::credentials::redact_url(server)),
                 allowed,
             ));
         }
