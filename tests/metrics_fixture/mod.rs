@@ -29,6 +29,8 @@ pub const CONTRACT_COUNTERS: &[&str] = &[
     "ingestor_nats_reconnects_total",
     "ingestor_actor_restarts_total",
     "ingestor_config_reloads_total",
+    "ingestor_spool_errors_total",
+    "ingestor_values_suppressed_total",
 ];
 /// CONTRACT §4 gauges.
 pub const CONTRACT_GAUGES: &[&str] = &[
@@ -101,6 +103,8 @@ pub fn record_every_metric() {
     counter!("ingestor_nats_reconnects_total").increment(1);
     counter!("ingestor_actor_restarts_total", "actor" => "poller").increment(1);
     counter!("ingestor_config_reloads_total", "result" => "ok").increment(1);
+    counter!("ingestor_spool_errors_total", "op" => "write").increment(1);
+    counter!("ingestor_values_suppressed_total", "device" => DEVICES[0]).increment(3);
 }
 
 /// `/metrics` and `/health` served from a runtime of its own on
