@@ -1,12 +1,26 @@
-//! ConnectionMonitor: owns the async-nats client and tells the others
+//! ConnectionMonitor: makes the connections to NATS and tells the others
 //! whether NATS can be reached.
 //!
-//! The client connects in the background (`retry_on_initial_connect`), so the
-//! service starts and buffers when NATS is down at boot, and it reconnects
-//! forever. Every client event becomes a typed message: the Publisher gets
-//! [`PublisherMsg::Connected`] (with the client) and
-//! [`PublisherMsg::Disconnected`], the BufferActor gets
-//! [`BufferMsg::Connection`] (it needs it for `persist = "disconnect"`).
+//! # Invariants
+//! - One async-nats client per connection. A client never reconnects on its
+//!   own: when its connection dies, the client dies with it, with every
+//!   command still queued in it (see [`connect`] for how), so nothing issued
+//!   on an old connection can reach the server after the Publisher resent
+//!   what was lost. The monitor then connects a fresh client.
+//! - Connect attempts run in a task, never in the actor's handler: `/health`
+//!   and the supervisor get answers while a server is unreachable.
+//! - Back quickly, no storm: after a loss the first attempt is immediate,
+//!   then 50 ms doubling to [`connect::RECONNECT_MAX_DELAY`] (500 ms) apart.
+//!   A server that comes back is in use within about half a second.
+//! - Every event of the current client becomes a typed message: the
+//!   Publisher gets [`PublisherMsg::Connected`] (with the client) and
+//!   [`PublisherMsg::Disconnected`], the BufferActor gets
+//!   [`BufferMsg::Connection`] (it needs it for `persist = "disconnect"`).
+//!   Events of a retired client (tagged with its generation) are ignored.
+//! - The service starts and buffers when NATS is down at boot: the first
+//!   connect is just another attempt.
+//! - No global state: everything comes in [`MonitorArguments`], so a
+//!   `[nats]` change is applied by stopping this actor and spawning a new one.
 //!
 //! A TCP path that dies without a FIN (cable pulled, VPN gone) is noticed by
 //! pings: the client sends one every [`MonitorArguments::ping_interval`] and
@@ -15,18 +29,23 @@
 //!
 //! Metrics: `ingestor_nats_connected` (gauge), `ingestor_nats_reconnects_total`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+mod connect;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{ClientError, ConnectOptions, Event, ServerAddr, ServerError};
+use async_nats::connection::State;
+use async_nats::{Client, ClientError, Event, ServerAddr, ServerError};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::task::JoinHandle;
 use thiserror::Error;
 use tracing::{debug, error, info, warn};
 
 use crate::buffer::BufferMsg;
 use crate::publisher::PublisherMsg;
 use crate::settings::NatsSettings;
+pub use connect::{connect_options, reconnect_delay, RECONNECT_MAX_DELAY};
+use connect::{one_connection, server_addrs, Sink};
 
 /// How often the client pings the server by default; two missed pongs drop
 /// the connection.
@@ -102,8 +121,25 @@ pub struct MonitorStatus {
 /// Messages of the ConnectionMonitor.
 #[derive(Debug)]
 pub enum MonitorMsg {
-    /// A client event (sent by the client's event callback).
-    Event(Event),
+    /// A client event (sent by the event callback of the client of `generation`).
+    Event {
+        /// The connection the event is about.
+        generation: u64,
+        /// What happened.
+        event: Event,
+    },
+    /// Internal: time for a connect attempt (ignored unless `generation` is current).
+    Connect {
+        /// The connection to make.
+        generation: u64,
+    },
+    /// Internal: a connect attempt finished.
+    Connected {
+        /// The connection it made.
+        generation: u64,
+        /// The client, or why there is none.
+        result: Result<Client, String>,
+    },
     /// The current status.
     Status(RpcReplyPort<MonitorStatus>),
     /// A restarted Publisher: send events there from now on; it is told the
@@ -116,15 +152,25 @@ pub enum MonitorMsg {
 
 /// The ConnectionMonitor's state.
 pub struct MonitorState {
-    client: async_nats::Client,
+    settings: Arc<NatsSettings>,
+    servers: Vec<ServerAddr>,
+    client_name: String,
+    ping_interval: Duration,
+    sink: Sink,
+    /// The client of the current connection, while it is up.
+    client: Option<Client>,
+    /// Counts connections; events of older ones are ignored.
+    generation: u64,
+    attempt: Option<JoinHandle<()>>,
+    /// The current attempt's client lost its connection before it was handed over.
+    lost_while_connecting: bool,
+    failures: u32,
     publisher: ActorRef<PublisherMsg>,
     buffer: ActorRef<BufferMsg>,
-    connected: bool,
     ever_connected: bool,
     reconnects: u64,
     last_error: Option<String>,
     tls_configured: bool,
-    stopped: Arc<AtomicBool>,
 }
 
 impl Actor for ConnectionMonitor {
@@ -138,63 +184,96 @@ impl Actor for ConnectionMonitor {
         args: MonitorArguments,
     ) -> Result<MonitorState, ActorProcessingErr> {
         let servers = server_addrs(&args.settings)?;
+        // Settings problems (unreadable creds, half-set auth) fail the start.
+        connect_options(&args.settings, args.ping_interval).await?;
         let s = &args.settings;
         let tls_configured = s.tls_required || s.ca_file.is_some() || s.cert_file.is_some();
-        let events = myself.clone();
-        let stopped = Arc::new(AtomicBool::new(false));
-        let stopped_flag = stopped.clone();
-        let options = connect_options(&args.settings, args.ping_interval)
-            .await?
-            .name(&args.client_name)
-            .reconnect_delay_callback(move |attempts| reconnect_delay(attempts, &stopped_flag))
-            .event_callback(move |event| {
-                // The actor may be gone while the client lives on; nothing to tell then.
-                let _ = events.cast(MonitorMsg::Event(event));
-                async {}
-            });
         metrics::gauge!("ingestor_nats_connected").set(0.0);
-        let client = options
-            .connect(servers)
-            .await
-            .map_err(|e| MonitorError::Client(e.to_string()))?;
         info!(servers = ?args.settings.servers, "connecting to NATS in the background");
+        let _ = myself.cast(MonitorMsg::Connect { generation: 1 });
         Ok(MonitorState {
-            client,
+            settings: Arc::new(args.settings),
+            servers,
+            client_name: args.client_name,
+            ping_interval: args.ping_interval,
+            sink: Sink::start().await?,
+            client: None,
+            generation: 1,
+            attempt: None,
+            lost_while_connecting: false,
+            failures: 0,
             publisher: args.publisher,
             buffer: args.buffer,
-            connected: false,
             ever_connected: false,
             reconnects: 0,
             last_error: None,
             tls_configured,
-            stopped,
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<MonitorMsg>,
+        myself: ActorRef<MonitorMsg>,
         msg: MonitorMsg,
         state: &mut MonitorState,
     ) -> Result<(), ActorProcessingErr> {
         crate::fault::hit("monitor").await;
         match msg {
-            MonitorMsg::Event(event) => state.on_event(event),
+            MonitorMsg::Event { generation, event } => {
+                if generation != state.generation {
+                    return Ok(());
+                }
+                if state.client.is_some() {
+                    state.on_event(&myself, event);
+                } else if matches!(event, Event::Disconnected | Event::Closed) {
+                    // Lost before the attempt task handed the client over.
+                    state.lost_while_connecting = true;
+                }
+            }
+            MonitorMsg::Connect { generation } => {
+                if generation == state.generation && state.client.is_none() {
+                    state.start_attempt(&myself);
+                }
+            }
+            MonitorMsg::Connected { generation, result } => {
+                if generation != state.generation {
+                    return Ok(());
+                }
+                state.attempt = None;
+                let lost = std::mem::take(&mut state.lost_while_connecting);
+                let result = result.and_then(|client| {
+                    match !lost && client.connection_state() == State::Connected {
+                        true => Ok(client),
+                        false => Err("connection lost right after connecting".to_string()),
+                    }
+                });
+                match result {
+                    Ok(client) => state.on_connected(client),
+                    Err(text) => {
+                        state.connection_problem(text);
+                        state.failures = state.failures.saturating_add(1);
+                        let delay = reconnect_delay(state.failures);
+                        myself.send_after(delay, move || MonitorMsg::Connect { generation });
+                    }
+                }
+            }
             MonitorMsg::AttachPublisher(publisher) => {
                 state.publisher = publisher;
-                let msg = match state.connected {
-                    true => PublisherMsg::Connected(state.client.clone()),
-                    false => PublisherMsg::Disconnected,
+                let msg = match &state.client {
+                    Some(client) => PublisherMsg::Connected(client.clone()),
+                    None => PublisherMsg::Disconnected,
                 };
                 let _ = state.publisher.cast(msg);
             }
             MonitorMsg::AttachBuffer(buffer) => {
                 state.buffer = buffer;
-                let _ = state.buffer.cast(BufferMsg::Connection(state.connected));
+                let _ = state
+                    .buffer
+                    .cast(BufferMsg::Connection(state.client.is_some()));
             }
             MonitorMsg::Status(reply) => {
                 let _ = reply.send(MonitorStatus {
-                    connected: state.connected,
+                    connected: state.client.is_some(),
                     last_error: state.last_error.clone(),
                     reconnects: state.reconnects,
                 });
@@ -209,23 +288,64 @@ impl Actor for ConnectionMonitor {
         state: &mut MonitorState,
     ) -> Result<(), ActorProcessingErr> {
         metrics::gauge!("ingestor_nats_connected").set(0.0);
-        // A client still trying to connect cannot be told to stop (it reads
-        // no commands while connecting): from now on it waits instead of
-        // knocking, so a stopped monitor leaves no retry loop behind.
-        state.stopped.store(true, Ordering::Relaxed);
-        if state.connected {
+        if let Some(attempt) = state.attempt.take() {
+            attempt.abort();
+        }
+        if let Some(client) = state.client.take() {
             // Sends what is queued and closes; a dead server must not hold up the stop.
-            let _ = tokio::time::timeout(Duration::from_secs(2), state.client.drain()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), client.drain()).await;
         }
         Ok(())
     }
 }
 
 impl MonitorState {
-    fn on_event(&mut self, event: Event) {
+    /// Connects a fresh client in a task; the answer comes as `Connected`.
+    fn start_attempt(&mut self, myself: &ActorRef<MonitorMsg>) {
+        if self.attempt.is_some() {
+            return;
+        }
+        let generation = self.generation;
+        let settings = self.settings.clone();
+        let servers = self.servers.clone();
+        let name = self.client_name.clone();
+        let ping = self.ping_interval;
+        let sink = self.sink.addr();
+        let me = myself.clone();
+        self.attempt = Some(tokio::spawn(async move {
+            let events = me.clone();
+            let result = async {
+                let options = connect_options(&settings, ping)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let client = one_connection(options, servers.len())
+                    .name(name)
+                    .event_callback(move |event| {
+                        // The actor may be gone while the client lives on; nothing to tell then.
+                        let _ = events.cast(MonitorMsg::Event { generation, event });
+                        async {}
+                    })
+                    .connect(servers)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // From now on this client can only "reconnect" to the sink:
+                // it ends with its connection (see `connect`).
+                client
+                    .set_server_pool(vec![sink])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(client)
+            }
+            .await;
+            let _ = me.cast(MonitorMsg::Connected { generation, result });
+        }));
+    }
+
+    fn on_event(&mut self, myself: &ActorRef<MonitorMsg>, event: Event) {
         match event {
-            Event::Connected => self.on_connected(),
-            Event::Disconnected => self.on_disconnected(),
+            // `Connected` comes from the attempt task, with the client.
+            Event::Connected => {}
+            Event::Disconnected | Event::Closed => self.on_disconnected(myself),
             Event::ServerError(ServerError::AuthorizationViolation) => {
                 self.connection_problem("authorization violation".into())
             }
@@ -239,22 +359,16 @@ impl MonitorState {
             Event::ServerError(ServerError::SlowConsumer(sid)) => {
                 debug!(sid, "NATS slow consumer")
             }
-            Event::ClientError(ClientError::Other(text)) => self.connection_problem(text),
-            Event::ClientError(other) => self.connection_problem(other.to_string()),
+            Event::ClientError(ClientError::Other(text)) => debug!(error = %text, "NATS client error"),
+            Event::ClientError(other) => debug!(error = %other, "NATS client error"),
             Event::LameDuckMode => info!("NATS server is shutting down (lame duck mode)"),
             Event::SlowConsumer(sid) => debug!(sid, "NATS slow consumer"),
             Event::Draining => debug!("NATS client draining"),
-            Event::Closed => {
-                if self.connected {
-                    self.on_disconnected();
-                }
-                info!("NATS client closed");
-            }
         }
     }
 
-    fn on_connected(&mut self) {
-        let server = self.client.server_info();
+    fn on_connected(&mut self, client: Client) {
+        let server = client.server_info();
         if self.ever_connected {
             self.reconnects += 1;
             metrics::counter!("ingestor_nats_reconnects_total").increment(1);
@@ -262,24 +376,30 @@ impl MonitorState {
         } else {
             info!(server = %server.server_name, port = server.port, "connected to NATS");
         }
-        self.connected = true;
         self.ever_connected = true;
+        self.failures = 0;
         self.last_error = None;
         metrics::gauge!("ingestor_nats_connected").set(1.0);
         let _ = self.buffer.cast(BufferMsg::Connection(true));
-        let _ = self
-            .publisher
-            .cast(PublisherMsg::Connected(self.client.clone()));
+        let _ = self.publisher.cast(PublisherMsg::Connected(client.clone()));
+        self.client = Some(client);
     }
 
-    fn on_disconnected(&mut self) {
-        if self.connected {
-            warn!("lost the NATS connection; batches stay buffered, reconnecting");
+    /// The current connection is gone: its client is retired (it ends by
+    /// itself against the sink) and a fresh one is connected at once.
+    fn on_disconnected(&mut self, myself: &ActorRef<MonitorMsg>) {
+        if self.client.take().is_none() {
+            return;
         }
-        self.connected = false;
+        warn!("lost the NATS connection; batches stay buffered, reconnecting");
         metrics::gauge!("ingestor_nats_connected").set(0.0);
         let _ = self.buffer.cast(BufferMsg::Connection(false));
         let _ = self.publisher.cast(PublisherMsg::Disconnected);
+        self.generation += 1;
+        self.failures = 0;
+        let _ = myself.cast(MonitorMsg::Connect {
+            generation: self.generation,
+        });
     }
 
     /// A failed connect attempt: logged once per distinct cause, not per retry.
@@ -314,105 +434,9 @@ impl MonitorState {
     }
 }
 
-/// The library's back-off (immediately, then 2^n ms up to 4 s), or a year
-/// once the monitor has stopped.
-fn reconnect_delay(attempts: usize, stopped: &AtomicBool) -> Duration {
-    if stopped.load(Ordering::Relaxed) {
-        return Duration::from_secs(365 * 24 * 3600);
-    }
-    let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX);
-    match attempts {
-        0 | 1 => Duration::ZERO,
-        _ => Duration::from_millis(2u64.saturating_pow(exponent)).min(Duration::from_secs(4)),
-    }
-}
-
-fn server_addrs(settings: &NatsSettings) -> Result<Vec<ServerAddr>, MonitorError> {
-    if settings.servers.is_empty() {
-        return Err(MonitorError::NoServers);
-    }
-    settings
-        .servers
-        .iter()
-        .map(|url| {
-            url.parse::<ServerAddr>()
-                .map_err(|e| MonitorError::InvalidServer {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                })
-        })
-        .collect()
-}
-
-/// The client options of `[nats]`: auth, TLS, unlimited reconnects, short pings.
-pub async fn connect_options(
-    settings: &NatsSettings,
-    ping_interval: Duration,
-) -> Result<ConnectOptions, MonitorError> {
-    let mut options = match &settings.creds_file {
-        Some(path) => ConnectOptions::with_credentials_file(path)
-            .await
-            .map_err(|source| MonitorError::CredsFile {
-                path: path.display().to_string(),
-                source,
-            })?,
-        None => ConnectOptions::new(),
-    };
-    if let Some(path) = &settings.nkey_seed_file {
-        let seed =
-            tokio::fs::read_to_string(path)
-                .await
-                .map_err(|source| MonitorError::NkeySeedFile {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-        options = options.nkey(seed.trim().to_string());
-    }
-    if let Some(token) = &settings.token {
-        options = options.token(token.clone());
-    }
-    match (&settings.user, &settings.password) {
-        (Some(user), Some(password)) => {
-            options = options.user_and_password(user.clone(), password.clone())
-        }
-        (None, None) => {}
-        _ => return Err(MonitorError::Incomplete("user and password go together")),
-    }
-    if let Some(ca) = &settings.ca_file {
-        options = options.add_root_certificates(ca.clone());
-    }
-    match (&settings.cert_file, &settings.key_file) {
-        (Some(cert), Some(key)) => {
-            options = options.add_client_certificate(cert.clone(), key.clone())
-        }
-        (None, None) => {}
-        _ => {
-            return Err(MonitorError::Incomplete(
-                "cert_file and key_file go together",
-            ))
-        }
-    }
-    Ok(options
-        .require_tls(settings.tls_required)
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .ping_interval(ping_interval)
-        .connection_timeout(Duration::from_secs(5)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reconnect_delay_backs_off_to_4s_then_waits_for_good_once_stopped() {
-        let stopped = AtomicBool::new(false);
-        assert_eq!(reconnect_delay(1, &stopped), Duration::ZERO);
-        assert_eq!(reconnect_delay(3, &stopped), Duration::from_millis(4));
-        assert_eq!(reconnect_delay(40, &stopped), Duration::from_secs(4));
-        stopped.store(true, Ordering::Relaxed);
-        assert!(reconnect_delay(1, &stopped) > Duration::from_secs(3600));
-    }
 
     #[test]
     fn half_configured_auth_and_bad_urls_are_config_errors() {
