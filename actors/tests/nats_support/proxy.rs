@@ -1,7 +1,8 @@
 //! An in-process TCP proxy between the ingestor and nats-server that passes
 //! bytes through and, on command, resets every connection (RST, as a broken
-//! link or a NAT box timing out does), refuses new ones, or drops what the
-//! server sends (publishes get stored, their acks never arrive).
+//! link or a NAT box timing out does), refuses new ones, stops reading from
+//! the clients (a congested link), or drops what the server sends
+//! (publishes get stored, their acks never arrive).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,6 +17,7 @@ struct Shared {
     resets: watch::Sender<u64>,
     refuse: AtomicBool,
     mute_replies: AtomicBool,
+    stall: AtomicBool,
     accepted: AtomicU64,
 }
 
@@ -38,6 +40,7 @@ impl Proxy {
             resets: watch::channel(0).0,
             refuse: AtomicBool::new(false),
             mute_replies: AtomicBool::new(false),
+            stall: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
         });
         let s = shared.clone();
@@ -75,6 +78,12 @@ impl Proxy {
         self.shared.mute_replies.store(on, Ordering::SeqCst);
     }
 
+    /// While on, nothing is read from the clients (a congested link): their
+    /// socket buffers fill and publishes queue up inside the client.
+    pub fn stall(&self, on: bool) {
+        self.shared.stall.store(on, Ordering::SeqCst);
+    }
+
     /// Connections passed through so far.
     pub fn accepted(&self) -> u64 {
         self.shared.accepted.load(Ordering::SeqCst)
@@ -99,6 +108,9 @@ async fn pipe(client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
     let up = async {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
+            while shared.stall.load(Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
             match client_rx.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
