@@ -116,6 +116,8 @@ pub struct MonitorStatus {
     pub last_error: Option<String>,
     /// Reconnects since start.
     pub reconnects: u64,
+    /// Connect attempts since start, successful or not.
+    pub connect_attempts: u64,
 }
 
 /// Messages of the ConnectionMonitor.
@@ -169,6 +171,7 @@ pub struct MonitorState {
     buffer: ActorRef<BufferMsg>,
     ever_connected: bool,
     reconnects: u64,
+    connect_attempts: u64,
     last_error: Option<String>,
     tls_configured: bool,
 }
@@ -206,6 +209,7 @@ impl Actor for ConnectionMonitor {
             buffer: args.buffer,
             ever_connected: false,
             reconnects: 0,
+            connect_attempts: 0,
             last_error: None,
             tls_configured,
         })
@@ -276,6 +280,7 @@ impl Actor for ConnectionMonitor {
                     connected: state.client.is_some(),
                     last_error: state.last_error.clone(),
                     reconnects: state.reconnects,
+                    connect_attempts: state.connect_attempts,
                 });
             }
         }
@@ -305,6 +310,7 @@ impl MonitorState {
         if self.attempt.is_some() {
             return;
         }
+        self.connect_attempts += 1;
         let generation = self.generation;
         let settings = self.settings.clone();
         let servers = self.servers.clone();
