@@ -41,6 +41,7 @@
 mod error;
 mod session;
 mod stream;
+mod window;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -8,10 +8,9 @@
 //! publish a window, flush, ack.
 
 use std::collections::VecDeque;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_nats::connection::State;
 use async_nats::jetstream::context::{ContextBuilder, PublishErrorKind};
@@ -21,22 +20,18 @@ use async_nats::jetstream;
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::stream::FuturesOrdered;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use ractor::rpc::CallResult;
 use ractor::ActorRef;
 use tracing::info;
 
 use super::stream::{open_stream, Reader};
+use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, FENCE};
 use super::PublishError;
 use crate::buffer::BufferMsg;
 use crate::settings::{NatsMode, NatsSettings};
 use crate::Batch;
 
-/// A batch's seq, when it was sent (`None`: found already stored), its ack.
-type AckFuture =
-    Pin<Box<dyn std::future::Future<Output = (u64, Option<Instant>, AckResult)> + Send>>;
-type AckResult = Result<PublishAck, async_nats::jetstream::context::PublishError>;
 
 pub(super) struct Session {
     pub(super) client: Client,
@@ -67,58 +62,6 @@ fn take(buffer: ActorRef<BufferMsg>, max: usize) -> Take {
             _ => Err(PublishError::BufferGone),
         }
     })
-}
-
-/// Confirmed seqs not yet acked to the buffer: one `Ack` per quarter window
-/// (or when idle, or every 100 ms) instead of one per PubAck, so the buffer
-/// deletes in bigger write batches.
-struct AckCoalescer {
-    buffer: ActorRef<BufferMsg>,
-    last: Option<u64>,
-    count: usize,
-    every: usize,
-    since: Instant,
-}
-
-impl AckCoalescer {
-    fn new(buffer: ActorRef<BufferMsg>, window: usize) -> Self {
-        AckCoalescer {
-            buffer,
-            last: None,
-            count: 0,
-            every: (window / 4).max(1),
-            since: Instant::now(),
-        }
-    }
-
-    fn confirmed(&mut self, seq: u64) {
-        self.last = Some(seq);
-        self.count += 1;
-    }
-
-    fn due(&self) -> bool {
-        self.count >= self.every || self.since.elapsed() >= Duration::from_millis(100)
-    }
-
-    fn flush(&mut self) -> Result<(), PublishError> {
-        self.since = Instant::now();
-        self.count = 0;
-        match self.last.take() {
-            Some(seq) => self
-                .buffer
-                .cast(BufferMsg::Ack(seq))
-                .map_err(|_| PublishError::BufferGone),
-            None => Ok(()),
-        }
-    }
-
-    /// Acks what was confirmed before `error`, then hands `error` on.
-    fn flush_then(&mut self, error: PublishError) -> PublishError {
-        match self.flush() {
-            Ok(()) => error,
-            Err(gone) => gone,
-        }
-    }
 }
 
 impl Session {
@@ -200,7 +143,8 @@ impl Session {
             },
             None => Default::default(),
         };
-        let mut pending: FuturesOrdered<AckFuture> = FuturesOrdered::new();
+        let mut pending = InFlight::default();
+        let fence = FENCE.min(self.settings.ack_timeout);
         // Read-ahead: taken from the buffer, not yet published. Up to two
         // windows, a window per Take, keeps the round trips to the buffer
         // (and its disk reads) out of the publish path. They count as in
@@ -209,7 +153,9 @@ impl Session {
         let mut parked: Option<Take> = None;
         let mut acks = AckCoalescer::new(self.buffer.clone(), max);
         loop {
-            while pending.len() < max {
+            // The fence: no new publish while the oldest has waited past
+            // FENCE (see `window`).
+            while pending.len() < max && !pending.fenced(fence) {
                 let Some(batch) = ready.pop_front() else {
                     break;
                 };
@@ -219,11 +165,11 @@ impl Session {
                         ..Default::default()
                     };
                     let seq = batch.seq;
-                    pending.push_back(Box::pin(async move { (seq, None, Ok(ack)) }));
+                    pending.push(Box::pin(async move { (seq, None, Ok(ack)) }));
                     continue;
                 }
                 match self.publish_js(&js, batch).await {
-                    Ok(ack) => pending.push_back(ack),
+                    Ok(ack) => pending.push(ack),
                     Err(e) => return acks.flush_then(e),
                 }
             }
@@ -262,7 +208,7 @@ impl Session {
     fn confirm_burst(
         &mut self,
         first: (u64, Option<Instant>, AckResult),
-        pending: &mut FuturesOrdered<AckFuture>,
+        pending: &mut InFlight,
         acks: &mut AckCoalescer,
     ) -> Result<(), PublishError> {
         let mut next = Some(first);
@@ -275,7 +221,7 @@ impl Session {
                 }
                 Err(e) => return Err(self.ack_error(seq, e)),
             }
-            next = pending.next().now_or_never().flatten();
+            next = pending.next_ready();
         }
         Ok(())
     }
