@@ -181,3 +181,38 @@ mod tests {
         assert_eq!(reconnect_delay(u32::MAX), RECONNECT_MAX_DELAY);
     }
 }
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+    use crate::monitor::DEFAULT_PING_INTERVAL;
+
+    #[test]
+    fn half_configured_auth_and_bad_urls_are_config_errors() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut s = NatsSettings {
+            user: Some("u".into()),
+            ..NatsSettings::default()
+        };
+        let err = rt
+            .block_on(connect_options(&s, DEFAULT_PING_INTERVAL))
+            .unwrap_err();
+        assert!(err.to_string().contains("user and password"));
+        s.user = None;
+        s.cert_file = Some("c.pem".into());
+        let err = rt
+            .block_on(connect_options(&s, DEFAULT_PING_INTERVAL))
+            .unwrap_err();
+        assert!(err.to_string().contains("cert_file and key_file"));
+        s.cert_file = None;
+        s.servers = vec!["nats://bad host:4222".into()];
+        assert!(matches!(
+            server_addrs(&s),
+            Err(MonitorError::InvalidServer { .. })
+        ));
+        s.servers.clear();
+        assert!(matches!(server_addrs(&s), Err(MonitorError::NoServers)));
+    }
+}

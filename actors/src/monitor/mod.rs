@@ -30,16 +30,17 @@
 //! Metrics: `ingestor_nats_connected` (gauge), `ingestor_nats_reconnects_total`.
 
 mod connect;
+mod events;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::connection::State;
-use async_nats::{Client, ClientError, Event, ServerAddr, ServerError};
+use async_nats::{Client, Event, ServerAddr};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 use thiserror::Error;
-use tracing::{debug, error, info, warn};
+use tracing::{info, warn};
 
 use crate::buffer::BufferMsg;
 use crate::publisher::PublisherMsg;
@@ -347,32 +348,6 @@ impl MonitorState {
         }));
     }
 
-    fn on_event(&mut self, myself: &ActorRef<MonitorMsg>, event: Event) {
-        match event {
-            // `Connected` comes from the attempt task, with the client.
-            Event::Connected => {}
-            Event::Disconnected | Event::Closed => self.on_disconnected(myself),
-            Event::ServerError(ServerError::AuthorizationViolation) => {
-                self.connection_problem("authorization violation".into())
-            }
-            Event::ServerError(ServerError::Other(text)) => {
-                if text.to_ascii_lowercase().contains("permissions violation") {
-                    let _ = self.publisher.cast(PublisherMsg::ServerRejected(text));
-                } else {
-                    warn!(error = %text, "NATS server reported an error");
-                }
-            }
-            Event::ServerError(ServerError::SlowConsumer(sid)) => {
-                debug!(sid, "NATS slow consumer")
-            }
-            Event::ClientError(ClientError::Other(text)) => debug!(error = %text, "NATS client error"),
-            Event::ClientError(other) => debug!(error = %other, "NATS client error"),
-            Event::LameDuckMode => info!("NATS server is shutting down (lame duck mode)"),
-            Event::SlowConsumer(sid) => debug!(sid, "NATS slow consumer"),
-            Event::Draining => debug!("NATS client draining"),
-        }
-    }
-
     fn on_connected(&mut self, client: Client) {
         let server = client.server_info();
         if self.ever_connected {
@@ -408,68 +383,4 @@ impl MonitorState {
         });
     }
 
-    /// A failed connect attempt: logged once per distinct cause, not per retry.
-    fn connection_problem(&mut self, text: String) {
-        if self.last_error.as_deref() == Some(text.as_str()) {
-            debug!(error = %text, "NATS connect attempt failed again");
-            return;
-        }
-        let lower = text.to_ascii_lowercase();
-        if lower.contains("authorization") || lower.contains("authentication") {
-            error!(
-                error = %text,
-                "NATS refused our credentials: check [nats] token / user + password / \
-                 creds_file / nkey_seed_file; batches stay buffered, retrying"
-            );
-        } else if lower.contains("tls") {
-            error!(
-                error = %text,
-                "TLS to NATS failed: check [nats] ca_file / cert_file / key_file / \
-                 tls_required against the server; batches stay buffered, retrying"
-            );
-        } else if self.tls_configured {
-            warn!(
-                error = %text,
-                "cannot reach NATS (server down, unreachable, or the TLS handshake failed: \
-                 check [nats] ca_file / cert_file / key_file); batches stay buffered, retrying"
-            );
-        } else {
-            warn!(error = %text, "cannot reach NATS; batches stay buffered, retrying");
-        }
-        self.last_error = Some(text);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn half_configured_auth_and_bad_urls_are_config_errors() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let mut s = NatsSettings {
-            user: Some("u".into()),
-            ..NatsSettings::default()
-        };
-        let err = rt
-            .block_on(connect_options(&s, DEFAULT_PING_INTERVAL))
-            .unwrap_err();
-        assert!(err.to_string().contains("user and password"));
-        s.user = None;
-        s.cert_file = Some("c.pem".into());
-        let err = rt
-            .block_on(connect_options(&s, DEFAULT_PING_INTERVAL))
-            .unwrap_err();
-        assert!(err.to_string().contains("cert_file and key_file"));
-        s.cert_file = None;
-        s.servers = vec!["nats://bad host:4222".into()];
-        assert!(matches!(
-            server_addrs(&s),
-            Err(MonitorError::InvalidServer { .. })
-        ));
-        s.servers.clear();
-        assert!(matches!(server_addrs(&s), Err(MonitorError::NoServers)));
-    }
 }
