@@ -6,7 +6,7 @@
 //! - [`settings`]: the config file's schema (CONTRACT §2) as serde types.
 //! - [`buffer`]: BufferActor; the ring, the fjall spool, the record format.
 //! - [`poller`]: DevicePoller per `[[devices]]`; plan, decode, link (tcp/rtu).
-//! - [`monitor`]: ConnectionMonitor, owner of the NATS client.
+//! - [`monitor`]: ConnectionMonitor, makes the NATS connections (a fresh client each).
 //! - [`publisher`]: Publisher, buffer -> NATS, acknowledged, oldest first.
 //! - [`supervisor`]: the root supervisor restarting children with back-off.
 //! - [`fault`]: test-only fault injection (feature `fault-injection`).

@@ -17,7 +17,10 @@
 //!   `monitor::connect`). So nothing sent in an old session can reach the
 //!   server after a new session started; a new session sends the oldest
 //!   unconfirmed batch first, and one connection's publishes are stored in
-//!   the order they were sent.
+//!   the order they were sent. When a stream leader dies, the publishes on
+//!   their way to it are never answered; the fence (`window`) stops new
+//!   publishes once the oldest has waited 1 s, seconds before a new leader
+//!   can be elected, so none can be stored ahead of the lost ones.
 //! - Exactly once, however long the outage: before a session sends anything
 //!   it reads what the stream already holds of ours past the last confirmed
 //!   message ([`stream`]: each message of `<prefix>.<service.id>.>` after the
