@@ -162,7 +162,7 @@ pub struct MonitorState {
     sink: Sink,
     /// The client of the current connection, while it is up.
     client: Option<Client>,
-    /// Counts connections; events of older ones are ignored.
+    /// Counts connect attempts; events and answers of older ones are ignored.
     generation: u64,
     attempt: Option<JoinHandle<()>>,
     /// The current attempt's client lost its connection before it was handed over.
@@ -194,7 +194,7 @@ impl Actor for ConnectionMonitor {
         let tls_configured = s.tls_required || s.ca_file.is_some() || s.cert_file.is_some();
         metrics::gauge!("ingestor_nats_connected").set(0.0);
         info!(servers = ?args.settings.servers, "connecting to NATS in the background");
-        let _ = myself.cast(MonitorMsg::Connect { generation: 1 });
+        let _ = myself.cast(MonitorMsg::Connect { generation: 0 });
         Ok(MonitorState {
             settings: Arc::new(args.settings),
             servers,
@@ -202,7 +202,7 @@ impl Actor for ConnectionMonitor {
             ping_interval: args.ping_interval,
             sink: Sink::start().await?,
             client: None,
-            generation: 1,
+            generation: 0,
             attempt: None,
             lost_while_connecting: false,
             failures: 0,
@@ -312,6 +312,10 @@ impl MonitorState {
             return;
         }
         self.connect_attempts += 1;
+        // A generation per attempt: events of an earlier, failed attempt's
+        // client cannot be taken for this one's.
+        self.generation += 1;
+        self.lost_while_connecting = false;
         let generation = self.generation;
         let settings = self.settings.clone();
         let servers = self.servers.clone();
@@ -376,7 +380,6 @@ impl MonitorState {
         metrics::gauge!("ingestor_nats_connected").set(0.0);
         let _ = self.buffer.cast(BufferMsg::Connection(false));
         let _ = self.publisher.cast(PublisherMsg::Disconnected);
-        self.generation += 1;
         self.failures = 0;
         let _ = myself.cast(MonitorMsg::Connect {
             generation: self.generation,
