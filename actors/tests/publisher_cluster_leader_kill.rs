@@ -118,6 +118,7 @@ async fn stream_leader_killed_mid_flow_nothing_lost_nothing_duplicated() {
     )
     .await;
     let seqs = read_seqs(&client, "CLUSTER").await;
+    eprintln!("{total} batches; {:?}", pipeline.publisher_status().await);
     assert_each_once_ascending(&seqs, total);
 }
 
@@ -158,5 +159,6 @@ async fn stream_leader_killed_during_a_slow_flow_order_holds() {
 
     let client = reader(&settings).await;
     let seqs = read_seqs(&client, "CLUSTER").await;
+    eprintln!("{total} batches; {:?}", pipeline.publisher_status().await);
     assert_each_once_ascending(&seqs, total);
 }
