@@ -38,9 +38,11 @@ async fn server_back_after_long_outage_first_publish_follows_at_once_without_a_s
 
     server.launch();
     let listening = Instant::now();
-    wait_until(Duration::from_secs(30), "the waiting batch published", || async {
-        pipeline.publisher_status().await.published == 11
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "the waiting batch published",
+        || async { pipeline.publisher_status().await.published == 11 },
+    )
     .await;
     let back_after = listening.elapsed();
     // The order of events: nothing published while the server was down, the

@@ -6,8 +6,8 @@ mod nats_support;
 
 use std::time::Duration;
 
-use nats_support::proxy::Proxy;
 use ingestor_actors::settings::NatsSettings;
+use nats_support::proxy::Proxy;
 use nats_support::*;
 
 /// Pushes `n` batches while the acks are muted, until the stream holds at
@@ -43,7 +43,11 @@ async fn outage_longer_than_a_1s_duplicate_window_with_batches_in_flight_no_dupl
     pipeline.wait_drained(Duration::from_secs(30)).await;
 
     store_without_acks(&pipeline, &proxy, &direct, 500, 50 + 64).await;
-    assert_eq!(pipeline.publisher_status().await.published, 50, "no ack got through");
+    assert_eq!(
+        pipeline.publisher_status().await.published,
+        50,
+        "no ack got through"
+    );
     // The link breaks and stays down well past the duplicate window.
     proxy.refuse(true);
     proxy.reset();

@@ -166,12 +166,28 @@ async fn refused_batch_while_later_ones_were_stored_is_resent_never_skipped() {
         || async { pipeline.publisher_status().await.errors["rejected"] >= refused + 3 },
     )
     .await;
-    assert_eq!(pipeline.backlog().await, 30, "11..=40 still buffered: the ack stops at 10");
-    assert_eq!(stream_count(&client, "TRAP").await, 39, "nothing sent twice meanwhile");
+    assert_eq!(
+        pipeline.backlog().await,
+        30,
+        "11..=40 still buffered: the ack stops at 10"
+    );
+    assert_eq!(
+        stream_count(&client, "TRAP").await,
+        39,
+        "nothing sent twice meanwhile"
+    );
 
     // The site raises the limit: 11 goes in, once.
     let js = jetstream::new(client.clone());
-    let mut config = js.get_stream("TRAP").await.unwrap().info().await.unwrap().config.clone();
+    let mut config = js
+        .get_stream("TRAP")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .config
+        .clone();
     config.max_message_size = -1;
     js.update_stream(config).await.unwrap();
     pipeline.wait_drained(Duration::from_secs(30)).await;
@@ -182,5 +198,8 @@ async fn refused_batch_while_later_ones_were_stored_is_resent_never_skipped() {
     assert_exactly_once(&seqs, 40, false);
     assert_eq!(seqs.last(), Some(&11));
     let status = pipeline.publisher_status().await;
-    assert_eq!(status.found_stored, 29, "12..=40 were found stored, not sent again");
+    assert_eq!(
+        status.found_stored, 29,
+        "12..=40 were found stored, not sent again"
+    );
 }

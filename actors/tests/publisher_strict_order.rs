@@ -50,9 +50,15 @@ async fn socket_reset_mid_drain_many_times_each_seq_once_strictly_ascending() {
     let client = reader(&nats_settings(&[server.url()], "RESETS")).await;
     let seqs = read_seqs(&client, "RESETS").await;
     assert_each_once_ascending(&seqs, total);
-    assert!(cuts_mid_flow >= 8, "the cuts hit a flowing drain ({cuts_mid_flow})");
+    assert!(
+        cuts_mid_flow >= 8,
+        "the cuts hit a flowing drain ({cuts_mid_flow})"
+    );
     let status = pipeline.monitor_status().await;
-    assert!(status.reconnects >= 10, "reconnected after the cuts: {status:?}");
+    assert!(
+        status.reconnects >= 10,
+        "reconnected after the cuts: {status:?}"
+    );
     eprintln!(
         "{total} batches, {cuts_mid_flow} cuts mid-flow, {} found already stored",
         pipeline.publisher_status().await.found_stored

@@ -27,7 +27,9 @@ impl MonitorState {
             Event::ServerError(ServerError::SlowConsumer(sid)) => {
                 debug!(sid, "NATS slow consumer")
             }
-            Event::ClientError(ClientError::Other(text)) => debug!(error = %text, "NATS client error"),
+            Event::ClientError(ClientError::Other(text)) => {
+                debug!(error = %text, "NATS client error")
+            }
             Event::ClientError(other) => debug!(error = %other, "NATS client error"),
             Event::LameDuckMode => info!("NATS server is shutting down (lame duck mode)"),
             Event::SlowConsumer(sid) => debug!(sid, "NATS slow consumer"),

@@ -38,8 +38,8 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::{Client, Event, ServerAddr};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::task::JoinHandle;
 use thiserror::Error;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::buffer::BufferMsg;
@@ -385,5 +385,4 @@ impl MonitorState {
             generation: self.generation,
         });
     }
-
 }

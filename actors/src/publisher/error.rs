@@ -134,7 +134,6 @@ impl RetryPolicy {
 mod tests {
     use super::*;
 
-
     #[test]
     fn transient_failures_back_off_doubling_to_max_rejections_wait_the_slow_delay() {
         let retry = RetryPolicy {

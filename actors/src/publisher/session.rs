@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_nats::connection::State;
+use async_nats::jetstream;
 use async_nats::jetstream::context::{ContextBuilder, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
-use async_nats::jetstream;
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -31,7 +31,6 @@ use super::PublishError;
 use crate::buffer::BufferMsg;
 use crate::settings::{NatsMode, NatsSettings};
 use crate::Batch;
-
 
 pub(super) struct Session {
     pub(super) client: Client,

@@ -141,12 +141,7 @@ impl Reader<'_> {
                     )))
                 }
             };
-            let header = |name: &str| {
-                message
-                    .headers
-                    .get(name)
-                    .map(|v| v.as_str().to_string())
-            };
+            let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
             let seq = header("Ingestor-Seq").and_then(|v| v.parse::<u64>().ok());
             let msg_id = header("Nats-Msg-Id");
             match seq {
