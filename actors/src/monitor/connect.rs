@@ -177,7 +177,8 @@ mod tests {
         assert_eq!(reconnect_delay(0), Duration::ZERO);
         assert_eq!(reconnect_delay(1), Duration::from_millis(50));
         assert_eq!(reconnect_delay(3), Duration::from_millis(200));
-        assert_eq!(reconnect_delay(4), RECONNECT_MAX_DELAY);
+        assert_eq!(reconnect_delay(4), Duration::from_millis(400));
+        assert_eq!(reconnect_delay(5), RECONNECT_MAX_DELAY);
         assert_eq!(reconnect_delay(u32::MAX), RECONNECT_MAX_DELAY);
     }
 }
