@@ -8,7 +8,7 @@
 //! - [`buffer`]: BufferActor; the ring, the fjall spool, the record format.
 //! - [`poller`]: DevicePoller per `[[devices]]`; poll groups, plan, decode,
 //!   link (tcp/rtu), deadband/heartbeat filter.
-//! - [`monitor`]: ConnectionMonitor, owner of the NATS client.
+//! - [`monitor`]: ConnectionMonitor, makes the NATS connections (a fresh client each).
 //! - [`publisher`]: Publisher, buffer -> NATS, acknowledged, oldest first.
 //! - [`supervisor`]: the root supervisor restarting children with back-off.
 //! - [`fault`]: test-only fault injection (feature `fault-injection`).

@@ -7,6 +7,8 @@ mod nats_support;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use ingestor_actors::buffer::BufferMsg;
+use ingestor_actors::{Batch, Value};
 use nats_support::*;
 
 fn users(ingest_publish: &str) -> String {
@@ -122,4 +124,82 @@ async fn batch_over_server_max_payload_is_counted_and_stays_buffered() {
         Some(ingestor_actors::publisher::PublishError::PayloadTooBig { seq: 1, .. })
     ));
     assert_eq!(pipeline.backlog().await, 10, "never dropped");
+}
+
+/// The trap of a high-water mark: batch 11 is refused (over the stream's
+/// message size) while 12..=40 of the same device, pipelined behind it, are
+/// stored. The stream then holds seqs above 11 for that device; 11 must
+/// still be sent again until the site fixes the limit, never skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_batch_while_later_ones_were_stored_is_resent_never_skipped() {
+    let server = NatsServer::start();
+    let direct = nats_settings(&[server.url()], "TRAP");
+    create_stream(&direct, "TRAP", Duration::from_secs(120), 4096).await;
+    let proxy = nats_support::proxy::Proxy::start(&server.url()).await;
+    proxy.refuse(true);
+    let pipeline = Pipeline::start(nats_settings(&[proxy.url()], "TRAP")).await;
+    for i in 1..=40u64 {
+        let mut batch = Batch::new("press-01", chrono::Utc::now());
+        batch.values.push(("count".into(), Value::UInt(i)));
+        if i == 11 {
+            batch
+                .values
+                .push(("recipe".into(), Value::Str("x".repeat(10_000))));
+        }
+        let seq: Result<u64, String> =
+            ractor::call!(pipeline.buffer, |reply| BufferMsg::Push(batch, Some(reply))).unwrap();
+        assert_eq!(seq.unwrap(), i);
+    }
+    proxy.refuse(false);
+
+    let client = reader(&direct).await;
+    wait_until(
+        Duration::from_secs(30),
+        "12..=40 stored around the refused 11",
+        || async { stream_count(&client, "TRAP").await == 39 },
+    )
+    .await;
+    let refused = pipeline.publisher_status().await.errors["rejected"];
+    wait_until(
+        Duration::from_secs(30),
+        "11 refused again, in sessions that found 12..=40 stored",
+        || async { pipeline.publisher_status().await.errors["rejected"] >= refused + 3 },
+    )
+    .await;
+    assert_eq!(
+        pipeline.backlog().await,
+        30,
+        "11..=40 still buffered: the ack stops at 10"
+    );
+    assert_eq!(
+        stream_count(&client, "TRAP").await,
+        39,
+        "nothing sent twice meanwhile"
+    );
+
+    // The site raises the limit: 11 goes in, once.
+    let js = jetstream::new(client.clone());
+    let mut config = js
+        .get_stream("TRAP")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .config
+        .clone();
+    config.max_message_size = -1;
+    js.update_stream(config).await.unwrap();
+    pipeline.wait_drained(Duration::from_secs(30)).await;
+
+    let seqs = read_seqs(&client, "TRAP").await;
+    // The server refused 11 while it stored 12..=40: the order cannot be
+    // mended afterwards, but nothing is lost and nothing stored twice.
+    assert_exactly_once(&seqs, 40, false);
+    assert_eq!(seqs.last(), Some(&11));
+    let status = pipeline.publisher_status().await;
+    assert_eq!(
+        status.found_stored, 29,
+        "12..=40 were found stored, not sent again"
+    );
 }

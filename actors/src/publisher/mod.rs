@@ -3,45 +3,54 @@
 //!
 //! # Invariants
 //! - A batch leaves the buffer only through `BufferMsg::Ack(seq)`, and the
-//!   Publisher sends `Ack(seq)` only when the server confirmed every batch up
-//!   to `seq` (JetStream: a PubAck, in publish order, so the confirmed part is
-//!   always a prefix). In `core` mode "confirmed" means "flushed to the
-//!   socket": best effort, as CONTRACT §2 says.
-//! - Publishing happens in a *session*: a task that lives while the
-//!   connection is up and nothing failed. When the connection drops or a
-//!   publish fails, the session ends, the buffer gets `Nack` (everything in
-//!   flight goes out again, first, in order) and a new session starts after a
-//!   back-off. A resend of a batch the server did store is dropped by
-//!   JetStream's de-duplication (`Nats-Msg-Id: <service.id>-<seq>`) as long
-//!   as it comes within the stream's `duplicate_window`.
-//! - The session stops handing batches to the client the moment the client
-//!   reports the connection down, so a batch queued in the client cannot
-//!   overtake an earlier one lost with the old connection. Two limits remain
-//!   (nothing is lost or duplicated in either, but a few batches can land
-//!   after newer ones): a publish handed over in the microseconds between
-//!   the socket dying and the client noticing it is sent on the next
-//!   connection; and a JetStream cluster that loses the stream leader can
-//!   drop a few in-flight publishes while later ones land on the new leader.
-//!   Strict order there would need the server to check order per publisher
-//!   (`Nats-Expected-Last-Msg-Id` does, but only for one publisher per
-//!   stream), or one publish in flight at a time (about 6 k/s here).
+//!   Publisher sends `Ack(seq)` only when every batch up to `seq` is known to
+//!   be in the stream (JetStream: a PubAck, taken in publish order, or found
+//!   there by the check below). In `core` mode "confirmed" means "flushed to
+//!   the socket": best effort, as CONTRACT §2 says.
+//! - Publishing happens in a *session*: a task that lives while one
+//!   connection is up and nothing failed. A session ends at its first
+//!   failure (the window closes there: nothing more is sent); the buffer gets
+//!   `Nack` (everything in flight goes out again, first, in order) and a new
+//!   session starts at once on a new connection, or after a back-off.
+//! - Strict order: each connection has its own client, which dies with its
+//!   connection together with every publish still queued in it (see
+//!   `monitor::connect`). So nothing sent in an old session can reach the
+//!   server after a new session started; a new session sends the oldest
+//!   unconfirmed batch first, and one connection's publishes are stored in
+//!   the order they were sent. When a stream leader dies, the publishes on
+//!   their way to it are never answered; the fence (`window`) stops new
+//!   publishes once the oldest has waited 1 s, seconds before a new leader
+//!   can be elected, so none can be stored ahead of the lost ones.
+//! - Exactly once, however long the outage: before a session sends anything
+//!   it reads what the stream already holds of ours past the last confirmed
+//!   message ([`stream`]: each message of `<prefix>.<service.id>.>` after the
+//!   stream sequence of the last PubAck, read from the stream leader, and its
+//!   `Ingestor-Seq` header). Exactly those seqs are treated as confirmed and
+//!   not sent again; every other batch is sent. No high-water mark is
+//!   assumed: a batch counts as stored only when its own message was read
+//!   back, so a batch refused while later ones were stored is still resent.
+//!   `Nats-Msg-Id` de-duplication stays as a second line within the stream's
+//!   `duplicate_window`; a window shorter than `ack_timeout × 20` is logged.
 //! - Rejections that retrying cannot fix now (permission denied, no stream,
 //!   payload over the server's limit) are logged once per cause, counted in
 //!   `ingestor_publish_errors_total{reason}`, and retried slowly; the data
 //!   stays buffered.
+//! - No global state: settings come in [`PublisherArguments`], so a `[nats]`
+//!   change is applied by stopping this actor and spawning a new one.
 //!
 //! Metrics: `ingestor_published_total`, `ingestor_publish_ack_seconds`,
 //! `ingestor_publish_errors_total{reason}`.
 
+mod error;
 mod session;
+mod stream;
+mod window;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use thiserror::Error;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
@@ -49,131 +58,7 @@ use crate::buffer::BufferMsg;
 use crate::settings::NatsSettings;
 use session::Session;
 
-/// Why a publishing session ended.
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
-pub enum PublishError {
-    /// The connection dropped with batches unconfirmed. Heals on reconnect.
-    #[error("connection to NATS lost with batches unconfirmed")]
-    Disconnected,
-    /// No PubAck (or no flush) within `ack_timeout`. Usually transient
-    /// (server busy, leader election); retried with back-off.
-    #[error("no acknowledgement for batch {seq} within ack_timeout")]
-    AckTimeout {
-        /// The first unconfirmed batch.
-        seq: u64,
-    },
-    /// The server refused us a subject (its `-ERR 'Permissions Violation ...'`).
-    /// Needs a server-side permission change; retried slowly.
-    #[error("NATS denied permission: {0}; fix the user's permissions on the server")]
-    PermissionDenied(String),
-    /// No stream listens on the subject and `create_stream = false`.
-    /// Needs the stream created; retried slowly.
-    #[error("no JetStream stream takes subject {subject}: create stream {stream:?} or set create_stream = true")]
-    NoStream {
-        /// The configured stream.
-        stream: String,
-        /// The subject of the refused batch.
-        subject: String,
-    },
-    /// Looking up or creating the stream failed. A timeout or "JetStream
-    /// not ready" (a server just started) is retried with back-off; a refusal
-    /// (bad name, limits, permissions) slowly.
-    #[error("cannot set up stream {stream:?}: {reason}")]
-    StreamSetup {
-        /// The configured stream.
-        stream: String,
-        /// The server's or client's answer.
-        reason: String,
-        /// Retrying soon may help (timeout, JetStream not ready yet).
-        transient: bool,
-    },
-    /// A batch is bigger than the server's `max_payload`. Needs a bigger
-    /// server limit (or fewer tags per device); retried slowly, never dropped.
-    #[error("batch {seq} is {size} bytes, over the server's max_payload: raise max_payload on the server")]
-    PayloadTooBig {
-        /// The refused batch.
-        seq: u64,
-        /// Its payload size.
-        size: usize,
-    },
-    /// JetStream refused the message (limits, sealed stream, ...).
-    #[error("JetStream rejected batch {seq}: {reason}")]
-    Rejected {
-        /// The refused batch.
-        seq: u64,
-        /// The server's answer.
-        reason: String,
-    },
-    /// Any other client-side failure.
-    #[error("NATS client error: {0}")]
-    Client(String),
-    /// The buffer actor is gone: the Publisher stops and its supervisor decides.
-    #[error("the buffer actor is gone")]
-    BufferGone,
-}
-
-impl PublishError {
-    /// The `reason` label of `ingestor_publish_errors_total`.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            PublishError::Disconnected => "disconnected",
-            PublishError::AckTimeout { .. } => "timeout",
-            PublishError::PermissionDenied(_) => "permission_denied",
-            PublishError::NoStream { .. } => "no_stream",
-            PublishError::StreamSetup { .. } => "stream_setup",
-            PublishError::PayloadTooBig { .. } => "payload_too_big",
-            PublishError::Rejected { .. } => "rejected",
-            PublishError::Client(_) => "client",
-            PublishError::BufferGone => "buffer_gone",
-        }
-    }
-
-    /// Retrying soon cannot help: someone has to change something.
-    pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            PublishError::PermissionDenied(_)
-                | PublishError::NoStream { .. }
-                | PublishError::StreamSetup {
-                    transient: false,
-                    ..
-                }
-                | PublishError::PayloadTooBig { .. }
-                | PublishError::Rejected { .. }
-        )
-    }
-}
-
-/// How soon a new session starts after one failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// First delay after a transient failure; doubles per failure in a row.
-    pub min: Duration,
-    /// Longest delay after a transient failure.
-    pub max: Duration,
-    /// Delay after a permanent rejection.
-    pub rejected: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(5),
-            rejected: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn delay(&self, error: &PublishError, failures_in_a_row: u32) -> Duration {
-        if error.is_permanent() {
-            return self.rejected;
-        }
-        let factor = 2u32.saturating_pow(failures_in_a_row.min(16));
-        self.min.saturating_mul(factor).min(self.max)
-    }
-}
+pub use error::{PublishError, RetryPolicy};
 
 /// The Publisher actor.
 pub struct Publisher;
@@ -201,6 +86,9 @@ pub struct PublisherStatus {
     pub errors: BTreeMap<&'static str, u64>,
     /// Batches confirmed since start.
     pub published: u64,
+    /// Of `published`, batches found already in the stream when a session
+    /// started (their acks were lost with a connection) and not sent again.
+    pub found_stored: u64,
 }
 
 /// Messages of the Publisher.
@@ -256,6 +144,8 @@ pub struct PublisherState {
     next_id: u64,
     failures_in_a_row: u32,
     confirmed: Arc<AtomicU64>,
+    found_stored: Arc<AtomicU64>,
+    stream_seq: Arc<AtomicU64>,
     confirmed_at_last_failure: u64,
     last_error: Option<PublishError>,
     errors: BTreeMap<&'static str, u64>,
@@ -282,6 +172,8 @@ impl Actor for Publisher {
             next_id: 0,
             failures_in_a_row: 0,
             confirmed: Arc::new(AtomicU64::new(0)),
+            found_stored: Arc::new(AtomicU64::new(0)),
+            stream_seq: Arc::new(AtomicU64::new(0)),
             confirmed_at_last_failure: 0,
             last_error: None,
             errors: BTreeMap::new(),
@@ -370,6 +262,8 @@ impl PublisherState {
             service_id: self.service_id.clone(),
             buffer: self.buffer.clone(),
             confirmed: self.confirmed.clone(),
+            found_stored: self.found_stored.clone(),
+            stream_seq: self.stream_seq.clone(),
             recovering_from: self.last_error.clone(),
         };
         let me = myself.clone();
@@ -443,28 +337,7 @@ impl PublisherState {
             },
             errors: self.errors.clone(),
             published,
+            found_stored: self.found_stored.load(Ordering::Relaxed),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transient_failures_back_off_doubling_to_max_rejections_wait_the_slow_delay() {
-        let retry = RetryPolicy {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(5),
-            rejected: Duration::from_secs(10),
-        };
-        let timeout = PublishError::AckTimeout { seq: 7 };
-        assert_eq!(retry.delay(&timeout, 0), Duration::from_millis(100));
-        assert_eq!(retry.delay(&timeout, 3), Duration::from_millis(800));
-        assert_eq!(retry.delay(&timeout, 30), Duration::from_secs(5));
-        let denied = PublishError::PermissionDenied("Publish to \"telemetry.a.b\"".into());
-        assert_eq!(retry.delay(&denied, 0), Duration::from_secs(10));
-        assert_eq!(denied.reason(), "permission_denied");
-        assert!(!PublishError::Disconnected.is_permanent());
     }
 }

@@ -1,39 +1,36 @@
 //! One publishing session: from a connect (or a retry) to the first failure.
 //!
-//! JetStream: up to `max_in_flight` publishes pipelined, PubAcks taken in
-//! publish order, the buffer acked up to the last confirmed `seq` after every
-//! burst of acks. Core: publish a window, flush, ack.
+//! JetStream: first the stream is opened and read back for batches it
+//! already holds (see [`super::stream`]); then up to `max_in_flight`
+//! publishes pipelined, PubAcks taken in publish order, the buffer acked up
+//! to the last confirmed `seq` after every burst of acks. The first failed
+//! ack ends the session: nothing more is sent on this connection. Core:
+//! publish a window, flush, ack.
 
 use std::collections::VecDeque;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_nats::connection::State;
-use async_nats::jetstream::context::{ContextBuilder, CreateStreamErrorKind, PublishErrorKind};
+use async_nats::jetstream;
+use async_nats::jetstream::context::{ContextBuilder, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
-use async_nats::jetstream::{self, stream};
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::stream::FuturesOrdered;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use ractor::rpc::CallResult;
 use ractor::ActorRef;
-use tracing::{info, warn};
+use tracing::info;
 
+use super::stream::{open_stream, Reader};
+use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, FENCE};
 use super::PublishError;
 use crate::buffer::BufferMsg;
 use crate::settings::{NatsMode, NatsSettings};
 use crate::Batch;
-
-/// The shortest de-duplication window a stream we create gets (NATS' default).
-const MIN_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
-
-type AckFuture = Pin<Box<dyn std::future::Future<Output = (u64, Instant, AckResult)> + Send>>;
-type AckResult = Result<PublishAck, async_nats::jetstream::context::PublishError>;
 
 pub(super) struct Session {
     pub(super) client: Client,
@@ -42,6 +39,11 @@ pub(super) struct Session {
     pub(super) buffer: ActorRef<BufferMsg>,
     /// Batches confirmed, over all sessions.
     pub(super) confirmed: Arc<AtomicU64>,
+    /// Of those, found already stored when a session started.
+    pub(super) found_stored: Arc<AtomicU64>,
+    /// The stream sequence of the last confirmed batch (0: none yet in
+    /// this process): where reading the stream back starts.
+    pub(super) stream_seq: Arc<AtomicU64>,
     /// The failure before this session, to say once that delivery works again.
     pub(super) recovering_from: Option<PublishError>,
 }
@@ -59,64 +61,6 @@ fn take(buffer: ActorRef<BufferMsg>, max: usize) -> Take {
             _ => Err(PublishError::BufferGone),
         }
     })
-}
-
-/// The de-duplication window a stream needs: longer than any batch can be
-/// unconfirmed while its publishes are retried.
-pub(super) fn duplicate_window(settings: &NatsSettings) -> Duration {
-    MIN_DUPLICATE_WINDOW.max(settings.ack_timeout.saturating_mul(20))
-}
-
-/// Confirmed seqs not yet acked to the buffer: one `Ack` per quarter window
-/// (or when idle, or every 100 ms) instead of one per PubAck, so the buffer
-/// deletes in bigger write batches.
-struct AckCoalescer {
-    buffer: ActorRef<BufferMsg>,
-    last: Option<u64>,
-    count: usize,
-    every: usize,
-    since: Instant,
-}
-
-impl AckCoalescer {
-    fn new(buffer: ActorRef<BufferMsg>, window: usize) -> Self {
-        AckCoalescer {
-            buffer,
-            last: None,
-            count: 0,
-            every: (window / 4).max(1),
-            since: Instant::now(),
-        }
-    }
-
-    fn confirmed(&mut self, seq: u64) {
-        self.last = Some(seq);
-        self.count += 1;
-    }
-
-    fn due(&self) -> bool {
-        self.count >= self.every || self.since.elapsed() >= Duration::from_millis(100)
-    }
-
-    fn flush(&mut self) -> Result<(), PublishError> {
-        self.since = Instant::now();
-        self.count = 0;
-        match self.last.take() {
-            Some(seq) => self
-                .buffer
-                .cast(BufferMsg::Ack(seq))
-                .map_err(|_| PublishError::BufferGone),
-            None => Ok(()),
-        }
-    }
-
-    /// Acks what was confirmed before `error`, then hands `error` on.
-    fn flush_then(&mut self, error: PublishError) -> PublishError {
-        match self.flush() {
-            Ok(()) => error,
-            Err(gone) => gone,
-        }
-    }
 }
 
 impl Session {
@@ -150,8 +94,14 @@ impl Session {
         self.settings.max_in_flight.max(1)
     }
 
-    fn confirmed_one(&mut self, sent: Instant) {
-        metrics::histogram!("ingestor_publish_ack_seconds").record(sent.elapsed().as_secs_f64());
+    fn confirmed_one(&mut self, sent: Option<Instant>) {
+        match sent {
+            Some(sent) => metrics::histogram!("ingestor_publish_ack_seconds")
+                .record(sent.elapsed().as_secs_f64()),
+            None => {
+                self.found_stored.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         metrics::counter!("ingestor_published_total").increment(1);
         self.confirmed.fetch_add(1, Ordering::Relaxed);
         if let Some(before) = self.recovering_from.take() {
@@ -166,24 +116,59 @@ impl Session {
             .max_ack_inflight(max)
             .backpressure_on_inflight(true)
             .build(self.client.clone());
-        if let Err(e) = self.ensure_stream(&js).await {
-            return e;
-        }
-        let mut pending: FuturesOrdered<AckFuture> = FuturesOrdered::new();
+        let stream = match open_stream(&js, &self.settings, &self.service_id).await {
+            Ok(stream) => stream,
+            Err(e) => return e,
+        };
+        // The oldest batches first; before any is sent, what the stream
+        // already holds of them (their acks were lost with a connection).
+        let first = match take(self.buffer.clone(), max).await {
+            Ok(batches) => batches,
+            Err(e) => return e,
+        };
+        let reader = Reader {
+            stream: &stream,
+            filter: format!("{}.{}.>", self.settings.subject_prefix, self.service_id),
+            service_id: &self.service_id,
+        };
+        let after = match self.stream_seq.load(Ordering::Relaxed) {
+            0 => None,
+            seq => Some(seq),
+        };
+        let mut stored = match first.first() {
+            Some(oldest) => match reader.already_stored(oldest.seq, after).await {
+                Ok(stored) => stored,
+                Err(e) => return e,
+            },
+            None => Default::default(),
+        };
+        let mut pending = InFlight::default();
+        let fence = FENCE.min(self.settings.ack_timeout);
         // Read-ahead: taken from the buffer, not yet published. Up to two
         // windows, a window per Take, keeps the round trips to the buffer
         // (and its disk reads) out of the publish path. They count as in
         // flight for the buffer; a Nack puts them back like the rest.
-        let mut ready: VecDeque<Batch> = VecDeque::new();
+        let mut ready: VecDeque<Batch> = first.into();
         let mut parked: Option<Take> = None;
         let mut acks = AckCoalescer::new(self.buffer.clone(), max);
         loop {
-            while pending.len() < max {
+            // The fence: no new publish while the oldest has waited past
+            // FENCE (see `window`).
+            while pending.len() < max && !pending.fenced(fence) {
                 let Some(batch) = ready.pop_front() else {
                     break;
                 };
+                if let Some(stream_seq) = stored.remove(&batch.seq) {
+                    let ack = PublishAck {
+                        sequence: stream_seq,
+                        ..Default::default()
+                    };
+                    let seq = batch.seq;
+                    pending.push(Box::pin(async move { (seq, None, Ok(ack)) }));
+                    continue;
+                }
                 match self.publish_js(&js, batch).await {
-                    Ok(ack) => pending.push_back(ack),
+                    Ok(ack) => pending.push(ack),
                     Err(e) => return acks.flush_then(e),
                 }
             }
@@ -221,20 +206,21 @@ impl Session {
     /// Takes every ack that is ready, in publish order, up to the first failure.
     fn confirm_burst(
         &mut self,
-        first: (u64, Instant, AckResult),
-        pending: &mut FuturesOrdered<AckFuture>,
+        first: (u64, Option<Instant>, AckResult),
+        pending: &mut InFlight,
         acks: &mut AckCoalescer,
     ) -> Result<(), PublishError> {
         let mut next = Some(first);
         while let Some((seq, sent, result)) = next.take() {
             match result {
-                Ok(_) => {
+                Ok(ack) => {
                     self.confirmed_one(sent);
+                    self.stream_seq.fetch_max(ack.sequence, Ordering::Relaxed);
                     acks.confirmed(seq);
                 }
                 Err(e) => return Err(self.ack_error(seq, e)),
             }
-            next = pending.next().now_or_never().flatten();
+            next = pending.next_ready();
         }
         Ok(())
     }
@@ -275,7 +261,7 @@ impl Session {
         let sent = Instant::now();
         match js.send_publish(self.subject(&batch), message).await {
             Ok(ack) => Ok(Box::pin(
-                std::future::IntoFuture::into_future(ack).map(move |r| (seq, sent, r)),
+                std::future::IntoFuture::into_future(ack).map(move |r| (seq, Some(sent), r)),
             )),
             Err(e) => Err(match e.kind() {
                 PublishErrorKind::MaxPayloadExceeded => PublishError::PayloadTooBig { seq, size },
@@ -283,43 +269,6 @@ impl Session {
                 _ => PublishError::Client(e.to_string()),
             }),
         }
-    }
-
-    /// With `create_stream`: the stream exists afterwards (subjects
-    /// `<prefix>.>`, a de-dup window covering any retry).
-    async fn ensure_stream(&self, js: &jetstream::Context) -> Result<(), PublishError> {
-        if !self.settings.create_stream {
-            return Ok(());
-        }
-        let window = duplicate_window(&self.settings);
-        let config = stream::Config {
-            name: self.settings.stream.clone(),
-            subjects: vec![format!("{}.>", self.settings.subject_prefix)],
-            duplicate_window: window,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        };
-        let stream = js.get_or_create_stream(config).await.map_err(|e| {
-            let transient = matches!(
-                e.kind(),
-                CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable
-            );
-            PublishError::StreamSetup {
-                stream: self.settings.stream.clone(),
-                reason: e.to_string(),
-                transient,
-            }
-        })?;
-        let existing = stream.cached_info().config.duplicate_window;
-        if existing < window {
-            warn!(
-                stream = %self.settings.stream,
-                duplicate_window = ?existing,
-                wanted = ?window,
-                "the stream's duplicate_window is short: a batch resent after it may be stored twice"
-            );
-        }
-        Ok(())
     }
 
     async fn run_core(&mut self) -> PublishError {
@@ -346,7 +295,7 @@ impl Session {
                 Err(_) => return PublishError::AckTimeout { seq: last },
             }
             for _ in 0..count {
-                self.confirmed_one(sent);
+                self.confirmed_one(Some(sent));
             }
             if self.buffer.cast(BufferMsg::Ack(last)).is_err() {
                 return PublishError::BufferGone;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod nats_server;
+pub mod proxy;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -354,20 +355,52 @@ pub fn assert_exactly_once(seqs: &[u64], n: u64, ordered: bool) {
     }
 }
 
-/// Like `assert_exactly_once`, for a connection that broke mid-flow: the
-/// batches queued in the client when the socket died go out on the next
-/// connection, ahead of the resent one that died with the socket. Order may
-/// step back, but never by more than the in-flight `window`.
-pub fn assert_exactly_once_within(seqs: &[u64], n: u64, window: u64) {
-    assert_exactly_once(seqs, n, false);
-    let far: Vec<(u64, u64)> = seqs
-        .windows(2)
-        .filter(|w| w[0] > w[1] + window)
-        .map(|w| (w[0], w[1]))
-        .take(20)
-        .collect();
-    assert!(
-        far.is_empty(),
-        "seqs out of order by more than {window}: {far:?}"
-    );
+/// What a consumer of the stream is promised (CONTRACT §3): every seq
+/// 1..=n exactly once, strictly ascending in stream order.
+pub fn assert_each_once_ascending(seqs: &[u64], n: u64) {
+    assert_exactly_once(seqs, n, true);
+}
+
+/// A small xorshift for random delays; seeded from the clock, the seed printed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_clock() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        eprintln!("rng seed {seed}");
+        Rng(seed)
+    }
+
+    /// Uniform in `lo..hi` (milliseconds, say).
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        lo + self.0 % (hi - lo).max(1)
+    }
+}
+
+/// A stream made by the test, as a site would: subjects `telemetry.>`,
+/// the given duplicate window and message size limit (-1: none).
+pub async fn create_stream(
+    settings: &NatsSettings,
+    name: &str,
+    duplicate_window: Duration,
+    max_message_size: i32,
+) {
+    let client = reader(settings).await;
+    jetstream::new(client)
+        .create_stream(jetstream::stream::Config {
+            name: name.into(),
+            subjects: vec!["telemetry.>".into()],
+            duplicate_window,
+            max_message_size,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }

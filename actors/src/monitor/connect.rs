@@ -1,0 +1,219 @@
+//! Making one connection: the client options of `[nats]`, and the *sink*
+//! that makes a client die with its connection instead of reconnecting.
+//!
+//! # Why a client never reconnects on its own
+//! Commands queued inside an async-nats client when its socket dies are
+//! written to the *next* connection of that client, before anything issued
+//! later. A publish queued there would land ahead of the resend of an
+//! earlier batch lost with the socket: the stream's order would step back.
+//! So every connection gets a fresh client, and a client whose connection
+//! dies must end, queue and all. async-nats 0.51 has no "never reconnect"
+//! switch: `max_reconnects(0)` means unlimited, and a client parked in its
+//! reconnect loop (a long reconnect delay) keeps its task and queue even
+//! when every handle is dropped. What it does have: `max_reconnects(n)`
+//! ends the client after `n` failed attempts, and `set_server_pool`
+//! replaces the addresses it reconnects to. Once connected, a client's pool
+//! becomes the [`Sink`]: a local listener that closes every connection at
+//! once. The client's reconnect attempts fail in microseconds, it reaches
+//! `max_reconnects`, its task returns and its queue is dropped unsent.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_nats::{ConnectOptions, ServerAddr};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::MonitorError;
+use crate::settings::NatsSettings;
+
+/// The longest pause between two connect attempts: a server that is back
+/// is in use again within about this long (plus the connect itself), and a
+/// long outage costs at most two refused TCP connects a second.
+pub const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// The pause before connect attempt number `failures + 1` after the
+/// connection was lost: at once, then 50 ms doubling to
+/// [`RECONNECT_MAX_DELAY`].
+pub fn reconnect_delay(failures: u32) -> Duration {
+    if failures == 0 {
+        return Duration::ZERO;
+    }
+    let factor = 2u32.saturating_pow((failures - 1).min(16));
+    Duration::from_millis(50)
+        .saturating_mul(factor)
+        .min(RECONNECT_MAX_DELAY)
+}
+
+/// A local TCP listener that accepts and closes every connection: the only
+/// address a connected client may "reconnect" to.
+pub(super) struct Sink {
+    addr: ServerAddr,
+    task: JoinHandle<()>,
+}
+
+impl Sink {
+    pub(super) async fn start() -> Result<Sink, MonitorError> {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(|e| MonitorError::Client(format!("cannot open the local sink: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| MonitorError::Client(format!("cannot open the local sink: {e}")))?
+            .port();
+        let addr = format!("nats://127.0.0.1:{port}")
+            .parse::<ServerAddr>()
+            .map_err(|e| MonitorError::Client(e.to_string()))?;
+        let task = tokio::spawn(async move {
+            // Accepting and dropping closes the socket before the client
+            // reads an INFO: its connect attempt fails at once.
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        Ok(Sink { addr, task })
+    }
+
+    pub(super) fn addr(&self) -> ServerAddr {
+        self.addr.clone()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(super) fn server_addrs(settings: &NatsSettings) -> Result<Vec<ServerAddr>, MonitorError> {
+    if settings.servers.is_empty() {
+        return Err(MonitorError::NoServers);
+    }
+    settings
+        .servers
+        .iter()
+        .map(|url| {
+            url.parse::<ServerAddr>()
+                .map_err(|e| MonitorError::InvalidServer {
+                    url: crate::credentials::redact_url(url),
+                    reason: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// The client options of `[nats]`: auth, TLS, short pings. Connection
+/// policy (attempts, reconnects) is the caller's: the monitor adds its own
+/// (see the module doc); a plain client (a test's reader) uses these as they are.
+pub async fn connect_options(
+    settings: &NatsSettings,
+    ping_interval: Duration,
+) -> Result<ConnectOptions, MonitorError> {
+    let mut options = match &settings.creds_file {
+        Some(path) => ConnectOptions::with_credentials_file(path)
+            .await
+            .map_err(|source| MonitorError::CredsFile {
+                path: path.display().to_string(),
+                source,
+            })?,
+        None => ConnectOptions::new(),
+    };
+    if let Some(path) = &settings.nkey_seed_file {
+        let seed =
+            tokio::fs::read_to_string(path)
+                .await
+                .map_err(|source| MonitorError::NkeySeedFile {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+        options = options.nkey(seed.trim().to_string());
+    }
+    if let Some(token) = &settings.token {
+        options = options.token(token.clone());
+    }
+    match (&settings.user, &settings.password) {
+        (Some(user), Some(password)) => {
+            options = options.user_and_password(user.clone(), password.clone())
+        }
+        (None, None) => {}
+        _ => return Err(MonitorError::Incomplete("user and password go together")),
+    }
+    if let Some(ca) = &settings.ca_file {
+        options = options.add_root_certificates(ca.clone());
+    }
+    match (&settings.cert_file, &settings.key_file) {
+        (Some(cert), Some(key)) => {
+            options = options.add_client_certificate(cert.clone(), key.clone())
+        }
+        (None, None) => {}
+        _ => {
+            return Err(MonitorError::Incomplete(
+                "cert_file and key_file go together",
+            ))
+        }
+    }
+    Ok(options
+        .require_tls(settings.tls_required)
+        .ping_interval(ping_interval)
+        .connection_timeout(Duration::from_secs(5)))
+}
+
+/// The options of one connection of the monitor: one attempt over the
+/// configured servers, no waiting between them, and at most as many
+/// reconnect attempts as there are servers — all of which go to the sink.
+pub(super) fn one_connection(options: ConnectOptions, servers: usize) -> ConnectOptions {
+    options
+        .max_reconnects(Some(servers.max(1)))
+        .reconnect_delay_callback(|_| Duration::ZERO)
+        .ignore_discovered_servers()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delay_is_immediate_then_doubles_to_half_a_second() {
+        assert_eq!(reconnect_delay(0), Duration::ZERO);
+        assert_eq!(reconnect_delay(1), Duration::from_millis(50));
+        assert_eq!(reconnect_delay(3), Duration::from_millis(200));
+        assert_eq!(reconnect_delay(4), Duration::from_millis(400));
+        assert_eq!(reconnect_delay(5), RECONNECT_MAX_DELAY);
+        assert_eq!(reconnect_delay(u32::MAX), RECONNECT_MAX_DELAY);
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+    use crate::monitor::DEFAULT_PING_INTERVAL;
+
+    #[test]
+    fn half_configured_auth_and_bad_urls_are_config_errors() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut s = NatsSettings {
+            user: Some("u".into()),
+            ..NatsSettings::default()
+        };
+        let err = rt
+            .block_on(connect_options(&s, DEFAULT_PING_INTERVAL))
+            .unwrap_err();
+        assert!(err.to_string().contains("user and password"));
+        s.user = None;
+        s.cert_file = Some("c.pem".into());
+        let err = rt
+            .block_on(connect_options(&s, DEFAULT_PING_INTERVAL))
+            .unwrap_err();
+        assert!(err.to_string().contains("cert_file and key_file"));
+        s.cert_file = None;
+        s.servers = vec!["nats://bad host:4222".into()];
+        assert!(matches!(
+            server_addrs(&s),
+            Err(MonitorError::InvalidServer { .. })
+        ));
+        s.servers.clear();
+        assert!(matches!(server_addrs(&s), Err(MonitorError::NoServers)));
+    }
+}

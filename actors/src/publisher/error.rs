@@ -1,0 +1,153 @@
+//! Why a publishing session ends, and how soon the next one starts.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Why a publishing session ended.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum PublishError {
+    /// The connection dropped with batches unconfirmed. Heals on reconnect.
+    #[error("connection to NATS lost with batches unconfirmed")]
+    Disconnected,
+    /// No PubAck (or no flush) within `ack_timeout`. Usually transient
+    /// (server busy, leader election); retried with back-off.
+    #[error("no acknowledgement for batch {seq} within ack_timeout")]
+    AckTimeout {
+        /// The first unconfirmed batch.
+        seq: u64,
+    },
+    /// The server refused us a subject (its `-ERR 'Permissions Violation ...'`).
+    /// Needs a server-side permission change; retried slowly.
+    #[error("NATS denied permission: {0}; fix the user's permissions on the server")]
+    PermissionDenied(String),
+    /// No stream listens on the subject and `create_stream = false`.
+    /// Needs the stream created; retried slowly.
+    #[error("no JetStream stream takes subject {subject}: create stream {stream:?} or set create_stream = true")]
+    NoStream {
+        /// The configured stream.
+        stream: String,
+        /// The subject of the refused batch.
+        subject: String,
+    },
+    /// Looking up or creating the stream failed. A timeout or "JetStream
+    /// not ready" (a server just started) is retried with back-off; a refusal
+    /// (bad name, limits, permissions) slowly.
+    #[error("cannot set up stream {stream:?}: {reason}")]
+    StreamSetup {
+        /// The configured stream.
+        stream: String,
+        /// The server's or client's answer.
+        reason: String,
+        /// Retrying soon may help (timeout, JetStream not ready yet).
+        transient: bool,
+    },
+    /// A batch is bigger than the server's `max_payload`. Needs a bigger
+    /// server limit (or fewer tags per device); retried slowly, never dropped.
+    #[error("batch {seq} is {size} bytes, over the server's max_payload: raise max_payload on the server")]
+    PayloadTooBig {
+        /// The refused batch.
+        seq: u64,
+        /// Its payload size.
+        size: usize,
+    },
+    /// JetStream refused the message (limits, sealed stream, ...).
+    #[error("JetStream rejected batch {seq}: {reason}")]
+    Rejected {
+        /// The refused batch.
+        seq: u64,
+        /// The server's answer.
+        reason: String,
+    },
+    /// Any other client-side failure.
+    #[error("NATS client error: {0}")]
+    Client(String),
+    /// The buffer actor is gone: the Publisher stops and its supervisor decides.
+    #[error("the buffer actor is gone")]
+    BufferGone,
+}
+
+impl PublishError {
+    /// The `reason` label of `ingestor_publish_errors_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PublishError::Disconnected => "disconnected",
+            PublishError::AckTimeout { .. } => "timeout",
+            PublishError::PermissionDenied(_) => "permission_denied",
+            PublishError::NoStream { .. } => "no_stream",
+            PublishError::StreamSetup { .. } => "stream_setup",
+            PublishError::PayloadTooBig { .. } => "payload_too_big",
+            PublishError::Rejected { .. } => "rejected",
+            PublishError::Client(_) => "client",
+            PublishError::BufferGone => "buffer_gone",
+        }
+    }
+
+    /// Retrying soon cannot help: someone has to change something.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            PublishError::PermissionDenied(_)
+                | PublishError::NoStream { .. }
+                | PublishError::StreamSetup {
+                    transient: false,
+                    ..
+                }
+                | PublishError::PayloadTooBig { .. }
+                | PublishError::Rejected { .. }
+        )
+    }
+}
+
+/// How soon a new session starts after one failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First delay after a transient failure; doubles per failure in a row.
+    pub min: Duration,
+    /// Longest delay after a transient failure.
+    pub max: Duration,
+    /// Delay after a permanent rejection.
+    pub rejected: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+            rejected: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub(super) fn delay(&self, error: &PublishError, failures_in_a_row: u32) -> Duration {
+        if error.is_permanent() {
+            return self.rejected;
+        }
+        let factor = 2u32.saturating_pow(failures_in_a_row.min(16));
+        self.min.saturating_mul(factor).min(self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_failures_back_off_doubling_to_max_rejections_wait_the_slow_delay() {
+        let retry = RetryPolicy {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+            rejected: Duration::from_secs(10),
+        };
+        let timeout = PublishError::AckTimeout { seq: 7 };
+        assert_eq!(retry.delay(&timeout, 0), Duration::from_millis(100));
+        assert_eq!(retry.delay(&timeout, 3), Duration::from_millis(800));
+        assert_eq!(retry.delay(&timeout, 30), Duration::from_secs(5));
+        let denied = PublishError::PermissionDenied("Publish to \"telemetry.a.b\"".into());
+        assert_eq!(retry.delay(&denied, 0), Duration::from_secs(10));
+        assert_eq!(denied.reason(), "permission_denied");
+        assert!(!PublishError::Disconnected.is_permanent());
+    }
+}

@@ -1,0 +1,214 @@
+//! The stream side of a JetStream session: making sure the stream is there,
+//! and learning which of our batches it already holds before anything is
+//! (re)sent.
+//!
+//! # The already-stored rule
+//! A batch counts as stored only when *its own* message was read back from
+//! the stream: a message on `<prefix>.<service.id>.>` whose `Ingestor-Seq`
+//! is its seq and whose `Nats-Msg-Id` is `<service.id>-<seq>`. Reads use the
+//! stream's message-get API (`STREAM.MSG.GET`, answered by the stream
+//! leader, so a follower that lags cannot hide a stored message), walking
+//! our subjects forward with `next_by_subj`:
+//! - from just after the stream sequence of the last PubAck this process
+//!   received (everything of ours stored after it is seen, one by one);
+//! - on a first session of the process (no PubAck yet), from the first of
+//!   our messages whose `Ingestor-Seq` is at least the oldest buffered seq,
+//!   found by a binary search over stream sequences. The search relies on
+//!   our messages being in seq order in the stream; if an older stream is
+//!   not, it may start too late and miss a stored batch, which is then sent
+//!   again (de-duplicated within the duplicate window) — never skipped.
+//!
+//! No high-water mark is ever inferred: a batch refused while later ones
+//! were stored is not in the set and is sent again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_nats::jetstream::context::CreateStreamErrorKind;
+use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
+use async_nats::jetstream::{self, stream};
+use tracing::{info, warn};
+
+use super::PublishError;
+use crate::settings::NatsSettings;
+
+/// The shortest de-duplication window a stream we create gets (NATS' default).
+const MIN_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// The longest walk over our messages at the start of a session; past it
+/// the rest is resent (and de-duplicated within the duplicate window).
+const MAX_WALK: usize = 100_000;
+
+/// The de-duplication window a stream needs: longer than any batch can be
+/// unconfirmed while its publishes are retried.
+pub(super) fn duplicate_window(settings: &NatsSettings) -> Duration {
+    MIN_DUPLICATE_WINDOW.max(settings.ack_timeout.saturating_mul(20))
+}
+
+/// The stream, created first with `create_stream` (subjects `<prefix>.>`, a
+/// de-dup window covering any retry). Logs when its `duplicate_window` is
+/// shorter than `ack_timeout × 20`.
+pub(super) async fn open_stream(
+    js: &jetstream::Context,
+    settings: &NatsSettings,
+    service_id: &str,
+) -> Result<Stream, PublishError> {
+    let wanted = duplicate_window(settings);
+    let stream = if settings.create_stream {
+        let config = stream::Config {
+            name: settings.stream.clone(),
+            subjects: vec![format!("{}.>", settings.subject_prefix)],
+            duplicate_window: wanted,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        };
+        js.get_or_create_stream(config).await.map_err(|e| {
+            let transient = matches!(
+                e.kind(),
+                CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable
+            );
+            PublishError::StreamSetup {
+                stream: settings.stream.clone(),
+                reason: e.to_string(),
+                transient,
+            }
+        })?
+    } else {
+        js.get_stream(&settings.stream).await.map_err(|e| {
+            let text = e.to_string();
+            if text.to_ascii_lowercase().contains("not found") {
+                PublishError::NoStream {
+                    stream: settings.stream.clone(),
+                    subject: format!("{}.{}.*", settings.subject_prefix, service_id),
+                }
+            } else {
+                PublishError::StreamSetup {
+                    stream: settings.stream.clone(),
+                    reason: text,
+                    transient: true,
+                }
+            }
+        })?
+    };
+    let existing = stream.cached_info().config.duplicate_window;
+    if existing < wanted {
+        warn!(
+            stream = %settings.stream,
+            duplicate_window = ?existing,
+            wanted = ?wanted,
+            "the stream's duplicate_window is shorter than ack_timeout x 20; exactly-once \
+             still holds (the ingestor reads back what the stream holds before resending), \
+             but the server-side de-duplication is a shorter second line"
+        );
+    }
+    Ok(stream)
+}
+
+/// One of our messages, as read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ours {
+    seq: u64,
+    stream_seq: u64,
+}
+
+/// Reads the stream back from `stream_seq` on.
+pub(super) struct Reader<'a> {
+    pub(super) stream: &'a Stream,
+    /// `<prefix>.<service.id>.>`
+    pub(super) filter: String,
+    pub(super) service_id: &'a str,
+}
+
+impl Reader<'_> {
+    /// The first of our messages at or after `stream_seq`, if any. Messages
+    /// on our subjects that are not our batches (no or another header) are
+    /// stepped over.
+    async fn next(&self, mut stream_seq: u64) -> Result<Option<Ours>, PublishError> {
+        loop {
+            let got = self
+                .stream
+                .raw_message_builder()
+                .sequence(stream_seq.max(1))
+                .next_by_subject(self.filter.clone())
+                .send()
+                .await;
+            let message = match got {
+                Ok(message) => message,
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+                Err(e) => {
+                    return Err(PublishError::Client(format!(
+                        "reading back what the stream holds: {e}"
+                    )))
+                }
+            };
+            let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
+            let seq = header("Ingestor-Seq").and_then(|v| v.parse::<u64>().ok());
+            let msg_id = header("Nats-Msg-Id");
+            match seq {
+                Some(seq) if msg_id == Some(format!("{}-{seq}", self.service_id)) => {
+                    return Ok(Some(Ours {
+                        seq,
+                        stream_seq: message.sequence,
+                    }))
+                }
+                _ => stream_seq = message.sequence + 1,
+            }
+        }
+    }
+
+    /// Our batches with seq `>= oldest` that the stream holds: seq → stream
+    /// sequence. `after` is the stream sequence of the last PubAck, if any.
+    pub(super) async fn already_stored(
+        &self,
+        oldest: u64,
+        after: Option<u64>,
+    ) -> Result<BTreeMap<u64, u64>, PublishError> {
+        let mut at = match after {
+            Some(stream_seq) => stream_seq + 1,
+            None => self.first_at_or_after(oldest).await?,
+        };
+        let mut found = BTreeMap::new();
+        for _ in 0..MAX_WALK {
+            match self.next(at).await? {
+                Some(ours) => {
+                    if ours.seq >= oldest {
+                        found.insert(ours.seq, ours.stream_seq);
+                    }
+                    at = ours.stream_seq + 1;
+                }
+                None => {
+                    if !found.is_empty() {
+                        info!(
+                            batches = found.len(),
+                            first = found.keys().next().copied(),
+                            "the stream already holds batches whose acknowledgement was lost; \
+                             they count as published and are not sent again"
+                        );
+                    }
+                    return Ok(found);
+                }
+            }
+        }
+        warn!(
+            walked = MAX_WALK,
+            "stopped reading back the stream; batches past this point are sent again \
+             and rely on the stream's duplicate_window"
+        );
+        Ok(found)
+    }
+
+    /// Binary search for the stream sequence of our first message with seq
+    /// `>= oldest` (or the end of the stream).
+    async fn first_at_or_after(&self, oldest: u64) -> Result<u64, PublishError> {
+        let state = &self.stream.cached_info().state;
+        let (mut lo, mut hi) = (state.first_sequence.max(1), state.last_sequence + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.next(mid).await? {
+                Some(ours) if ours.seq < oldest => lo = (ours.stream_seq + 1).min(hi),
+                _ => hi = mid,
+            }
+        }
+        Ok(lo)
+    }
+}

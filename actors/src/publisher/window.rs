@@ -1,0 +1,134 @@
+//! The publish window of a JetStream session: the publishes awaiting their
+//! PubAck, and the acks on their way to the buffer.
+//!
+//! # The fence
+//! While the oldest publish in flight has waited longer than [`FENCE`]
+//! (1 s, or `ack_timeout` when shorter), no new publish goes out; the
+//! window reopens when it is confirmed, or the session ends when it fails.
+//! A publish lost with a dying stream leader is never answered; without
+//! the fence, a publish sent a few seconds later could be stored by the
+//! newly elected leader before the lost one times out and is resent — an
+//! order step-back. A JetStream cluster takes seconds to notice a dead
+//! leader and elect another (nats-server's election timeout is 4 s and
+//! more), so nothing sent before the fence closes can reach a new leader.
+//! Acks normally come back within milliseconds: the fence costs nothing
+//! while the server answers.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::publish::PublishAck;
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, StreamExt};
+use ractor::ActorRef;
+
+use super::PublishError;
+use crate::buffer::BufferMsg;
+
+/// How long the oldest publish may wait for its ack before the window stops
+/// taking new publishes.
+pub(super) const FENCE: Duration = Duration::from_secs(1);
+
+pub(super) type AckResult = Result<PublishAck, async_nats::jetstream::context::PublishError>;
+
+/// A batch's seq, when it was sent (`None`: found already stored), its ack.
+pub(super) type AckFuture =
+    Pin<Box<dyn std::future::Future<Output = (u64, Option<Instant>, AckResult)> + Send>>;
+
+/// Publishes awaiting their ack, oldest first, with when each went out.
+#[derive(Default)]
+pub(super) struct InFlight {
+    acks: FuturesOrdered<AckFuture>,
+    sent: VecDeque<Instant>,
+}
+
+impl InFlight {
+    pub(super) fn len(&self) -> usize {
+        self.acks.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.acks.is_empty()
+    }
+
+    pub(super) fn push(&mut self, ack: AckFuture) {
+        self.acks.push_back(ack);
+        self.sent.push_back(Instant::now());
+    }
+
+    /// The oldest ack, when it comes.
+    pub(super) async fn next(&mut self) -> Option<(u64, Option<Instant>, AckResult)> {
+        let next = self.acks.next().await;
+        if next.is_some() {
+            self.sent.pop_front();
+        }
+        next
+    }
+
+    /// The oldest ack, if it is there already.
+    pub(super) fn next_ready(&mut self) -> Option<(u64, Option<Instant>, AckResult)> {
+        let next = self.acks.next().now_or_never().flatten();
+        if next.is_some() {
+            self.sent.pop_front();
+        }
+        next
+    }
+
+    /// The oldest publish has waited longer than `fence`.
+    pub(super) fn fenced(&self, fence: Duration) -> bool {
+        self.sent.front().is_some_and(|t| t.elapsed() >= fence)
+    }
+}
+
+/// Confirmed seqs not yet acked to the buffer: one `Ack` per quarter window
+/// (or when idle, or every 100 ms) instead of one per PubAck, so the buffer
+/// deletes in bigger write batches.
+pub(super) struct AckCoalescer {
+    buffer: ActorRef<BufferMsg>,
+    last: Option<u64>,
+    count: usize,
+    every: usize,
+    since: Instant,
+}
+
+impl AckCoalescer {
+    pub(super) fn new(buffer: ActorRef<BufferMsg>, window: usize) -> Self {
+        AckCoalescer {
+            buffer,
+            last: None,
+            count: 0,
+            every: (window / 4).max(1),
+            since: Instant::now(),
+        }
+    }
+
+    pub(super) fn confirmed(&mut self, seq: u64) {
+        self.last = Some(seq);
+        self.count += 1;
+    }
+
+    pub(super) fn due(&self) -> bool {
+        self.count >= self.every || self.since.elapsed() >= Duration::from_millis(100)
+    }
+
+    pub(super) fn flush(&mut self) -> Result<(), PublishError> {
+        self.since = Instant::now();
+        self.count = 0;
+        match self.last.take() {
+            Some(seq) => self
+                .buffer
+                .cast(BufferMsg::Ack(seq))
+                .map_err(|_| PublishError::BufferGone),
+            None => Ok(()),
+        }
+    }
+
+    /// Acks what was confirmed before `error`, then hands `error` on.
+    pub(super) fn flush_then(&mut self, error: PublishError) -> PublishError {
+        match self.flush() {
+            Ok(()) => error,
+            Err(gone) => gone,
+        }
+    }
+}
