@@ -30,6 +30,15 @@ pub enum PublishError {
         /// The subject of the refused batch.
         subject: String,
     },
+    /// A publish was answered "no responders" although the stream was there
+    /// when the session began: its cluster is electing a new leader (or the
+    /// stream was just deleted, which the next session's lookup reports as
+    /// [`PublishError::NoStream`]). Transient: retried with back-off.
+    #[error("no stream leader answered batch {seq} (leader election?)")]
+    StreamUnavailable {
+        /// The first unconfirmed batch.
+        seq: u64,
+    },
     /// Looking up or creating the stream failed. A timeout or "JetStream
     /// not ready" (a server just started) is retried with back-off; a refusal
     /// (bad name, limits, permissions) slowly.
@@ -75,6 +84,7 @@ impl PublishError {
             PublishError::AckTimeout { .. } => "timeout",
             PublishError::PermissionDenied(_) => "permission_denied",
             PublishError::NoStream { .. } => "no_stream",
+            PublishError::StreamUnavailable { .. } => "stream_unavailable",
             PublishError::StreamSetup { .. } => "stream_setup",
             PublishError::PayloadTooBig { .. } => "payload_too_big",
             PublishError::Rejected { .. } => "rejected",

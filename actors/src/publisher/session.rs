@@ -233,10 +233,9 @@ impl Session {
         match error.kind() {
             PublishErrorKind::TimedOut => PublishError::AckTimeout { seq },
             PublishErrorKind::BrokenPipe => PublishError::Disconnected,
-            PublishErrorKind::StreamNotFound => PublishError::NoStream {
-                stream: self.settings.stream.clone(),
-                subject: format!("{}.{}.*", self.settings.subject_prefix, self.service_id),
-            },
+            // The session looked the stream up before its first publish, so
+            // "no responders" now means no leader, not no stream.
+            PublishErrorKind::StreamNotFound => PublishError::StreamUnavailable { seq },
             _ => PublishError::Rejected {
                 seq,
                 reason: error.to_string(),
