@@ -135,7 +135,9 @@ fn run_ours(plan: &Plan) -> Ours {
     // NATS is down: live batches pile up behind the backlog.
     support::wait_until(Duration::from_secs(120), "every device up", || {
         let h = support::health(&metrics);
-        h["devices_up"].as_u64().is_some_and(|n| n as usize == plan.devices)
+        h["devices_up"]
+            .as_u64()
+            .is_some_and(|n| n as usize == plan.devices)
             && h["backlog"].as_u64().is_some_and(|b| b > plan.backlog)
     });
     let batches_before = support::metric(&metrics, "ingestor_batches_total");
@@ -244,7 +246,10 @@ fn main() {
         devices: support::env_or("CATCHUP_DEVICES", if full { 100 } else { 20 }),
         interval: Duration::from_millis(support::env_or("CATCHUP_INTERVAL_MS", 100)),
     };
-    assert!(plan.devices > 0 && !plan.interval.is_zero(), "no live devices");
+    assert!(
+        plan.devices > 0 && !plan.interval.is_zero(),
+        "no live devices"
+    );
     println!(
         "catchup: backlog {} batches, live {} devices every {:?} ({:.0}/s); load average {}",
         plan.backlog,

@@ -177,7 +177,8 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     // from after the last ')'. utime and stime are fields 14 and 15.
     let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
     ticks as f64 / clock_ticks_per_second()
 }
 
