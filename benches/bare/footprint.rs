@@ -115,10 +115,10 @@ fn decode(plan: &[Read], data: &[Data]) -> Values {
         let v = match (d, ty) {
             (Data::Bits(b), _) => Val::B(b[at]),
             (Data::Words(w), "f32") => {
-                Val::F(f32::from_bits(u32::from(w[at + 1]) << 16 | u32::from(w[at])) as f64)
+                Val::F(f32::from_bits((u32::from(w[at + 1]) << 16) | u32::from(w[at])) as f64)
             }
             (Data::Words(w), "u32") => {
-                Val::U(u64::from(u32::from(w[at + 1]) << 16 | u32::from(w[at])))
+                Val::U(u64::from((u32::from(w[at + 1]) << 16) | u32::from(w[at])))
             }
             (Data::Words(w), _) => Val::I(i64::from(w[at] as i16)),
         };
@@ -129,7 +129,7 @@ fn decode(plan: &[Read], data: &[Data]) -> Values {
 
 async fn read(ctx: &mut Context, r: Read) -> Option<Data> {
     let timeout = Duration::from_millis(500);
-    let answer = match r.fc {
+    match r.fc {
         1 => tokio::time::timeout(timeout, ctx.read_coils(r.start, r.count))
             .await
             .ok()?
@@ -154,8 +154,7 @@ async fn read(ctx: &mut Context, r: Read) -> Option<Data> {
             .ok()?
             .ok()
             .map(Data::Words),
-    };
-    answer
+    }
 }
 
 type Outgoing = (String, u64, Vec<u8>);
