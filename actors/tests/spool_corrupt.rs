@@ -39,7 +39,7 @@ fn flipped_bytes_are_quarantined_counted_and_the_rest_replays_in_order() {
     let damaged = [3u64, 17, 18, 50];
     {
         let (spool, _) = Spool::open(dir.path()).unwrap();
-        let ks = spool.raw_batches();
+        let ks = spool.raw_batches().unwrap();
         for seq in damaged {
             let key = seq.to_be_bytes();
             let mut v = ks.get(key).unwrap().unwrap().to_vec();

@@ -62,10 +62,13 @@
 //! the async workers.
 
 mod actor;
+mod error;
 pub mod record;
+pub mod space;
 pub mod spool;
 mod store;
 
 pub use actor::{BufferActor, BufferArgs, BufferMsg, BufferStats};
+pub use error::SpoolState;
 pub use spool::{OpenReport, Read, Spool, SpoolError};
 pub use store::{lock, Accepted, SharedStore, Store};

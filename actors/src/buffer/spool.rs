@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use fjall::config::{FilterPolicy, PinningPolicy};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
+use super::error::counted;
 use super::record::{self, RecordError};
+pub use super::error::SpoolError;
 use crate::Batch;
 
 const META_RESERVED: &str = "seq_reserved";
@@ -19,31 +21,6 @@ const META_ACKED: &str = "acked";
 const META_COUNT: &str = "live_count";
 const META_BYTES: &str = "live_bytes";
 
-/// What went wrong with the spool.
-#[derive(Debug, thiserror::Error)]
-pub enum SpoolError {
-    /// Another ingestor holds the data dir. Retrying only helps once it exits.
-    #[error(
-        "{0} is in use by another ingestor process (only one may open it); stop that one first"
-    )]
-    Locked(PathBuf),
-    /// The data dir could not be created or locked (permissions, missing mount).
-    #[error("cannot use data dir {path}: {source}")]
-    DataDir {
-        /// The data dir.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// fjall failed: disk full, I/O error, or a failed fsync (which poisons
-    /// the database: the process must restart, retrying in place is unsafe).
-    #[error("spool storage error: {0}")]
-    Storage(#[from] fjall::Error),
-    /// The spool was closed; nothing more is accepted.
-    #[error("the buffer is closed")]
-    Closed,
-}
-
 /// One record read back from disk.
 #[derive(Debug)]
 pub enum Read {
@@ -51,6 +28,9 @@ pub enum Read {
     Batch(Batch, u32),
     /// A record that could not be read; already moved to quarantine.
     Quarantined(u64, RecordError),
+    /// Seqs `first..=last` lie in a block fjall cannot read (checksum
+    /// mismatch): stepped over, left in place, deleted with the next ack.
+    Damaged(u64, u64),
 }
 
 /// What `open` found about the previous run.
@@ -63,12 +43,41 @@ pub struct OpenReport {
     pub skipped: Option<(u64, u64)>,
 }
 
-/// The fjall database of one data dir.
-pub struct Spool {
+/// The open fjall database and its keyspaces (dropped to reopen).
+struct Handles {
     db: Database,
     batches: Keyspace,
     meta: Keyspace,
     quarantine: Keyspace,
+}
+
+impl Handles {
+    fn open(dir: &Path) -> Result<Handles, fjall::Error> {
+        let db = Database::builder(dir).cache_size(8 << 20).open()?;
+        // Records are only ever range-read: no bloom filters, and no index or
+        // filter blocks pinned in memory, so RSS does not grow with the backlog.
+        let opts = || {
+            KeyspaceCreateOptions::default()
+                .max_memtable_size(8 << 20)
+                .filter_policy(FilterPolicy::disabled())
+                .filter_block_pinning_policy(PinningPolicy::disabled())
+                .index_block_pinning_policy(PinningPolicy::disabled())
+        };
+        Ok(Handles {
+            batches: db.keyspace("batches", opts)?,
+            meta: db.keyspace("meta", KeyspaceCreateOptions::default)?,
+            quarantine: db.keyspace("quarantine", KeyspaceCreateOptions::default)?,
+            db,
+        })
+    }
+}
+
+/// The fjall database of one data dir.
+pub struct Spool {
+    h: Option<Handles>,
+    dir: PathBuf,
+    /// Offline inspection: unreadable records are reported, not moved.
+    read_only: bool,
     _lock: File,
     live_count: u64,
     live_bytes: u64,
@@ -99,42 +108,64 @@ impl Spool {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        let db = Database::builder(data_dir.join("spool"))
-            .cache_size(8 << 20)
-            .open()?;
-        // Records are only ever range-read: no bloom filters, and no index or
-        // filter blocks pinned in memory, so RSS does not grow with the backlog.
-        let opts = || {
-            KeyspaceCreateOptions::default()
-                .max_memtable_size(8 << 20)
-                .filter_policy(FilterPolicy::disabled())
-                .filter_block_pinning_policy(PinningPolicy::disabled())
-                .index_block_pinning_policy(PinningPolicy::disabled())
-        };
-        let batches = db.keyspace("batches", opts)?;
-        let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
-        let quarantine = db.keyspace("quarantine", KeyspaceCreateOptions::default)?;
-        let acked = meta_u64(&meta, META_ACKED)?.unwrap_or(0);
+        let dir = data_dir.join("spool");
+        let h = Handles::open(&dir).map_err(counted("open"))?;
+        let meta = &h.meta;
+        let acked = meta_u64(meta, META_ACKED)?.unwrap_or(0);
         let mut spool = Spool {
-            live_count: meta_u64(&meta, META_COUNT)?.unwrap_or(0),
-            live_bytes: meta_u64(&meta, META_BYTES)?.unwrap_or(0),
-            reserved: meta_u64(&meta, META_RESERVED)?.unwrap_or(0),
+            live_count: meta_u64(meta, META_COUNT)?.unwrap_or(0),
+            live_bytes: meta_u64(meta, META_BYTES)?.unwrap_or(0),
+            reserved: meta_u64(meta, META_RESERVED)?.unwrap_or(0),
             acked,
-            db,
-            batches,
-            meta,
-            quarantine,
+            h: Some(h),
+            dir,
+            read_only: false,
             _lock: lock,
         };
         let report = spool.recover_seq()?;
         Ok((spool, report))
     }
 
+    fn h(&self) -> Result<&Handles, SpoolError> {
+        self.h.as_ref().ok_or(SpoolError::Reopening)
+    }
+
+    /// Closes the database and opens it again: after fjall poisoned it (a
+    /// failed flush or fsync) nothing is written in place, but what it had
+    /// on disk is still there. The counters are re-read from `meta`.
+    pub fn reopen(&mut self) -> Result<(), SpoolError> {
+        // fjall's own lock is released only once every handle is dropped.
+        self.h = None;
+        let h = Handles::open(&self.dir).map_err(counted("open"))?;
+        self.live_count = meta_u64(&h.meta, META_COUNT)?.unwrap_or(0);
+        self.live_bytes = meta_u64(&h.meta, META_BYTES)?.unwrap_or(0);
+        self.acked = meta_u64(&h.meta, META_ACKED)?.unwrap_or(0);
+        self.reserved = meta_u64(&h.meta, META_RESERVED)?.unwrap_or(self.reserved);
+        self.h = Some(h);
+        Ok(())
+    }
+
+    /// Offline inspection (`spool stats`): reads report unreadable records
+    /// but do not move them to quarantine.
+    pub fn set_read_only(&mut self) {
+        self.read_only = true;
+    }
+
+    /// Whether the database is open (not waiting for a reopen).
+    pub fn is_open(&self) -> bool {
+        self.h.is_some()
+    }
+
+    /// The spool's directory (`<data_dir>/spool`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Where seq continues: exactly after a clean stop; past the whole
     /// reservation after a crash.
     fn recover_seq(&mut self) -> Result<OpenReport, SpoolError> {
         let newest = self.newest_seq()?.unwrap_or(0).max(self.acked);
-        let clean = meta_u64(&self.meta, META_CLEAN_NEXT)?;
+        let clean = meta_u64(&self.h()?.meta, META_CLEAN_NEXT)?;
         let report = match clean {
             Some(next) => OpenReport {
                 next_seq: next.max(newest + 1),
@@ -159,10 +190,10 @@ impl Spool {
     /// Marks the spool as in use by a running service: from here on a crash
     /// must not look like a clean stop. Offline tools do not call this.
     pub fn begin_run(&mut self) -> Result<(), SpoolError> {
-        if meta_u64(&self.meta, META_CLEAN_NEXT)?.is_some() {
-            let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
-            wb.remove(&self.meta, META_CLEAN_NEXT);
-            wb.commit()?;
+        if meta_u64(&self.h()?.meta, META_CLEAN_NEXT)?.is_some() {
+            let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncAll));
+            wb.remove(&self.h()?.meta, META_CLEAN_NEXT);
+            wb.commit().map_err(counted("sync"))?;
         }
         Ok(())
     }
@@ -172,9 +203,9 @@ impl Spool {
         if upto <= self.reserved {
             return Ok(());
         }
-        let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
-        wb.insert(&self.meta, META_RESERVED, upto.to_be_bytes());
-        wb.commit()?;
+        let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncAll));
+        wb.insert(&self.h()?.meta, META_RESERVED, upto.to_be_bytes());
+        wb.commit().map_err(counted("sync"))?;
         self.reserved = upto;
         Ok(())
     }
@@ -190,60 +221,126 @@ impl Spool {
         if records.is_empty() {
             return Ok(());
         }
+        fail::fail_point!("spool::write", |a| Err(counted("write")(
+            super::error::injected(a)
+        )));
         let mode = if sync {
             PersistMode::SyncData
         } else {
             PersistMode::Buffer
         };
-        let mut wb = self.db.batch().durability(Some(mode));
+        let mut wb = self.h()?.db.batch().durability(Some(mode));
         let mut bytes = 0u64;
         for (seq, rec) in records {
             bytes += rec.len() as u64;
-            wb.insert(&self.batches, record::key(*seq), rec.as_slice());
+            wb.insert(&self.h()?.batches, record::key(*seq), rec.as_slice());
         }
         let (count, total) = (
             self.live_count + records.len() as u64,
             self.live_bytes + bytes,
         );
-        self.put_counters(&mut wb, count, total);
-        wb.commit()?;
+        self.put_counters(&mut wb, count, total)?;
+        wb.commit().map_err(counted(if sync { "sync" } else { "write" }))?;
         self.live_count = count;
         self.live_bytes = total;
         Ok(())
     }
 
     /// Reads up to `max` records with seq > `after`, ascending. Unreadable
-    /// ones are moved to quarantine on the way and reported, not returned.
-    pub fn read_after(&mut self, after: u64, max: usize) -> Result<Vec<Read>, SpoolError> {
+    /// records are moved to quarantine on the way and reported, not
+    /// returned; a damaged block (fjall checksum) is stepped over and the
+    /// seqs it covers reported as `Read::Damaged`. `newest` bounds the search.
+    pub fn read_after(
+        &mut self,
+        after: u64,
+        max: usize,
+        newest: u64,
+    ) -> Result<Vec<Read>, SpoolError> {
         let mut out = Vec::with_capacity(max.min(4096));
         let mut bad = Vec::new();
-        let start = record::key(after.saturating_add(1));
-        for guard in self.batches.range(start..).take(max) {
-            let (k, v) = guard.into_inner()?;
-            match record::seq_of(&k).and_then(|seq| Ok((seq, record::decode(&v)?))) {
-                Ok((seq, mut batch)) => {
-                    batch.seq = seq;
-                    out.push(Read::Batch(batch, v.len() as u32));
+        fail::fail_point!("spool::read", |a| Err(counted("read")(
+            super::error::injected(a)
+        )));
+        let mut from = after.saturating_add(1);
+        let mut wanted = max;
+        'blocks: while wanted > 0 {
+            let h = self.h()?;
+            for guard in h.batches.range(record::key(from)..).take(wanted) {
+                match guard.into_inner() {
+                    Ok((k, v)) => {
+                        wanted -= 1;
+                        match record::seq_of(&k).and_then(|seq| Ok((seq, record::decode(&v)?))) {
+                            Ok((seq, mut batch)) => {
+                                from = seq.saturating_add(1);
+                                batch.seq = seq;
+                                out.push(Read::Batch(batch, v.len() as u32));
+                            }
+                            Err(e) => {
+                                from = record::seq_of(&k).unwrap_or(from).saturating_add(1);
+                                bad.push((k, v, e));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let e = counted("read")(e);
+                        if !e.is_damage() || from > newest {
+                            if out.is_empty() && bad.is_empty() {
+                                return Err(e);
+                            }
+                            break 'blocks;
+                        }
+                        let next = self.next_readable(from, newest);
+                        out.push(Read::Damaged(from, next - 1));
+                        wanted -= 1;
+                        from = next;
+                        continue 'blocks;
+                    }
                 }
-                Err(e) => bad.push((k, v, e)),
             }
+            break;
         }
         for (k, v, e) in bad {
             let seq = record::seq_of(&k).unwrap_or(0);
-            self.set_aside(&k, &v)?;
+            if !self.read_only {
+                self.set_aside(&k, &v)?;
+            }
             out.push(Read::Quarantined(seq, e));
         }
         Ok(out)
     }
 
+    /// The smallest seq in (`damaged`, `newest` + 1] from which a range read
+    /// starts without an error (binary search: a seek into the damaged
+    /// block fails, one past it does not).
+    fn next_readable(&self, damaged: u64, newest: u64) -> u64 {
+        let readable = |s: u64| match &self.h {
+            None => true,
+            Some(h) => h
+                .batches
+                .range(record::key(s)..)
+                .next()
+                .is_none_or(|g| g.into_inner().is_ok()),
+        };
+        let (mut lo, mut hi) = (damaged.saturating_add(1), newest.saturating_add(1));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if readable(mid) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        hi
+    }
+
     fn set_aside(&mut self, key: &[u8], value: &[u8]) -> Result<(), SpoolError> {
-        let mut wb = self.db.batch().durability(Some(PersistMode::SyncData));
-        wb.insert(&self.quarantine, key, value);
-        wb.remove(&self.batches, key);
+        let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncData));
+        wb.insert(&self.h()?.quarantine, key, value);
+        wb.remove(&self.h()?.batches, key);
         let count = self.live_count.saturating_sub(1);
         let bytes = self.live_bytes.saturating_sub(value.len() as u64);
-        self.put_counters(&mut wb, count, bytes);
-        wb.commit()?;
+        self.put_counters(&mut wb, count, bytes)?;
+        wb.commit().map_err(counted("write"))?;
         self.live_count = count;
         self.live_bytes = bytes;
         Ok(())
@@ -251,9 +348,15 @@ impl Spool {
 
     /// Writes the live counters into `wb`, so they change in the same write
     /// batch as the records they count.
-    fn put_counters(&self, wb: &mut fjall::OwnedWriteBatch, count: u64, bytes: u64) {
-        wb.insert(&self.meta, META_COUNT, count.to_be_bytes());
-        wb.insert(&self.meta, META_BYTES, bytes.to_be_bytes());
+    fn put_counters(
+        &self,
+        wb: &mut fjall::OwnedWriteBatch,
+        count: u64,
+        bytes: u64,
+    ) -> Result<(), SpoolError> {
+        wb.insert(&self.h()?.meta, META_COUNT, count.to_be_bytes());
+        wb.insert(&self.h()?.meta, META_BYTES, bytes.to_be_bytes());
+        Ok(())
     }
 
     /// Deletes the given records (seq, size) and moves the acknowledged
@@ -262,52 +365,49 @@ impl Spool {
         if records.is_empty() && acked.is_none_or(|a| a <= self.acked) {
             return Ok(());
         }
-        let mut wb = self.db.batch().durability(Some(PersistMode::Buffer));
+        fail::fail_point!("spool::delete", |a| Err(counted("delete")(
+            super::error::injected(a)
+        )));
+        let mut wb = self.h()?.db.batch().durability(Some(PersistMode::Buffer));
         let mut bytes = 0u64;
         for (seq, size) in records {
             bytes += u64::from(*size);
-            wb.remove(&self.batches, record::key(*seq));
+            wb.remove(&self.h()?.batches, record::key(*seq));
         }
         let count = self.live_count.saturating_sub(records.len() as u64);
         let total = self.live_bytes.saturating_sub(bytes);
-        self.put_counters(&mut wb, count, total);
+        self.put_counters(&mut wb, count, total)?;
         let acked = acked.unwrap_or(self.acked).max(self.acked);
-        wb.insert(&self.meta, META_ACKED, acked.to_be_bytes());
-        wb.commit()?;
+        wb.insert(&self.h()?.meta, META_ACKED, acked.to_be_bytes());
+        wb.commit().map_err(counted("delete"))?;
         self.live_count = count;
         self.live_bytes = total;
         self.acked = acked;
         Ok(())
     }
 
-    /// The oldest records with seq > `after` (seq, size) until `bytes` are covered.
-    pub fn oldest_after(&self, after: u64, bytes: u64) -> Result<Vec<(u64, u32)>, SpoolError> {
-        let mut out = Vec::new();
-        let mut covered = 0u64;
-        for guard in self.batches.range(record::key(after.saturating_add(1))..) {
-            if covered >= bytes {
-                break;
-            }
-            let (k, v) = guard.into_inner()?;
-            covered += v.len() as u64;
-            out.push((record::seq_of(&k).unwrap_or(0), v.len() as u32));
-        }
-        Ok(out)
-    }
-
     /// Flushes the journal to disk (fdatasync).
     pub fn sync(&self) -> Result<(), SpoolError> {
-        Ok(self.db.persist(PersistMode::SyncData)?)
+        fail::fail_point!("spool::sync", |a| Err(counted("sync")(
+            super::error::injected(a)
+        )));
+        self.h()?
+            .db
+            .persist(PersistMode::SyncData)
+            .map_err(counted("sync"))
     }
 
     /// Records that the run stopped cleanly at `next_seq`, synced. The
     /// memtable is flushed to a table first, so the next start does not
     /// replay (and hold in memory) what the journal holds.
     pub fn close(&mut self, next_seq: u64) -> Result<(), SpoolError> {
-        self.batches.rotate_memtable_and_wait()?;
-        let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
-        wb.insert(&self.meta, META_CLEAN_NEXT, next_seq.to_be_bytes());
-        wb.commit()?;
+        self.h()?
+            .batches
+            .rotate_memtable_and_wait()
+            .map_err(counted("write"))?;
+        let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncAll));
+        wb.insert(&self.h()?.meta, META_CLEAN_NEXT, next_seq.to_be_bytes());
+        wb.commit().map_err(counted("sync"))?;
         Ok(())
     }
 
@@ -328,23 +428,24 @@ impl Spool {
 
     /// The newest seq on disk.
     pub fn newest_seq(&self) -> Result<Option<u64>, SpoolError> {
-        match self.batches.last_key_value() {
+        match self.h()?.batches.last_key_value() {
             None => Ok(None),
-            Some(g) => Ok(record::seq_of(&g.key()?).ok()),
+            Some(g) => Ok(record::seq_of(&g.key().map_err(counted("read"))?).ok()),
         }
     }
 
     /// The oldest record on disk above the acknowledged cursor.
     pub fn oldest(&mut self) -> Result<Option<Read>, SpoolError> {
-        Ok(self.read_after(self.acked, 1)?.into_iter().next())
+        let newest = self.newest_seq()?.unwrap_or(self.acked);
+        Ok(self.read_after(self.acked, 1, newest)?.into_iter().next())
     }
 
     /// The newest readable record on disk.
     pub fn newest(&self) -> Result<Option<Batch>, SpoolError> {
-        match self.batches.last_key_value() {
+        match self.h()?.batches.last_key_value() {
             None => Ok(None),
             Some(g) => {
-                let (k, v) = g.into_inner()?;
+                let (k, v) = g.into_inner().map_err(counted("read"))?;
                 Ok(record::decode(&v).ok().map(|mut b| {
                     b.seq = record::seq_of(&k).unwrap_or(0);
                     b
@@ -355,22 +456,40 @@ impl Spool {
 
     /// Records set aside so far.
     pub fn quarantined(&self) -> Result<usize, SpoolError> {
-        Ok(self.quarantine.len()?)
+        Ok(self.h()?.quarantine.len().map_err(counted("read"))?)
     }
 
     /// Bytes the database takes on disk, tombstones included.
     pub fn disk_space(&self) -> u64 {
-        self.db.disk_space().unwrap_or(0)
+        self.h
+            .as_ref()
+            .and_then(|h| h.db.disk_space().ok())
+            .unwrap_or(0)
     }
 
     /// A handle for compacting away tombstones off the caller's thread.
-    pub fn compactor(&self) -> Compactor {
-        Compactor(self.batches.clone())
+    pub fn compactor(&self) -> Option<Compactor> {
+        self.h.as_ref().map(|h| Compactor(h.batches.clone()))
     }
 
     /// Test and repair access: the raw keyspace of records.
-    pub fn raw_batches(&self) -> &Keyspace {
-        &self.batches
+    pub fn raw_batches(&self) -> Result<&Keyspace, SpoolError> {
+        Ok(&self.h()?.batches)
+    }
+
+    /// Sets the live counters to zero: called once everything on disk up to
+    /// the newest record was acknowledged (damaged records, whose sizes were
+    /// unknown, leave the counters off until then).
+    pub fn reset_counters(&mut self) -> Result<(), SpoolError> {
+        if self.live_count == 0 && self.live_bytes == 0 {
+            return Ok(());
+        }
+        let mut wb = self.h()?.db.batch().durability(Some(PersistMode::Buffer));
+        self.put_counters(&mut wb, 0, 0)?;
+        wb.commit().map_err(counted("delete"))?;
+        self.live_count = 0;
+        self.live_bytes = 0;
+        Ok(())
     }
 }
 
@@ -380,8 +499,10 @@ pub struct Compactor(Keyspace);
 impl Compactor {
     /// Blocks for as long as the compaction takes (about 1.4 s after 1 M records).
     pub fn run(&self) -> Result<(), SpoolError> {
-        self.0.rotate_memtable_and_wait()?;
-        self.0.major_compact()?;
+        self.0
+            .rotate_memtable_and_wait()
+            .map_err(counted("compact"))?;
+        self.0.major_compact().map_err(counted("compact"))?;
         Ok(())
     }
 }
