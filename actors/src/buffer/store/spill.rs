@@ -124,7 +124,9 @@ impl Store {
             e if e.is_full() => SpoolState::Full,
             _ => SpoolState::Error,
         };
-        self.needs_reopen |= e.is_poisoned() || matches!(e, SpoolError::Reopening);
+        // Any failure other than a full disk may have poisoned fjall (a
+        // failed flush or fsync): the retry reopens the database first.
+        self.needs_reopen |= state == SpoolState::Error;
         if self.state == SpoolState::Error || self.state == state {
             return;
         }
