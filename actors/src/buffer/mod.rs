@@ -63,6 +63,7 @@
 
 mod actor;
 mod error;
+mod inlet;
 pub mod record;
 pub mod space;
 pub mod spool;
@@ -70,5 +71,6 @@ mod store;
 
 pub use actor::{BufferActor, BufferArgs, BufferMsg, BufferStats};
 pub use error::SpoolState;
+pub use inlet::{BufferInlet, InletTarget};
 pub use spool::{OpenReport, Read, Spool, SpoolError};
 pub use store::{lock, Accepted, SharedStore, Store};

@@ -31,7 +31,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::buffer::BufferMsg;
+use crate::buffer::BufferInlet;
 use crate::poller::cycle::{DeviceReader, PollOutcome, PollResult};
 use crate::poller::link::Link;
 use crate::settings::DeviceSettings;
@@ -49,8 +49,8 @@ pub struct DevicePollerArgs {
     /// Its link (shared with devices at the same address: see
     /// [`Links`](crate::poller::link::Links)).
     pub link: Link,
-    /// Where batches go.
-    pub buffer: ActorRef<BufferMsg>,
+    /// Where batches go (bounded; holds them while the buffer restarts).
+    pub buffer: BufferInlet,
     /// First back-off delay (`[supervision].backoff_min`).
     pub backoff_min: Duration,
     /// Longest back-off delay (`[supervision].backoff_max`).
@@ -99,7 +99,7 @@ pub struct DevicePollerState {
     /// `None` while a poll is scheduled or running (its task holds it).
     reader: Option<DeviceReader>,
     device: String,
-    buffer: ActorRef<BufferMsg>,
+    buffer: BufferInlet,
     schedule: Schedule,
     backoff_min: Duration,
     backoff_max: Duration,
@@ -302,9 +302,7 @@ impl Actor for DevicePoller {
                 let mut batch = Batch::new(state.device.clone(), ts);
                 batch.values = outcome.values;
                 batch.errors = outcome.errors;
-                if let Err(e) = state.buffer.cast(BufferMsg::Push(batch, None)) {
-                    tracing::error!(device = %state.device, error = %e, "buffer gone: batch not delivered");
-                }
+                state.buffer.push(batch).await;
                 let next = state.schedule.next(slot, now, state.backoff());
                 if next > slot + 1 {
                     tracing::debug!(device = %state.device, skipped = next - slot - 1, "poll slots skipped");

@@ -35,7 +35,7 @@ use ractor::{
 
 pub use restarts::{Restarts, Verdict};
 
-use crate::buffer::{lock, BufferMsg, SharedStore};
+use crate::buffer::{lock, BufferInlet, BufferMsg, SharedStore};
 use crate::monitor::MonitorMsg;
 use crate::poller::{DevicePollerMsg, Links};
 use crate::publisher::PublisherMsg;
@@ -74,10 +74,9 @@ impl Child {
     fn depends_on(self, other: Child) -> bool {
         // The monitor is handed a new buffer or publisher instead
         // (`Attach*`), so their restarts cost no NATS reconnect.
-        matches!(
-            (other, self),
-            (Child::Buffer, Child::Publisher | Child::Poller(_))
-        )
+        // Pollers push through the inlet, which holds their batches while
+        // the buffer restarts: they keep polling.
+        matches!((other, self), (Child::Buffer, Child::Publisher))
     }
 }
 
@@ -143,6 +142,10 @@ pub struct RootState {
     waiting: HashSet<Child>,
     restarts: Restarts<Child>,
     stopping: bool,
+    /// The pollers' way into the buffer; outlives buffer restarts.
+    inlet: BufferInlet,
+    /// Tells the inlet which BufferActor is current (`None`: restarting).
+    inlet_target: tokio::sync::watch::Sender<Option<ActorRef<BufferMsg>>>,
 }
 
 impl Actor for RootSupervisor {
@@ -156,7 +159,10 @@ impl Actor for RootSupervisor {
         args: RootArgs,
     ) -> Result<RootState, ActorProcessingErr> {
         let n = args.settings.devices.len();
+        let (inlet_target, target) = tokio::sync::watch::channel(None);
         Ok(RootState {
+            inlet: BufferInlet::new(target),
+            inlet_target,
             restarts: Restarts::new(args.settings.supervision.clone()),
             settings: args.settings,
             store: args.store,
@@ -256,7 +262,10 @@ impl Actor for RootSupervisor {
 impl RootState {
     fn clear(&mut self, child: Child) {
         match child {
-            Child::Buffer => self.refs.buffer = None,
+            Child::Buffer => {
+                self.refs.buffer = None;
+                self.inlet_target.send_replace(None);
+            }
             Child::Publisher => self.refs.publisher = None,
             Child::Monitor => self.refs.monitor = None,
             Child::Poller(i) => {
@@ -331,6 +340,10 @@ impl RootState {
         self.stopping = true;
         for i in 0..self.refs.pollers.len() {
             self.stop_child(Child::Poller(i)).await;
+        }
+        // What the pollers handed over reaches the buffer before it closes.
+        if !self.inlet.drained(STOP_WAIT).await {
+            tracing::warn!("batches still on their way into the buffer at shutdown");
         }
         self.stop_child(Child::Publisher).await;
         self.stop_child(Child::Monitor).await;
