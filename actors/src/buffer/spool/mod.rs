@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 use fjall::config::{FilterPolicy, PinningPolicy};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
+mod read;
+mod seq;
+
+pub use seq::OpenReport;
+
 use super::error::counted;
 use super::record::{self, RecordError};
 pub use super::error::SpoolError;
@@ -31,16 +36,6 @@ pub enum Read {
     /// Seqs `first..=last` lie in a block fjall cannot read (checksum
     /// mismatch): stepped over, left in place, deleted with the next ack.
     Damaged(u64, u64),
-}
-
-/// What `open` found about the previous run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenReport {
-    /// The next seq to hand out.
-    pub next_seq: u64,
-    /// Seqs possibly handed out by a run that did not stop cleanly, skipped
-    /// so they are never reused.
-    pub skipped: Option<(u64, u64)>,
 }
 
 /// The open fjall database and its keyspaces (dropped to reopen).
@@ -161,60 +156,6 @@ impl Spool {
         &self.dir
     }
 
-    /// Where seq continues: exactly after a clean stop; past the whole
-    /// reservation after a crash.
-    fn recover_seq(&mut self) -> Result<OpenReport, SpoolError> {
-        let newest = self.newest_seq()?.unwrap_or(0).max(self.acked);
-        let clean = meta_u64(&self.h()?.meta, META_CLEAN_NEXT)?;
-        let report = match clean {
-            Some(next) => OpenReport {
-                next_seq: next.max(newest + 1),
-                skipped: None,
-            },
-            None if self.reserved == 0 => OpenReport {
-                next_seq: newest + 1,
-                skipped: None,
-            },
-            None => {
-                let next = self.reserved.max(newest) + 1;
-                let skipped = (newest + 1 < next).then_some((newest + 1, next - 1));
-                OpenReport {
-                    next_seq: next,
-                    skipped,
-                }
-            }
-        };
-        Ok(report)
-    }
-
-    /// Marks the spool as in use by a running service: from here on a crash
-    /// must not look like a clean stop. Offline tools do not call this.
-    pub fn begin_run(&mut self) -> Result<(), SpoolError> {
-        if meta_u64(&self.h()?.meta, META_CLEAN_NEXT)?.is_some() {
-            let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncAll));
-            wb.remove(&self.h()?.meta, META_CLEAN_NEXT);
-            wb.commit().map_err(counted("sync"))?;
-        }
-        Ok(())
-    }
-
-    /// Makes sure every seq up to `upto` is covered by a synced reservation.
-    pub fn reserve(&mut self, upto: u64) -> Result<(), SpoolError> {
-        if upto <= self.reserved {
-            return Ok(());
-        }
-        let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncAll));
-        wb.insert(&self.h()?.meta, META_RESERVED, upto.to_be_bytes());
-        wb.commit().map_err(counted("sync"))?;
-        self.reserved = upto;
-        Ok(())
-    }
-
-    /// The highest reserved seq.
-    pub fn reserved(&self) -> u64 {
-        self.reserved
-    }
-
     /// Appends records (ascending seq, all newer than what is on disk) in one
     /// write batch; `sync` waits for fdatasync.
     pub fn append(&mut self, records: &[(u64, Vec<u8>)], sync: bool) -> Result<(), SpoolError> {
@@ -222,7 +163,7 @@ impl Spool {
             return Ok(());
         }
         fail::fail_point!("spool::write", |a| Err(counted("write")(
-            super::error::injected(a)
+            crate::buffer::error::injected(a)
         )));
         let mode = if sync {
             PersistMode::SyncData
@@ -246,106 +187,6 @@ impl Spool {
         Ok(())
     }
 
-    /// Reads up to `max` records with seq > `after`, ascending. Unreadable
-    /// records are moved to quarantine on the way and reported, not
-    /// returned; a damaged block (fjall checksum) is stepped over and the
-    /// seqs it covers reported as `Read::Damaged`. `newest` bounds the search.
-    pub fn read_after(
-        &mut self,
-        after: u64,
-        max: usize,
-        newest: u64,
-    ) -> Result<Vec<Read>, SpoolError> {
-        let mut out = Vec::with_capacity(max.min(4096));
-        let mut bad = Vec::new();
-        fail::fail_point!("spool::read", |a| Err(counted("read")(
-            super::error::injected(a)
-        )));
-        let mut from = after.saturating_add(1);
-        let mut wanted = max;
-        'blocks: while wanted > 0 {
-            let h = self.h()?;
-            for guard in h.batches.range(record::key(from)..).take(wanted) {
-                match guard.into_inner() {
-                    Ok((k, v)) => {
-                        wanted -= 1;
-                        match record::seq_of(&k).and_then(|seq| Ok((seq, record::decode(&v)?))) {
-                            Ok((seq, mut batch)) => {
-                                from = seq.saturating_add(1);
-                                batch.seq = seq;
-                                out.push(Read::Batch(batch, v.len() as u32));
-                            }
-                            Err(e) => {
-                                from = record::seq_of(&k).unwrap_or(from).saturating_add(1);
-                                bad.push((k, v, e));
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let e = counted("read")(e);
-                        if !e.is_damage() || from > newest {
-                            if out.is_empty() && bad.is_empty() {
-                                return Err(e);
-                            }
-                            break 'blocks;
-                        }
-                        let next = self.next_readable(from, newest);
-                        out.push(Read::Damaged(from, next - 1));
-                        wanted -= 1;
-                        from = next;
-                        continue 'blocks;
-                    }
-                }
-            }
-            break;
-        }
-        for (k, v, e) in bad {
-            let seq = record::seq_of(&k).unwrap_or(0);
-            if !self.read_only {
-                self.set_aside(&k, &v)?;
-            }
-            out.push(Read::Quarantined(seq, e));
-        }
-        Ok(out)
-    }
-
-    /// The smallest seq in (`damaged`, `newest` + 1] from which a range read
-    /// starts without an error (binary search: a seek into the damaged
-    /// block fails, one past it does not).
-    fn next_readable(&self, damaged: u64, newest: u64) -> u64 {
-        let readable = |s: u64| match &self.h {
-            None => true,
-            Some(h) => h
-                .batches
-                .range(record::key(s)..)
-                .next()
-                .is_none_or(|g| g.into_inner().is_ok()),
-        };
-        let (mut lo, mut hi) = (damaged.saturating_add(1), newest.saturating_add(1));
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if readable(mid) {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        hi
-    }
-
-    fn set_aside(&mut self, key: &[u8], value: &[u8]) -> Result<(), SpoolError> {
-        let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncData));
-        wb.insert(&self.h()?.quarantine, key, value);
-        wb.remove(&self.h()?.batches, key);
-        let count = self.live_count.saturating_sub(1);
-        let bytes = self.live_bytes.saturating_sub(value.len() as u64);
-        self.put_counters(&mut wb, count, bytes)?;
-        wb.commit().map_err(counted("write"))?;
-        self.live_count = count;
-        self.live_bytes = bytes;
-        Ok(())
-    }
-
     /// Writes the live counters into `wb`, so they change in the same write
     /// batch as the records they count.
     fn put_counters(
@@ -366,7 +207,7 @@ impl Spool {
             return Ok(());
         }
         fail::fail_point!("spool::delete", |a| Err(counted("delete")(
-            super::error::injected(a)
+            crate::buffer::error::injected(a)
         )));
         let mut wb = self.h()?.db.batch().durability(Some(PersistMode::Buffer));
         let mut bytes = 0u64;
@@ -389,7 +230,7 @@ impl Spool {
     /// Flushes the journal to disk (fdatasync).
     pub fn sync(&self) -> Result<(), SpoolError> {
         fail::fail_point!("spool::sync", |a| Err(counted("sync")(
-            super::error::injected(a)
+            crate::buffer::error::injected(a)
         )));
         self.h()?
             .db
