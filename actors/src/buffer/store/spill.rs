@@ -122,11 +122,13 @@ impl Store {
         let state = match e {
             SpoolError::Closed | SpoolError::CloseFailed(_) => return,
             e if e.is_full() => SpoolState::Full,
+            // fjall poisons itself after the ENOSPC that made us full.
+            e if e.is_poisoned() && self.state == SpoolState::Full => SpoolState::Full,
             _ => SpoolState::Error,
         };
-        // Any failure other than a full disk may have poisoned fjall (a
+        // Any failure other than a cap reached may have poisoned fjall (a
         // failed flush or fsync): the retry reopens the database first.
-        self.needs_reopen |= state == SpoolState::Error;
+        self.needs_reopen |= !matches!(e, SpoolError::Full(_));
         if self.state == SpoolState::Error || self.state == state {
             return;
         }
