@@ -80,9 +80,11 @@ fn disk_full_during_outage_keeps_polling_counts_drops_and_delivers_every_kept_se
     let health = service.health();
     assert_eq!(health["status"], "degraded", "{health}");
     let polls = service.metric("ingestor_polls_total");
-    wait_until(Duration::from_secs(30), "drops counted once memory is full", || {
-        service.metric("ingestor_buffer_dropped_total{reason=\"disk_full_oldest\"}") >= 10.0
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "drops counted once memory is full",
+        || service.metric("ingestor_buffer_dropped_total{reason=\"disk_full_oldest\"}") >= 10.0,
+    );
     assert!(
         service.metric("ingestor_polls_total") > polls + 20.0,
         "polling goes on while the disk is full"
@@ -113,7 +115,10 @@ fn disk_full_during_outage_keeps_polling_counts_drops_and_delivers_every_kept_se
     let metrics_text = service.get("/metrics").unwrap_or_default();
     assert!(service.term(Duration::from_secs(10)).success());
     let seqs = read_stream(&url);
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "every seq once, ascending");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "every seq once, ascending"
+    );
     let last = *seqs.last().unwrap();
     let missing = last - seqs.len() as u64;
     assert!(missing >= 10, "drops happened");

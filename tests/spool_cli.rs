@@ -67,7 +67,11 @@ fn spool_stats_and_check_report_backlog_and_set_aside_damage() {
             .to_vec();
         let last = v.len() - 1;
         v[last] ^= 0x01;
-        spool.raw_batches().unwrap().insert(3u64.to_be_bytes(), v).unwrap();
+        spool
+            .raw_batches()
+            .unwrap()
+            .insert(3u64.to_be_bytes(), v)
+            .unwrap();
     }
     let (code, out, _) = ingestor(&["spool", "check", "-c", cfg]);
     assert_eq!(code, 1, "damage must make check exit 1: {out}");

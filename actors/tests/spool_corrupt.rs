@@ -87,7 +87,11 @@ fn a_take_window_that_meets_a_quarantined_record_does_not_step_over_disk_records
     ks.insert(3u64.to_be_bytes(), vec![1u8, 0]).unwrap();
     // 1, 2, (3 set aside), 4: the window is full with disk records left.
     let first = store.take(4).unwrap();
-    assert_eq!(seqs(&first), vec![1, 2, 4], "no ring batch before the disk is read");
+    assert_eq!(
+        seqs(&first),
+        vec![1, 2, 4],
+        "no ring batch before the disk is read"
+    );
     let rest = take_all(&mut store, 4);
     let mut all = seqs(&first);
     all.extend(seqs(&rest));
@@ -153,10 +157,22 @@ fn a_damaged_table_block_is_skipped_counted_and_reading_goes_on() {
     });
     let got = seqs(&got);
     assert!(got.windows(2).all(|w| w[0] < w[1]), "ascending, each once");
-    assert_eq!(got.first(), Some(&1), "what precedes the damage is published");
-    assert_eq!(got.last(), Some(&total), "what follows the damage is published");
+    assert_eq!(
+        got.first(),
+        Some(&1),
+        "what precedes the damage is published"
+    );
+    assert_eq!(
+        got.last(),
+        Some(&total),
+        "what follows the damage is published"
+    );
     let missing = total - got.len() as u64;
     assert!(missing > 0, "the overwritten block held records");
     let snap = snapshotter.snapshot().into_vec();
-    assert_eq!(counter(&snap, "ingestor_buffer_corrupt_total"), missing, "every unreadable seq counted");
+    assert_eq!(
+        counter(&snap, "ingestor_buffer_corrupt_total"),
+        missing,
+        "every unreadable seq counted"
+    );
 }

@@ -100,5 +100,8 @@ fn overflow_under_disk_max_spills_and_the_gauge_counts_allocated_bytes() {
     assert!(stats.disk_batches > 150);
     let du = ingestor_actors::buffer::space::allocated_bytes(&dir.path().join("spool")).unwrap();
     assert_eq!(stats.disk_bytes, du, "disk_bytes is what du measures");
-    assert_eq!(seqs(&take_all(&mut store, 64)), (1..=200).collect::<Vec<_>>());
+    assert_eq!(
+        seqs(&take_all(&mut store, 64)),
+        (1..=200).collect::<Vec<_>>()
+    );
 }

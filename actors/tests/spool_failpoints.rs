@@ -23,12 +23,20 @@ fn enospc_on_write_keeps_every_batch_in_memory_until_space_returns() {
         store.push(batch(n)).unwrap();
     }
     assert_eq!(store.spool_state(), SpoolState::Full);
-    assert_eq!(store.stats().memory_batches, 50, "newest memory_batches kept");
+    assert_eq!(
+        store.stats().memory_batches,
+        50,
+        "newest memory_batches kept"
+    );
     fail::remove("spool::write");
     store.refresh_and_retry();
     assert_eq!(store.spool_state(), SpoolState::Ok, "back by itself");
     let got = seqs(&take_all(&mut store, 16));
-    assert_eq!(got, (41..=90).collect::<Vec<_>>(), "the 40 oldest dropped (counted)");
+    assert_eq!(
+        got,
+        (41..=90).collect::<Vec<_>>(),
+        "the 40 oldest dropped (counted)"
+    );
     scenario.teardown();
 }
 
@@ -47,7 +55,11 @@ fn a_failed_write_through_moves_pending_to_memory_not_away() {
     fail::remove("spool::write");
     store.refresh_and_retry();
     assert_eq!(store.spool_state(), SpoolState::Ok);
-    assert_eq!(store.stats().disk_batches, 30, "written through once writable");
+    assert_eq!(
+        store.stats().disk_batches,
+        30,
+        "written through once writable"
+    );
     for n in 31..=40 {
         store.push(batch(n)).unwrap();
     }
@@ -66,7 +78,10 @@ fn failed_read_hands_out_nothing_and_the_next_take_gets_it_all() {
         store.push(batch(n)).unwrap();
     }
     fail::cfg("spool::read", "return(io)").unwrap();
-    assert!(store.take(10).unwrap().is_empty(), "no ring batch before the disk");
+    assert!(
+        store.take(10).unwrap().is_empty(),
+        "no ring batch before the disk"
+    );
     fail::remove("spool::read");
     let got = seqs(&take_all(&mut store, 10));
     assert_eq!(got, (1..=30).collect::<Vec<_>>());
@@ -91,7 +106,11 @@ fn failed_delete_on_ack_loses_nothing_and_the_next_ack_deletes() {
     store.ack(rest.last().unwrap().seq).unwrap();
     assert_eq!(seqs(&first), (1..=10).collect::<Vec<_>>());
     assert_eq!(seqs(&rest), (11..=30).collect::<Vec<_>>());
-    assert_eq!(store.stats().disk_batches, 0, "all deleted by the later ack");
+    assert_eq!(
+        store.stats().disk_batches,
+        0,
+        "all deleted by the later ack"
+    );
     scenario.teardown();
 }
 

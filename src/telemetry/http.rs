@@ -15,10 +15,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use ingestor_actors::buffer::SpoolState;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use ingestor_actors::buffer::SpoolState;
 use tokio::sync::watch;
 
 /// How often the recorder's upkeep runs (drains histogram samples so memory

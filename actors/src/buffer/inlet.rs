@@ -67,9 +67,10 @@ impl BufferInlet {
         self.unanswered.fetch_add(1, Ordering::AcqRel);
         let lost = match self.tx.try_send(batch) {
             Ok(()) => return,
-            Err(mpsc::error::TrySendError::Full(batch)) => {
-                !matches!(tokio::time::timeout(WAIT_FOR_ROOM, self.tx.send(batch)).await, Ok(Ok(())))
-            }
+            Err(mpsc::error::TrySendError::Full(batch)) => !matches!(
+                tokio::time::timeout(WAIT_FOR_ROOM, self.tx.send(batch)).await,
+                Ok(Ok(()))
+            ),
             Err(mpsc::error::TrySendError::Closed(_)) => true,
         };
         if lost {
@@ -106,7 +107,11 @@ impl From<ActorRef<BufferMsg>> for BufferInlet {
 
 type Reply = oneshot::Receiver<Result<u64, String>>;
 
-async fn pump(mut rx: mpsc::Receiver<Batch>, mut target: InletTarget, unanswered: Arc<AtomicUsize>) {
+async fn pump(
+    mut rx: mpsc::Receiver<Batch>,
+    mut target: InletTarget,
+    unanswered: Arc<AtomicUsize>,
+) {
     // Unanswered batches to send again, oldest first.
     let mut again: VecDeque<Batch> = VecDeque::new();
     loop {

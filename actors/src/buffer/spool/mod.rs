@@ -16,8 +16,8 @@ mod seq;
 pub use seq::OpenReport;
 
 use super::error::counted;
-use super::record::{self, RecordError};
 pub use super::error::SpoolError;
+use super::record::{self, RecordError};
 use crate::Batch;
 
 const META_RESERVED: &str = "seq_reserved";
@@ -181,7 +181,8 @@ impl Spool {
             self.live_bytes + bytes,
         );
         self.put_counters(&mut wb, count, total)?;
-        wb.commit().map_err(counted(if sync { "sync" } else { "write" }))?;
+        wb.commit()
+            .map_err(counted(if sync { "sync" } else { "write" }))?;
         self.live_count = count;
         self.live_bytes = total;
         Ok(())
@@ -297,7 +298,7 @@ impl Spool {
 
     /// Records set aside so far.
     pub fn quarantined(&self) -> Result<usize, SpoolError> {
-        Ok(self.h()?.quarantine.len().map_err(counted("read"))?)
+        self.h()?.quarantine.len().map_err(counted("read"))
     }
 
     /// Bytes the database takes on disk, tombstones included.

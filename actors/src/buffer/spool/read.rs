@@ -106,5 +106,4 @@ impl Spool {
         self.live_bytes = bytes;
         Ok(())
     }
-
 }

@@ -69,5 +69,4 @@ impl Spool {
     pub fn reserved(&self) -> u64 {
         self.reserved
     }
-
 }

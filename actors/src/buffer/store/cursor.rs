@@ -126,5 +126,4 @@ impl Store {
         self.publish_gauges();
         Ok(())
     }
-
 }

@@ -137,9 +137,11 @@ impl Store {
         if seq > self.spool.reserved() {
             // A seq beyond a synced reservation could be reused after a
             // crash: without one the batch is refused (the caller counts it).
-            self.spool.reserve(seq + RESERVE_BLOCK - 1).inspect_err(|e| {
-                self.enter_degraded(e);
-            })?;
+            self.spool
+                .reserve(seq + RESERVE_BLOCK - 1)
+                .inspect_err(|e| {
+                    self.enter_degraded(e);
+                })?;
         }
         self.next_seq += 1;
         batch.seq = seq;

@@ -47,8 +47,12 @@ impl Store {
         };
         self.publish_gauges();
         let why = match self.settings.when_disk_full {
-            WhenDiskFull::DropNewest => "dropped: spool and memory full (when_disk_full = drop_newest)",
-            WhenDiskFull::DropOldest => "dropped: spool and memory full (when_disk_full = drop_oldest)",
+            WhenDiskFull::DropNewest => {
+                "dropped: spool and memory full (when_disk_full = drop_newest)"
+            }
+            WhenDiskFull::DropOldest => {
+                "dropped: spool and memory full (when_disk_full = drop_oldest)"
+            }
         };
         Ok(seqs
             .into_iter()
@@ -93,7 +97,11 @@ impl Store {
     /// Appends records (all newer than the disk's, older than the ring's)
     /// if the spool is writable and they fit under `disk_max` and above
     /// `disk_min_free`.
-    fn write_records(&mut self, records: Vec<(u64, Vec<u8>)>, sync: bool) -> Result<(), SpoolError> {
+    fn write_records(
+        &mut self,
+        records: Vec<(u64, Vec<u8>)>,
+        sync: bool,
+    ) -> Result<(), SpoolError> {
         if self.state != SpoolState::Ok {
             return Err(SpoolError::Full(format!("spool {}", self.state.as_str())));
         }
@@ -161,7 +169,10 @@ impl Store {
         }
         let excess = self.ring.len() - waiting - cap;
         let (range, reason) = match self.settings.when_disk_full {
-            WhenDiskFull::DropNewest => (self.ring.len() - excess..self.ring.len(), "disk_full_newest"),
+            WhenDiskFull::DropNewest => (
+                self.ring.len() - excess..self.ring.len(),
+                "disk_full_newest",
+            ),
             WhenDiskFull::DropOldest => (waiting..waiting + excess, "disk_full_oldest"),
         };
         dropped.extend(self.ring.drain(range).map(|b| b.seq));
