@@ -19,6 +19,8 @@ impl Spool {
     /// Where seq continues: exactly after a clean stop; past the whole
     /// reservation after a crash.
     pub(super) fn recover_seq(&mut self) -> Result<OpenReport, SpoolError> {
+        // The copy outside fjall survives a journal set aside as damaged.
+        self.reserved = self.reserved.max(self.reserved_copy());
         let newest = self.newest_seq()?.unwrap_or(0).max(self.acked);
         let clean = meta_u64(&self.h()?.meta, META_CLEAN_NEXT)?;
         let report = match clean {
@@ -62,7 +64,40 @@ impl Spool {
         wb.insert(&self.h()?.meta, META_RESERVED, upto.to_be_bytes());
         wb.commit().map_err(counted("sync"))?;
         self.reserved = upto;
+        self.write_reserved_copy(upto)?;
         Ok(())
+    }
+
+    /// `<data_dir>/seq_reserved`: the reservation again, outside fjall, so
+    /// that a journal set aside as damaged (taking `meta` with it) can never
+    /// make a seq be handed out twice.
+    fn reserved_copy_path(&self) -> Option<std::path::PathBuf> {
+        self.dir.parent().map(|d| d.join("seq_reserved"))
+    }
+
+    fn reserved_copy(&self) -> u64 {
+        self.reserved_copy_path()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn write_reserved_copy(&self, upto: u64) -> Result<(), SpoolError> {
+        let Some(path) = self.reserved_copy_path() else {
+            return Ok(());
+        };
+        let tmp = path.with_extension("tmp");
+        let io = |source| SpoolError::DataDir {
+            path: path.clone(),
+            source,
+        };
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, format!("{upto}\n").as_bytes())?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(io)
     }
 
     /// The highest reserved seq.
