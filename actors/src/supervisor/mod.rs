@@ -347,6 +347,12 @@ impl RootState {
         }
         self.stop_child(Child::Publisher).await;
         self.stop_child(Child::Monitor).await;
+        // Acks the publisher sent before it stopped are still in the
+        // buffer's mailbox: a call behind them lets them land before the
+        // close (else a confirmed batch stays on disk and goes out again).
+        if let Some(buffer) = &self.refs.buffer {
+            let _ = ractor::call_t!(buffer, BufferMsg::Stats, STOP_WAIT.as_millis() as u64);
+        }
         let store = self.store.clone();
         let closed = tokio::task::spawn_blocking(move || {
             let mut store = lock(&store);
