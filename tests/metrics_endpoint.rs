@@ -21,6 +21,7 @@ fn health(nats_connected: bool, backlog: u64, devices_up: usize, devices: usize)
         backlog,
         devices_up,
         devices,
+        spool: ingestor_actors::buffer::SpoolState::Ok,
     }
 }
 
@@ -42,8 +43,20 @@ fn health_is_degraded_and_says_disconnected_while_nats_is_down() {
     let server = MetricsServer::start(health(false, 1234, 3, 3));
     assert_eq!(
         health_json(&server),
-        serde_json::json!({"status": "degraded", "nats": "disconnected",
+        serde_json::json!({"status": "degraded", "nats": "disconnected", "spool": "ok",
                            "backlog": 1234, "devices_up": 3, "devices": 3})
+    );
+}
+
+#[test]
+fn health_is_degraded_and_says_spool_full_while_the_disk_is_full() {
+    let mut h = health(true, 40, 3, 3);
+    h.spool = ingestor_actors::buffer::SpoolState::Full;
+    let server = MetricsServer::start(h);
+    assert_eq!(
+        health_json(&server),
+        serde_json::json!({"status": "degraded", "nats": "connected", "spool": "full",
+                           "backlog": 40, "devices_up": 3, "devices": 3})
     );
 }
 
@@ -52,7 +65,7 @@ fn health_is_degraded_while_a_device_is_down() {
     let server = MetricsServer::start(health(true, 0, 2, 3));
     assert_eq!(
         health_json(&server),
-        serde_json::json!({"status": "degraded", "nats": "connected",
+        serde_json::json!({"status": "degraded", "nats": "connected", "spool": "ok",
                            "backlog": 0, "devices_up": 2, "devices": 3})
     );
 }
@@ -62,7 +75,7 @@ fn health_is_ok_with_nats_connected_and_every_device_up() {
     let server = MetricsServer::start(health(true, 7, 3, 3));
     assert_eq!(
         health_json(&server),
-        serde_json::json!({"status": "ok", "nats": "connected",
+        serde_json::json!({"status": "ok", "nats": "connected", "spool": "ok",
                            "backlog": 7, "devices_up": 3, "devices": 3})
     );
 }

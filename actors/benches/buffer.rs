@@ -49,6 +49,7 @@ fn settings(memory: usize, persist: PersistMode) -> BufferSettings {
         memory_batches: memory,
         persist,
         disk_max: bytesize::ByteSize::gib(100),
+        disk_min_free: bytesize::ByteSize::b(0),
         when_disk_full: WhenDiskFull::DropOldest,
     }
 }

@@ -44,6 +44,7 @@ fn buffer_settings() -> BufferSettings {
         memory_batches: 10_000,
         persist: PersistMode::Overflow,
         disk_max: ByteSize::gib(8),
+        disk_min_free: ByteSize::b(0),
         when_disk_full: WhenDiskFull::DropOldest,
     }
 }

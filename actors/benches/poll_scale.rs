@@ -165,7 +165,11 @@ impl Actor for CountingBuffer {
         msg: BufferMsg,
         counts: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let BufferMsg::Push(batch, _) = msg {
+        if let BufferMsg::Push(batch, reply) = msg {
+            // The inlet waits for an answer per batch.
+            if let Some(port) = reply {
+                let _ = port.send(Ok(batch.seq));
+            }
             counts.0.fetch_add(1, Ordering::Relaxed);
             if !batch.errors.is_empty() {
                 counts.1.fetch_add(1, Ordering::Relaxed);
@@ -264,7 +268,7 @@ fn main() {
                 up: Default::default(),
                 link: links.link_for(d).expect("link"),
                 device: d.clone(),
-                buffer: buffer.clone(),
+                buffer: buffer.clone().into(),
                 backoff_min: Duration::from_millis(100),
                 backoff_max: Duration::from_secs(30),
                 first_poll,

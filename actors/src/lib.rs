@@ -16,6 +16,9 @@
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+#[cfg(all(feature = "failpoints", not(debug_assertions)))]
+compile_error!("the `failpoints` feature is for tests only: a release build must not have it");
+
 pub mod batch;
 pub mod buffer;
 pub mod credentials;

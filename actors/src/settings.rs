@@ -153,8 +153,10 @@ pub struct BufferSettings {
     pub memory_batches: usize,
     /// `overflow`, `disconnect` or `always`.
     pub persist: PersistMode,
-    /// The most the spool may hold (live records).
+    /// The most the spool may occupy on disk, all its files included.
     pub disk_max: ByteSize,
+    /// Free space the spool always leaves on its filesystem.
+    pub disk_min_free: ByteSize,
     /// `drop_oldest` or `drop_newest`.
     pub when_disk_full: WhenDiskFull,
 }
@@ -165,6 +167,7 @@ impl Default for BufferSettings {
             memory_batches: 10_000,
             persist: PersistMode::Overflow,
             disk_max: ByteSize::gib(1),
+            disk_min_free: ByteSize::mib(256),
             when_disk_full: WhenDiskFull::DropOldest,
         }
     }

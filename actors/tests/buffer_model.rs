@@ -1,6 +1,12 @@
 //! Model test: random push / take / ack / nack / connection / close+reopen
 //! sequences against a plain VecDeque. Same order, nothing lost, nothing
 //! duplicated, seq continuous across clean restarts.
+//!
+//! With the `failpoints` feature a second model adds I/O errors at every
+//! spool call (write, sync, read, delete), a `disk_max` the spool reaches
+//! (both `when_disk_full` policies), crash-and-reopen and damaged records.
+//! Its rule: every accepted seq is published once, in order, or counted as
+//! dropped or corrupt — never silently missing.
 mod support;
 
 use std::collections::VecDeque;
@@ -57,6 +63,8 @@ proptest! {
 
     #[test]
     fn buffer_behaves_like_a_queue(mode in mode(), memory in 1usize..6, ops in prop::collection::vec(op(), 1..60)) {
+        // Failpoints are global: the fault model below must not run meanwhile.
+        let _serial = fail::FailScenario::setup();
         let dir = tempfile::tempdir().unwrap();
         let s = settings(memory, mode);
         let mut store: Store = open(dir.path(), s.clone());
@@ -108,5 +116,192 @@ proptest! {
         store.nack();
         let rest = take_all(&mut store, 3);
         prop_assert_eq!(seqs(&rest), model.unacked.iter().copied().collect::<Vec<_>>());
+    }
+}
+
+#[cfg(feature = "failpoints")]
+mod faults {
+    use std::collections::BTreeSet;
+
+    use ingestor_actors::buffer::{SpoolState, Store};
+    use ingestor_actors::settings::{PersistMode, WhenDiskFull};
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use proptest::prelude::*;
+
+    use super::mode;
+    use crate::support::*;
+
+    const POINTS: [&str; 4] = [
+        "spool::write",
+        "spool::sync",
+        "spool::read",
+        "spool::delete",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(u8),
+        Take(u8),
+        Ack(u8),
+        Nack,
+        Connected(bool),
+        Commit,
+        Tick,
+        Reopen,
+        /// Kill without close (in `persist = "always"`, where it loses nothing).
+        Crash,
+        /// Arm (`Some`: enospc or io) or disarm a failpoint.
+        Fail(usize, Option<bool>),
+        /// Garble the newest record on disk.
+        Corrupt,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            5 => (1u8..6).prop_map(Op::Push),
+            3 => (1u8..8).prop_map(Op::Take),
+            3 => any::<u8>().prop_map(Op::Ack),
+            1 => Just(Op::Nack),
+            1 => any::<bool>().prop_map(Op::Connected),
+            1 => Just(Op::Commit),
+            2 => Just(Op::Tick),
+            1 => Just(Op::Reopen),
+            1 => Just(Op::Crash),
+            3 => (0usize..4, prop::option::of(any::<bool>())).prop_map(|(p, a)| Op::Fail(p, a)),
+            1 => Just(Op::Corrupt),
+        ]
+    }
+
+    /// Dropped plus corrupt (one snapshot: taking one resets the counters).
+    fn counted(recorder: &metrics_util::debugging::Snapshotter) -> u64 {
+        recorder
+            .snapshot()
+            .into_vec()
+            .iter()
+            .filter(|(k, ..)| {
+                let name = k.key().name();
+                name == "ingestor_buffer_dropped_total" || name == "ingestor_buffer_corrupt_total"
+            })
+            .map(|(.., v)| match v {
+                DebugValue::Counter(c) => *c,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_accepted_seq_is_published_once_in_order_or_counted(
+            mode in mode(),
+            memory in 1usize..6,
+            tiny_disk in any::<bool>(),
+            drop_newest in any::<bool>(),
+            ops in prop::collection::vec(op(), 1..80),
+        ) {
+            let scenario = fail::FailScenario::setup();
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = settings(memory, mode);
+            if tiny_disk {
+                // Reached after a few writes (an empty spool takes less).
+                s.disk_max = bytesize::ByteSize::kib(256);
+            }
+            if drop_newest {
+                s.when_disk_full = WhenDiskFull::DropNewest;
+            }
+            let recorder = DebuggingRecorder::new();
+            let snap = recorder.snapshotter();
+            let (accepted, published) = metrics::with_local_recorder(&recorder, || {
+                let mut store: Store = open(dir.path(), s.clone());
+                let mut accepted = BTreeSet::new();
+                let mut published: Vec<u64> = Vec::new();
+                let mut in_flight: Vec<u64> = Vec::new();
+                let mut connected = false;
+                for op in ops {
+                    match op {
+                        Op::Push(k) => for n in 0..k {
+                            if let Ok(seq) = store.push(batch(u64::from(n))) {
+                                accepted.insert(seq);
+                            }
+                        },
+                        Op::Commit => { store.commit().unwrap(); }
+                        Op::Take(k) => {
+                            store.commit().unwrap();
+                            in_flight.extend(seqs(&store.take(k as usize).unwrap()));
+                        }
+                        Op::Ack(k) => if !in_flight.is_empty() {
+                            let k = (k as usize % in_flight.len()) + 1;
+                            let upto = in_flight[k - 1];
+                            store.ack(upto).unwrap();
+                            // Confirmed by NATS: published, whatever the disk did.
+                            published.extend(in_flight.drain(..k));
+                        },
+                        Op::Nack => { store.nack(); in_flight.clear(); }
+                        Op::Connected(up) => { store.set_connected(up).unwrap(); connected = up; }
+                        Op::Tick => { store.sync_if_dirty().unwrap(); store.refresh_and_retry(); }
+                        Op::Reopen | Op::Crash => {
+                            for p in POINTS { fail::remove(p); }
+                            store.commit().unwrap();
+                            let st = store.stats();
+                            // A crash loses memory by design: only crash when
+                            // everything accepted is on disk.
+                            let crash = matches!(op, Op::Crash)
+                                && mode == PersistMode::Always
+                                && store.spool_state() == SpoolState::Ok
+                                && st.memory_batches == 0
+                                && st.pending == 0;
+                            if !crash {
+                                let _ = store.close();
+                            }
+                            drop(store);
+                            store = open(dir.path(), s.clone());
+                            store.set_connected(connected).unwrap();
+                            in_flight.clear();
+                        }
+                        Op::Fail(p, armed) => match armed {
+                            Some(full) => {
+                                let how = if full { "return(enospc)" } else { "return(io)" };
+                                fail::cfg(POINTS[p], how).unwrap();
+                            }
+                            None => fail::remove(POINTS[p]),
+                        },
+                        Op::Corrupt => {
+                            if let Ok(Some(seq)) = store.spool().newest_seq() {
+                                let ks = store.spool().raw_batches().unwrap().clone();
+                                let _ = ks.insert(seq.to_be_bytes(), vec![1u8, 0]);
+                            }
+                        }
+                    }
+                }
+                // The disk heals, NATS drains everything.
+                for p in POINTS { fail::remove(p); }
+                store.refresh_and_retry();
+                store.commit().unwrap();
+                store.nack();
+                let rest = take_all(&mut store, 5);
+                if let Some(last) = rest.last() {
+                    store.ack(last.seq).unwrap();
+                }
+                published.extend(seqs(&rest));
+                (accepted, published)
+            });
+            // A batch confirmed while its delete failed may go out again:
+            // JetStream de-duplicates it (same Nats-Msg-Id). Anything new
+            // must come after everything published before it.
+            let mut published_set = BTreeSet::new();
+            let mut last = 0;
+            for seq in &published {
+                if published_set.insert(*seq) {
+                    prop_assert!(*seq > last, "published out of order: {published:?}");
+                    last = *seq;
+                }
+            }
+            let published: Vec<u64> = published_set.iter().copied().collect();
+            prop_assert!(published_set.is_subset(&accepted), "published a seq never accepted");
+            let missing = accepted.len() as u64 - published.len() as u64;
+            prop_assert_eq!(missing, counted(&snap), "a seq went missing without being counted");
+            scenario.teardown();
+        }
     }
 }

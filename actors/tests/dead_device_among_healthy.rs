@@ -62,7 +62,7 @@ async fn dead_devices_do_not_delay_twenty_healthy_ones() {
             up: Default::default(),
             link: links.link_for(dev).unwrap(),
             device: dev.clone(),
-            buffer: buffer.clone(),
+            buffer: buffer.clone().into(),
             first_poll: t0,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),

@@ -39,7 +39,7 @@ async fn start(dev: &DeviceSettings, buffer: &ActorRef<BufferMsg>) -> ActorRef<D
         up: Default::default(),
         link: Links::new().link_for(dev).unwrap(),
         device: dev.clone(),
-        buffer: buffer.clone(),
+        buffer: buffer.clone().into(),
         first_poll: tokio::time::Instant::now(),
         backoff_min: Duration::from_millis(100),
         backoff_max: Duration::from_secs(1),

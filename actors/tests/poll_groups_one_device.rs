@@ -58,7 +58,7 @@ async fn two_groups_keep_their_own_rate_and_never_interleave_on_the_connection()
             up: Default::default(),
             link: links.link_for(dev).unwrap(),
             device: dev.clone(),
-            buffer: buffer.clone(),
+            buffer: buffer.clone().into(),
             first_poll: t0,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(1),

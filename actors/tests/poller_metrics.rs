@@ -36,7 +36,7 @@ async fn poller_metrics_count_polls_requests_exceptions_and_lag() {
         up: Default::default(),
         link: Links::new().link_for(&dev).unwrap(),
         device: dev,
-        buffer,
+        buffer: buffer.into(),
         backoff_min: Duration::from_millis(100),
         backoff_max: Duration::from_secs(1),
         first_poll: tokio::time::Instant::now(),

@@ -39,7 +39,7 @@ fn flipped_bytes_are_quarantined_counted_and_the_rest_replays_in_order() {
     let damaged = [3u64, 17, 18, 50];
     {
         let (spool, _) = Spool::open(dir.path()).unwrap();
-        let ks = spool.raw_batches();
+        let ks = spool.raw_batches().unwrap();
         for seq in damaged {
             let key = seq.to_be_bytes();
             let mut v = ks.get(key).unwrap().unwrap().to_vec();
@@ -76,76 +76,184 @@ fn flipped_bytes_are_quarantined_counted_and_the_rest_replays_in_order() {
 }
 
 #[test]
-fn drop_oldest_keeps_the_newest_within_disk_max_and_counts() {
+fn a_take_window_that_meets_a_quarantined_record_does_not_step_over_disk_records() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(1, PersistMode::Always);
-    let one = ingestor_actors::buffer::record::encode(&batch(1)).len() as u64;
-    s.disk_max = bytesize::ByteSize::b(one * 10 + one / 2);
+    let mut store = open(dir.path(), settings(5, PersistMode::Overflow));
+    for n in 1..=20 {
+        store.push(batch(n)).unwrap();
+    }
+    assert!(store.stats().disk_batches >= 10, "most of it spilled");
+    let ks = store.spool().raw_batches().unwrap().clone();
+    ks.insert(3u64.to_be_bytes(), vec![1u8, 0]).unwrap();
+    // 1, 2, (3 set aside), 4: the window is full with disk records left.
+    let first = store.take(4).unwrap();
+    assert_eq!(
+        seqs(&first),
+        vec![1, 2, 4],
+        "no ring batch before the disk is read"
+    );
+    let rest = take_all(&mut store, 4);
+    let mut all = seqs(&first);
+    all.extend(seqs(&rest));
+    let want: Vec<u64> = (1..=20).filter(|s| *s != 3).collect();
+    assert_eq!(all, want, "every readable seq once, ascending");
+}
+
+/// The largest table file of the `batches` keyspace.
+fn biggest_table(spool_dir: &std::path::Path) -> std::path::PathBuf {
+    let mut best: Option<(u64, std::path::PathBuf)> = None;
+    let mut stack = vec![spool_dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.components().any(|c| c.as_os_str() == "tables") {
+                let len = p.metadata().unwrap().len();
+                if best.as_ref().is_none_or(|(l, _)| len > *l) {
+                    best = Some((len, p));
+                }
+            }
+        }
+    }
+    best.expect("a table file").1
+}
+
+#[test]
+fn a_damaged_table_block_is_skipped_counted_and_reading_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let total = 3000u64;
+    {
+        let mut store = open(dir.path(), settings(10, PersistMode::Always));
+        for n in 1..=total {
+            store.push(batch(n)).unwrap();
+            if n % 100 == 0 {
+                store.commit().unwrap();
+            }
+        }
+        store.commit().unwrap();
+        store.close().unwrap();
+    }
+    let table = biggest_table(&dir.path().join("spool"));
+    let mut bytes = std::fs::read(&table).unwrap();
+    let mid = bytes.len() / 3;
+    for b in &mut bytes[mid..mid + 4096] {
+        *b = 0x5a;
+    }
+    std::fs::write(&table, bytes).unwrap();
+
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let got = metrics::with_local_recorder(&recorder, || {
-        let mut store = open(dir.path(), s);
-        for n in 1..=30 {
-            store.push(batch(n)).unwrap();
+        let (mut store, _) = Store::open(dir.path(), settings(10, PersistMode::Always)).unwrap();
+        let got = take_all(&mut store, 64);
+        store.ack(got.last().unwrap().seq).unwrap();
+        // Live data flows after the damage.
+        let live = store.push(batch(total + 1)).unwrap();
+        store.commit().unwrap();
+        let next = take_all(&mut store, 64);
+        assert_eq!(seqs(&next), vec![live]);
+        got
+    });
+    let got = seqs(&got);
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "ascending, each once");
+    assert_eq!(
+        got.first(),
+        Some(&1),
+        "what precedes the damage is published"
+    );
+    assert_eq!(
+        got.last(),
+        Some(&total),
+        "what follows the damage is published"
+    );
+    let missing = total - got.len() as u64;
+    assert!(missing > 0, "the overwritten block held records");
+    let snap = snapshotter.snapshot().into_vec();
+    assert_eq!(
+        counter(&snap, "ingestor_buffer_corrupt_total"),
+        missing,
+        "every unreadable seq counted"
+    );
+}
+
+/// The journal file of a spool and the length of its written part (fjall
+/// pre-allocates it: the rest is a sparse tail of zeros).
+fn journal(spool_dir: &std::path::Path) -> (std::path::PathBuf, u64) {
+    let path = std::fs::read_dir(spool_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jnl"))
+        .max()
+        .expect("a journal");
+    let bytes = std::fs::read(&path).unwrap();
+    let used = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    (path, used as u64)
+}
+
+/// Writes 400 synced batches and stops without closing (as a power cut).
+fn crashed_spool() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), settings(10, PersistMode::Always));
+    for n in 1..=400 {
+        store.push(batch(n)).unwrap();
+        if n % 20 == 0 {
             store.commit().unwrap();
         }
-        assert!(store.stats().disk_bytes <= one * 10 + one / 2);
-        take_all(&mut store, 100)
-    });
-    assert_eq!(seqs(&got), (21..=30).collect::<Vec<_>>());
-    let snap = snapshotter.snapshot().into_vec();
-    assert_eq!(counter(&snap, "ingestor_buffer_dropped_total"), 20);
+    }
+    drop(store);
+    dir
 }
 
-#[test]
-fn drop_newest_refuses_what_does_not_fit_and_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(1, PersistMode::Always);
-    let one = ingestor_actors::buffer::record::encode(&batch(1)).len() as u64;
-    s.disk_max = bytesize::ByteSize::b(one * 10 + one / 2);
-    s.when_disk_full = ingestor_actors::settings::WhenDiskFull::DropNewest;
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let (fates, got) = metrics::with_local_recorder(&recorder, || {
-        let mut store = open(dir.path(), s);
-        let mut fates = Vec::new();
-        for n in 1..=30 {
-            store.push(batch(n)).unwrap();
-            fates.extend(store.commit().unwrap());
-        }
-        (fates, take_all(&mut store, 100))
-    });
-    assert_eq!(seqs(&got), (1..=10).collect::<Vec<_>>());
-    assert!(fates[..10].iter().all(|(_, f)| f.is_ok()));
-    assert!(fates[10..]
-        .iter()
-        .all(|(_, f)| f.as_ref().is_err_and(|e| e.contains("drop_newest"))));
-    let snap = snapshotter.snapshot().into_vec();
-    assert_eq!(counter(&snap, "ingestor_buffer_dropped_total"), 20);
-}
-
-#[test]
-fn overflow_drop_oldest_spares_batches_in_flight() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(2, PersistMode::Overflow);
-    let one = ingestor_actors::buffer::record::encode(&batch(1)).len() as u64;
-    s.disk_max = bytesize::ByteSize::b(one * 6);
-    let mut store = open(dir.path(), s);
-    for n in 1..=6 {
-        store.push(batch(n)).unwrap();
-    }
-    let first = store.take(2).unwrap();
-    assert_eq!(seqs(&first), vec![1, 2]);
-    for n in 7..=20 {
-        store.push(batch(n)).unwrap();
-    }
-    store.ack(2).unwrap();
-    let rest = take_all(&mut store, 50);
-    let rest = seqs(&rest);
+/// After damage: what is readable comes out once, ascending, and live data follows.
+fn assert_readable_prefix_then_live(dir: &std::path::Path) {
+    let (mut store, _) = Store::open(dir, settings(10, PersistMode::Always))
+        .expect("a damaged journal must not stop the spool from opening");
+    let got = seqs(&take_all(&mut store, 64));
     assert!(
-        rest.windows(2).all(|w| w[0] < w[1]),
-        "out of order: {rest:?}"
+        got.windows(2).all(|w| w[0] < w[1]),
+        "ascending, once: {got:?}"
     );
-    assert_eq!(rest.last(), Some(&20), "newest must survive drop_oldest");
-    assert!(store.stats().disk_bytes <= one * 6);
+    assert!(got.iter().all(|s| *s <= 400));
+    if let Some(last) = got.last() {
+        store.ack(*last).unwrap();
+    }
+    let live = store.push(batch(1000)).unwrap();
+    store.commit().unwrap();
+    assert!(live > 400, "seq continues past everything handed out");
+    assert_eq!(seqs(&take_all(&mut store, 64)), vec![live]);
+}
+
+#[test]
+fn a_journal_cut_short_at_random_points_keeps_what_it_holds_in_order() {
+    for permille in [3u64, 97, 371, 555, 808, 999] {
+        let dir = crashed_spool();
+        let (path, used) = journal(&dir.path().join("spool"));
+        let cut = used * permille / 1000;
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(cut).unwrap();
+        drop(f);
+        assert_readable_prefix_then_live(dir.path());
+    }
+}
+
+#[test]
+fn garbled_bytes_in_the_journal_never_stop_the_spool_from_opening() {
+    let dir = crashed_spool();
+    let (path, used) = journal(&dir.path().join("spool"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = (used / 2) as usize;
+    bytes[mid..mid + 64].fill(0x5a);
+    std::fs::write(&path, bytes).unwrap();
+    assert_readable_prefix_then_live(dir.path());
+    // The journal is kept for a post-mortem, not deleted.
+    let kept = std::fs::read_dir(dir.path().join("spool"))
+        .unwrap()
+        .any(|e| {
+            e.unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".jnl.damaged")
+        });
+    assert!(kept, "damaged journal set aside");
 }

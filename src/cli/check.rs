@@ -57,10 +57,11 @@ fn print_summary(path: &Path, s: &Settings) {
         s.service.id
     );
     println!(
-        "buffer    {} batches in memory, persist {}, disk_max {} ({} when full)",
+        "buffer    {} batches in memory, persist {}, disk_max {}, disk_min_free {} ({} when full)",
         s.buffer.memory_batches,
         lower(s.buffer.persist),
         s.buffer.disk_max,
+        s.buffer.disk_min_free,
         lower(s.buffer.when_disk_full)
     );
     println!("metrics   http://{}/metrics", s.metrics.listen);

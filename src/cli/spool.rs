@@ -39,6 +39,8 @@ pub(crate) fn stats(path: &Path) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // stats only looks: an unreadable record is not moved to quarantine.
+    spool.set_read_only();
     let oldest = match spool.oldest() {
         Ok(Some(Read::Batch(b, _))) => Some(b),
         Ok(_) => None,
@@ -68,8 +70,16 @@ pub(crate) fn check(path: &Path) -> ExitCode {
         Err(code) => return code,
     };
     let (mut good, mut bad, mut cursor) = (0u64, 0u64, spool.acked());
+    // A damaged last block hides the newest seq: search up to the reservation.
+    let newest = match spool.newest_seq() {
+        Ok(n) => n.unwrap_or(cursor),
+        Err(_) => spool.reserved().max(cursor),
+    };
     loop {
-        let reads = match spool.read_after(cursor, 4096) {
+        if cursor >= newest {
+            break;
+        }
+        let reads = match spool.read_after(cursor, 4096, newest) {
             Ok(r) if r.is_empty() => break,
             Ok(r) => r,
             Err(e) => {
@@ -87,6 +97,11 @@ pub(crate) fn check(path: &Path) -> ExitCode {
                     bad += 1;
                     cursor = cursor.max(seq);
                     println!("set aside     seq {seq}: {reason}");
+                }
+                Read::Damaged(first, last) => {
+                    bad += last - first + 1;
+                    cursor = cursor.max(last);
+                    println!("unreadable    seqs {first}..={last}: a spool block failed its checksum (left in place)");
                 }
             }
         }

@@ -121,6 +121,7 @@ impl HealthSource for TreeHealth {
         Health {
             nats_connected: snap.nats_connected,
             backlog: snap.buffer.memory_batches + snap.buffer.pending + snap.buffer.disk_batches,
+            spool: snap.buffer.spool,
             devices_up: snap.devices_up,
             devices: snap.devices,
         }

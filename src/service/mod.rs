@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ingestor_actors::buffer::Store;
+use ingestor_actors::buffer::{lock, SharedStore, Store};
 use ingestor_actors::settings::Settings;
 use ingestor_actors::supervisor::{Exit, RootArgs, RootMsg, RootSupervisor};
 use ractor::{Actor, ActorRef};
@@ -29,6 +29,8 @@ use crate::telemetry;
 
 /// The whole stop, SIGTERM to exit, must fit in this (CONTRACT: within 10 s).
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);
+/// The last close of the store, after the tree is gone.
+const CLOSE_BUDGET: Duration = Duration::from_secs(5);
 
 /// Runs the service until SIGTERM/SIGINT (exit `Clean`) or until the tree
 /// gives up (`GaveUp`). `on_up` gets the health view once the tree is up
@@ -81,9 +83,10 @@ pub(crate) async fn serve_reloading(
         .map(|_| Arc::new(AtomicBool::new(false)))
         .collect();
     let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
+    let store = store.shared();
     let args = RootArgs {
         settings: settings.clone(),
-        store: store.shared(),
+        store: store.clone(),
         device_up: device_up.clone(),
         exit: exit_tx,
     };
@@ -127,7 +130,25 @@ pub(crate) async fn serve_reloading(
     let _ = tokio::time::timeout(Duration::from_secs(2), root_done).await;
     watchdog.abort();
     endpoint.stop().await;
+    close_store(store).await?;
     Ok(exit)
+}
+
+/// Closes the store whatever the actors did: the supervisor closed it
+/// already on a clean stop (then this repeats its verdict), but not if a
+/// child overran its stop budget or the tree gave up. A close that could
+/// not save everything is an error: the process exits 1 and says why.
+async fn close_store(store: SharedStore) -> anyhow::Result<()> {
+    let closing = tokio::task::spawn_blocking(move || lock(&store).close());
+    match tokio::time::timeout(CLOSE_BUDGET, closing).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(anyhow::anyhow!(e)),
+        Ok(Err(panicked)) => Err(anyhow::anyhow!("closing the buffer panicked: {panicked}")),
+        Err(_) => Err(anyhow::anyhow!(
+            "closing the buffer did not finish within {CLOSE_BUDGET:?} (a spool call hangs); \
+             what was not yet on disk may be lost"
+        )),
+    }
 }
 
 /// The next SIGHUP; never, when the service does not reload.

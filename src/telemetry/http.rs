@@ -15,6 +15,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use ingestor_actors::buffer::SpoolState;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -38,12 +39,14 @@ pub(crate) struct Health {
     pub(crate) devices_up: usize,
     /// Configured devices.
     pub(crate) devices: usize,
+    /// Whether the spool takes writes (`ok`), is full, or failed.
+    pub(crate) spool: SpoolState,
 }
 
 impl Health {
-    /// `ok` only when NATS is connected and every device answers.
+    /// `ok` only when NATS is connected, every device answers and the spool is ok.
     pub(crate) fn is_ok(&self) -> bool {
-        self.nats_connected && self.devices_up >= self.devices
+        self.nats_connected && self.devices_up >= self.devices && self.spool == SpoolState::Ok
     }
 }
 
@@ -73,6 +76,7 @@ impl HealthSource for watch::Receiver<Health> {
 struct HealthReport {
     status: &'static str,
     nats: &'static str,
+    spool: &'static str,
     backlog: u64,
     devices_up: usize,
     devices: usize,
@@ -87,6 +91,7 @@ impl From<Health> for HealthReport {
             } else {
                 "disconnected"
             },
+            spool: h.spool.as_str(),
             backlog: h.backlog,
             devices_up: h.devices_up,
             devices: h.devices,

@@ -47,6 +47,8 @@ pub(crate) const BUFFER_SPILLED_TOTAL: &str = "ingestor_buffer_spilled_total";
 pub(crate) const BUFFER_DROPPED_TOTAL: &str = "ingestor_buffer_dropped_total";
 /// `ingestor_buffer_corrupt_total`
 pub(crate) const BUFFER_CORRUPT_TOTAL: &str = "ingestor_buffer_corrupt_total";
+/// `ingestor_spool_errors_total{op}`
+pub(crate) const SPOOL_ERRORS_TOTAL: &str = "ingestor_spool_errors_total";
 /// `ingestor_buffer_oldest_age_seconds`
 pub(crate) const BUFFER_OLDEST_AGE: &str = "ingestor_buffer_oldest_age_seconds";
 /// `ingestor_published_total`
@@ -182,7 +184,13 @@ pub(crate) const CATALOGUE: &[MetricSpec] = &[
         BUFFER_DROPPED_TOTAL,
         Kind::Counter,
         Unit::Count,
-        "Batches dropped because the disk tier was full, by reason (disk_full_oldest, ...).",
+        "Batches dropped because the disk tier was full, by reason (disk_full_oldest, disk_full_newest, storage_error).",
+    ),
+    spec(
+        SPOOL_ERRORS_TOTAL,
+        Kind::Counter,
+        Unit::Count,
+        "I/O errors from the spool, by op (open, write, sync, read, delete, compact).",
     ),
     spec(
         BUFFER_CORRUPT_TOTAL,
@@ -249,7 +257,9 @@ pub(crate) const CATALOGUE: &[MetricSpec] = &[
 /// `tier` values of `ingestor_buffer_batches`.
 pub(crate) const TIERS: &[&str] = &["memory", "disk"];
 /// `reason` values of `ingestor_buffer_dropped_total`.
-pub(crate) const DROP_REASONS: &[&str] = &["disk_full_oldest", "disk_full_newest"];
+pub(crate) const DROP_REASONS: &[&str] = &["disk_full_oldest", "disk_full_newest", "storage_error"];
+/// `op` values of `ingestor_spool_errors_total`.
+pub(crate) const SPOOL_OPS: &[&str] = &["open", "write", "sync", "read", "delete", "compact"];
 /// `reason` values of `ingestor_publish_errors_total` known up front.
 pub(crate) const PUBLISH_ERROR_REASONS: &[&str] = &["timeout", "rejected", "disconnected"];
 /// `actor` values of `ingestor_actor_restarts_total`.
@@ -306,6 +316,9 @@ fn register_known_series() {
         metrics::counter!(BUFFER_DROPPED_TOTAL, "reason" => *reason).increment(0);
     }
     metrics::counter!(BUFFER_CORRUPT_TOTAL).increment(0);
+    for op in SPOOL_OPS {
+        metrics::counter!(SPOOL_ERRORS_TOTAL, "op" => *op).increment(0);
+    }
     metrics::gauge!(BUFFER_OLDEST_AGE).set(0.0);
     metrics::counter!(PUBLISHED_TOTAL).increment(0);
     for reason in PUBLISH_ERROR_REASONS {

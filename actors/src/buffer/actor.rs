@@ -10,7 +10,7 @@ use metrics::gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::store::{lock, SharedStore, Store};
-use super::SpoolError;
+use super::{SpoolError, SpoolState};
 use crate::Batch;
 
 /// What the buffer holds right now.
@@ -28,6 +28,8 @@ pub struct BufferStats {
     pub in_flight: u64,
     /// Next seq to be handed out.
     pub next_seq: u64,
+    /// Whether the spool takes writes (`/health`'s `"spool"`).
+    pub spool: SpoolState,
 }
 
 /// Messages of the BufferActor.
@@ -99,13 +101,16 @@ where
     Ok(tokio::task::spawn_blocking(move || f(&mut lock(&store))).await?)
 }
 
-/// A storage failure stops the actor (escalates to the supervisor); a closed
-/// buffer is reported to the caller only.
-fn escalate(e: SpoolError) -> Result<String, ActorProcessingErr> {
-    match e {
-        SpoolError::Closed => Ok(e.to_string()),
-        other => Err(Box::new(other)),
+/// A push the store refused: a closed buffer is reported to the caller
+/// only; a storage failure (no synced seq reservation could be written) is
+/// counted as a drop. Never a restart: the store retries by itself.
+fn refused(e: SpoolError) -> String {
+    if !matches!(e, SpoolError::Closed) {
+        metrics::counter!("ingestor_buffer_dropped_total", "reason" => "storage_error")
+            .increment(1);
+        tracing::error!(error = %e, "batch refused: the spool cannot reserve seqs (counted as storage_error)");
     }
+    e.to_string()
 }
 
 impl Actor for BufferActor {
@@ -227,7 +232,9 @@ impl Actor for BufferActor {
             BufferMsg::Tick => {
                 let oldest = blocking(&state.store, |s| {
                     s.sync_if_dirty()?;
-                    s.oldest_ts_micros()
+                    s.refresh_and_retry();
+                    // An unreadable oldest record only blanks the age gauge.
+                    Ok::<_, SpoolError>(s.oldest_ts_micros().unwrap_or(None))
                 })
                 .await?
                 .map_err(Box::new)?;
@@ -270,7 +277,7 @@ impl BufferActor {
         let (seq, pending) = match result {
             Ok(done) => done,
             Err(e) => {
-                let why = escalate(e)?;
+                let why = refused(e);
                 if let Some(port) = reply {
                     let _ = port.send(Err(why));
                 }

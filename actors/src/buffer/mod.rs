@@ -21,12 +21,45 @@
 //! **Cursors.** `taken`: highest seq handed to the publisher; `acked`:
 //! highest seq NATS confirmed. In flight = (acked, taken]. *Take* reads from
 //! `taken + 1` (a range seek, so tombstones of published batches below are
-//! never walked — fjall issue #115); *Ack(S)* deletes everything ≤ S in one
-//! write batch and moves `acked`, persisted with it; *Nack* sets `taken` back
-//! to `acked`. A record is deleted **only** by an Ack (NATS confirmed it), by
-//! the `when_disk_full` policy (counted), or moved to quarantine (counted).
-//! When the spool empties after many deletes it is compacted on a thread of
-//! its own, so tombstones do not keep the space.
+//! never walked — fjall issue #115), and hands out ring batches only once
+//! every disk record up to the newest was handed out or set aside (so
+//! `taken` never steps over unread disk records); *Ack(S)* deletes
+//! everything ≤ S in one write batch and moves `acked`, persisted with it;
+//! *Nack* sets `taken` back to `acked`. A record is deleted **only** by an
+//! Ack (NATS confirmed it) or moved to quarantine (counted). When the spool
+//! empties after many deletes (or at all, after it was full) it is
+//! compacted on a thread of its own, so tombstones do not keep the space.
+//!
+//! **Write first, forget second.** A batch leaves the ring or `pending`
+//! only after the write holding it succeeded; nothing on disk is deleted to
+//! make room. A failed write leaves every batch where it was.
+//!
+//! **Full and failed spool** (`store/spill.rs`). A write that would make
+//! the spool occupy more than `disk_max` (allocated bytes of all its files:
+//! `space`), leave less than `disk_min_free` on its filesystem, or that
+//! fails with ENOSPC puts the store in `SpoolState::Full`; any other write
+//! error in `Error` (fjall may be poisoned: the database is closed and
+//! reopened before the next write). In either state batches stay in memory:
+//! the ring keeps the newest `memory_batches` not in flight and
+//! `when_disk_full` drops the rest (`drop_oldest`: the oldest not in flight;
+//! `drop_newest`: the incoming), counted in
+//! `ingestor_buffer_dropped_total{reason}`. The buffer's one-second tick
+//! measures again and goes back to writing when there is room; the actor is
+//! never restarted for it. One log line on entering, one on leaving.
+//!
+//! **Damage.** A record failing our checksum or format is moved to
+//! `quarantine` (one record). A block fjall cannot read (checksum mismatch)
+//! is stepped over: a binary search of range seeks finds the first readable
+//! key after it; the seqs in between are logged as a range, counted in
+//! `ingestor_buffer_corrupt_total` (one per seq of the range), left in
+//! place and deleted (tombstoned) with the Ack that passes them; the live
+//! counters are reset once everything on disk is acknowledged.
+//!
+//! **Into the buffer** (`inlet`). Pollers push through a bounded
+//! `BufferInlet`: a queue plus a pump with a reply per batch, which holds
+//! the batches while the buffer restarts and resends what a dying actor left
+//! unanswered; what finds no room within a second is counted as
+//! `dropped{reason="storage_error"}`.
 //!
 //! **seq.** Assigned on acceptance, from 1, +1 per batch, never reused. A
 //! reservation `seq_reserved` is synced ahead (65 536 at a time) before any
@@ -36,11 +69,10 @@
 //! left the process (JetStream de-duplication would swallow a reused one),
 //! and logs the skipped range.
 //!
-//! **Disk cap.** `disk_max` bounds `live_bytes`: the bytes of the records not
-//! yet published (tombstones do not count, so they never push out live data).
-//! `drop_oldest` deletes the oldest records not in flight; `drop_newest`
-//! refuses the incoming batches that do not fit. Either way their seqs are
-//! gaps and `ingestor_buffer_dropped_total{reason}` counts them.
+//! **Disk cap.** `disk_max` bounds what the spool occupies on disk (see
+//! above); `ingestor_buffer_disk_bytes` shows the same measure. The
+//! directory walk runs on the tick's blocking thread, once a second; between
+//! walks the bytes written are added to the last measurement.
 //!
 //! # What each `persist` mode survives
 //!
@@ -58,14 +90,23 @@
 //!   accepted (group commit: batches arriving together share one sync).
 //!   Survives process crash and power loss; costs an fsync per group.
 //!
+//! In every mode a full or failed spool keeps batches in memory only (see
+//! above): a crash then loses the ring, and a stop that cannot write it
+//! exits 1 saying how many batches were lost.
+//!
 //! fjall calls block: the actor runs them on tokio's blocking pool, never on
 //! the async workers.
 
 mod actor;
+mod error;
+mod inlet;
 pub mod record;
+pub mod space;
 pub mod spool;
 mod store;
 
 pub use actor::{BufferActor, BufferArgs, BufferMsg, BufferStats};
+pub use error::SpoolState;
+pub use inlet::{BufferInlet, InletTarget};
 pub use spool::{OpenReport, Read, Spool, SpoolError};
 pub use store::{lock, Accepted, SharedStore, Store};

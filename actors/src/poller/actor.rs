@@ -49,7 +49,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::buffer::BufferMsg;
+use crate::buffer::BufferInlet;
 use crate::poller::cycle::{DeviceReader, PollOutcome};
 use crate::poller::deadband::SendFilter;
 use crate::poller::group::poll_groups;
@@ -72,8 +72,8 @@ pub struct DevicePollerArgs {
     /// Its link (shared with devices at the same address: see
     /// [`Links`](crate::poller::link::Links)).
     pub link: Link,
-    /// Where batches go.
-    pub buffer: ActorRef<BufferMsg>,
+    /// Where batches go (bounded; holds them while the buffer restarts).
+    pub buffer: BufferInlet,
     /// First back-off delay (`[supervision].backoff_min`).
     pub backoff_min: Duration,
     /// Longest back-off delay (`[supervision].backoff_max`).
@@ -129,7 +129,7 @@ impl Group {
 pub struct DevicePollerState {
     groups: Vec<Group>,
     device: String,
-    buffer: ActorRef<BufferMsg>,
+    buffer: BufferInlet,
     backoff_min: Duration,
     backoff_max: Duration,
     failures: u32,
@@ -185,14 +185,15 @@ impl DevicePollerState {
         }));
     }
 
-    /// Gives a batch to the buffer: the one place a poller sends one.
-    fn deliver(&self, batch: Batch) {
-        if let Err(e) = self.buffer.cast(BufferMsg::Push(batch, None)) {
-            tracing::error!(device = %self.device, error = %e, "buffer gone: batch not delivered");
-        }
+    /// Gives a batch to the buffer: the one place a poller sends one. Waits
+    /// (bounded) while the buffer's inlet is full; see [`BufferInlet::push`].
+    async fn deliver(&self, batch: Batch) {
+        self.buffer.push(batch).await;
     }
 
-    fn done(&mut self, done: CycleDone) {
+    /// Records a finished group poll and schedules the group's next slot;
+    /// returns the batch of what is due to be sent, if anything is.
+    fn done(&mut self, done: CycleDone) -> Option<Batch> {
         let CycleDone {
             group: g,
             slot,
@@ -213,7 +214,7 @@ impl DevicePollerState {
         }
         let backoff = self.backoff();
         let Some(group) = self.groups.get_mut(g) else {
-            return;
+            return None;
         };
         group.reader = Some(reader);
         let at = group.schedule.slot_time(slot);
@@ -229,12 +230,13 @@ impl DevicePollerState {
                 other.next = other.next.max(other.schedule.slot_from(now + backoff));
             }
         }
-        if !due.values.is_empty() || !due.errors.is_empty() {
-            let mut batch = Batch::new(self.device.clone(), ts);
-            batch.values = due.values;
-            batch.errors = due.errors;
-            self.deliver(batch);
+        if due.values.is_empty() && due.errors.is_empty() {
+            return None;
         }
+        let mut batch = Batch::new(self.device.clone(), ts);
+        batch.values = due.values;
+        batch.errors = due.errors;
+        Some(batch)
     }
 }
 
@@ -299,7 +301,9 @@ impl Actor for DevicePoller {
             }
             DevicePollerMsg::Done(done) => {
                 state.running = None;
-                state.done(*done);
+                if let Some(batch) = state.done(*done) {
+                    state.deliver(batch).await;
+                }
                 state.schedule_next(&myself);
             }
         }

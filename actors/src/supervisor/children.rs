@@ -32,6 +32,7 @@ impl RootState {
                     let _ = monitor.cast(MonitorMsg::AttachBuffer(r.clone()));
                 }
                 self.refs.buffer = Some(r.clone());
+                self.inlet_target.send_replace(Some(r.clone()));
                 r.get_cell()
             }
             Child::Publisher => {
@@ -74,7 +75,7 @@ impl RootState {
                     link: self.links.link_for(&device)?,
                     first_poll: spread_start(&device.id, device.poll_interval),
                     device,
-                    buffer: self.refs.buffer.clone().ok_or("buffer not running")?,
+                    buffer: self.inlet.clone(),
                     backoff_min: s.supervision.backoff_min,
                     backoff_max: s.supervision.backoff_max,
                     up,

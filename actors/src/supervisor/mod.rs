@@ -56,7 +56,7 @@ pub use restarts::{Restarts, Verdict};
 
 use devices::DeviceTable;
 
-use crate::buffer::{lock, BufferMsg, SharedStore};
+use crate::buffer::{lock, BufferInlet, BufferMsg, SharedStore};
 use crate::monitor::MonitorMsg;
 use crate::poller::{DevicePollerMsg, Links};
 use crate::publisher::PublisherMsg;
@@ -96,17 +96,18 @@ impl Child {
     fn depends_on(self, other: Child) -> bool {
         // The monitor is handed a new buffer or publisher instead
         // (`Attach*`), so their restarts cost no NATS reconnect.
-        matches!(
-            (other, self),
-            (Child::Buffer, Child::Publisher | Child::Poller(_))
-        )
+        // Pollers push through the inlet, which holds their batches while
+        // the buffer restarts: they keep polling.
+        matches!((other, self), (Child::Buffer, Child::Publisher))
     }
 
     /// The children that must run before `self` can start.
     fn needs(self) -> &'static [Child] {
         match self {
-            Child::Buffer => &[],
-            Child::Publisher | Child::Poller(_) => &[Child::Buffer],
+            // Pollers push through the inlet, which holds their batches
+            // while no buffer runs.
+            Child::Buffer | Child::Poller(_) => &[],
+            Child::Publisher => &[Child::Buffer],
             Child::Monitor => &[Child::Buffer, Child::Publisher],
         }
     }
@@ -182,6 +183,10 @@ pub struct RootState {
     waiting: HashSet<Child>,
     restarts: Restarts<Child>,
     stopping: bool,
+    /// The pollers' way into the buffer; outlives buffer restarts.
+    inlet: BufferInlet,
+    /// Tells the inlet which BufferActor is current (`None`: restarting).
+    inlet_target: tokio::sync::watch::Sender<Option<ActorRef<BufferMsg>>>,
 }
 
 impl Actor for RootSupervisor {
@@ -194,7 +199,10 @@ impl Actor for RootSupervisor {
         _myself: ActorRef<RootMsg>,
         args: RootArgs,
     ) -> Result<RootState, ActorProcessingErr> {
+        let (inlet_target, target) = tokio::sync::watch::channel(None);
         Ok(RootState {
+            inlet: BufferInlet::new(target),
+            inlet_target,
             restarts: Restarts::new(args.settings.supervision.clone()),
             devices: DeviceTable::new(&args.settings.devices, &args.device_up),
             settings: args.settings,
@@ -300,7 +308,10 @@ impl Actor for RootSupervisor {
 impl RootState {
     fn clear(&mut self, child: Child) {
         match child {
-            Child::Buffer => self.refs.buffer = None,
+            Child::Buffer => {
+                self.refs.buffer = None;
+                self.inlet_target.send_replace(None);
+            }
             Child::Publisher => self.refs.publisher = None,
             Child::Monitor => self.refs.monitor = None,
             Child::Poller(key) => {
@@ -385,8 +396,18 @@ impl RootState {
         for key in self.devices.keys() {
             self.stop_child(Child::Poller(key)).await;
         }
+        // What the pollers handed over reaches the buffer before it closes.
+        if !self.inlet.drained(STOP_WAIT).await {
+            tracing::warn!("batches still on their way into the buffer at shutdown");
+        }
         self.stop_child(Child::Publisher).await;
         self.stop_child(Child::Monitor).await;
+        // Acks the publisher sent before it stopped are still in the
+        // buffer's mailbox: a call behind them lets them land before the
+        // close (else a confirmed batch stays on disk and goes out again).
+        if let Some(buffer) = &self.refs.buffer {
+            let _ = ractor::call_t!(buffer, BufferMsg::Stats, STOP_WAIT.as_millis() as u64);
+        }
         let store = self.store.clone();
         let closed = tokio::task::spawn_blocking(move || {
             let mut store = lock(&store);

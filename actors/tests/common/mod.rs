@@ -215,7 +215,11 @@ impl Actor for CollectingBuffer {
         msg: BufferMsg,
         tx: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let BufferMsg::Push(batch, _) = msg {
+        if let BufferMsg::Push(batch, reply) = msg {
+            // The inlet waits for an answer per batch.
+            if let Some(port) = reply {
+                let _ = port.send(Ok(batch.seq));
+            }
             let _ = tx.send(batch);
         }
         Ok(())

@@ -11,6 +11,7 @@ pub fn settings(memory: usize, persist: PersistMode) -> BufferSettings {
         memory_batches: memory,
         persist,
         disk_max: ByteSize::gib(1),
+        disk_min_free: ByteSize::b(0),
         when_disk_full: WhenDiskFull::DropOldest,
     }
 }

@@ -113,9 +113,11 @@ impl Kept {
 pub(super) async fn kept_on_disk(data_dir: PathBuf) -> Result<Kept, String> {
     tokio::task::spawn_blocking(move || -> Result<Kept, String> {
         let (mut spool, _) = Spool::open(&data_dir).map_err(|e| e.to_string())?;
+        // Only looks: a damaged record stays where it is.
+        spool.set_read_only();
         let oldest = match spool.oldest().map_err(|e| e.to_string())? {
             Some(Read::Batch(b, _)) => Some(b.seq),
-            Some(Read::Quarantined(seq, _)) => Some(seq),
+            Some(Read::Quarantined(seq, _) | Read::Damaged(seq, _)) => Some(seq),
             None => None,
         };
         let newest = spool.newest_seq().map_err(|e| e.to_string())?;

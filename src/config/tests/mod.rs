@@ -58,6 +58,7 @@ fn minimal_config_gets_contract_defaults() {
     assert_eq!(s.nats.servers, vec!["nats://127.0.0.1:4222"]);
     assert_eq!(s.buffer.memory_batches, 10_000);
     assert_eq!(s.buffer.disk_max.as_u64(), 1 << 30);
+    assert_eq!(s.buffer.disk_min_free.as_u64(), 256 << 20);
     assert_eq!(s.devices[0].poll_interval, Duration::from_secs(1));
     assert_eq!(s.devices[0].max_registers_per_request, 125);
 }
@@ -65,11 +66,12 @@ fn minimal_config_gets_contract_defaults() {
 #[test]
 fn durations_and_sizes_parse_from_strings() {
     let text = format!(
-        "{}\n[buffer]\ndisk_max = \"512MiB\"\n[nats]\nack_timeout = \"250ms\"\n",
+        "{}\n[buffer]\ndisk_max = \"512MiB\"\ndisk_min_free = \"0B\"\n[nats]\nack_timeout = \"250ms\"\n",
         config("poll_interval = \"5m\"", &tag(GOOD_TAG))
     );
     let s = check(&text).expect("valid");
     assert_eq!(s.buffer.disk_max.as_u64(), 512 << 20);
+    assert_eq!(s.buffer.disk_min_free.as_u64(), 0, "0B: no floor");
     assert_eq!(s.nats.ack_timeout, Duration::from_millis(250));
     assert_eq!(s.devices[0].poll_interval, Duration::from_secs(300));
 }

@@ -2,6 +2,10 @@
 //!
 //! The BufferActor drives it from blocking threads; the supervisor keeps the
 //! `SharedStore` so a restarted actor finds the ring exactly as it was.
+//! Writing to disk, the full/error state and its recovery are in `spill`.
+
+mod cursor;
+mod spill;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,13 +13,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use metrics::{counter, gauge};
 
-use super::record;
+use super::error::SpoolState;
+use super::space::Space;
 use super::spool::{OpenReport, Read, Spool, SpoolError};
-use crate::settings::{BufferSettings, PersistMode, WhenDiskFull};
+use crate::settings::{BufferSettings, PersistMode};
 use crate::Batch;
 
 /// Seqs reserved (and synced) ahead of what is handed out.
 const RESERVE_BLOCK: u64 = 65_536;
+/// Damaged seq ranges longer than this are left on disk (not deleted by
+/// the ack that passes them) rather than listed one by one.
+const MAX_DAMAGED_DELETE: u64 = 1 << 20;
 /// Deleted records after which an emptied spool is compacted.
 const COMPACT_AFTER_DELETES: u64 = 10_000;
 
@@ -28,8 +36,7 @@ pub fn lock(store: &SharedStore) -> MutexGuard<'_, Store> {
     store.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What became of a pushed batch.
-pub type Accepted = (u64, Result<(), String>);
+pub use spill::Accepted;
 
 /// The buffer: ring (newest batches) over spool (oldest batches).
 pub struct Store {
@@ -52,6 +59,14 @@ pub struct Store {
     closed: bool,
     deletes_since_compact: u64,
     compacting: Arc<AtomicBool>,
+    /// Whether disk writes are possible; not `Ok`: batches stay in memory.
+    state: SpoolState,
+    /// fjall poisoned the database: reopen it before the next write.
+    needs_reopen: bool,
+    /// Why the first close failed (a repeated close says so again).
+    close_error: Option<String>,
+    /// The spool's size on disk and its filesystem's free space.
+    space: Space,
 }
 
 impl Store {
@@ -71,6 +86,7 @@ impl Store {
         }
         let acked = spool.acked();
         let disk_newest = spool.newest_seq()?.unwrap_or(0);
+        let space = Space::measure(spool.dir());
         let store = Store {
             ring: VecDeque::with_capacity(settings.memory_batches.min(1 << 16)),
             settings,
@@ -86,6 +102,10 @@ impl Store {
             closed: false,
             deletes_since_compact: 0,
             compacting: Arc::new(AtomicBool::new(false)),
+            state: SpoolState::Ok,
+            close_error: None,
+            needs_reopen: false,
+            space,
         };
         store.publish_gauges();
         Ok((store, report))
@@ -97,6 +117,9 @@ impl Store {
     }
 
     fn writes_through(&self) -> bool {
+        if self.state != SpoolState::Ok {
+            return false;
+        }
         match self.settings.persist {
             PersistMode::Always => true,
             PersistMode::Disconnect => !self.connected,
@@ -112,7 +135,13 @@ impl Store {
         }
         let seq = self.next_seq;
         if seq > self.spool.reserved() {
-            self.spool.reserve(seq + RESERVE_BLOCK - 1)?;
+            // A seq beyond a synced reservation could be reused after a
+            // crash: without one the batch is refused (the caller counts it).
+            self.spool
+                .reserve(seq + RESERVE_BLOCK - 1)
+                .inspect_err(|e| {
+                    self.enter_degraded(e);
+                })?;
         }
         self.next_seq += 1;
         batch.seq = seq;
@@ -123,168 +152,11 @@ impl Store {
             // Pending batches are older than this one: disk first.
             self.commit()?;
             self.ring.push_back(batch);
-            self.spill_overflow()?;
+            self.spill_overflow();
+            self.enforce_memory_cap();
             self.publish_gauges();
         }
         Ok(seq)
-    }
-
-    /// Writes pending batches to disk in one write batch (synced in
-    /// `persist = "always"`), and says what became of each.
-    pub fn commit(&mut self) -> Result<Vec<Accepted>, SpoolError> {
-        if self.pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        let batches = std::mem::take(&mut self.pending);
-        let sync = self.settings.persist == PersistMode::Always;
-        let seqs: Vec<u64> = batches.iter().map(|b| b.seq).collect();
-        let dropped = self.write_to_disk(batches, sync)?;
-        self.publish_gauges();
-        Ok(seqs
-            .into_iter()
-            .map(|s| {
-                let fate = match dropped.contains(&s) {
-                    true => Err("dropped: spool full (when_disk_full = drop_newest)".to_string()),
-                    false => Ok(()),
-                };
-                (s, fate)
-            })
-            .collect())
-    }
-
-    /// Moves the oldest part of a full ring to disk, many batches per write.
-    fn spill_overflow(&mut self) -> Result<(), SpoolError> {
-        let cap = self.settings.memory_batches.max(1);
-        if self.ring.len() <= cap {
-            return Ok(());
-        }
-        let chunk = (cap / 8).clamp(1, 4096).max(self.ring.len() - cap);
-        self.spill_oldest(chunk)
-    }
-
-    /// Moves the `n` oldest ring batches to disk in one write, counted as spilled.
-    fn spill_oldest(&mut self, n: usize) -> Result<(), SpoolError> {
-        let moving: Vec<Batch> = self.ring.drain(..n).collect();
-        let moved = moving.len() as u64;
-        let dropped = self.write_to_disk(moving, false)?;
-        counter!("ingestor_buffer_spilled_total").increment(moved - dropped.len() as u64);
-        Ok(())
-    }
-
-    /// Writes batches (all newer than the disk's, older than the ring's) to
-    /// disk under `disk_max`; returns the seqs dropped by `drop_newest`.
-    fn write_to_disk(&mut self, batches: Vec<Batch>, sync: bool) -> Result<Vec<u64>, SpoolError> {
-        let mut records: Vec<(u64, Vec<u8>)> =
-            batches.iter().map(|b| (b.seq, record::encode(b))).collect();
-        let incoming: u64 = records.iter().map(|(_, r)| r.len() as u64).sum();
-        let limit = self.settings.disk_max.as_u64();
-        let mut excess = (self.spool.live_bytes() + incoming).saturating_sub(limit);
-        if excess > 0 && self.settings.when_disk_full == WhenDiskFull::DropOldest {
-            let victims = self.spool.oldest_after(self.taken, excess)?;
-            let freed: u64 = victims.iter().map(|(_, s)| u64::from(*s)).sum();
-            self.spool.delete(&victims, None)?;
-            counter!("ingestor_buffer_dropped_total", "reason" => "disk_full_oldest")
-                .increment(victims.len() as u64);
-            excess = excess.saturating_sub(freed);
-        }
-        // drop_newest, or nothing old enough left to drop: refuse the newest.
-        let mut dropped = Vec::new();
-        while excess > 0 {
-            let Some((seq, rec)) = records.pop() else {
-                break;
-            };
-            excess = excess.saturating_sub(rec.len() as u64);
-            dropped.push(seq);
-        }
-        if !dropped.is_empty() {
-            counter!("ingestor_buffer_dropped_total", "reason" => "disk_full_newest")
-                .increment(dropped.len() as u64);
-        }
-        self.spool.append(&records, sync)?;
-        for (seq, rec) in &records {
-            if *seq <= self.taken {
-                // Taken from the ring, now on disk: its ack deletes it there.
-                self.in_flight_disk.push_back((*seq, rec.len() as u32));
-            }
-        }
-        if let Some((seq, _)) = records.last() {
-            self.disk_newest = self.disk_newest.max(*seq);
-            self.dirty = !sync;
-        }
-        Ok(dropped)
-    }
-
-    /// Up to `max` oldest batches not in flight, ascending seq: disk, then ring.
-    pub fn take(&mut self, max: usize) -> Result<Vec<Batch>, SpoolError> {
-        let mut out = Vec::new();
-        if self.taken < self.disk_newest && max > 0 {
-            let reads = self.spool.read_after(self.taken, max)?;
-            let exhausted = reads.len() < max;
-            for read in reads {
-                match read {
-                    Read::Batch(batch, size) => {
-                        self.taken = batch.seq;
-                        self.in_flight_disk.push_back((batch.seq, size));
-                        out.push(batch);
-                    }
-                    Read::Quarantined(seq, reason) => {
-                        counter!("ingestor_buffer_corrupt_total").increment(1);
-                        tracing::error!(seq, %reason, "unreadable spool record set aside in quarantine; not published");
-                    }
-                }
-            }
-            if exhausted {
-                // Nothing left on disk above the cursor (the rest was set aside).
-                self.taken = self.taken.max(self.disk_newest);
-            }
-        }
-        let start = self.ring.partition_point(|b| b.seq <= self.taken);
-        let room = max.saturating_sub(out.len());
-        out.extend(self.ring.range(start..).take(room).cloned());
-        if let Some(last) = out.last() {
-            self.taken = self.taken.max(last.seq);
-        }
-        Ok(out)
-    }
-
-    /// Forgets a take whose batches never reached the publisher.
-    pub fn untake(&mut self, back_to: u64) {
-        self.taken = back_to.max(self.acked);
-        while self
-            .in_flight_disk
-            .back()
-            .is_some_and(|(s, _)| *s > self.taken)
-        {
-            self.in_flight_disk.pop_back();
-        }
-    }
-
-    /// The highest seq handed out to the publisher.
-    pub fn taken(&self) -> u64 {
-        self.taken
-    }
-
-    /// Deletes everything up to `seq` (confirmed by NATS) from ring and disk.
-    pub fn ack(&mut self, seq: u64) -> Result<(), SpoolError> {
-        let seq = seq.min(self.taken);
-        if seq <= self.acked {
-            return Ok(());
-        }
-        let mut gone = Vec::new();
-        while self.in_flight_disk.front().is_some_and(|(s, _)| *s <= seq) {
-            gone.extend(self.in_flight_disk.pop_front());
-        }
-        while self.ring.front().is_some_and(|b| b.seq <= seq) {
-            self.ring.pop_front();
-        }
-        if !gone.is_empty() {
-            self.spool.delete(&gone, Some(seq))?;
-            self.deletes_since_compact += gone.len() as u64;
-        }
-        self.acked = seq;
-        self.compact_if_drained();
-        self.publish_gauges();
-        Ok(())
     }
 
     /// Every in-flight batch goes out again, first.
@@ -302,51 +174,86 @@ impl Store {
             self.commit()?;
         }
         if !was && self.writes_through() {
-            self.flush_ring()?;
+            self.flush_ring();
         }
         self.publish_gauges();
         Ok(())
     }
 
-    fn flush_ring(&mut self) -> Result<(), SpoolError> {
-        self.spill_oldest(self.ring.len())
+    fn flush_ring(&mut self) {
+        self.spill_oldest(self.ring.len());
     }
 
-    /// Periodic: bounds the power-loss window of unsynced disk writes.
+    /// Periodic: bounds the power-loss window of unsynced disk writes. A
+    /// failed sync poisons fjall: the spool is reopened by `retry`.
     pub fn sync_if_dirty(&mut self) -> Result<(), SpoolError> {
-        if self.dirty {
-            self.spool.sync()?;
+        if self.dirty && self.state == SpoolState::Ok {
+            if let Err(e) = self.spool.sync() {
+                self.enter_degraded(&e);
+                return Ok(());
+            }
             self.dirty = false;
         }
         Ok(())
     }
 
     /// Ring and pending to disk, synced, clean stop recorded. Pushes are
-    /// refused from here on. Idempotent.
+    /// refused from here on. Idempotent (a second call repeats the first
+    /// one's verdict). An error names what could not be saved.
     pub fn close(&mut self) -> Result<(), SpoolError> {
         if self.closed {
-            return Ok(());
+            return match &self.close_error {
+                None => Ok(()),
+                Some(why) => Err(SpoolError::CloseFailed(why.clone())),
+            };
         }
+        // A full or failed spool gets a last chance (space may be back).
+        self.refresh_and_retry();
         self.commit()?;
-        self.flush_ring()?;
-        self.spool.sync()?;
-        self.spool.close(self.next_seq)?;
+        self.flush_ring();
+        let unsaved = self.ring.len() + self.pending.len();
+        let synced = self
+            .spool
+            .sync()
+            .and_then(|()| self.spool.close(self.next_seq));
         self.nack();
         self.closed = true;
         self.dirty = false;
         self.publish_gauges();
-        Ok(())
+        let why = match (synced, unsaved) {
+            (Ok(()), 0) => return Ok(()),
+            (Ok(()), n) => format!(
+                "{n} batches in memory could not be written to the spool ({}) and are lost",
+                self.state.as_str()
+            ),
+            (Err(e), 0) => format!("syncing the spool failed: {e}"),
+            (Err(e), n) => format!(
+                "syncing the spool failed ({e}); {n} batches in memory could not be written and are lost"
+            ),
+        };
+        if unsaved > 0 {
+            counter!("ingestor_buffer_dropped_total", "reason" => "storage_error")
+                .increment(unsaved as u64);
+        }
+        self.close_error = Some(why.clone());
+        Err(SpoolError::CloseFailed(why))
     }
 
     fn compact_if_drained(&mut self) {
-        if self.spool.live_count() > 0 || self.deletes_since_compact < COMPACT_AFTER_DELETES {
+        // A full spool is compacted as soon as it drains, to get its space back.
+        let enough = self.deletes_since_compact >= COMPACT_AFTER_DELETES
+            || (self.state == SpoolState::Full && self.deletes_since_compact > 0);
+        if self.spool.live_count() > 0 || !enough {
             return;
         }
         if self.compacting.swap(true, Ordering::AcqRel) {
             return;
         }
         self.deletes_since_compact = 0;
-        let compactor = self.spool.compactor();
+        let Some(compactor) = self.spool.compactor() else {
+            self.compacting.store(false, Ordering::Release);
+            return;
+        };
         let flag = self.compacting.clone();
         let spawned = std::thread::Builder::new().name("spool-compact".into()).spawn(move || {
             if let Err(e) = compactor.run() {
@@ -365,9 +272,10 @@ impl Store {
             memory_batches: self.ring.len() as u64,
             pending: self.pending.len() as u64,
             disk_batches: self.spool.live_count(),
-            disk_bytes: self.spool.live_bytes(),
+            disk_bytes: self.space.allocated(),
             in_flight: self.taken - self.acked,
             next_seq: self.next_seq,
+            spool: self.state,
         }
     }
 
@@ -393,7 +301,7 @@ impl Store {
     fn publish_gauges(&self) {
         gauge!("ingestor_buffer_batches", "tier" => "memory").set(self.ring.len() as f64);
         gauge!("ingestor_buffer_batches", "tier" => "disk").set(self.spool.live_count() as f64);
-        gauge!("ingestor_buffer_disk_bytes").set(self.spool.live_bytes() as f64);
+        gauge!("ingestor_buffer_disk_bytes").set(self.space.allocated() as f64);
     }
 }
 

@@ -1,0 +1,181 @@
+//! `BufferInlet`: the bounded way from the pollers into the buffer.
+//!
+//! A poller hands its batch to `inlet.push(batch).await`: the batch goes
+//! into a bounded queue (`HOLD` batches), and one pump task moves it to the
+//! BufferActor of the moment, with a reply per batch and at most `WINDOW`
+//! pushes outstanding, so a slow disk slows the queue down instead of
+//! growing a mailbox without bound.
+//!
+//! Invariants:
+//! - a batch leaves the pump only once the buffer answered for it (accepted,
+//!   or dropped and counted by the buffer itself);
+//! - while the buffer restarts (no actor, or its reply port dropped), the
+//!   pump holds the unanswered batches and sends them again, in order, to
+//!   the next BufferActor (a batch the dead actor had accepted before dying
+//!   goes in twice, with a new seq: a duplicate, never a loss);
+//! - a poller waits at most `WAIT_FOR_ROOM` for room in a full queue; a
+//!   batch that finds none is counted in
+//!   `ingestor_buffer_dropped_total{reason="storage_error"}`.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::counter;
+use ractor::{ActorRef, RpcReplyPort};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::BufferMsg;
+use crate::Batch;
+
+/// Batches held between the pollers and the buffer.
+const HOLD: usize = 4096;
+/// Pushes outstanding at the buffer at once.
+const WINDOW: usize = 256;
+/// How long a poller waits for room before its batch is counted as lost.
+const WAIT_FOR_ROOM: Duration = Duration::from_secs(1);
+
+/// The BufferActor batches go to (`None` while it restarts).
+pub type InletTarget = watch::Receiver<Option<ActorRef<BufferMsg>>>;
+
+/// Cloneable handle the pollers push through.
+#[derive(Debug, Clone)]
+pub struct BufferInlet {
+    tx: mpsc::Sender<Batch>,
+    /// Batches pushed and not yet answered by a buffer.
+    unanswered: Arc<AtomicUsize>,
+    /// The sender of a fixed target (`From<ActorRef>`), kept alive here.
+    _fixed: Option<Arc<watch::Sender<Option<ActorRef<BufferMsg>>>>>,
+}
+
+impl BufferInlet {
+    /// Starts the pump (a tokio task that ends when every handle is dropped).
+    pub fn new(target: InletTarget) -> BufferInlet {
+        let (tx, rx) = mpsc::channel(HOLD);
+        let unanswered = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(pump(rx, target, unanswered.clone()));
+        BufferInlet {
+            tx,
+            unanswered,
+            _fixed: None,
+        }
+    }
+
+    /// Hands a batch to the buffer; waits (bounded) while the queue is full.
+    pub async fn push(&self, batch: Batch) {
+        self.unanswered.fetch_add(1, Ordering::AcqRel);
+        let lost = match self.tx.try_send(batch) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(batch)) => !matches!(
+                tokio::time::timeout(WAIT_FOR_ROOM, self.tx.send(batch)).await,
+                Ok(Ok(()))
+            ),
+            Err(mpsc::error::TrySendError::Closed(_)) => true,
+        };
+        if lost {
+            self.unanswered.fetch_sub(1, Ordering::AcqRel);
+            counter!("ingestor_buffer_dropped_total", "reason" => "storage_error").increment(1);
+            tracing::error!("the buffer has not taken batches for {WAIT_FOR_ROOM:?} and {HOLD} are held: batch dropped (counted as storage_error)");
+        }
+    }
+
+    /// Waits until every batch pushed so far was answered by a buffer, or
+    /// `within` passed; says whether all were.
+    pub async fn drained(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.unanswered.load(Ordering::Acquire) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+}
+
+/// A pump to this one BufferActor (tests and benches that run a bare actor).
+impl From<ActorRef<BufferMsg>> for BufferInlet {
+    fn from(buffer: ActorRef<BufferMsg>) -> BufferInlet {
+        let (tx, rx) = watch::channel(Some(buffer));
+        BufferInlet {
+            _fixed: Some(Arc::new(tx)),
+            ..BufferInlet::new(rx)
+        }
+    }
+}
+
+type Reply = oneshot::Receiver<Result<u64, String>>;
+
+async fn pump(
+    mut rx: mpsc::Receiver<Batch>,
+    mut target: InletTarget,
+    unanswered: Arc<AtomicUsize>,
+) {
+    // Unanswered batches to send again, oldest first.
+    let mut again: VecDeque<Batch> = VecDeque::new();
+    loop {
+        let buffer = loop {
+            if let Some(b) = target.borrow_and_update().clone() {
+                break b;
+            }
+            if target.changed().await.is_err() {
+                return;
+            }
+        };
+        let mut outstanding: VecDeque<(Batch, Reply)> = VecDeque::new();
+        let mut gone = false;
+        loop {
+            // Fill the window with what is there (waiting only when idle).
+            while !gone && outstanding.len() < WINDOW {
+                let batch = match again.pop_front() {
+                    Some(b) => b,
+                    None if outstanding.is_empty() => match rx.recv().await {
+                        Some(b) => b,
+                        None => return,
+                    },
+                    None => match rx.try_recv() {
+                        Ok(b) => b,
+                        Err(_) => break,
+                    },
+                };
+                let (port, reply) = oneshot::channel();
+                let msg = BufferMsg::Push(batch.clone(), Some(RpcReplyPort::from(port)));
+                if buffer.cast(msg).is_err() {
+                    again.push_front(batch);
+                    gone = true;
+                    break;
+                }
+                outstanding.push_back((batch, reply));
+            }
+            let Some((batch, reply)) = outstanding.pop_front() else {
+                break;
+            };
+            match reply.await {
+                // Accepted, or dropped and counted by the buffer.
+                Ok(_) => {
+                    unanswered.fetch_sub(1, Ordering::AcqRel);
+                }
+                // The actor died with it: this and every later one again.
+                Err(_) => {
+                    let later = std::mem::take(&mut outstanding);
+                    let mut resend: VecDeque<Batch> = std::iter::once(batch)
+                        .chain(later.into_iter().map(|(b, _)| b))
+                        .collect();
+                    resend.extend(again.drain(..));
+                    again = resend;
+                    gone = true;
+                }
+            }
+            if gone && outstanding.is_empty() {
+                break;
+            }
+        }
+        if gone {
+            // Wait for the next BufferActor (the supervisor sends it).
+            if target.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}

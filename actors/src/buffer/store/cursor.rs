@@ -1,0 +1,129 @@
+//! The publisher's side: Take hands out the oldest batches not in flight
+//! (disk, then ring), Ack deletes what NATS confirmed.
+
+use metrics::counter;
+
+use super::{Store, MAX_DAMAGED_DELETE};
+use crate::buffer::spool::{Read, SpoolError};
+use crate::Batch;
+
+impl Store {
+    /// Up to `max` oldest batches not in flight, ascending seq: disk, then
+    /// ring. The ring is reached only once every disk record up to
+    /// `disk_newest` was handed out or set aside (so `taken` never steps
+    /// over unread disk records). A read that fails (not damage, which is
+    /// stepped over) hands out nothing; the next take tries again.
+    pub fn take(&mut self, max: usize) -> Result<Vec<Batch>, SpoolError> {
+        let mut out = Vec::new();
+        if self.taken < self.disk_newest && max > 0 {
+            let reads = match self.spool.read_after(self.taken, max, self.disk_newest) {
+                Ok(reads) => reads,
+                Err(e) => {
+                    tracing::warn!(error = %e, after = self.taken, "reading the spool failed; retried with the next take");
+                    return Ok(out);
+                }
+            };
+            let exhausted = reads.len() < max;
+            for read in reads {
+                self.note_read(read, &mut out);
+            }
+            if exhausted {
+                // Nothing left on disk above the cursor (the rest was set aside).
+                self.taken = self.taken.max(self.disk_newest);
+            }
+            if self.taken < self.disk_newest {
+                return Ok(out);
+            }
+        }
+        let start = self.ring.partition_point(|b| b.seq <= self.taken);
+        let room = max.saturating_sub(out.len());
+        out.extend(self.ring.range(start..).take(room).cloned());
+        if let Some(last) = out.last() {
+            self.taken = self.taken.max(last.seq);
+        }
+        Ok(out)
+    }
+
+    /// One record read from disk: handed out, or counted as set aside.
+    fn note_read(&mut self, read: Read, out: &mut Vec<Batch>) {
+        match read {
+            Read::Batch(batch, size) => {
+                self.taken = self.taken.max(batch.seq);
+                self.in_flight_disk.push_back((batch.seq, size));
+                out.push(batch);
+            }
+            Read::Quarantined(seq, reason) => {
+                self.taken = self.taken.max(seq);
+                counter!("ingestor_buffer_corrupt_total").increment(1);
+                tracing::error!(seq, %reason, "unreadable spool record set aside in quarantine; not published");
+            }
+            Read::Damaged(first, last) => {
+                self.taken = self.taken.max(last);
+                let n = last - first + 1;
+                counter!("ingestor_buffer_corrupt_total").increment(n);
+                tracing::error!(first, last, "spool block failed its checksum: seqs {first}..={last} are unreadable, skipped and not published");
+                // Deleted with the ack that passes them (size unknown: 0).
+                if n <= MAX_DAMAGED_DELETE {
+                    self.in_flight_disk.extend((first..=last).map(|s| (s, 0)));
+                }
+            }
+        }
+    }
+
+    /// Forgets a take whose batches never reached the publisher.
+    pub fn untake(&mut self, back_to: u64) {
+        self.taken = back_to.max(self.acked);
+        while self
+            .in_flight_disk
+            .back()
+            .is_some_and(|(s, _)| *s > self.taken)
+        {
+            self.in_flight_disk.pop_back();
+        }
+    }
+
+    /// The highest seq handed out to the publisher.
+    pub fn taken(&self) -> u64 {
+        self.taken
+    }
+
+    /// Deletes everything up to `seq` (confirmed by NATS) from ring and
+    /// disk. If the delete fails nothing moves: the next ack deletes these
+    /// records with its own (and a restart may publish them again, which
+    /// JetStream de-duplicates).
+    pub fn ack(&mut self, seq: u64) -> Result<(), SpoolError> {
+        let seq = seq.min(self.taken);
+        if seq <= self.acked {
+            return Ok(());
+        }
+        let n = self
+            .in_flight_disk
+            .iter()
+            .take_while(|(s, _)| *s <= seq)
+            .count();
+        if n > 0 {
+            let gone: Vec<(u64, u32)> = self.in_flight_disk.range(..n).copied().collect();
+            if let Err(e) = self.spool.delete(&gone, Some(seq)) {
+                tracing::warn!(error = %e, seq, "deleting published batches from the spool failed; retried with the next ack");
+                self.enter_degraded(&e);
+                return Ok(());
+            }
+            self.in_flight_disk.drain(..n);
+            self.deletes_since_compact += n as u64;
+        }
+        while self.ring.front().is_some_and(|b| b.seq <= seq) {
+            self.ring.pop_front();
+        }
+        self.acked = seq;
+        if seq >= self.disk_newest && self.spool.live_count() > 0 {
+            // Everything on disk is published: counts of damaged records
+            // (sizes unknown) are set right here.
+            if let Err(e) = self.spool.reset_counters() {
+                tracing::debug!(error = %e, "resetting the spool counters failed");
+            }
+        }
+        self.compact_if_drained();
+        self.publish_gauges();
+        Ok(())
+    }
+}

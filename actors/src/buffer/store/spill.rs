@@ -1,0 +1,232 @@
+//! Writing to disk, and what happens when the disk says no.
+//!
+//! *Write first, forget second*: a batch leaves the ring or `pending` only
+//! after the write holding it succeeded. A write that fails (or would pass
+//! `disk_max` / `disk_min_free`) leaves every batch where it was and puts
+//! the store into `SpoolState::Full` or `Error`: from then on batches stay
+//! in memory, the newest `memory_batches` of them, and `when_disk_full`
+//! applies to the rest (counted by reason). Once a second the buffer's tick
+//! measures again and retries (`refresh_and_retry`); a poisoned database
+//! is reopened first.
+
+use metrics::counter;
+
+use super::Store;
+use crate::buffer::error::{SpoolError, SpoolState};
+use crate::buffer::record;
+use crate::settings::{PersistMode, WhenDiskFull};
+
+/// What became of a pushed batch.
+pub type Accepted = (u64, Result<(), String>);
+
+impl Store {
+    /// Writes pending batches to disk in one write batch (synced in
+    /// `persist = "always"`), and says what became of each. If the spool
+    /// cannot take them they move to the ring (and count as accepted in
+    /// memory); those the ring cannot hold are dropped by `when_disk_full`.
+    pub fn commit(&mut self) -> Result<Vec<Accepted>, SpoolError> {
+        if self.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sync = self.settings.persist == PersistMode::Always;
+        let records: Vec<(u64, Vec<u8>)> = self
+            .pending
+            .iter()
+            .map(|b| (b.seq, record::encode(b)))
+            .collect();
+        let seqs: Vec<u64> = records.iter().map(|(s, _)| *s).collect();
+        let dropped = match self.write_records(records, sync) {
+            Ok(()) => {
+                self.pending.clear();
+                Vec::new()
+            }
+            Err(e) => {
+                self.enter_degraded(&e);
+                self.enforce_memory_cap()
+            }
+        };
+        self.publish_gauges();
+        let why = match self.settings.when_disk_full {
+            WhenDiskFull::DropNewest => {
+                "dropped: spool and memory full (when_disk_full = drop_newest)"
+            }
+            WhenDiskFull::DropOldest => {
+                "dropped: spool and memory full (when_disk_full = drop_oldest)"
+            }
+        };
+        Ok(seqs
+            .into_iter()
+            .map(|s| match dropped.contains(&s) {
+                true => (s, Err(why.to_string())),
+                false => (s, Ok(())),
+            })
+            .collect())
+    }
+
+    /// Moves the oldest part of a full ring to disk, many batches per write.
+    pub(super) fn spill_overflow(&mut self) {
+        let cap = self.settings.memory_batches.max(1);
+        if self.ring.len() <= cap || self.state != SpoolState::Ok {
+            return;
+        }
+        let chunk = (cap / 8).clamp(1, 4096).max(self.ring.len() - cap);
+        self.spill_oldest(chunk);
+    }
+
+    /// Moves the `n` oldest ring batches to disk in one write, counted as
+    /// spilled; they leave the ring only once written.
+    pub(super) fn spill_oldest(&mut self, n: usize) {
+        let n = n.min(self.ring.len());
+        if n == 0 {
+            return;
+        }
+        let records: Vec<(u64, Vec<u8>)> = self
+            .ring
+            .range(..n)
+            .map(|b| (b.seq, record::encode(b)))
+            .collect();
+        match self.write_records(records, false) {
+            Ok(()) => {
+                self.ring.drain(..n);
+                counter!("ingestor_buffer_spilled_total").increment(n as u64);
+            }
+            Err(e) => self.enter_degraded(&e),
+        }
+    }
+
+    /// Appends records (all newer than the disk's, older than the ring's)
+    /// if the spool is writable and they fit under `disk_max` and above
+    /// `disk_min_free`.
+    fn write_records(
+        &mut self,
+        records: Vec<(u64, Vec<u8>)>,
+        sync: bool,
+    ) -> Result<(), SpoolError> {
+        if self.state != SpoolState::Ok {
+            return Err(SpoolError::Full(format!("spool {}", self.state.as_str())));
+        }
+        let incoming: u64 = records.iter().map(|(_, r)| r.len() as u64).sum();
+        self.space
+            .room_for(incoming, &self.settings)
+            .map_err(SpoolError::Full)?;
+        self.spool.append(&records, sync)?;
+        self.space.note_written(incoming);
+        for (seq, rec) in &records {
+            if *seq <= self.taken {
+                // Taken from the ring, now on disk: its ack deletes it there.
+                self.in_flight_disk.push_back((*seq, rec.len() as u32));
+            }
+        }
+        if let Some((seq, _)) = records.last() {
+            self.disk_newest = self.disk_newest.max(*seq);
+            self.dirty = !sync;
+        }
+        Ok(())
+    }
+
+    /// The spool could not take a write: batches stay in memory from now on.
+    /// Logs once on entering the state (and when it turns from full to error).
+    pub(super) fn enter_degraded(&mut self, e: &SpoolError) {
+        let state = match e {
+            SpoolError::Closed | SpoolError::CloseFailed(_) => return,
+            e if e.is_full() => SpoolState::Full,
+            // fjall poisons itself after the ENOSPC that made us full.
+            e if e.is_poisoned() && self.state == SpoolState::Full => SpoolState::Full,
+            _ => SpoolState::Error,
+        };
+        // Any failure other than a cap reached may have poisoned fjall (a
+        // failed flush or fsync): the retry reopens the database first.
+        self.needs_reopen |= !matches!(e, SpoolError::Full(_));
+        if self.state == SpoolState::Error || self.state == state {
+            return;
+        }
+        self.state = state;
+        tracing::error!(
+            spool = state.as_str(),
+            error = %e,
+            memory_batches = self.settings.memory_batches,
+            when_disk_full = ?self.settings.when_disk_full,
+            "spool {}: new batches stay in memory (the newest memory_batches of them; \
+             when_disk_full applies beyond); retried every second",
+            state.as_str()
+        );
+        // Accepted batches waiting for a write-through are the newest: they
+        // join the ring's end.
+        let pending = std::mem::take(&mut self.pending);
+        self.ring.extend(pending);
+        self.publish_gauges();
+    }
+
+    /// While the spool is not writable: keeps the ring's batches not in
+    /// flight at `memory_batches` by `when_disk_full` (batches in flight
+    /// leave with their ack); returns the seqs dropped.
+    pub(super) fn enforce_memory_cap(&mut self) -> Vec<u64> {
+        let cap = self.settings.memory_batches.max(1);
+        let waiting = self.ring.partition_point(|b| b.seq <= self.taken);
+        let mut dropped = Vec::new();
+        if self.state == SpoolState::Ok || self.ring.len() - waiting <= cap {
+            return dropped;
+        }
+        let excess = self.ring.len() - waiting - cap;
+        let (range, reason) = match self.settings.when_disk_full {
+            WhenDiskFull::DropNewest => (
+                self.ring.len() - excess..self.ring.len(),
+                "disk_full_newest",
+            ),
+            WhenDiskFull::DropOldest => (waiting..waiting + excess, "disk_full_oldest"),
+        };
+        dropped.extend(self.ring.drain(range).map(|b| b.seq));
+        counter!("ingestor_buffer_dropped_total", "reason" => reason)
+            .increment(dropped.len() as u64);
+        dropped
+    }
+
+    /// Once a second (from the buffer's tick, on a blocking thread):
+    /// measures the spool's disk use and free space and, if the spool was
+    /// full or failed and has room again, reopens it if fjall poisoned it and
+    /// goes back to writing (logging one line). Ring batches beyond
+    /// `memory_batches` (or all of them in a write-through mode) go to disk.
+    pub fn refresh_and_retry(&mut self) {
+        self.space.refresh(self.spool.dir());
+        self.publish_gauges();
+        if self.state == SpoolState::Ok || self.closed {
+            return;
+        }
+        if self.needs_reopen || !self.spool.is_open() {
+            if let Err(e) = self.spool.reopen() {
+                tracing::debug!(error = %e, "reopening the spool failed; retried in a second");
+                return;
+            }
+            tracing::info!("spool reopened after a storage failure");
+            self.needs_reopen = false;
+            // What fjall had accepted is there again (its journal replayed);
+            // cursors and in-flight records are unchanged.
+            if let Ok(Some(newest)) = self.spool.newest_seq() {
+                self.disk_newest = self.disk_newest.max(newest);
+            }
+        }
+        if !self.space.has_room_again(&self.settings) {
+            return;
+        }
+        let was = self.state;
+        self.state = SpoolState::Ok;
+        if self.writes_through() {
+            self.flush_ring();
+        } else {
+            self.spill_overflow();
+        }
+        if self.state == SpoolState::Ok {
+            tracing::info!(
+                was = was.as_str(),
+                memory = self.ring.len(),
+                "spool writable again: batches go to disk as `persist` says"
+            );
+        }
+        self.publish_gauges();
+    }
+
+    /// Whether the spool takes writes (`Ok`), is full, or failed.
+    pub fn spool_state(&self) -> SpoolState {
+        self.state
+    }
+}
