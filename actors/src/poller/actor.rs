@@ -213,9 +213,7 @@ impl DevicePollerState {
             tracing::warn!(device = %self.device, failures = self.failures, backoff = ?self.backoff(), "device did not answer");
         }
         let backoff = self.backoff();
-        let Some(group) = self.groups.get_mut(g) else {
-            return None;
-        };
+        let group = self.groups.get_mut(g)?;
         group.reader = Some(reader);
         let at = group.schedule.slot_time(slot);
         let due = group.filter.apply(at, outcome.values, outcome.errors);
