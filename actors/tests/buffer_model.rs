@@ -212,9 +212,12 @@ mod faults {
             }
             let recorder = DebuggingRecorder::new();
             let snap = recorder.snapshotter();
-            let (accepted, published) = metrics::with_local_recorder(&recorder, || {
+            let (accepted, published, acked_undeleted) = metrics::with_local_recorder(&recorder, || {
                 let mut store: Store = open(dir.path(), s.clone());
                 let mut accepted = BTreeSet::new();
+                // Confirmed while deletes failed: still on disk, so they may
+                // later be garbled and counted as corrupt after all.
+                let mut acked_undeleted = BTreeSet::new();
                 let mut published: Vec<u64> = Vec::new();
                 let mut in_flight: Vec<u64> = Vec::new();
                 let mut connected = false;
@@ -234,6 +237,9 @@ mod faults {
                             let k = (k as usize % in_flight.len()) + 1;
                             let upto = in_flight[k - 1];
                             store.ack(upto).unwrap();
+                            if fail::list().iter().any(|(p, _)| p == "spool::delete") {
+                                acked_undeleted.extend(in_flight[..k].iter().copied());
+                            }
                             // Confirmed by NATS: published, whatever the disk did.
                             published.extend(in_flight.drain(..k));
                         },
@@ -284,7 +290,7 @@ mod faults {
                     store.ack(last.seq).unwrap();
                 }
                 published.extend(seqs(&rest));
-                (accepted, published)
+                (accepted, published, acked_undeleted)
             });
             // A batch confirmed while its delete failed may go out again:
             // JetStream de-duplicates it (same Nats-Msg-Id). Anything new
@@ -300,7 +306,14 @@ mod faults {
             let published: Vec<u64> = published_set.iter().copied().collect();
             prop_assert!(published_set.is_subset(&accepted), "published a seq never accepted");
             let missing = accepted.len() as u64 - published.len() as u64;
-            prop_assert_eq!(missing, counted(&snap), "a seq went missing without being counted");
+            let counted = counted(&snap);
+            prop_assert!(missing <= counted, "a seq went missing without being counted: {missing} missing, {counted} counted");
+            // Counted beyond what is missing: only records NATS confirmed
+            // whose delete failed and that were garbled on disk afterwards.
+            prop_assert!(
+                counted - missing <= acked_undeleted.len() as u64,
+                "counted as lost but published: {missing} missing, {counted} counted"
+            );
             scenario.teardown();
         }
     }

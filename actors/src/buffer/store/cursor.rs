@@ -88,13 +88,18 @@ impl Store {
     }
 
     /// Deletes everything up to `seq` (confirmed by NATS) from ring and
-    /// disk. If the delete fails nothing moves: the next ack deletes these
-    /// records with its own (and a restart may publish them again, which
-    /// JetStream de-duplicates).
+    /// disk. Confirmed ring batches leave memory at once (no disk involved,
+    /// so a later drop by `when_disk_full` can never count a batch NATS
+    /// has). If the disk delete fails nothing else moves: the next ack
+    /// deletes these records with its own (and a restart may publish them
+    /// again, which JetStream de-duplicates).
     pub fn ack(&mut self, seq: u64) -> Result<(), SpoolError> {
         let seq = seq.min(self.taken);
         if seq <= self.acked {
             return Ok(());
+        }
+        while self.ring.front().is_some_and(|b| b.seq <= seq) {
+            self.ring.pop_front();
         }
         let n = self
             .in_flight_disk
@@ -110,9 +115,6 @@ impl Store {
             }
             self.in_flight_disk.drain(..n);
             self.deletes_since_compact += n as u64;
-        }
-        while self.ring.front().is_some_and(|b| b.seq <= seq) {
-            self.ring.pop_front();
         }
         self.acked = seq;
         if seq >= self.disk_newest && self.spool.live_count() > 0 {
