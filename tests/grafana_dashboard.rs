@@ -337,7 +337,7 @@ fn dashboard_uses_only_contract_metrics_and_covers_all_of_them() {
         for name in metric_names(&q.expr) {
             assert!(
                 contract.contains(&name),
-                "panel {:?} queries `{name}`, which is not in CONTRACT §4: {}",
+                "panel {:?} queries `{name}`, which is not in docs/reference.md §4: {}",
                 q.title,
                 q.expr
             );

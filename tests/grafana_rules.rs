@@ -81,7 +81,7 @@ fn alerts_name_only_contract_metrics_and_carry_summary_and_runbook() {
         for name in metric_names(expr) {
             assert!(
                 CONTRACT.contains(&name.as_str()) || name == "up",
-                "alerts.yml uses `{name}`, not a CONTRACT §4 metric: {expr}"
+                "alerts.yml uses `{name}`, not a docs/reference.md §4 metric: {expr}"
             );
         }
     }
@@ -93,7 +93,7 @@ fn alerts_name_only_contract_metrics_and_carry_summary_and_runbook() {
     }
 }
 
-/// CONTRACT §4.
+/// docs/reference.md §4.
 const CONTRACT: &[&str] = &[
     "ingestor_build_info",
     "ingestor_polls_total",

@@ -1,7 +1,7 @@
 //! `GET /metrics` and `GET /health` as Prometheus and an operator see them:
-//! HELP for every CONTRACT §4 metric, real `_bucket` series with the buckets
+//! HELP for every docs/reference.md §4 metric, real `_bucket` series with the buckets
 //! the dashboards assume, output `promtool check metrics` accepts, and the
-//! `/health` JSON of CONTRACT §4.
+//! `/health` JSON of docs/reference.md §5.
 
 #[allow(dead_code)]
 mod metrics_fixture;

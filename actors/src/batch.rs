@@ -1,5 +1,5 @@
 //! `Batch`: the readings of one device poll, the unit that flows from a
-//! DevicePoller through the buffer to NATS (CONTRACT §3).
+//! DevicePoller through the buffer to NATS (docs/reference.md §3).
 
 use std::fmt::Write as _;
 
@@ -89,7 +89,7 @@ impl Batch {
         self.ts().to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 
-    /// The NATS payload of CONTRACT §3: UTF-8 JSON.
+    /// The NATS payload of docs/reference.md §3: UTF-8 JSON.
     pub fn to_json(&self) -> Vec<u8> {
         // Serializing plain strings, numbers and maps into a Vec cannot fail.
         serde_json::to_vec(self).unwrap_or_default()

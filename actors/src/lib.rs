@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`batch`]: `Batch` and `Value`, the readings of one device poll.
-//! - [`settings`]: the config file's schema (CONTRACT §2) as serde types.
+//! - [`settings`]: the config file's schema (docs/reference.md §2) as serde types.
 //! - [`credentials`]: what `[nats]` credentials may show (redacted URLs) and TLS warnings.
 //! - [`buffer`]: BufferActor; the ring, the fjall spool, the record format.
 //! - [`poller`]: DevicePoller per `[[devices]]`; poll groups, plan, decode,

@@ -1,4 +1,4 @@
-//! The config file's schema (CONTRACT §2) as plain serde types.
+//! The config file's schema (docs/reference.md §2) as plain serde types.
 //!
 //! Parsing only: every field has its contract default, unknown keys are
 //! refused. Cross-field validation (ids, ranges, duplicates) and error

@@ -1,4 +1,4 @@
-//! The DevicePoller's metrics (CONTRACT §4) carry what happened: polls by
+//! The DevicePoller's metrics (docs/reference.md §4) carry what happened: polls by
 //! result, requests by function, exceptions by code, device up, lag and
 //! duration.
 

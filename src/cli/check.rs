@@ -69,8 +69,8 @@ fn print_summary(path: &Path, s: &Settings) {
 }
 
 /// The poll plan: each device and its tags, then the Modbus requests one
-/// poll makes (function, start, count and the tags each serves, CONTRACT
-/// §1), per poll group when its tags poll at several intervals.
+/// poll makes (function, start, count and the tags each serves,
+/// docs/reference.md §1), per poll group when its tags poll at several intervals.
 fn print_poll_plan(s: &Settings) {
     println!();
     println!("poll plan:");

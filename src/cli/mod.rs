@@ -1,4 +1,4 @@
-//! One module per command of CONTRACT §1.
+//! One module per command of docs/reference.md §1.
 
 pub(crate) mod check;
 pub(crate) mod demo;

@@ -1,4 +1,4 @@
-//! The config file (CONTRACT §2): where it is, loading, validation.
+//! The config file (docs/reference.md §2): where it is, loading, validation.
 //!
 //! [`load`] reads the file, parses it piece by piece (`parse`) and checks
 //! every rule (`validate`), and either returns the [`Settings`] or lists
@@ -16,7 +16,7 @@ use ingestor_actors::settings::Settings;
 pub(crate) use error::{ConfigError, ConfigErrors, KeyPath, Problem};
 
 /// `-c FILE`, else `$INGESTOR_CONFIG`, else `/etc/ingestor/ingestor.toml`
-/// when it exists, else `config/default.toml` (CONTRACT §1).
+/// when it exists, else `config/default.toml` (docs/reference.md §1).
 pub(crate) fn resolve_path(given: Option<&Path>) -> PathBuf {
     if let Some(p) = given {
         return p.to_path_buf();

@@ -19,7 +19,7 @@ use toml::Spanned;
 
 use super::error::{ConfigError, KeyPath, KeySegment, Problem};
 
-/// The top-level keys of CONTRACT §2.
+/// The top-level keys of docs/reference.md §2.
 const SECTIONS: [&str; 6] = [
     "service",
     "nats",

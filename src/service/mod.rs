@@ -27,7 +27,7 @@ use reload::Reloader;
 
 use crate::telemetry;
 
-/// The whole stop, SIGTERM to exit, must fit in this (CONTRACT: within 10 s).
+/// The whole stop, SIGTERM to exit, must fit in this (docs/reference.md §1: within 10 s).
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);
 /// The last close of the store, after the tree is gone.
 const CLOSE_BUDGET: Duration = Duration::from_secs(5);

@@ -1,5 +1,5 @@
 //! `GET /metrics` (Prometheus text format) and `GET /health` (JSON) on
-//! `[metrics].listen` (CONTRACT §4).
+//! `[metrics].listen` (docs/reference.md §4).
 //!
 //! `/health` always answers 200 while the process runs: `degraded` means the
 //! service still works but NATS is unreachable (data is kept in the buffer) or
@@ -71,7 +71,7 @@ impl HealthSource for watch::Receiver<Health> {
     }
 }
 
-/// The `/health` body, CONTRACT §4.
+/// The `/health` body, docs/reference.md §5.
 #[derive(Debug, Serialize)]
 struct HealthReport {
     status: &'static str,

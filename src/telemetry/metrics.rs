@@ -1,4 +1,4 @@
-//! The metrics catalogue (CONTRACT §4) and the Prometheus recorder.
+//! The metrics catalogue (docs/reference.md §4) and the Prometheus recorder.
 //!
 //! [`install`] makes metrics-exporter-prometheus the global `metrics`
 //! recorder, so every `metrics::counter!`/`gauge!`/`histogram!` in the actors
@@ -90,7 +90,7 @@ pub(crate) enum Kind {
     Histogram,
 }
 
-/// One metric of CONTRACT §4.
+/// One metric of docs/reference.md §4.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MetricSpec {
     /// The exported name.
@@ -112,7 +112,7 @@ const fn spec(name: &'static str, kind: Kind, unit: Unit, help: &'static str) ->
     }
 }
 
-/// Every metric the ingestor exports, in CONTRACT §4 order.
+/// Every metric the ingestor exports, in docs/reference.md §4 order.
 pub(crate) const CATALOGUE: &[MetricSpec] = &[
     spec(
         BUILD_INFO,

@@ -2,7 +2,7 @@
 //! Prometheus metrics catalogue (`metrics`) and the HTTP endpoints
 //! `GET /metrics` and `GET /health` (`http`).
 //!
-//! Metric names are fixed by CONTRACT §4: dashboards and alert rules under
+//! Metric names are fixed by docs/reference.md §4: dashboards and alert rules under
 //! `grafana/` query exactly those names.
 
 use tracing_subscriber::EnvFilter;

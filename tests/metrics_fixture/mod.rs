@@ -1,6 +1,6 @@
 //! Shared by `tests/metrics_*.rs` and `tests/grafana_*.rs`: the real
 //! telemetry code of the binary (compiled in via `#[path]`, since `ingestor`
-//! has no library target), the metric names CONTRACT §4 fixes, and a
+//! has no library target), the metric names docs/reference.md §4 fixes, and a
 //! `/metrics` + `/health` server on a free loopback port that has every
 //! contract metric recorded, as a running service would.
 
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-/// CONTRACT §4, copied by hand: the names dashboards and alerts rely on.
+/// docs/reference.md §4, copied by hand: the names dashboards and alerts rely on.
 pub const CONTRACT_COUNTERS: &[&str] = &[
     "ingestor_polls_total",
     "ingestor_modbus_requests_total",
@@ -32,7 +32,7 @@ pub const CONTRACT_COUNTERS: &[&str] = &[
     "ingestor_spool_errors_total",
     "ingestor_values_suppressed_total",
 ];
-/// CONTRACT §4 gauges.
+/// docs/reference.md §4 gauges.
 pub const CONTRACT_GAUGES: &[&str] = &[
     "ingestor_build_info",
     "ingestor_device_up",
@@ -41,14 +41,14 @@ pub const CONTRACT_GAUGES: &[&str] = &[
     "ingestor_buffer_oldest_age_seconds",
     "ingestor_nats_connected",
 ];
-/// CONTRACT §4 histograms.
+/// docs/reference.md §4 histograms.
 pub const CONTRACT_HISTOGRAMS: &[&str] = &[
     "ingestor_poll_duration_seconds",
     "ingestor_poll_lag_seconds",
     "ingestor_publish_ack_seconds",
 ];
 
-/// Every CONTRACT §4 name.
+/// Every docs/reference.md §4 name.
 pub fn contract_metrics() -> impl Iterator<Item = &'static str> {
     CONTRACT_COUNTERS
         .iter()

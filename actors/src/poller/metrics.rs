@@ -1,4 +1,4 @@
-//! A DevicePoller's metric handles (CONTRACT §4), registered once per
+//! A DevicePoller's metric handles (docs/reference.md §4), registered once per
 //! device and shared by its poll groups.
 
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //!   Publisher sends `Ack(seq)` only when every batch up to `seq` is known to
 //!   be in the stream (JetStream: a PubAck, taken in publish order, or found
 //!   there by the check below). In `core` mode "confirmed" means "flushed to
-//!   the socket": best effort, as CONTRACT §2 says.
+//!   the socket": best effort, as docs/reference.md §2 says.
 //! - Publishing happens in a *session*: a task that lives while one
 //!   connection is up and nothing failed. A session ends at its first
 //!   failure (the window closes there: nothing more is sent); the buffer gets

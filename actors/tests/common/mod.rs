@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_modbus::server::Service;
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 
-/// A `[[devices]]` entry from TOML (the keys of CONTRACT §2).
+/// A `[[devices]]` entry from TOML (the keys of docs/reference.md §2).
 pub fn device(toml_text: &str) -> DeviceSettings {
     toml::from_str(toml_text).unwrap_or_else(|e| panic!("bad test device: {e}\n{toml_text}"))
 }

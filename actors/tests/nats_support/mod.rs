@@ -355,7 +355,7 @@ pub fn assert_exactly_once(seqs: &[u64], n: u64, ordered: bool) {
     }
 }
 
-/// What a consumer of the stream is promised (CONTRACT §3): every seq
+/// What a consumer of the stream is promised (docs/reference.md §3): every seq
 /// 1..=n exactly once, strictly ascending in stream order.
 pub fn assert_each_once_ascending(seqs: &[u64], n: u64) {
     assert_exactly_once(seqs, n, true);

@@ -1,4 +1,4 @@
-//! The rules a config must follow beyond its types (CONTRACT §2).
+//! The rules a config must follow beyond its types (docs/reference.md §2).
 //!
 //! Runs on whatever parsed, so a file with a type error in one device still
 //! gets every other device checked. Each rule reports the key path, the
