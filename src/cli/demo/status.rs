@@ -93,6 +93,8 @@ pub(super) struct Kept {
     bytes: u64,
     oldest: Option<u64>,
     newest: Option<u64>,
+    /// The last seq handed out, known when the service stopped cleanly.
+    last_seq: Option<u64>,
 }
 
 impl Kept {
@@ -112,7 +114,11 @@ impl Kept {
 /// Reads the spool the stopped service left (on a blocking thread).
 pub(super) async fn kept_on_disk(data_dir: PathBuf) -> Result<Kept, String> {
     tokio::task::spawn_blocking(move || -> Result<Kept, String> {
-        let (mut spool, _) = Spool::open(&data_dir).map_err(|e| e.to_string())?;
+        let (mut spool, report) = Spool::open(&data_dir).map_err(|e| e.to_string())?;
+        let last_seq = report
+            .skipped
+            .is_none()
+            .then(|| report.next_seq.saturating_sub(1));
         // Only looks: a damaged record stays where it is.
         spool.set_read_only();
         let oldest = match spool.oldest().map_err(|e| e.to_string())? {
@@ -126,6 +132,7 @@ pub(super) async fn kept_on_disk(data_dir: PathBuf) -> Result<Kept, String> {
             bytes: spool.live_bytes(),
             oldest,
             newest,
+            last_seq,
         })
     })
     .await
@@ -138,9 +145,14 @@ pub(super) async fn kept_on_disk(data_dir: PathBuf) -> Result<Kept, String> {
 pub(super) fn print_final(last: Option<Snapshot>, kept: Result<Kept, String>, data_dir: &Path) {
     if let Some(mut s) = last {
         if let Ok(k) = &kept {
-            // Batches polled after the snapshot are on disk now.
-            let newest = k.newest.unwrap_or(0);
-            s.buffer.next_seq = s.buffer.next_seq.max(newest + 1);
+            // Pollers ran on for a moment after the snapshot: what they
+            // polled then was published or is on disk now.
+            let last = k.last_seq.unwrap_or(0).max(k.newest.unwrap_or(0));
+            let polled_since = (last + 1).saturating_sub(s.buffer.next_seq);
+            let backlog = s.buffer.memory_batches + s.buffer.pending + s.buffer.disk_batches;
+            let published_since = (backlog + polled_since).saturating_sub(k.batches);
+            s.buffer.next_seq = s.buffer.next_seq.max(last + 1);
+            s.published += published_since;
         }
         println!(
             "final: polled {} (seq 1..{}, all runs), published {} this run",
