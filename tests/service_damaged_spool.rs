@@ -4,33 +4,16 @@
 //! `ingestor_buffer_corrupt_total`, goes on with live data, and never
 //! restarts the buffer in a loop.
 mod service_support;
+mod spool_support;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ingestor_actors::buffer::Store;
-use ingestor_actors::settings::BufferSettings;
 use ingestor_actors::{Batch, Value};
 use service_support::*;
+use spool_support::{damage_biggest_table, prefill};
 
 /// Batches left on disk by an earlier run, for the configured device.
 const BACKLOG: u64 = 3_000;
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
 
 #[test]
 fn damaged_table_block_is_skipped_counted_and_everything_else_flows() {
@@ -38,29 +21,13 @@ fn damaged_table_block_is_skipped_counted_and_everything_else_flows() {
     let url = format!("nats://127.0.0.1:{port}");
     let plant = Plant::new(&url, "");
     let data = plant.dir.path().join("data");
-    {
-        let settings = BufferSettings {
-            memory_batches: 10,
-            ..Default::default()
-        };
-        let (mut store, _) = Store::open(&data, settings).unwrap();
-        for n in 1..=BACKLOG {
-            let mut b = Batch::new("press-01", chrono::Utc::now());
-            b.values.push(("oil_temp".into(), Value::Float(n as f64)));
-            b.values.push(("pad".into(), Value::Str("p".repeat(40))));
-            store.push(b).unwrap();
-        }
-        store.close().unwrap();
-    }
-    let table = files_under(&data.join("spool"))
-        .into_iter()
-        .filter(|p| p.components().any(|c| c.as_os_str() == "tables"))
-        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .expect("the backlog is in a table file");
-    let mut bytes = std::fs::read(&table).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid..mid + 4096].fill(0x5a);
-    std::fs::write(&table, bytes).unwrap();
+    prefill(&data, 10, BACKLOG, |n| {
+        let mut b = Batch::new("press-01", chrono::Utc::now());
+        b.values.push(("oil_temp".into(), Value::Float(n as f64)));
+        b.values.push(("pad".into(), Value::Str("p".repeat(40))));
+        b
+    });
+    damage_biggest_table(&data.join("spool"));
 
     let mut nats = NatsServer::prepare("n1", port, "");
     nats.launch();

@@ -1,10 +1,13 @@
 //! `ingestor spool stats|check` on a real spool, offline.
 
+mod spool_support;
+
 use std::process::Command;
 
 use ingestor_actors::buffer::{Spool, Store};
 use ingestor_actors::settings::BufferSettings;
 use ingestor_actors::{Batch, Value};
+use spool_support::{damage_biggest_table, prefill};
 
 fn config(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("ingestor.toml");
@@ -33,22 +36,11 @@ fn spool_stats_and_check_report_backlog_and_set_aside_damage() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(tmp.path());
     let data = tmp.path().join("data");
-    {
-        let (mut store, _) = Store::open(
-            &data,
-            BufferSettings {
-                memory_batches: 2,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        for n in 1..=5u64 {
-            let mut b = Batch::new("d", chrono::Utc::now());
-            b.values.push(("x".into(), Value::UInt(n)));
-            store.push(b).unwrap();
-        }
-        store.close().unwrap();
-    }
+    prefill(&data, 2, 5, |n| {
+        let mut b = Batch::new("d", chrono::Utc::now());
+        b.values.push(("x".into(), Value::UInt(n)));
+        b
+    });
     let cfg = cfg.to_str().unwrap();
     let (code, out, err) = ingestor(&["spool", "stats", "-c", cfg]);
     assert_eq!(code, 0, "{err}");
@@ -130,34 +122,13 @@ fn spool_check_finds_a_damaged_table_block_and_stats_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(tmp.path());
     let data = tmp.path().join("data");
-    {
-        let (mut store, _) = Store::open(
-            &data,
-            BufferSettings {
-                memory_batches: 10,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        for n in 1..=3000u64 {
-            let mut b = Batch::new("d", chrono::Utc::now());
-            b.values.push(("x".into(), Value::UInt(n)));
-            b.values.push(("pad".into(), Value::Str("p".repeat(40))));
-            store.push(b).unwrap();
-        }
-        store.close().unwrap();
-    }
-    // The biggest table file: overwrite 4 KiB in its middle.
-    let table = snapshot(&data.join("spool"))
-        .into_iter()
-        .filter(|(p, _)| p.components().any(|c| c.as_os_str() == "tables"))
-        .max_by_key(|(_, b)| b.len())
-        .expect("a table file")
-        .0;
-    let mut bytes = std::fs::read(&table).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid..mid + 4096].fill(0x5a);
-    std::fs::write(&table, bytes).unwrap();
+    prefill(&data, 10, 3000, |n| {
+        let mut b = Batch::new("d", chrono::Utc::now());
+        b.values.push(("x".into(), Value::UInt(n)));
+        b.values.push(("pad".into(), Value::Str("p".repeat(40))));
+        b
+    });
+    damage_biggest_table(&data.join("spool"));
 
     let cfg = cfg.to_str().unwrap();
     let before = snapshot(&data);
