@@ -22,7 +22,7 @@ use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, S
 use ingestor_actors::monitor::{ConnectionMonitor, MonitorArguments, DEFAULT_PING_INTERVAL};
 use ingestor_actors::publisher::{Publisher, PublisherArguments, RetryPolicy};
 use ingestor_actors::settings::{BufferSettings, NatsSettings, PersistMode, WhenDiskFull};
-use ingestor_actors::{Batch, Value};
+use ingestor_actors::{Batch, EncodedBatch, Value};
 use nats_server::NatsServer;
 use ractor::Actor;
 
@@ -138,11 +138,11 @@ async fn drain_buffer_only(dir: &std::path::Path, n: u64, window: usize) -> f64 
     let started = Instant::now();
     let mut left = n;
     while left > 0 {
-        let batches: Vec<Batch> =
+        let batches: Vec<EncodedBatch> =
             ractor::call!(buffer, |reply| BufferMsg::Take { max: window, reply }).expect("take");
         let mut payload_bytes = 0;
         for b in &batches {
-            payload_bytes += b.to_json().len();
+            payload_bytes += b.payload().len();
         }
         std::hint::black_box(payload_bytes);
         let last = batches.last().map(|b| b.seq).expect("non-empty take");

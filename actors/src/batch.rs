@@ -86,7 +86,7 @@ impl Batch {
 
     /// `ts` as RFC 3339 with microseconds, as published.
     pub fn ts_rfc3339(&self) -> String {
-        self.ts().to_rfc3339_opts(SecondsFormat::Micros, true)
+        rfc3339(self.ts())
     }
 
     /// The NATS payload of docs/reference.md §3: UTF-8 JSON.
@@ -104,6 +104,11 @@ impl Batch {
     }
 }
 
+/// A poll time as published: RFC 3339, microseconds, `Z`.
+pub(crate) fn rfc3339(ts: DateTime<Utc>) -> String {
+    ts.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
 struct PairsAsMap<'a, V>(&'a [(String, V)]);
 
 impl<V: Serialize> Serialize for PairsAsMap<'_, V> {
@@ -116,19 +121,43 @@ impl<V: Serialize> Serialize for PairsAsMap<'_, V> {
     }
 }
 
+/// `device`, `ts`, `values` and `errors`: every payload field after `seq`.
+fn serialize_fields<M: SerializeMap>(b: &Batch, map: &mut M) -> Result<(), M::Error> {
+    map.serialize_entry("device", &b.device)?;
+    map.serialize_entry("ts", &b.ts_rfc3339())?;
+    // Non-finite floats never reach a batch (the decoder reports them as
+    // tag errors); serde_json would write them as null.
+    map.serialize_entry("values", &PairsAsMap(&b.values))?;
+    if !b.errors.is_empty() {
+        map.serialize_entry("errors", &PairsAsMap(&b.errors))?;
+    }
+    Ok(())
+}
+
+fn field_count(b: &Batch) -> usize {
+    if b.errors.is_empty() {
+        3
+    } else {
+        4
+    }
+}
+
 impl Serialize for Batch {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let fields = if self.errors.is_empty() { 4 } else { 5 };
-        let mut map = s.serialize_map(Some(fields))?;
+        let mut map = s.serialize_map(Some(1 + field_count(self)))?;
         map.serialize_entry("seq", &self.seq)?;
-        map.serialize_entry("device", &self.device)?;
-        map.serialize_entry("ts", &self.ts_rfc3339())?;
-        // Non-finite floats never reach a batch (the decoder reports them as
-        // tag errors); serde_json would write them as null.
-        map.serialize_entry("values", &PairsAsMap(&self.values))?;
-        if !self.errors.is_empty() {
-            map.serialize_entry("errors", &PairsAsMap(&self.errors))?;
-        }
+        serialize_fields(self, &mut map)?;
+        map.end()
+    }
+}
+
+/// A batch's payload without `seq` (see `EncodedBatch`).
+pub(crate) struct BatchBody<'a>(pub(crate) &'a Batch);
+
+impl Serialize for BatchBody<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(field_count(self.0)))?;
+        serialize_fields(self.0, &mut map)?;
         map.end()
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`batch`]: `Batch` and `Value`, the readings of one device poll.
+//! - [`encoded`]: `EncodedBatch`, a batch encoded once for NATS (what the
+//!   buffer keeps and the publisher sends).
 //! - [`settings`]: the config file's schema (docs/reference.md §2) as serde types.
 //! - [`credentials`]: what `[nats]` credentials may show (redacted URLs) and TLS warnings.
 //! - [`buffer`]: BufferActor; the ring, the fjall spool, the record format.
@@ -22,6 +24,7 @@ compile_error!("the `failpoints` feature is for tests only: a release build must
 pub mod batch;
 pub mod buffer;
 pub mod credentials;
+pub mod encoded;
 pub mod fault;
 pub mod monitor;
 pub mod poller;
@@ -30,3 +33,4 @@ pub mod settings;
 pub mod supervisor;
 
 pub use batch::{Batch, Value};
+pub use encoded::EncodedBatch;

@@ -39,7 +39,7 @@ async fn crash_child_pushes_until_killed() {
             for i in 0.. {
                 let r = buffer
                     .call(
-                        |port| BufferMsg::Push(batch(t * 1_000_000 + i), Some(port)),
+                        |port| BufferMsg::Push(batch(t * 1_000_000 + i).into(), Some(port)),
                         None,
                     )
                     .await;
@@ -128,7 +128,7 @@ async fn buffer_actor_restart_keeps_the_ring() {
     .await
     .unwrap();
     for n in 1..=20 {
-        first.cast(BufferMsg::Push(batch(n), None)).unwrap();
+        first.cast(BufferMsg::Push(batch(n).into(), None)).unwrap();
     }
     let taken = ractor::call!(first, |port| BufferMsg::Take {
         max: 5,
@@ -178,7 +178,7 @@ async fn parked_take_is_answered_by_the_next_push() {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let seq = ractor::call!(buffer, |port| BufferMsg::Push(batch(1), Some(port)))
+    let seq = ractor::call!(buffer, |port| BufferMsg::Push(batch(1).into(), Some(port)))
         .unwrap()
         .unwrap();
     let got = waiting.await.unwrap();

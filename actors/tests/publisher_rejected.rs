@@ -146,8 +146,11 @@ async fn refused_batch_while_later_ones_were_stored_is_resent_never_skipped() {
                 .values
                 .push(("recipe".into(), Value::Str("x".repeat(10_000))));
         }
-        let seq: Result<u64, String> =
-            ractor::call!(pipeline.buffer, |reply| BufferMsg::Push(batch, Some(reply))).unwrap();
+        let seq: Result<u64, String> = ractor::call!(pipeline.buffer, |reply| BufferMsg::Push(
+            batch.into(),
+            Some(reply)
+        ))
+        .unwrap();
         assert_eq!(seq.unwrap(), i);
     }
     proxy.refuse(false);

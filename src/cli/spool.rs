@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ingestor_actors::buffer::{Read, Spool};
-use ingestor_actors::Batch;
+use ingestor_actors::EncodedBatch;
 
 use crate::config;
 
@@ -27,10 +27,10 @@ fn open(path: &Path) -> Result<Spool, ExitCode> {
     }
 }
 
-fn describe(b: Option<&Batch>) -> String {
+fn describe(b: Option<&EncodedBatch>) -> String {
     b.map_or_else(
         || "-".to_owned(),
-        |b| format!("seq {} at {} ({})", b.seq, b.ts_rfc3339(), b.device),
+        |b| format!("seq {} at {} ({})", b.seq, b.ts_rfc3339(), b.device()),
     )
 }
 

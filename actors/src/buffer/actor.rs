@@ -11,7 +11,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::store::{lock, SharedStore, Store};
 use super::{SpoolError, SpoolState};
-use crate::Batch;
+use crate::EncodedBatch;
 
 /// What the buffer holds right now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub enum BufferMsg {
     /// A poller's batch (its `seq` is ignored and assigned here). The reply,
     /// when asked for, carries the seq once the batch is accepted (in
     /// `persist = "always"` once it is synced to disk).
-    Push(Batch, Option<RpcReplyPort<Result<u64, String>>>),
+    Push(EncodedBatch, Option<RpcReplyPort<Result<u64, String>>>),
     /// Up to `max` oldest batches not yet in flight, ascending `seq`.
     /// Answered as soon as at least one is available; if the caller has gone
     /// by then, the batches are not counted as in flight.
@@ -46,7 +46,7 @@ pub enum BufferMsg {
         /// The most batches to hand out.
         max: usize,
         /// Where the batches go.
-        reply: RpcReplyPort<Vec<Batch>>,
+        reply: RpcReplyPort<Vec<EncodedBatch>>,
     },
     /// NATS confirmed every batch up to and including this seq: delete them.
     Ack(u64),
@@ -83,7 +83,7 @@ pub struct BufferArgs {
 /// costs callers their reply (the batches stay in the store).
 pub struct BufferState {
     store: SharedStore,
-    parked: Option<(usize, RpcReplyPort<Vec<Batch>>)>,
+    parked: Option<(usize, RpcReplyPort<Vec<EncodedBatch>>)>,
     commit_waiters: Vec<(u64, RpcReplyPort<Result<u64, String>>)>,
     commit_scheduled: bool,
     /// Pending batches when the current Commit was (re)scheduled.
@@ -254,7 +254,7 @@ impl BufferActor {
         &self,
         myself: &ActorRef<BufferMsg>,
         state: &mut BufferState,
-        batch: Batch,
+        batch: EncodedBatch,
         reply: Option<RpcReplyPort<Result<u64, String>>>,
     ) -> Result<(), ActorProcessingErr> {
         let inline = {

@@ -27,7 +27,7 @@ use ractor::{ActorRef, RpcReplyPort};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::BufferMsg;
-use crate::Batch;
+use crate::EncodedBatch;
 
 /// Batches held between the pollers and the buffer.
 const HOLD: usize = 4096;
@@ -42,7 +42,7 @@ pub type InletTarget = watch::Receiver<Option<ActorRef<BufferMsg>>>;
 /// Cloneable handle the pollers push through.
 #[derive(Debug, Clone)]
 pub struct BufferInlet {
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::Sender<EncodedBatch>,
     /// Batches pushed and not yet answered by a buffer.
     unanswered: Arc<AtomicUsize>,
     /// The sender of a fixed target (`From<ActorRef>`), kept alive here.
@@ -63,7 +63,7 @@ impl BufferInlet {
     }
 
     /// Hands a batch to the buffer; waits (bounded) while the queue is full.
-    pub async fn push(&self, batch: Batch) {
+    pub async fn push(&self, batch: EncodedBatch) {
         self.unanswered.fetch_add(1, Ordering::AcqRel);
         let lost = match self.tx.try_send(batch) {
             Ok(()) => return,
@@ -108,12 +108,12 @@ impl From<ActorRef<BufferMsg>> for BufferInlet {
 type Reply = oneshot::Receiver<Result<u64, String>>;
 
 async fn pump(
-    mut rx: mpsc::Receiver<Batch>,
+    mut rx: mpsc::Receiver<EncodedBatch>,
     mut target: InletTarget,
     unanswered: Arc<AtomicUsize>,
 ) {
     // Unanswered batches to send again, oldest first.
-    let mut again: VecDeque<Batch> = VecDeque::new();
+    let mut again: VecDeque<EncodedBatch> = VecDeque::new();
     loop {
         let buffer = loop {
             if let Some(b) = target.borrow_and_update().clone() {
@@ -123,7 +123,7 @@ async fn pump(
                 return;
             }
         };
-        let mut outstanding: VecDeque<(Batch, Reply)> = VecDeque::new();
+        let mut outstanding: VecDeque<(EncodedBatch, Reply)> = VecDeque::new();
         let mut gone = false;
         loop {
             // Fill the window with what is there (waiting only when idle).
@@ -159,7 +159,7 @@ async fn pump(
                 // The actor died with it: this and every later one again.
                 Err(_) => {
                     let later = std::mem::take(&mut outstanding);
-                    let mut resend: VecDeque<Batch> = std::iter::once(batch)
+                    let mut resend: VecDeque<EncodedBatch> = std::iter::once(batch)
                         .chain(later.into_iter().map(|(b, _)| b))
                         .collect();
                     resend.extend(again.drain(..));

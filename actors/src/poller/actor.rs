@@ -58,7 +58,7 @@ use crate::poller::metrics::PollMetrics;
 pub use crate::poller::schedule::spread_start;
 use crate::poller::schedule::{backoff, first_due, Schedule};
 use crate::settings::DeviceSettings;
-use crate::Batch;
+use crate::{Batch, EncodedBatch};
 
 /// The DevicePoller actor.
 #[derive(Debug, Default)]
@@ -128,7 +128,8 @@ impl Group {
 #[derive(Debug)]
 pub struct DevicePollerState {
     groups: Vec<Group>,
-    device: String,
+    /// Its id, shared by every batch it sends.
+    device: Arc<str>,
     buffer: BufferInlet,
     backoff_min: Duration,
     backoff_max: Duration,
@@ -188,7 +189,8 @@ impl DevicePollerState {
     /// Gives a batch to the buffer: the one place a poller sends one. Waits
     /// (bounded) while the buffer's inlet is full; see [`BufferInlet::push`].
     async fn deliver(&self, batch: Batch) {
-        self.buffer.push(batch).await;
+        let encoded = EncodedBatch::encode_for(&batch, self.device.clone());
+        self.buffer.push(encoded).await;
     }
 
     /// Records a finished group poll and schedules the group's next slot;
@@ -231,7 +233,7 @@ impl DevicePollerState {
         if due.values.is_empty() && due.errors.is_empty() {
             return None;
         }
-        let mut batch = Batch::new(self.device.clone(), ts);
+        let mut batch = Batch::new(&*self.device, ts);
         batch.values = due.values;
         batch.errors = due.errors;
         Some(batch)
@@ -248,7 +250,7 @@ impl Actor for DevicePoller {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let device = args.device.id.clone();
+        let device: Arc<str> = Arc::from(args.device.id.as_str());
         let now = Instant::now();
         let groups = poll_groups(&args.device)
             .into_iter()

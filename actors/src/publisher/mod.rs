@@ -265,6 +265,7 @@ impl PublisherState {
             found_stored: self.found_stored.clone(),
             stream_seq: self.stream_seq.clone(),
             recovering_from: self.last_error.clone(),
+            subjects: Default::default(),
         };
         let me = myself.clone();
         let task = tokio::spawn(async move {

@@ -7,7 +7,7 @@
 //! ack ends the session: nothing more is sent on this connection. Core:
 //! publish a window, flush, ack.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,8 +17,7 @@ use async_nats::jetstream;
 use async_nats::jetstream::context::{ContextBuilder, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
-use async_nats::{Client, HeaderMap};
-use bytes::Bytes;
+use async_nats::{Client, HeaderMap, Subject};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use ractor::rpc::CallResult;
@@ -30,7 +29,7 @@ use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, FENCE};
 use super::PublishError;
 use crate::buffer::BufferMsg;
 use crate::settings::{NatsMode, NatsSettings};
-use crate::Batch;
+use crate::EncodedBatch;
 
 pub(super) struct Session {
     pub(super) client: Client,
@@ -46,10 +45,12 @@ pub(super) struct Session {
     pub(super) stream_seq: Arc<AtomicU64>,
     /// The failure before this session, to say once that delivery works again.
     pub(super) recovering_from: Option<PublishError>,
+    /// Each device's subject, made once.
+    pub(super) subjects: HashMap<std::sync::Arc<str>, Subject>,
 }
 
 /// A parked `Take` that has not answered yet.
-type Take = BoxFuture<'static, Result<Vec<Batch>, PublishError>>;
+type Take = BoxFuture<'static, Result<Vec<EncodedBatch>, PublishError>>;
 
 fn take(buffer: ActorRef<BufferMsg>, max: usize) -> Take {
     Box::pin(async move {
@@ -72,17 +73,25 @@ impl Session {
         }
     }
 
-    fn subject(&self, batch: &Batch) -> String {
-        format!(
+    fn subject(&mut self, batch: &EncodedBatch) -> Subject {
+        if let Some(subject) = self.subjects.get(batch.device()) {
+            return subject.clone();
+        }
+        let subject = Subject::from(format!(
             "{}.{}.{}",
-            self.settings.subject_prefix, self.service_id, batch.device
-        )
+            self.settings.subject_prefix,
+            self.service_id,
+            batch.device()
+        ));
+        self.subjects
+            .insert(batch.device_arc().clone(), subject.clone());
+        subject
     }
 
-    fn headers(&self, batch: &Batch) -> HeaderMap {
+    fn headers(&self, batch: &EncodedBatch) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", batch.msg_id(&self.service_id).as_str());
-        headers.insert("Ingestor-Seq", batch.seq.to_string().as_str());
+        headers.insert("Ingestor-Seq", itoa::Buffer::new().format(batch.seq));
         headers
     }
 
@@ -148,7 +157,7 @@ impl Session {
         // windows, a window per Take, keeps the round trips to the buffer
         // (and its disk reads) out of the publish path. They count as in
         // flight for the buffer; a Nack puts them back like the rest.
-        let mut ready: VecDeque<Batch> = first.into();
+        let mut ready: VecDeque<EncodedBatch> = first.into();
         let mut parked: Option<Take> = None;
         let mut acks = AckCoalescer::new(self.buffer.clone(), max);
         loop {
@@ -244,21 +253,22 @@ impl Session {
     }
 
     async fn publish_js(
-        &self,
+        &mut self,
         js: &jetstream::Context,
-        batch: Batch,
+        batch: EncodedBatch,
     ) -> Result<AckFuture, PublishError> {
         if !self.connected() {
             return Err(PublishError::Disconnected);
         }
         let seq = batch.seq;
-        let payload = Bytes::from(batch.to_json());
+        let payload = batch.payload();
         let size = payload.len();
         let message = PublishMessage::build()
             .payload(payload)
             .headers(self.headers(&batch));
         let sent = Instant::now();
-        match js.send_publish(self.subject(&batch), message).await {
+        let subject = self.subject(&batch);
+        match js.send_publish(subject, message).await {
             Ok(ack) => Ok(Box::pin(
                 std::future::IntoFuture::into_future(ack).map(move |r| (seq, Some(sent), r)),
             )),
@@ -302,14 +312,15 @@ impl Session {
         }
     }
 
-    async fn publish_core(&self, batch: Batch) -> Result<(), PublishError> {
+    async fn publish_core(&mut self, batch: EncodedBatch) -> Result<(), PublishError> {
         if !self.connected() {
             return Err(PublishError::Disconnected);
         }
-        let payload = Bytes::from(batch.to_json());
+        let payload = batch.payload();
         let size = payload.len();
+        let subject = self.subject(&batch);
         self.client
-            .publish_with_headers(self.subject(&batch), self.headers(&batch), payload)
+            .publish_with_headers(subject, self.headers(&batch), payload)
             .await
             .map_err(|e| match e.kind() {
                 async_nats::client::PublishErrorKind::MaxPayloadExceeded => {

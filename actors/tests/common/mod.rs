@@ -220,7 +220,7 @@ impl Actor for CollectingBuffer {
             if let Some(port) = reply {
                 let _ = port.send(Ok(batch.seq));
             }
-            let _ = tx.send(batch);
+            let _ = tx.send(batch.decode().expect("the poller's payload reads back"));
         }
         Ok(())
     }

@@ -195,7 +195,7 @@ pub fn sample_batch(i: u64) -> Batch {
 
 pub async fn push_one(buffer: &ActorRef<BufferMsg>, i: u64) -> u64 {
     let seq: Result<u64, String> = ractor::call!(buffer, |reply| BufferMsg::Push(
-        sample_batch(i),
+        sample_batch(i).into(),
         Some(reply)
     ))
     .unwrap();

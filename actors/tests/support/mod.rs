@@ -4,7 +4,7 @@
 use bytesize::ByteSize;
 use ingestor_actors::buffer::Store;
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
-use ingestor_actors::{Batch, Value};
+use ingestor_actors::{Batch, EncodedBatch, Value};
 
 pub fn settings(memory: usize, persist: PersistMode) -> BufferSettings {
     BufferSettings {
@@ -25,7 +25,8 @@ pub fn batch(n: u64) -> Batch {
 }
 
 /// The `n` a batch from `batch(n)` carries.
-pub fn n_of(b: &Batch) -> u64 {
+pub fn n_of(b: &EncodedBatch) -> u64 {
+    let b = b.decode().expect("a payload reads back");
     match b.values.first() {
         Some((_, Value::UInt(n))) => *n,
         other => panic!("not a test batch: {other:?}"),
@@ -37,7 +38,7 @@ pub fn open(dir: &std::path::Path, s: BufferSettings) -> Store {
 }
 
 /// Takes everything available, in chunks of `chunk`.
-pub fn take_all(store: &mut Store, chunk: usize) -> Vec<Batch> {
+pub fn take_all(store: &mut Store, chunk: usize) -> Vec<EncodedBatch> {
     let mut out = Vec::new();
     loop {
         let got = store.take(chunk).expect("take");
@@ -48,6 +49,6 @@ pub fn take_all(store: &mut Store, chunk: usize) -> Vec<Batch> {
     }
 }
 
-pub fn seqs(batches: &[Batch]) -> Vec<u64> {
+pub fn seqs(batches: &[EncodedBatch]) -> Vec<u64> {
     batches.iter().map(|b| b.seq).collect()
 }

@@ -20,7 +20,7 @@ use metrics::counter;
 use super::error::counted;
 pub use super::error::SpoolError;
 use super::record::{self, RecordError};
-use crate::Batch;
+use crate::EncodedBatch;
 
 const META_RESERVED: &str = "seq_reserved";
 const META_CLEAN_NEXT: &str = "seq_next_clean";
@@ -32,7 +32,7 @@ const META_BYTES: &str = "live_bytes";
 #[derive(Debug)]
 pub enum Read {
     /// A good batch and its record size.
-    Batch(Batch, u32),
+    Batch(EncodedBatch, u32),
     /// A record that could not be read; already moved to quarantine.
     Quarantined(u64, RecordError),
     /// Seqs `first..=last` lie in a block fjall cannot read (checksum
@@ -129,6 +129,8 @@ pub struct Spool {
     live_bytes: u64,
     acked: u64,
     reserved: u64,
+    /// Device ids of the records read, shared.
+    devices: record::Devices,
 }
 
 fn meta_u64(meta: &Keyspace, key: &str) -> Result<Option<u64>, SpoolError> {
@@ -167,6 +169,7 @@ impl Spool {
             dir,
             read_only: false,
             _lock: lock,
+            devices: record::Devices::default(),
         };
         let report = spool.recover_seq()?;
         Ok((spool, report))
@@ -334,7 +337,7 @@ impl Spool {
     }
 
     /// The newest readable record on disk.
-    pub fn newest(&self) -> Result<Option<Batch>, SpoolError> {
+    pub fn newest(&self) -> Result<Option<EncodedBatch>, SpoolError> {
         match self.h()?.batches.last_key_value() {
             None => Ok(None),
             Some(g) => {

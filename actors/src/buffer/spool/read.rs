@@ -25,12 +25,14 @@ impl Spool {
         let mut from = after.saturating_add(1);
         let mut wanted = max;
         'blocks: while wanted > 0 {
-            let h = self.h()?;
+            let h = self.h.as_ref().ok_or(SpoolError::Reopening)?;
             for guard in h.batches.range(record::key(from)..).take(wanted) {
                 match guard.into_inner() {
                     Ok((k, v)) => {
                         wanted -= 1;
-                        match record::seq_of(&k).and_then(|seq| Ok((seq, record::decode(&v)?))) {
+                        let decoded = record::seq_of(&k)
+                            .and_then(|seq| Ok((seq, record::decode_with(&v, &mut self.devices)?)));
+                        match decoded {
                             Ok((seq, mut batch)) => {
                                 from = seq.saturating_add(1);
                                 batch.seq = seq;

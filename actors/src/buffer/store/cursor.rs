@@ -5,7 +5,7 @@ use metrics::counter;
 
 use super::{Store, MAX_DAMAGED_DELETE};
 use crate::buffer::spool::{Read, SpoolError};
-use crate::Batch;
+use crate::EncodedBatch;
 
 impl Store {
     /// Up to `max` oldest batches not in flight, ascending seq: disk, then
@@ -13,7 +13,7 @@ impl Store {
     /// `disk_newest` was handed out or set aside (so `taken` never steps
     /// over unread disk records). A read that fails (not damage, which is
     /// stepped over) hands out nothing; the next take tries again.
-    pub fn take(&mut self, max: usize) -> Result<Vec<Batch>, SpoolError> {
+    pub fn take(&mut self, max: usize) -> Result<Vec<EncodedBatch>, SpoolError> {
         let mut out = Vec::new();
         if self.taken < self.disk_newest && max > 0 {
             let reads = match self.spool.read_after(self.taken, max, self.disk_newest) {
@@ -45,7 +45,7 @@ impl Store {
     }
 
     /// One record read from disk: handed out, or counted as set aside.
-    fn note_read(&mut self, read: Read, out: &mut Vec<Batch>) {
+    fn note_read(&mut self, read: Read, out: &mut Vec<EncodedBatch>) {
         match read {
             Read::Batch(batch, size) => {
                 self.taken = self.taken.max(batch.seq);

@@ -17,7 +17,7 @@ use super::error::SpoolState;
 use super::space::Space;
 use super::spool::{OpenReport, Read, Spool, SpoolError};
 use crate::settings::{BufferSettings, PersistMode};
-use crate::Batch;
+use crate::EncodedBatch;
 
 /// Seqs reserved (and synced) ahead of what is handed out.
 const RESERVE_BLOCK: u64 = 65_536;
@@ -41,10 +41,10 @@ pub use spill::Accepted;
 /// The buffer: ring (newest batches) over spool (oldest batches).
 pub struct Store {
     settings: BufferSettings,
-    ring: VecDeque<Batch>,
+    ring: VecDeque<EncodedBatch>,
     spool: Spool,
     /// Batches accepted but not yet written through to disk (group commit).
-    pending: Vec<Batch>,
+    pending: Vec<EncodedBatch>,
     next_seq: u64,
     /// Highest seq handed to the publisher.
     taken: u64,
@@ -129,7 +129,8 @@ impl Store {
 
     /// Accepts a batch: assigns its seq. In write-through modes it waits in
     /// `pending` until `commit`; otherwise it is in the ring on return.
-    pub fn push(&mut self, mut batch: Batch) -> Result<u64, SpoolError> {
+    pub fn push(&mut self, batch: impl Into<EncodedBatch>) -> Result<u64, SpoolError> {
+        let mut batch = batch.into();
         if self.closed {
             return Err(SpoolError::Closed);
         }
@@ -283,14 +284,14 @@ impl Store {
     pub fn oldest_ts_micros(&mut self) -> Result<Option<i64>, SpoolError> {
         if self.spool.live_count() > 0 {
             if let Some(Read::Batch(b, _)) = self.spool.oldest()? {
-                return Ok(Some(b.ts_micros));
+                return Ok(Some(b.ts_micros()));
             }
         }
         Ok(self
             .ring
             .front()
             .or(self.pending.first())
-            .map(|b| b.ts_micros))
+            .map(|b| b.ts_micros()))
     }
 
     /// The spool, for offline inspection.
