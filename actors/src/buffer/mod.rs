@@ -90,6 +90,11 @@
 //!   accepted (group commit: batches arriving together share one sync).
 //!   Survives process crash and power loss; costs an fsync per group.
 //!
+//! A hung actor is not a crash: the service notices it (no answer for 3
+//! checks, `src/service/watchdog.rs`), stops the tree and closes the store
+//! (ring written and synced) itself, and exits 1; only a spool call that
+//! never returns, holding the store, still loses the ring.
+//!
 //! In every mode a full or failed spool keeps batches in memory only (see
 //! above): a crash then loses the ring, and a stop that cannot write it
 //! exits 1 saying how many batches were lost.
