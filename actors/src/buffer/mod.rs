@@ -55,6 +55,16 @@
 //! place and deleted (tombstoned) with the Ack that passes them; the live
 //! counters are reset once everything on disk is acknowledged.
 //!
+//! **Journal** (`spool/journal.rs`). A journal fjall refuses to replay is
+//! set aside (`*.jnl.damaged`); a torn or garbled tail fjall cuts off
+//! itself. A clean close flushes every memtable (and a start flushes the
+//! removal of the clean mark), so after a clean stop the journal holds
+//! nothing the tables lack: losing it loses no batch, no ack and no clean
+//! mark (0 counted, exactly). After a crash what the journal held cannot
+//! be known (it is mixed with the ring the crash lost and seqs never handed
+//! out): the range up to the reservation is logged, not counted as
+//! corrupt; the set-aside counts in `ingestor_spool_errors_total{op="open"}`.
+//!
 //! **Into the buffer** (`inlet`). Pollers push through a bounded
 //! `BufferInlet`: a queue plus a pump with a reply per batch, which holds
 //! the batches while the buffer restarts and resends what a dying actor left
