@@ -118,9 +118,10 @@ impl Spool {
             read_only: false,
             _lock: lock,
         };
-        let report = spool.recover_seq()?;
+        let mut report = spool.recover_seq()?;
         if set_aside > 0 {
             spool.account_journal_loss(&report)?;
+            report.journals_set_aside = set_aside;
         }
         Ok((spool, report))
     }
