@@ -23,11 +23,18 @@ pub(crate) fn run(path: &Path) -> ExitCode {
         tracing::warn!("{warning}");
     }
     let reload_from = Some(path.to_path_buf());
-    exit_code(
-        runtime()
-            .and_then(|rt| rt.block_on(service::serve_reloading(settings, reload_from, |_| {}))),
-    )
+    exit_code(runtime().and_then(|rt| {
+        let result = rt.block_on(service::serve_reloading(settings, reload_from, |_| {}));
+        // A blocking call that never returns (a hung disk, a hung actor's
+        // spool call) must not keep a stopping process alive: dropping
+        // the runtime would wait for it forever.
+        rt.shutdown_timeout(EXIT_WAIT);
+        result
+    }))
 }
+
+/// How long the exit waits for blocking calls still running.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -40,6 +47,10 @@ pub(crate) fn exit_code(result: anyhow::Result<Exit>) -> ExitCode {
         Ok(Exit::Clean) => ExitCode::SUCCESS,
         Ok(Exit::GaveUp) => {
             eprintln!("ingestor: an actor kept failing; stopped cleanly (data on disk), exit 1");
+            ExitCode::from(1)
+        }
+        Ok(Exit::Hung) => {
+            eprintln!("ingestor: an actor stopped answering; stopped (memory on disk), exit 1");
             ExitCode::from(1)
         }
         Err(e) => {

@@ -13,13 +13,18 @@ use crate::config;
 
 /// Opens the spool named by the config, or says why not (exit 2 bad config, 1 otherwise).
 fn open(path: &Path) -> Result<Spool, ExitCode> {
+    open_reporting(path).map(|(spool, _)| spool)
+}
+
+/// The spool and how many journals its open set aside.
+fn open_reporting(path: &Path) -> Result<(Spool, usize), ExitCode> {
     let settings = config::load(path).map_err(|errors| {
         eprintln!("{errors}");
         ExitCode::from(2)
     })?;
     let dir = &settings.service.data_dir;
     match Spool::open(dir) {
-        Ok((spool, _)) => Ok(spool),
+        Ok((spool, report)) => Ok((spool, report.journals_set_aside)),
         Err(e) => {
             eprintln!("ingestor spool: {e}");
             Err(ExitCode::from(1))
@@ -65,10 +70,16 @@ pub(crate) fn stats(path: &Path) -> ExitCode {
 }
 
 pub(crate) fn check(path: &Path) -> ExitCode {
-    let mut spool = match open(path) {
+    let (mut spool, journals) = match open_reporting(path) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if journals > 0 {
+        println!(
+            "journal       {journals} could not be replayed: set aside as *.jnl.damaged in {}",
+            spool.dir().display()
+        );
+    }
     let (mut good, mut bad, mut cursor) = (0u64, 0u64, spool.acked());
     // A damaged last block hides the newest seq: search up to the reservation.
     let newest = match spool.newest_seq() {
@@ -111,7 +122,7 @@ pub(crate) fn check(path: &Path) -> ExitCode {
         "set aside     {bad} (now in the quarantine keyspace; {} in all)",
         spool.quarantined().unwrap_or(0)
     );
-    if bad > 0 {
+    if bad > 0 || journals > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

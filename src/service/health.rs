@@ -92,26 +92,49 @@ impl TreeHealth {
         snap
     }
 
-    /// Whether every actor answers right now (the watchdog's question).
-    pub(crate) async fn all_answer(&self) -> bool {
+    /// The actors that do not answer right now (the watchdog's question):
+    /// empty when every one does. Asked all at once, each within
+    /// [`ANSWER_WITHIN`], so one check takes at most that long.
+    pub(crate) async fn silent(&self) -> Vec<&'static str> {
         let ms = ANSWER_WITHIN.as_millis() as u64;
         let Some(refs) = self.refs().await else {
-            return false;
+            return vec!["supervisor"];
         };
         let (Some(b), Some(m), Some(p)) = (&refs.buffer, &refs.monitor, &refs.publisher) else {
             // Restarting under back-off is healing, not hanging.
-            return true;
+            return Vec::new();
         };
-        let buffer = ractor::call_t!(b, BufferMsg::Stats, ms).is_ok();
-        let monitor = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms).is_ok();
-        let publisher =
-            ractor::call_t!(p, ingestor_actors::publisher::PublisherMsg::Status, ms).is_ok();
-        let mut pollers = true;
-        for poller in refs.pollers.iter().flatten() {
-            pollers &=
-                ractor::call_t!(poller, ingestor_actors::poller::DevicePollerMsg::Ping, ms).is_ok();
+        let mut asks = tokio::task::JoinSet::new();
+        let (b, m, p) = (b.clone(), m.clone(), p.clone());
+        asks.spawn(async move { ("buffer", ractor::call_t!(b, BufferMsg::Stats, ms).is_ok()) });
+        asks.spawn(async move {
+            let ok = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms).is_ok();
+            ("monitor", ok)
+        });
+        asks.spawn(async move {
+            let ok =
+                ractor::call_t!(p, ingestor_actors::publisher::PublisherMsg::Status, ms).is_ok();
+            ("publisher", ok)
+        });
+        for poller in refs.pollers.into_iter().flatten() {
+            asks.spawn(async move {
+                let ok =
+                    ractor::call_t!(poller, ingestor_actors::poller::DevicePollerMsg::Ping, ms)
+                        .is_ok();
+                ("poller", ok)
+            });
         }
-        buffer && monitor && publisher && pollers
+        let mut silent = Vec::new();
+        while let Some(answer) = asks.join_next().await {
+            match answer {
+                Ok((_, true)) => {}
+                Ok((who, false)) => silent.push(who),
+                Err(_) => silent.push("health check"),
+            }
+        }
+        silent.sort_unstable();
+        silent.dedup();
+        silent
     }
 }
 

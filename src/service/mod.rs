@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ingestor_actors::buffer::{lock, SharedStore, Store};
+use ingestor_actors::buffer::{SharedStore, Store};
 use ingestor_actors::settings::Settings;
 use ingestor_actors::supervisor::{Exit, RootArgs, RootMsg, RootSupervisor};
 use ractor::{Actor, ActorRef};
@@ -24,11 +24,16 @@ pub(crate) use health::{Snapshot, TreeHealth};
 
 use endpoint::Endpoint;
 use reload::Reloader;
+use watchdog::Watchdog;
 
 use crate::telemetry;
 
 /// The whole stop, SIGTERM to exit, must fit in this (docs/reference.md §1: within 10 s).
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);
+/// The stop after an actor hung (`watchdog`): as SIGTERM's, shorter,
+/// because waits on the hung actor run out anyway; the store is closed
+/// after it whatever the tree did.
+const HUNG_STOP_BUDGET: Duration = Duration::from_secs(6);
 /// The last close of the store, after the tree is gone.
 const CLOSE_BUDGET: Duration = Duration::from_secs(5);
 
@@ -97,7 +102,7 @@ pub(crate) async fn serve_reloading(
 
     let mut endpoint = Endpoint::start(listener, &settings.metrics.listen, handle, health.clone());
     let mut reloader = config.map(|path| Reloader::new(path, (*settings).clone()));
-    let watchdog = watchdog::start(health.clone());
+    let mut watchdog = Watchdog::start(health.clone());
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(devices = settings.devices.len(), "ingestor running");
     on_up(health);
@@ -107,8 +112,14 @@ pub(crate) async fn serve_reloading(
     let exit = loop {
         tokio::select! {
             () = &mut stop => {
-                shutdown(&root).await;
+                shutdown(&root, SHUTDOWN_BUDGET).await;
                 break Exit::Clean;
+            }
+            silent = watchdog.hung() => {
+                tracing::error!(actors = ?silent, budget = ?HUNG_STOP_BUDGET,
+                    "stopping because an actor hangs: polling stops, memory goes to disk");
+                shutdown(&root, HUNG_STOP_BUDGET).await;
+                break Exit::Hung;
             }
             changed = exit_rx.wait_for(Option::is_some) => {
                 break changed.ok().and_then(|e| *e).unwrap_or(Exit::GaveUp);
@@ -120,7 +131,7 @@ pub(crate) async fn serve_reloading(
                 tokio::select! {
                     () = reloader.reload(&root, &mut endpoint) => {}
                     () = &mut stop => {
-                        shutdown(&root).await;
+                        shutdown(&root, SHUTDOWN_BUDGET).await;
                         break Exit::Clean;
                     }
                 }
@@ -128,7 +139,7 @@ pub(crate) async fn serve_reloading(
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), root_done).await;
-    watchdog.abort();
+    watchdog.stop();
     endpoint.stop().await;
     close_store(store).await?;
     Ok(exit)
@@ -136,17 +147,38 @@ pub(crate) async fn serve_reloading(
 
 /// Closes the store whatever the actors did: the supervisor closed it
 /// already on a clean stop (then this repeats its verdict), but not if a
-/// child overran its stop budget or the tree gave up. A close that could
-/// not save everything is an error: the process exits 1 and says why.
+/// child overran its stop budget, hung, or the tree gave up. A close that
+/// could not save everything is an error: the process exits 1 and says why.
+/// A spool call that never returns holds the store's lock: then nothing can
+/// be written, and the error says so (the caller exits, it does not wait).
 async fn close_store(store: SharedStore) -> anyhow::Result<()> {
-    let closing = tokio::task::spawn_blocking(move || lock(&store).close());
-    match tokio::time::timeout(CLOSE_BUDGET, closing).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(anyhow::anyhow!(e)),
+    let closing = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + CLOSE_BUDGET;
+        loop {
+            match store.try_lock() {
+                Ok(mut s) => return Some(s.close()),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner().close()),
+                Err(std::sync::TryLockError::WouldBlock)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            }
+        }
+    });
+    match tokio::time::timeout(CLOSE_BUDGET * 2, closing).await {
+        Ok(Ok(Some(Ok(())))) => Ok(()),
+        Ok(Ok(Some(Err(e)))) => Err(anyhow::anyhow!(e)),
+        Ok(Ok(None)) => Err(anyhow::anyhow!(
+            "the buffer's store is held by a call that has not returned for {CLOSE_BUDGET:?} \
+             (a hung spool call): memory could not be written to disk and is lost"
+        )),
         Ok(Err(panicked)) => Err(anyhow::anyhow!("closing the buffer panicked: {panicked}")),
         Err(_) => Err(anyhow::anyhow!(
-            "closing the buffer did not finish within {CLOSE_BUDGET:?} (a spool call hangs); \
-             what was not yet on disk may be lost"
+            "closing the buffer did not finish within {:?} (a spool call hangs); \
+             what was not yet on disk may be lost",
+            CLOSE_BUDGET * 2
         )),
     }
 }
@@ -159,12 +191,15 @@ async fn hangup_signal(hangup: &mut Option<tokio::signal::unix::Signal>) -> Opti
     }
 }
 
-async fn shutdown(root: &ActorRef<RootMsg>) {
+/// Stops the tree within `budget`. `STOPPING=1` first: systemd then stops
+/// enforcing `WatchdogSec` and gives the stop `TimeoutStopSec` instead.
+async fn shutdown(root: &ActorRef<RootMsg>, budget: Duration) {
     tracing::info!("stop requested: polling stops, memory goes to disk");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    let asked = ractor::call_t!(root, RootMsg::Shutdown, SHUTDOWN_BUDGET.as_millis() as u64);
+    let asked = ractor::call_t!(root, RootMsg::Shutdown, budget.as_millis() as u64);
     if let Err(e) = asked {
-        tracing::error!(error = %e, "clean shutdown did not finish in time");
+        tracing::error!(error = %e, ?budget,
+            "the tree did not stop within its budget; the store is closed without it");
     }
 }
 

@@ -55,6 +55,16 @@
 //! place and deleted (tombstoned) with the Ack that passes them; the live
 //! counters are reset once everything on disk is acknowledged.
 //!
+//! **Journal** (`spool/journal.rs`). A journal fjall refuses to replay is
+//! set aside (`*.jnl.damaged`); a torn or garbled tail fjall cuts off
+//! itself. A clean close flushes every memtable (and a start flushes the
+//! removal of the clean mark), so after a clean stop the journal holds
+//! nothing the tables lack: losing it loses no batch, no ack and no clean
+//! mark (0 counted, exactly). After a crash what the journal held cannot
+//! be known (it is mixed with the ring the crash lost and seqs never handed
+//! out): the range up to the reservation is logged, not counted as
+//! corrupt; the set-aside counts in `ingestor_spool_errors_total{op="open"}`.
+//!
 //! **Into the buffer** (`inlet`). Pollers push through a bounded
 //! `BufferInlet`: a queue plus a pump with a reply per batch, which holds
 //! the batches while the buffer restarts and resends what a dying actor left
@@ -89,6 +99,11 @@
 //! - `always` — every batch is written and fdatasync'ed before it counts as
 //!   accepted (group commit: batches arriving together share one sync).
 //!   Survives process crash and power loss; costs an fsync per group.
+//!
+//! A hung actor is not a crash: the service notices it (no answer for 3
+//! checks, `src/service/watchdog.rs`), stops the tree and closes the store
+//! (ring written and synced) itself, and exits 1; only a spool call that
+//! never returns, holding the store, still loses the ring.
 //!
 //! In every mode a full or failed spool keeps batches in memory only (see
 //! above): a crash then loses the ring, and a stop that cannot write it

@@ -120,6 +120,9 @@ pub enum Exit {
     Clean,
     /// A child failed too often: exit 1.
     GaveUp,
+    /// An actor stopped answering and the service stopped the tree itself
+    /// (the service's hang detector; the supervisor never reports this): exit 1.
+    Hung,
 }
 
 /// What the root starts from.

@@ -10,12 +10,11 @@ use std::path::{Path, PathBuf};
 use fjall::config::{FilterPolicy, PinningPolicy};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
+mod journal;
 mod read;
 mod seq;
 
 pub use seq::OpenReport;
-
-use metrics::counter;
 
 use super::error::counted;
 pub use super::error::SpoolError;
@@ -69,55 +68,6 @@ impl Handles {
     }
 }
 
-impl Handles {
-    /// Opens the database; a journal fjall cannot replay (garbled by a
-    /// power cut or a bad flash cell: fjall errors out or even panics on
-    /// it) is renamed to `*.jnl.damaged` and the open retried, newest
-    /// journal first. What that journal held and was not yet in a table is
-    /// lost; the seqs it may have held are in the range the next start logs
-    /// as skipped. Never a start that fails forever.
-    fn open_or_set_journal_aside(dir: &Path) -> Result<Handles, SpoolError> {
-        loop {
-            let tried = std::panic::catch_unwind(|| Handles::open(dir));
-            let why = match tried {
-                Ok(Ok(h)) => return Ok(h),
-                Ok(Err(e)) => {
-                    let e = counted("open")(e);
-                    if !e.is_damage() {
-                        return Err(e);
-                    }
-                    e.to_string()
-                }
-                Err(_) => "fjall panicked replaying it".to_string(),
-            };
-            let Some(journal) = newest_journal(dir) else {
-                return Err(SpoolError::Storage(fjall::Error::Unrecoverable));
-            };
-            let aside = journal.with_extension("jnl.damaged");
-            tracing::error!(journal = %journal.display(), %why,
-                "the spool's journal cannot be replayed: set aside as {}; batches it held that were not yet in a table are lost", aside.display());
-            counter!("ingestor_spool_errors_total", "op" => "open").increment(1);
-            std::fs::rename(&journal, &aside).map_err(|source| SpoolError::DataDir {
-                path: journal.clone(),
-                source,
-            })?;
-        }
-    }
-}
-
-/// The newest `*.jnl` file of a spool directory.
-fn newest_journal(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "jnl"))
-        .max_by_key(|p| {
-            p.file_stem()
-                .and_then(|s| s.to_str()?.parse::<u64>().ok())
-                .unwrap_or(0)
-        })
-}
-
 /// The fjall database of one data dir.
 pub struct Spool {
     h: Option<Handles>,
@@ -157,7 +107,7 @@ impl Spool {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
         let dir = data_dir.join("spool");
-        let h = Handles::open_or_set_journal_aside(&dir)?;
+        let (h, set_aside) = journal::open_or_set_aside(&dir)?;
         let meta = &h.meta;
         let acked = meta_u64(meta, META_ACKED)?.unwrap_or(0);
         let mut spool = Spool {
@@ -171,7 +121,11 @@ impl Spool {
             _lock: lock,
             devices: record::Devices::default(),
         };
-        let report = spool.recover_seq()?;
+        let mut report = spool.recover_seq()?;
+        if set_aside > 0 {
+            spool.account_journal_loss(&report)?;
+            report.journals_set_aside = set_aside;
+        }
         Ok((spool, report))
     }
 
@@ -294,8 +248,9 @@ impl Spool {
     }
 
     /// Records that the run stopped cleanly at `next_seq`, synced. The
-    /// memtable is flushed to a table first, so the next start does not
-    /// replay (and hold in memory) what the journal holds.
+    /// memtables are flushed to tables, so the next start does not replay
+    /// (and hold in memory) what the journal holds, and a journal set aside
+    /// later loses nothing of this run.
     pub fn close(&mut self, next_seq: u64) -> Result<(), SpoolError> {
         self.h()?
             .batches
@@ -304,6 +259,12 @@ impl Spool {
         let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncAll));
         wb.insert(&self.h()?.meta, META_CLEAN_NEXT, next_seq.to_be_bytes());
         wb.commit().map_err(counted("sync"))?;
+        // `meta` to a table too: after a clean stop the journal holds
+        // nothing the tables lack, so one set aside costs nothing.
+        self.h()?
+            .meta
+            .rotate_memtable_and_wait()
+            .map_err(counted("sync"))?;
         Ok(())
     }
 

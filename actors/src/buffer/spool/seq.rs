@@ -13,6 +13,8 @@ pub struct OpenReport {
     /// Seqs possibly handed out by a run that did not stop cleanly, skipped
     /// so they are never reused.
     pub skipped: Option<(u64, u64)>,
+    /// Journals fjall could not replay, set aside by this open (`journal`).
+    pub journals_set_aside: usize,
 }
 
 impl Spool {
@@ -27,10 +29,12 @@ impl Spool {
             Some(next) => OpenReport {
                 next_seq: next.max(newest + 1),
                 skipped: None,
+                journals_set_aside: 0,
             },
             None if self.reserved == 0 => OpenReport {
                 next_seq: newest + 1,
                 skipped: None,
+                journals_set_aside: 0,
             },
             None => {
                 let next = self.reserved.max(newest) + 1;
@@ -38,6 +42,7 @@ impl Spool {
                 OpenReport {
                     next_seq: next,
                     skipped,
+                    journals_set_aside: 0,
                 }
             }
         };
@@ -51,6 +56,13 @@ impl Spool {
             let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncAll));
             wb.remove(&self.h()?.meta, META_CLEAN_NEXT);
             wb.commit().map_err(counted("sync"))?;
+            // The removal to a table too: `close` put the mark in one, and
+            // a journal set aside after a crash must not bring it back
+            // (the next start would then reuse this run's seqs).
+            self.h()?
+                .meta
+                .rotate_memtable_and_wait()
+                .map_err(counted("sync"))?;
         }
         Ok(())
     }
