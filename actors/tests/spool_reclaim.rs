@@ -45,7 +45,7 @@ fn fill(data_dir: &Path, n: u64) -> u64 {
     let mut peak = 0;
     for i in 1..=n {
         store.push(wide(i)).unwrap();
-        if i % 500 == 0 {
+        if i.is_multiple_of(500) {
             store.commit().unwrap();
             peak = peak.max(spool_bytes(data_dir));
         }

@@ -48,7 +48,7 @@ pub(crate) async fn run(dir: &Path, n: usize, wait: Duration) -> Reclaim {
             buffer.cast(BufferMsg::Ack(b.seq)).expect("ack");
         }
         chunks += 1;
-        if chunks % 50 == 0 {
+        if chunks.is_multiple_of(50) {
             peak = peak.max(du(dir));
         }
     }
