@@ -8,51 +8,11 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ingestor_actors::buffer::space::allocated_bytes;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, SharedStore, Store};
 use ingestor_actors::settings::PersistMode;
-use ingestor_actors::{Batch, Value};
 use ractor::{rpc::CallResult, Actor, ActorRef};
+use support::reclaim::*;
 use support::*;
-
-const MIB: u64 = 1 << 20;
-
-/// A batch of 20 tags (a ~500-byte record, as from a real device).
-fn wide(n: u64) -> Batch {
-    let mut b = batch(n);
-    for t in 0..20 {
-        b.values
-            .push((format!("tag_{t:02}"), Value::Float(n as f64 + f64::from(t))));
-    }
-    b
-}
-
-fn spool_bytes(data_dir: &Path) -> u64 {
-    allocated_bytes(&data_dir.join("spool")).expect("du of the spool")
-}
-
-/// The goal: max(8 MiB, 2 % of the peak).
-fn limit(peak: u64) -> u64 {
-    (peak / 50).max(8 * MIB)
-}
-
-/// `n` batches written to disk as during an outage (`persist =
-/// "disconnect"`, groups of 500), stopped cleanly; returns the peak
-/// allocated size seen.
-fn fill(data_dir: &Path, n: u64) -> u64 {
-    let mut store = open(data_dir, settings(1_000, PersistMode::Disconnect));
-    store.set_connected(false).unwrap();
-    let mut peak = 0;
-    for i in 1..=n {
-        store.push(wide(i)).unwrap();
-        if i.is_multiple_of(500) {
-            store.commit().unwrap();
-            peak = peak.max(spool_bytes(data_dir));
-        }
-    }
-    store.close().unwrap();
-    peak.max(spool_bytes(data_dir))
-}
 
 async fn spawn(store: SharedStore) -> ActorRef<BufferMsg> {
     Actor::spawn(None, BufferActor, BufferArgs { store })
@@ -175,71 +135,4 @@ fn batches_written_after_the_reclaim_survive_a_crash() {
     assert!(got.iter().zip(next..).all(|(b, i)| n_of(b) == i));
     assert!(store.stats().next_seq > next + 300, "no seq reused");
     assert_eq!(store.stats().disk_batches, 300, "counted exactly");
-}
-
-/// A crash in the middle of the reclaim (failpoints on either side of the
-/// journal's truncation, the database already closed): the reopened spool
-/// brings back nothing published, reuses no seq and works.
-#[cfg(feature = "failpoints")]
-mod crash_mid_reclaim {
-    use super::*;
-    use ingestor_actors::buffer::{Spool, SpoolState};
-
-    /// Record `seq` made unreadable: the drain sets it aside in quarantine,
-    /// which no reclaim may lose.
-    fn damage(data_dir: &Path, seq: u64) {
-        let (spool, _) = Spool::open(data_dir).unwrap();
-        let ks = spool.raw_batches().unwrap();
-        ks.insert(seq.to_be_bytes(), vec![9u8, 1, 2]).unwrap();
-    }
-
-    fn crash_at(failpoint: &str) {
-        let scenario = fail::FailScenario::setup();
-        let dir = tempfile::tempdir().unwrap();
-        let n = 12_000;
-        fill(dir.path(), n);
-        damage(dir.path(), 5);
-        let mut store = open(dir.path(), settings(1_000, PersistMode::Disconnect));
-        let want: Vec<u64> = (1..=n).filter(|s| *s != 5).collect();
-        assert_eq!(seqs(&take_all(&mut store, 512)), want);
-        fail::cfg(failpoint, "return(io)").unwrap();
-        store.ack(n).unwrap();
-        let since = Instant::now();
-        while store.spool_state() == SpoolState::Ok {
-            assert!(
-                since.elapsed() < Duration::from_secs(60),
-                "reclaim never ran"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-            store.reclaim_if_due();
-        }
-        let last = store.push(wide(1)).unwrap();
-        drop(store); // the crash
-        fail::remove(failpoint);
-        let mut store = open(dir.path(), settings(1_000, PersistMode::Disconnect));
-        assert!(
-            take_all(&mut store, 100).is_empty(),
-            "nothing published comes back"
-        );
-        assert_eq!(store.stats().disk_batches, 0, "the counters say so too");
-        assert_eq!(store.spool().acked(), n, "the acknowledged cursor kept");
-        assert_eq!(store.spool().quarantined().unwrap(), 1, "quarantine kept");
-        let next = store.stats().next_seq;
-        assert!(next > last, "no seq reused ({next} after {last})");
-        store.set_connected(false).unwrap();
-        store.push(wide(7)).unwrap();
-        store.commit().unwrap();
-        assert_eq!(seqs(&take_all(&mut store, 10)), vec![next]);
-        scenario.teardown();
-    }
-
-    #[test]
-    fn crash_after_the_close_before_the_truncation() {
-        crash_at("spool::reclaim_closed");
-    }
-
-    #[test]
-    fn crash_after_the_truncation_before_the_reopen() {
-        crash_at("spool::reclaim_truncated");
-    }
 }
