@@ -378,10 +378,7 @@ fn main() {
     println!("spool_write_ratio_vs_fjall: {:.3}", ours_w / bare_w);
     println!("drain_read_ratio_vs_fjall: {:.3}", ours_d / bare_d);
     println!("backlog_rss_mib: {rss_big:.1}");
-    println!(
-        "spool_reclaim_ratio: {:.4}",
-        reclaimed.after as f64 / reclaimed.peak.max(1) as f64
-    );
+    println!("spool_reclaim_ratio: {:.4}", reclaimed.ratio());
     println!("write batches/s: ours {ours_w:.0}, bare fjall {bare_w:.0} ({n} batches, persist=always, fdatasync per {GROUP})");
     println!("drain batches/s: ours {ours_d:.0}, bare fjall {bare_d:.0}; ours first 10% {first:.0}, last 10% {last:.0}; bare first 10% {bare_first:.0}, last 10% {bare_last:.0}");
     println!("drain batches/s through the store alone (no actor): {store_d:.0}");
@@ -394,16 +391,7 @@ fn main() {
         "record codec ns/batch: encode {enc:.0}, decode {dec:.0} (record {} bytes)",
         record::encode(&batch(1)).len()
     );
-    let mib = |b: u64| b as f64 / f64::from(1 << 20);
-    println!(
-        "spool reclaim: peak {:.1} MiB, {:.2} MiB {} s after the drain of {n} batches; under max(8 MiB, 2 % of peak) after {}",
-        mib(reclaimed.peak),
-        mib(reclaimed.after),
-        reclaimed.wait.as_secs(),
-        reclaimed
-            .under_goal_s
-            .map_or("never".to_string(), |s| format!("{s:.1} s"))
-    );
+    println!("{}", reclaimed.detail(n));
     println!(
         "backlog_rss_mib at {}: {rss_small:.1}; at {rss_n}: {rss_big:.1} (+{:.1} %)",
         rss_n / 4,

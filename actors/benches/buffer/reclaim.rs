@@ -70,3 +70,24 @@ pub(crate) async fn run(dir: &Path, n: usize, wait: Duration) -> Reclaim {
         wait,
     }
 }
+
+impl Reclaim {
+    /// Allocated bytes after the wait over the peak.
+    pub(crate) fn ratio(&self) -> f64 {
+        self.after as f64 / self.peak.max(1) as f64
+    }
+
+    /// The figures behind the ratio, for the detail lines.
+    pub(crate) fn detail(&self, n: usize) -> String {
+        let mib = |b: u64| b as f64 / f64::from(1 << 20);
+        format!(
+            "spool reclaim: peak {:.1} MiB, {:.2} MiB {} s after the drain of {n} batches; \
+             under max(8 MiB, 2 % of peak) after {}",
+            mib(self.peak),
+            mib(self.after),
+            self.wait.as_secs(),
+            self.under_goal_s
+                .map_or("never".to_string(), |s| format!("{s:.1} s"))
+        )
+    }
+}
