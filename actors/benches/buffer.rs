@@ -11,6 +11,8 @@
 //!   keys from a remembered cursor.
 //! - `backlog_rss_mib: M`: RSS of a fresh process holding 4 M batches on disk
 //!   and a full 10 k ring (and the same at 1 M, for the growth).
+//! - `spool_reclaim_ratio: R`: allocated bytes of the spool 60 s after a 1 M
+//!   backlog drained through the actor, divided by its peak (`reclaim`).
 //!
 //! `BENCH_BATCHES` (default 1 000 000) and `BENCH_RSS_BATCHES` (4 000 000)
 //! shrink it for a quick look.
@@ -23,6 +25,9 @@ use ingestor_actors::buffer::{record, BufferActor, BufferArgs, BufferMsg, Store}
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
 use ractor::{rpc::CallResult, Actor, ActorRef};
+
+#[path = "buffer/reclaim.rs"]
+mod reclaim;
 
 const GROUP: usize = 1_000;
 
@@ -371,6 +376,11 @@ fn main() {
     let rounds = drain_rounds(c.path(), n, 3);
     drop(c);
 
+    let c = tmp("reclaim");
+    let wait = std::time::Duration::from_secs(if smoke { 3 } else { 60 });
+    let reclaimed = rt.block_on(reclaim::run(c.path(), n, wait));
+    drop(c);
+
     let rss_small = rss_in_child(rss_n / 4);
     let rss_big = rss_in_child(rss_n);
 
@@ -378,6 +388,7 @@ fn main() {
     println!("spool_write_ratio_vs_fjall: {:.3}", ours_w / bare_w);
     println!("drain_read_ratio_vs_fjall: {:.3}", ours_d / bare_d);
     println!("backlog_rss_mib: {rss_big:.1}");
+    println!("spool_reclaim_ratio: {:.4}", reclaimed.ratio());
     println!("write batches/s: ours {ours_w:.0}, bare fjall {bare_w:.0} ({n} batches, persist=always, fdatasync per {GROUP})");
     println!("drain batches/s: ours {ours_d:.0}, bare fjall {bare_d:.0}; ours first 10% {first:.0}, last 10% {last:.0}; bare first 10% {bare_first:.0}, last 10% {bare_last:.0}");
     println!("drain batches/s through the store alone (no actor): {store_d:.0}");
@@ -390,6 +401,7 @@ fn main() {
         "record codec ns/batch: encode {enc:.0}, decode {dec:.0} (record {} bytes); payload encode in the poller {payload:.0}",
         record::encode(&batch(1)).len()
     );
+    println!("{}", reclaimed.detail(n));
     println!(
         "backlog_rss_mib at {}: {rss_small:.1}; at {rss_n}: {rss_big:.1} (+{:.1} %)",
         rss_n / 4,

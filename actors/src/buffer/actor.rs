@@ -61,7 +61,8 @@ pub enum BufferMsg {
     Close(RpcReplyPort<Result<(), String>>),
     /// Internal: write the batches accepted since the last commit (group commit).
     Commit,
-    /// Internal, every second: sync a dirty spool, refresh the age gauge.
+    /// Internal, every second: sync a dirty spool, measure it, give a
+    /// drained spool's space back, refresh the age gauge.
     Tick,
 }
 
@@ -233,6 +234,7 @@ impl Actor for BufferActor {
                 let oldest = blocking(&state.store, |s| {
                     s.sync_if_dirty()?;
                     s.refresh_and_retry();
+                    s.reclaim_if_due();
                     // An unreadable oldest record only blanks the age gauge.
                     Ok::<_, SpoolError>(s.oldest_ts_micros().unwrap_or(None))
                 })

@@ -26,9 +26,22 @@
 //! `taken` never steps over unread disk records); *Ack(S)* deletes
 //! everything ≤ S in one write batch and moves `acked`, persisted with it;
 //! *Nack* sets `taken` back to `acked`. A record is deleted **only** by an
-//! Ack (NATS confirmed it) or moved to quarantine (counted). When the spool
-//! empties after many deletes (or at all, after it was full) it is
-//! compacted on a thread of its own, so tombstones do not keep the space.
+//! Ack (NATS confirmed it) or moved to quarantine (counted).
+//!
+//! **Space given back** (`spool/reclaim.rs`, `store/reclaim.rs`). A
+//! delete is a tombstone; the bytes stay in tables and in fjall's journal.
+//! When an ack empties the spool after enough deletes (10 000, or any with
+//! more than 4 MiB allocated, or any after it was full), `batches` is
+//! flushed and major-compacted on a thread of its own; the next tick then
+//! writes `meta`, flushes every keyspace (fjall drops the replaced tables),
+//! closes the database, truncates the journal (everything in it is in
+//! tables by then) and reopens. Goal: within 60 s of the drain at most
+//! max(8 MiB, 2 % of the peak). Crash-safe at every step: before the
+//! truncation the journal replays onto tables that already hold it, after
+//! it the tables hold everything; `meta` and `quarantine` are flushed,
+//! never rewritten, so `acked`, the counters, the seq reservation and
+//! quarantined records survive as they were. A failure after the close
+//! leaves the spool `Error` until the tick's reopen succeeds.
 //!
 //! **Write first, forget second.** A batch leaves the ring or `pending`
 //! only after the write holding it succeeded; nothing on disk is deleted to

@@ -1,6 +1,8 @@
 //! Shared helpers for the buffer tests: real fjall spools on temp dirs.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod reclaim;
+
 use bytesize::ByteSize;
 use ingestor_actors::buffer::Store;
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};

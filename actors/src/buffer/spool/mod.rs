@@ -12,8 +12,10 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 mod journal;
 mod read;
+mod reclaim;
 mod seq;
 
+pub use reclaim::Compactor;
 pub use seq::OpenReport;
 
 use super::error::counted;
@@ -324,11 +326,6 @@ impl Spool {
             .unwrap_or(0)
     }
 
-    /// A handle for compacting away tombstones off the caller's thread.
-    pub fn compactor(&self) -> Option<Compactor> {
-        self.h.as_ref().map(|h| Compactor(h.batches.clone()))
-    }
-
     /// Test and repair access: the raw keyspace of records.
     pub fn raw_batches(&self) -> Result<&Keyspace, SpoolError> {
         Ok(&self.h()?.batches)
@@ -346,20 +343,6 @@ impl Spool {
         wb.commit().map_err(counted("delete"))?;
         self.live_count = 0;
         self.live_bytes = 0;
-        Ok(())
-    }
-}
-
-/// Reclaims the space of deleted records (rotate memtable, major compaction).
-pub struct Compactor(Keyspace);
-
-impl Compactor {
-    /// Blocks for as long as the compaction takes (about 1.4 s after 1 M records).
-    pub fn run(&self) -> Result<(), SpoolError> {
-        self.0
-            .rotate_memtable_and_wait()
-            .map_err(counted("compact"))?;
-        self.0.major_compact().map_err(counted("compact"))?;
         Ok(())
     }
 }

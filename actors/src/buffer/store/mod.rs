@@ -5,10 +5,11 @@
 //! Writing to disk, the full/error state and its recovery are in `spill`.
 
 mod cursor;
+mod reclaim;
 mod spill;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use metrics::{counter, gauge};
@@ -24,8 +25,6 @@ const RESERVE_BLOCK: u64 = 65_536;
 /// Damaged seq ranges longer than this are left on disk (not deleted by
 /// the ack that passes them) rather than listed one by one.
 const MAX_DAMAGED_DELETE: u64 = 1 << 20;
-/// Deleted records after which an emptied spool is compacted.
-const COMPACT_AFTER_DELETES: u64 = 10_000;
 
 /// The store as the supervisor keeps it and hands it to each BufferActor.
 pub type SharedStore = Arc<Mutex<Store>>;
@@ -59,6 +58,9 @@ pub struct Store {
     closed: bool,
     deletes_since_compact: u64,
     compacting: Arc<AtomicBool>,
+    /// A compaction of the emptied spool was started: the tick finishes
+    /// the reclaim (`reclaim`) once it is done.
+    reclaim_due: bool,
     /// Whether disk writes are possible; not `Ok`: batches stay in memory.
     state: SpoolState,
     /// fjall poisoned the database: reopen it before the next write.
@@ -102,6 +104,7 @@ impl Store {
             closed: false,
             deletes_since_compact: 0,
             compacting: Arc::new(AtomicBool::new(false)),
+            reclaim_due: false,
             state: SpoolState::Ok,
             close_error: None,
             needs_reopen: false,
@@ -238,33 +241,6 @@ impl Store {
         }
         self.close_error = Some(why.clone());
         Err(SpoolError::CloseFailed(why))
-    }
-
-    fn compact_if_drained(&mut self) {
-        // A full spool is compacted as soon as it drains, to get its space back.
-        let enough = self.deletes_since_compact >= COMPACT_AFTER_DELETES
-            || (self.state == SpoolState::Full && self.deletes_since_compact > 0);
-        if self.spool.live_count() > 0 || !enough {
-            return;
-        }
-        if self.compacting.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        self.deletes_since_compact = 0;
-        let Some(compactor) = self.spool.compactor() else {
-            self.compacting.store(false, Ordering::Release);
-            return;
-        };
-        let flag = self.compacting.clone();
-        let spawned = std::thread::Builder::new().name("spool-compact".into()).spawn(move || {
-            if let Err(e) = compactor.run() {
-                tracing::warn!(error = %e, "compacting the emptied spool failed; space is reclaimed later");
-            }
-            flag.store(false, Ordering::Release);
-        });
-        if spawned.is_err() {
-            self.compacting.store(false, Ordering::Release);
-        }
     }
 
     /// Counts for stats, health and the status line.
