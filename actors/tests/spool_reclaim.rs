@@ -81,7 +81,7 @@ async fn drained_spool_gives_its_space_back_and_seq_continues() {
 
     // After the reclaim: a new batch goes to disk (persist = "always"),
     // comes out with the next seq and is published once.
-    let seq = ractor::call!(buffer, |p| BufferMsg::Push(wide(n + 1), Some(p)))
+    let seq = ractor::call!(buffer, |p| BufferMsg::Push(wide(n + 1).into(), Some(p)))
         .unwrap()
         .unwrap();
     assert_eq!(seq, n + 1, "seq continues after the reclaim");

@@ -58,6 +58,9 @@ pub struct Store {
     closed: bool,
     deletes_since_compact: u64,
     compacting: Arc<AtomicBool>,
+    /// The compaction thread, joined before the database is closed or
+    /// reopened (it holds a handle on it: fjall refuses a second open).
+    compaction: Option<std::thread::JoinHandle<()>>,
     /// A compaction of the emptied spool was started: the tick finishes
     /// the reclaim (`reclaim`) once it is done.
     reclaim_due: bool,
@@ -104,6 +107,7 @@ impl Store {
             closed: false,
             deletes_since_compact: 0,
             compacting: Arc::new(AtomicBool::new(false)),
+            compaction: None,
             reclaim_due: false,
             state: SpoolState::Ok,
             close_error: None,

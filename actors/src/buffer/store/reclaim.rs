@@ -19,6 +19,15 @@ const COMPACT_AFTER_DELETES: u64 = 10_000;
 /// ...or, after any delete, allocated bytes above which it is.
 const COMPACT_ABOVE_BYTES: u64 = 4 << 20;
 
+impl Drop for Store {
+    /// The database closes when the store is dropped: not while a
+    /// compaction thread still holds it (a reopen right after would find
+    /// it locked).
+    fn drop(&mut self) {
+        self.wait_for_compaction();
+    }
+}
+
 impl Store {
     /// Called after every ack: starts the compaction of an emptied spool.
     pub(super) fn compact_if_drained(&mut self) {
@@ -50,8 +59,19 @@ impl Store {
                 flag.store(false, Ordering::Release);
             });
         match spawned {
-            Ok(_) => self.reclaim_due = true,
+            Ok(thread) => {
+                self.compaction = Some(thread);
+                self.reclaim_due = true;
+            }
             Err(_) => self.compacting.store(false, Ordering::Release),
+        }
+    }
+
+    /// Waits for a compaction thread still running (it holds the database
+    /// open): before the spool is closed, reopened or dropped.
+    pub(super) fn wait_for_compaction(&mut self) {
+        if let Some(thread) = self.compaction.take() {
+            let _ = thread.join();
         }
     }
 

@@ -193,6 +193,7 @@ impl Store {
             return;
         }
         if self.needs_reopen || !self.spool.is_open() {
+            self.wait_for_compaction();
             if let Err(e) = self.spool.reopen() {
                 tracing::debug!(error = %e, "reopening the spool failed; retried in a second");
                 return;
