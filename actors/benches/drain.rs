@@ -2,7 +2,9 @@
 //! through BufferActor + ConnectionMonitor + Publisher into a fresh
 //! nats-server; then, in the same run, a bare async-nats JetStream publisher
 //! sends the same payloads with the same in-flight window to another fresh
-//! server. Prints `drain_ratio_vs_bare_jetstream: R` and both rates.
+//! server. Prints `drain_ratio_vs_bare_jetstream: R` and both rates, and
+//! `fence_cost_ns_per_publish` (the publisher's fence: a clock read per
+//! publish and an age check of the oldest in flight).
 //!
 //! `cargo bench --bench drain` (env `DRAIN_BATCHES` overrides the count;
 //! without `--bench`, as under `cargo test --all-targets`, 1 000 batches).
@@ -220,6 +222,25 @@ async fn bare_jetstream(n: u64, max_in_flight: usize, pre_encoded: bool) -> f64 
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// What the publisher's fence adds per publish: the clock read when a
+/// publish joins the window and the check of the oldest one's age.
+fn fence_ns_per_publish() -> f64 {
+    let n = 1_000_000u32;
+    let fence = Duration::from_secs(1);
+    let mut sent = std::collections::VecDeque::with_capacity(256);
+    let started = Instant::now();
+    let mut fenced = 0u32;
+    for _ in 0..n {
+        if sent.len() == 256 {
+            sent.pop_front();
+        }
+        sent.push_back(Instant::now());
+        fenced += u32::from(sent.front().is_some_and(|t: &Instant| t.elapsed() >= fence));
+    }
+    std::hint::black_box(fenced);
+    started.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
     // binary without it: then a small smoke run only.
@@ -259,6 +280,11 @@ fn main() {
     println!("bare_jetstream_batches_per_s: {bare_rate:.0}");
     println!("bare_jetstream_pre_encoded_batches_per_s: {pre_encoded_rate:.0}");
     println!("buffer_only_take_encode_ack_batches_per_s: {buffer_rate:.0}");
+    let fence_ns = fence_ns_per_publish();
+    println!(
+        "fence_cost_ns_per_publish: {fence_ns:.0} ({:.2} % of a drained batch's time)",
+        fence_ns * publisher_rate / 1e7
+    );
     println!(
         "drain_ratio_vs_bare_jetstream: {:.3}",
         publisher_rate / bare_rate

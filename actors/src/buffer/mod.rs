@@ -10,7 +10,10 @@
 //! only write while the ring is empty, which keeps the invariant.
 //!
 //! **On disk.** Keyspace `batches`: key = seq as 8 bytes big-endian, value =
-//! a versioned, checksummed rkyv record (`record`, format frozen). Keyspace
+//! a versioned, checksummed record (`record`): format 2 holds the batch as
+//! encoded for NATS (`EncodedBatch`), so Take hands out the bytes read,
+//! never a decoded batch; format 1 (rkyv, earlier builds) is still read and
+//! encoded on the way out. Both formats are frozen. Keyspace
 //! `meta`: `seq_reserved`, `seq_next_clean`, `acked`, `live_count`,
 //! `live_bytes` (the counters change in the same write batch as the records
 //! they count). Keyspace `quarantine`: records that failed their checksum or

@@ -1,6 +1,7 @@
 //! DevicePoller: one actor per `[[devices]]` entry, polling each of its
-//! poll groups on a deadline schedule and pushing one `Batch` per group
-//! poll to the BufferActor.
+//! poll groups on a deadline schedule and pushing one batch per group
+//! poll to the BufferActor, encoded for NATS here, on the poller's own
+//! task ([`EncodedBatch`]): nothing downstream decodes it again.
 //!
 //! # Schedule
 //! The device's tags form poll groups by interval (see [`group`]); slot
