@@ -59,6 +59,12 @@ fn hung_buffer_during_outage_exits_1_with_the_ring_on_disk_and_nothing_lost() {
         log.contains("has not answered for 3 checks"),
         "the hang is not logged:\n{log}"
     );
+    // The push the buffer hung on (and those behind it) never got a seq:
+    // lost, and said so with a count, not in silence.
+    assert!(
+        log.contains("never reached the buffer before it closed"),
+        "batches stuck in front of the hung buffer are not counted:\n{log}"
+    );
     let (on_disk, oldest, newest) = spool_stats(&plant.config);
     assert_eq!(
         (on_disk, oldest, newest),

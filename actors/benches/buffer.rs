@@ -74,8 +74,10 @@ async fn spawn(dir: &Path, s: BufferSettings) -> ActorRef<BufferMsg> {
 }
 
 /// Batches/s pushing `n` through the actor, `GROUP` outstanding at a time.
-async fn ours_write(dir: &Path, n: usize) -> f64 {
-    let buffer = spawn(dir, settings(10_000, PersistMode::Always)).await;
+/// (With `s` = a ring that holds everything in `overflow`: the pushes alone,
+/// no disk, to show what the actor's push path costs.)
+async fn ours_write(dir: &Path, n: usize, s: BufferSettings) -> f64 {
+    let buffer = spawn(dir, s).await;
     // Making batches is the pollers' work: only push-to-accepted is timed.
     let mut timed = std::time::Duration::ZERO;
     let mut sent = 0u64;
@@ -359,9 +361,20 @@ fn main() {
     };
 
     let (a, b) = (tmp("ours-write"), tmp("bare-write"));
-    let ours_w = rt.block_on(ours_write(a.path(), n));
+    let ours_w = rt.block_on(ours_write(
+        a.path(),
+        n,
+        settings(10_000, PersistMode::Always),
+    ));
     let bare_w = bare_write(b.path(), n);
     drop((a, b));
+    let a = tmp("ours-push");
+    let pushes = rt.block_on(ours_write(
+        a.path(),
+        n,
+        settings(n + 1, PersistMode::Overflow),
+    ));
+    drop(a);
 
     let (a, b) = (tmp("ours-drain"), tmp("bare-drain"));
     prefill(a.path(), n);
@@ -389,7 +402,7 @@ fn main() {
     println!("drain_read_ratio_vs_fjall: {:.3}", ours_d / bare_d);
     println!("backlog_rss_mib: {rss_big:.1}");
     println!("spool_reclaim_ratio: {:.4}", reclaimed.ratio());
-    println!("write batches/s: ours {ours_w:.0}, bare fjall {bare_w:.0} ({n} batches, persist=always, fdatasync per {GROUP})");
+    println!("write batches/s: ours {ours_w:.0}, bare fjall {bare_w:.0} ({n} batches, persist=always, fdatasync per {GROUP}); pushes into the ring alone (no disk) {pushes:.0}");
     println!("drain batches/s: ours {ours_d:.0}, bare fjall {bare_d:.0}; ours first 10% {first:.0}, last 10% {last:.0}; bare first 10% {bare_first:.0}, last 10% {bare_last:.0}");
     println!("drain batches/s through the store alone (no actor): {store_d:.0}");
     let rounds: Vec<String> = rounds.iter().map(|r| format!("{r:.0}")).collect();

@@ -80,6 +80,11 @@ impl BufferInlet {
         }
     }
 
+    /// Batches pushed and not yet answered by a buffer.
+    pub fn unanswered(&self) -> usize {
+        self.unanswered.load(Ordering::Acquire)
+    }
+
     /// Waits until every batch pushed so far was answered by a buffer, or
     /// `within` passed; says whether all were.
     pub async fn drained(&self, within: Duration) -> bool {

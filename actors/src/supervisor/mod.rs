@@ -423,6 +423,18 @@ impl RootState {
             Ok(Err(e)) => tracing::error!(error = %e, "closing the buffer failed"),
             Err(e) => tracing::error!(error = %e, "closing the buffer panicked"),
         }
+        // Batches a poller handed over that no buffer took before the store
+        // closed (a hung buffer) can no longer be kept: counted, not silent.
+        let lost = self.inlet.unanswered();
+        if lost > 0 {
+            metrics::counter!("ingestor_buffer_dropped_total", "reason" => "storage_error")
+                .increment(lost as u64);
+            tracing::error!(
+                lost,
+                "batches handed over by the pollers never reached the buffer before it closed: \
+                 lost (counted as storage_error)"
+            );
+        }
         self.stop_child(Child::Buffer).await;
         let _ = self.exit.send(Some(exit));
         myself.stop(None);
