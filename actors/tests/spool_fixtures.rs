@@ -6,50 +6,13 @@
 //! `INGESTOR_WRITE_FIXTURE=1 cargo test -p ingestor-actors --test spool_fixtures -- --ignored`
 //! (writes `spool-v<current version>` if it does not exist).
 
-use std::path::{Path, PathBuf};
+#[path = "fixtures/batches.rs"]
+mod batches;
 
+use batches::{copy_dir, expected, fixture};
 use ingestor_actors::buffer::{record, Store};
 use ingestor_actors::settings::BufferSettings;
-use ingestor_actors::{Batch, EncodedBatch, Value};
-
-fn fixture(version: u8) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/spool-v{version}"))
-}
-
-fn expected() -> Vec<Batch> {
-    let ts = 1_795_774_829_123_456; // 2026-11-27T10:20:29.123456Z
-    (1..=3u64)
-        .map(|seq| Batch {
-            seq,
-            device: "press-01".into(),
-            ts_micros: ts + seq as i64 * 1_000_000,
-            values: vec![
-                ("oil_temp".into(), Value::Float(71.3 + seq as f64)),
-                ("running".into(), Value::Bool(seq % 2 == 1)),
-                ("recipe".into(), Value::Str("PX-200".into())),
-                ("count".into(), Value::UInt(u64::MAX - seq)),
-                ("delta".into(), Value::Int(-(seq as i64))),
-            ],
-            errors: vec![(
-                "pressure".into(),
-                "exception 0x02 illegal data address".into(),
-            )],
-        })
-        .collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use ingestor_actors::{Batch, EncodedBatch};
 
 /// The batches taken from a fixture are the ones written, and publish as
 /// the JSON the build that wrote them would have published.
