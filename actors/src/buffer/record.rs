@@ -148,6 +148,12 @@ pub fn decode(bytes: &[u8]) -> Result<EncodedBatch, RecordError> {
 
 /// As [`decode`], sharing device ids through `devices`.
 pub fn decode_with(bytes: &[u8], devices: &mut Devices) -> Result<EncodedBatch, RecordError> {
+    decode_shared(&Bytes::copy_from_slice(bytes), devices)
+}
+
+/// As [`decode_with`], for bytes already shared: the batch's body is a
+/// slice of them, not a copy.
+pub fn decode_shared(bytes: &Bytes, devices: &mut Devices) -> Result<EncodedBatch, RecordError> {
     if bytes.len() < HEADER {
         return Err(RecordError::Truncated(bytes.len()));
     }
@@ -179,14 +185,13 @@ pub fn decode_with(bytes: &[u8], devices: &mut Devices) -> Result<EncodedBatch, 
             "device id of {len} bytes does not fit"
         )));
     }
-    let (device, payload) = rest.split_at(len);
-    let device =
-        std::str::from_utf8(device).map_err(|e| RecordError::Archive(format!("device id: {e}")))?;
+    let device = std::str::from_utf8(&rest[..len])
+        .map_err(|e| RecordError::Archive(format!("device id: {e}")))?;
     EncodedBatch::from_parts(
         0,
         devices.get(device),
         i64::from_le_bytes(ts),
-        Bytes::copy_from_slice(payload),
+        bytes.slice(V2_FIXED + len..),
     )
     .map_err(|e| RecordError::Archive(e.to_string()))
 }

@@ -30,8 +30,11 @@ impl Spool {
                 match guard.into_inner() {
                     Ok((k, v)) => {
                         wanted -= 1;
-                        let decoded = record::seq_of(&k)
-                            .and_then(|seq| Ok((seq, record::decode_with(&v, &mut self.devices)?)));
+                        let decoded = record::seq_of(&k).and_then(|seq| {
+                            // fjall's values are `Bytes`: the batch keeps a slice, no copy.
+                            let shared = bytes::Bytes::from(v.clone());
+                            Ok((seq, record::decode_shared(&shared, &mut self.devices)?))
+                        });
                         match decoded {
                             Ok((seq, mut batch)) => {
                                 from = seq.saturating_add(1);
