@@ -21,6 +21,7 @@
 #[cfg(all(feature = "failpoints", not(debug_assertions)))]
 compile_error!("the `failpoints` feature is for tests only: a release build must not have it");
 
+pub mod backoff;
 pub mod batch;
 pub mod buffer;
 pub mod credentials;

@@ -64,8 +64,6 @@ use crate::settings::Settings;
 
 /// How long a stopping child may take before it is left behind.
 const STOP_WAIT: Duration = Duration::from_secs(3);
-/// NATS ping period: a dead TCP path is noticed after about three.
-const NATS_PING: Duration = Duration::from_secs(2);
 
 /// A child of the root, in start order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
