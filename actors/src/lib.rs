@@ -27,6 +27,7 @@ pub mod buffer;
 pub mod credentials;
 pub mod encoded;
 pub mod fault;
+pub mod metric_names;
 pub mod monitor;
 pub mod poller;
 pub mod publisher;
