@@ -2,18 +2,19 @@
 //! reading (memory ring + fjall spool) and deliver it to NATS, under supervision.
 //!
 //! # Layout
-//! - [`batch`]: `Batch` and `Value`, the readings of one device poll.
-//! - [`encoded`]: `EncodedBatch`, a batch encoded once for NATS (what the
-//!   buffer keeps and the publisher sends).
-//! - [`settings`]: the config file's schema (docs/reference.md §2) as serde types.
-//! - [`credentials`]: what `[nats]` credentials may show (redacted URLs) and TLS warnings.
-//! - [`buffer`]: BufferActor; the ring, the fjall spool, the record format.
-//! - [`poller`]: DevicePoller per `[[devices]]`; poll groups, plan, decode,
-//!   link (tcp/rtu), deadband/heartbeat filter.
-//! - [`monitor`]: ConnectionMonitor, makes the NATS connections (a fresh client each).
-//! - [`publisher`]: Publisher, buffer -> NATS, acknowledged, oldest first.
-//! - [`supervisor`]: the root supervisor restarting children with back-off.
-//! - [`fault`]: test-only fault injection (feature `fault-injection`).
+//! One line per module, in file order (`actors/src/`):
+//! - [`backoff`] (`backoff.rs`): `Backoff { min, max }`, the doubling wait every retry uses.
+//! - [`batch`] (`batch.rs`): `Batch` and `Value`, the readings of one device poll.
+//! - [`buffer`] (`buffer/`): BufferActor; the memory ring, the fjall spool, the record format.
+//! - [`credentials`] (`credentials.rs`): what `[nats]` credentials may show; TLS warnings.
+//! - [`encoded`] (`encoded.rs`): `EncodedBatch`, a batch encoded once for NATS.
+//! - [`fault`] (`fault.rs`): test-only fault injection (feature `fault-injection`).
+//! - [`metric_names`] (`metric_names.rs`): every exported metric name (docs/reference.md §4).
+//! - [`monitor`] (`monitor/`): ConnectionMonitor, a fresh NATS client per connection.
+//! - [`poller`] (`poller/`): DevicePoller per `[[devices]]`: groups, plan, decode, link, deadband.
+//! - [`publisher`] (`publisher/`): Publisher, buffer -> NATS, acknowledged, oldest first.
+//! - [`settings`] (`settings.rs`): the config file's schema (docs/reference.md §2) as serde types.
+//! - [`supervisor`] (`supervisor/`): the root supervisor, restarting children with back-off.
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -21,11 +22,13 @@
 #[cfg(all(feature = "failpoints", not(debug_assertions)))]
 compile_error!("the `failpoints` feature is for tests only: a release build must not have it");
 
+pub mod backoff;
 pub mod batch;
 pub mod buffer;
 pub mod credentials;
 pub mod encoded;
 pub mod fault;
+pub mod metric_names;
 pub mod monitor;
 pub mod poller;
 pub mod publisher;

@@ -16,57 +16,19 @@
 //!   dashboard panels from saying "No data" on a healthy site.
 //!   [`register_devices`] does the same for the per-device series.
 //!
-//! The names below are the contract: never rename or drop one.
+//! The names are the contract: never rename or drop one. They are defined
+//! once, in `ingestor_actors::metric_names`.
 
 use metrics::Unit;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// `ingestor_build_info{version}`
-pub(crate) const BUILD_INFO: &str = "ingestor_build_info";
-/// `ingestor_polls_total{device,result}`
-pub(crate) const POLLS_TOTAL: &str = "ingestor_polls_total";
-/// `ingestor_poll_duration_seconds{device}`
-pub(crate) const POLL_DURATION: &str = "ingestor_poll_duration_seconds";
-/// `ingestor_modbus_requests_total{device,function}`
-pub(crate) const MODBUS_REQUESTS_TOTAL: &str = "ingestor_modbus_requests_total";
-/// `ingestor_modbus_exceptions_total{device,code}`
-pub(crate) const MODBUS_EXCEPTIONS_TOTAL: &str = "ingestor_modbus_exceptions_total";
-/// `ingestor_device_up{device}`
-pub(crate) const DEVICE_UP: &str = "ingestor_device_up";
-/// `ingestor_poll_lag_seconds{device}`
-pub(crate) const POLL_LAG: &str = "ingestor_poll_lag_seconds";
-/// `ingestor_batches_total`
-pub(crate) const BATCHES_TOTAL: &str = "ingestor_batches_total";
-/// `ingestor_buffer_batches{tier}`
-pub(crate) const BUFFER_BATCHES: &str = "ingestor_buffer_batches";
-/// `ingestor_buffer_disk_bytes`
-pub(crate) const BUFFER_DISK_BYTES: &str = "ingestor_buffer_disk_bytes";
-/// `ingestor_buffer_spilled_total`
-pub(crate) const BUFFER_SPILLED_TOTAL: &str = "ingestor_buffer_spilled_total";
-/// `ingestor_buffer_dropped_total{reason}`
-pub(crate) const BUFFER_DROPPED_TOTAL: &str = "ingestor_buffer_dropped_total";
-/// `ingestor_buffer_corrupt_total`
-pub(crate) const BUFFER_CORRUPT_TOTAL: &str = "ingestor_buffer_corrupt_total";
-/// `ingestor_spool_errors_total{op}`
-pub(crate) const SPOOL_ERRORS_TOTAL: &str = "ingestor_spool_errors_total";
-/// `ingestor_buffer_oldest_age_seconds`
-pub(crate) const BUFFER_OLDEST_AGE: &str = "ingestor_buffer_oldest_age_seconds";
-/// `ingestor_published_total`
-pub(crate) const PUBLISHED_TOTAL: &str = "ingestor_published_total";
-/// `ingestor_publish_errors_total{reason}`
-pub(crate) const PUBLISH_ERRORS_TOTAL: &str = "ingestor_publish_errors_total";
-/// `ingestor_publish_ack_seconds`
-pub(crate) const PUBLISH_ACK: &str = "ingestor_publish_ack_seconds";
-/// `ingestor_nats_connected`
-pub(crate) const NATS_CONNECTED: &str = "ingestor_nats_connected";
-/// `ingestor_nats_reconnects_total`
-pub(crate) const NATS_RECONNECTS_TOTAL: &str = "ingestor_nats_reconnects_total";
-/// `ingestor_actor_restarts_total{actor}`
-pub(crate) const ACTOR_RESTARTS_TOTAL: &str = "ingestor_actor_restarts_total";
-/// `ingestor_config_reloads_total{result}`
-pub(crate) const CONFIG_RELOADS_TOTAL: &str = "ingestor_config_reloads_total";
-/// `ingestor_values_suppressed_total{device}`
-pub(crate) const VALUES_SUPPRESSED_TOTAL: &str = "ingestor_values_suppressed_total";
+pub(crate) use ingestor_actors::metric_names::{
+    ACTOR_RESTARTS_TOTAL, BATCHES_TOTAL, BUFFER_BATCHES, BUFFER_CORRUPT_TOTAL, BUFFER_DISK_BYTES,
+    BUFFER_DROPPED_TOTAL, BUFFER_OLDEST_AGE, BUFFER_SPILLED_TOTAL, BUILD_INFO,
+    CONFIG_RELOADS_TOTAL, DEVICE_UP, MODBUS_EXCEPTIONS_TOTAL, MODBUS_REQUESTS_TOTAL,
+    NATS_CONNECTED, NATS_RECONNECTS_TOTAL, POLLS_TOTAL, POLL_DURATION, POLL_LAG, PUBLISHED_TOTAL,
+    PUBLISH_ACK, PUBLISH_ERRORS_TOTAL, SPOOL_ERRORS_TOTAL, VALUES_SUPPRESSED_TOTAL,
+};
 
 /// Poll duration and lag: 1 ms to 10 s (a poll cycle of a slow serial line
 /// takes seconds; a late schedule by more than 10 s is "very late" anyway).

@@ -11,6 +11,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::store::{lock, SharedStore, Store};
 use super::{SpoolError, SpoolState};
+use crate::metric_names;
 use crate::EncodedBatch;
 
 /// What the buffer holds right now.
@@ -107,7 +108,7 @@ where
 /// counted as a drop. Never a restart: the store retries by itself.
 fn refused(e: SpoolError) -> String {
     if !matches!(e, SpoolError::Closed) {
-        metrics::counter!("ingestor_buffer_dropped_total", "reason" => "storage_error")
+        metrics::counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error")
             .increment(1);
         tracing::error!(error = %e, "batch refused: the spool cannot reserve seqs (counted as storage_error)");
     }
@@ -244,7 +245,7 @@ impl Actor for BufferActor {
                     let now = chrono::Utc::now().timestamp_micros();
                     (now - ts).max(0) as f64 / 1e6
                 });
-                gauge!("ingestor_buffer_oldest_age_seconds").set(age);
+                gauge!(metric_names::BUFFER_OLDEST_AGE).set(age);
             }
         }
         Ok(())

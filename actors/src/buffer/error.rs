@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::metric_names;
 use metrics::counter;
 
 /// What went wrong with the spool.
@@ -90,7 +91,7 @@ impl SpoolError {
 /// (op = open, write, sync, read, delete, compact) and passes it on.
 pub(crate) fn counted(op: &'static str) -> impl Fn(fjall::Error) -> SpoolError {
     move |e| {
-        counter!("ingestor_spool_errors_total", "op" => op).increment(1);
+        counter!(metric_names::SPOOL_ERRORS_TOTAL, "op" => op).increment(1);
         SpoolError::Storage(e)
     }
 }

@@ -27,6 +27,7 @@ use ractor::{ActorRef, RpcReplyPort};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::BufferMsg;
+use crate::metric_names;
 use crate::EncodedBatch;
 
 /// Batches held between the pollers and the buffer.
@@ -75,7 +76,7 @@ impl BufferInlet {
         };
         if lost {
             self.unanswered.fetch_sub(1, Ordering::AcqRel);
-            counter!("ingestor_buffer_dropped_total", "reason" => "storage_error").increment(1);
+            counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error").increment(1);
             tracing::error!("the buffer has not taken batches for {WAIT_FOR_ROOM:?} and {HOLD} are held: batch dropped (counted as storage_error)");
         }
     }

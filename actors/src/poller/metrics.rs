@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram};
 
+use crate::metric_names;
 use crate::poller::cycle::{PollOutcome, PollResult};
 
 #[derive(Debug)]
@@ -23,16 +24,16 @@ pub(crate) struct PollMetrics {
 impl PollMetrics {
     pub(crate) fn new(device: &str) -> Self {
         let d = device.to_string();
-        let polls = |result: &'static str| metrics::counter!("ingestor_polls_total", "device" => d.clone(), "result" => result);
+        let polls = |result: &'static str| metrics::counter!(metric_names::POLLS_TOTAL, "device" => d.clone(), "result" => result);
         PollMetrics {
-            up: metrics::gauge!("ingestor_device_up", "device" => d.clone()),
-            lag: metrics::histogram!("ingestor_poll_lag_seconds", "device" => d.clone()),
-            duration: metrics::histogram!("ingestor_poll_duration_seconds", "device" => d.clone()),
+            up: metrics::gauge!(metric_names::DEVICE_UP, "device" => d.clone()),
+            lag: metrics::histogram!(metric_names::POLL_LAG, "device" => d.clone()),
+            duration: metrics::histogram!(metric_names::POLL_DURATION, "device" => d.clone()),
             ok: polls("ok"),
             partial: polls("partial"),
             error: polls("error"),
             timeout: polls("timeout"),
-            suppressed: metrics::counter!("ingestor_values_suppressed_total", "device" => d.clone()),
+            suppressed: metrics::counter!(metric_names::VALUES_SUPPRESSED_TOTAL, "device" => d.clone()),
         }
     }
 

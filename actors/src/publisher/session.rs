@@ -28,6 +28,7 @@ use super::stream::{open_stream, Reader};
 use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, FENCE};
 use super::PublishError;
 use crate::buffer::BufferMsg;
+use crate::metric_names;
 use crate::settings::{NatsMode, NatsSettings};
 use crate::EncodedBatch;
 
@@ -105,13 +106,14 @@ impl Session {
 
     fn confirmed_one(&mut self, sent: Option<Instant>) {
         match sent {
-            Some(sent) => metrics::histogram!("ingestor_publish_ack_seconds")
-                .record(sent.elapsed().as_secs_f64()),
+            Some(sent) => {
+                metrics::histogram!(metric_names::PUBLISH_ACK).record(sent.elapsed().as_secs_f64())
+            }
             None => {
                 self.found_stored.fetch_add(1, Ordering::Relaxed);
             }
         }
-        metrics::counter!("ingestor_published_total").increment(1);
+        metrics::counter!(metric_names::PUBLISHED_TOTAL).increment(1);
         self.confirmed.fetch_add(1, Ordering::Relaxed);
         if let Some(before) = self.recovering_from.take() {
             info!(after = %before, "NATS confirms batches again");

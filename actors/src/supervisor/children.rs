@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::{Child, RootMsg, RootState, NATS_PING};
+use super::{Child, RootMsg, RootState};
+use crate::backoff::Backoff;
 use crate::buffer::{BufferActor, BufferArgs};
-use crate::monitor::{ConnectionMonitor, MonitorArguments, MonitorMsg};
+use crate::monitor::{ConnectionMonitor, MonitorArguments, MonitorMsg, DEFAULT_PING_INTERVAL};
 use crate::poller::actor::spread_start;
 use crate::poller::{DevicePoller, DevicePollerArgs};
 use crate::publisher::{Publisher, PublisherArguments, RetryPolicy};
@@ -38,8 +39,10 @@ impl RootState {
             Child::Publisher => {
                 let buffer = self.refs.buffer.clone().ok_or("buffer not running")?;
                 let retry = RetryPolicy {
-                    min: s.supervision.backoff_min,
-                    max: s.supervision.backoff_max.min(Duration::from_secs(5)),
+                    backoff: Backoff {
+                        min: s.supervision.backoff_min,
+                        max: s.supervision.backoff_max.min(Duration::from_secs(5)),
+                    },
                     ..RetryPolicy::default()
                 };
                 let args = PublisherArguments {
@@ -61,7 +64,7 @@ impl RootState {
                     client_name: format!("ingestor {}", s.service.id),
                     publisher: self.refs.publisher.clone().ok_or("publisher not running")?,
                     buffer: self.refs.buffer.clone().ok_or("buffer not running")?,
-                    ping_interval: NATS_PING,
+                    ping_interval: DEFAULT_PING_INTERVAL,
                 };
                 let (r, _) = Actor::spawn_linked(None, ConnectionMonitor, args, sup).await?;
                 self.refs.monitor = Some(r.clone());

@@ -57,6 +57,7 @@ pub use restarts::{Restarts, Verdict};
 use devices::DeviceTable;
 
 use crate::buffer::{lock, BufferInlet, BufferMsg, SharedStore};
+use crate::metric_names;
 use crate::monitor::MonitorMsg;
 use crate::poller::{DevicePollerMsg, Links};
 use crate::publisher::PublisherMsg;
@@ -64,8 +65,6 @@ use crate::settings::Settings;
 
 /// How long a stopping child may take before it is left behind.
 const STOP_WAIT: Duration = Duration::from_secs(3);
-/// NATS ping period: a dead TCP path is noticed after about three.
-const NATS_PING: Duration = Duration::from_secs(2);
 
 /// A child of the root, in start order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -290,7 +289,7 @@ impl Actor for RootSupervisor {
         if state.stopping {
             return Ok(());
         }
-        counter!("ingestor_actor_restarts_total", "actor" => child.label()).increment(1);
+        counter!(metric_names::ACTOR_RESTARTS_TOTAL, "actor" => child.label()).increment(1);
         match state.restarts.failed(child, Instant::now()) {
             Verdict::GiveUp(n) => {
                 tracing::error!(actor = child.label(), ?child, failures = n, reason = %why,
@@ -375,7 +374,7 @@ impl RootState {
             }
             if let Err(e) = self.start(myself, child).await {
                 tracing::error!(actor = child.label(), ?child, error = %e, "could not start actor; retrying after back-off");
-                counter!("ingestor_actor_restarts_total", "actor" => child.label()).increment(1);
+                counter!(metric_names::ACTOR_RESTARTS_TOTAL, "actor" => child.label()).increment(1);
                 let delay = match self.restarts.failed(child, Instant::now()) {
                     Verdict::RestartAfter(d) => d,
                     Verdict::GiveUp(_) => {
@@ -427,7 +426,7 @@ impl RootState {
         // closed (a hung buffer) can no longer be kept: counted, not silent.
         let lost = self.inlet.unanswered();
         if lost > 0 {
-            metrics::counter!("ingestor_buffer_dropped_total", "reason" => "storage_error")
+            metrics::counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error")
                 .increment(lost as u64);
             tracing::error!(
                 lost,

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::backoff::Backoff;
 use crate::settings::SupervisionSettings;
 
 /// What to do after a child failed.
@@ -32,7 +33,7 @@ impl<K: std::hash::Hash + Eq + Copy> Restarts<K> {
 
     /// Records a failure of `child` at `now` and says what to do.
     /// Back-off: `backoff_min · 2^(n−1)` for the n-th failure in the window,
-    /// capped at `backoff_max`.
+    /// capped at `backoff_max` ([`Backoff::after`]`(n)`).
     pub fn failed(&mut self, child: K, now: Instant) -> Verdict {
         let window = self.policy.within;
         let times = self.recent.entry(child).or_default();
@@ -47,13 +48,11 @@ impl<K: std::hash::Hash + Eq + Copy> Restarts<K> {
         if n > self.policy.max_restarts {
             return Verdict::GiveUp(n);
         }
-        let factor = 2u32.saturating_pow(n.saturating_sub(1).min(20));
-        let delay = self
-            .policy
-            .backoff_min
-            .saturating_mul(factor)
-            .min(self.policy.backoff_max);
-        Verdict::RestartAfter(delay)
+        let backoff = Backoff {
+            min: self.policy.backoff_min,
+            max: self.policy.backoff_max,
+        };
+        Verdict::RestartAfter(backoff.after(n))
     }
 }
 

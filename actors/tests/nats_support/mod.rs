@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
+use ingestor_actors::backoff::Backoff;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, Store};
 use ingestor_actors::monitor::{ConnectionMonitor, MonitorArguments, MonitorMsg, MonitorStatus};
 use ingestor_actors::publisher::{
@@ -42,8 +43,10 @@ pub fn nats_settings(servers: &[String], stream: &str) -> NatsSettings {
 
 pub fn test_retry() -> RetryPolicy {
     RetryPolicy {
-        min: Duration::from_millis(50),
-        max: Duration::from_secs(1),
+        backoff: Backoff {
+            min: Duration::from_millis(50),
+            max: Duration::from_secs(1),
+        },
         rejected: Duration::from_millis(500),
     }
 }

@@ -28,6 +28,7 @@ use metrics::counter;
 
 use super::{meta_u64, Handles, OpenReport, Spool, META_CLEAN_NEXT};
 use crate::buffer::error::{counted, SpoolError};
+use crate::metric_names;
 
 /// Opens the database; a journal fjall cannot replay (garbled by a power
 /// cut or a bad flash cell: fjall errors out or even panics on it) is
@@ -54,7 +55,7 @@ pub(super) fn open_or_set_aside(dir: &Path) -> Result<(Handles, usize), SpoolErr
         let aside = journal.with_extension("jnl.damaged");
         tracing::error!(journal = %journal.display(), %why,
             "the spool's journal cannot be replayed: set aside as {}; batches it held that were not yet in a table are lost", aside.display());
-        counter!("ingestor_spool_errors_total", "op" => "open").increment(1);
+        counter!(metric_names::SPOOL_ERRORS_TOTAL, "op" => "open").increment(1);
         std::fs::rename(&journal, &aside).map_err(|source| SpoolError::DataDir {
             path: journal.clone(),
             source,

@@ -5,6 +5,7 @@ use metrics::counter;
 
 use super::{Store, MAX_DAMAGED_DELETE};
 use crate::buffer::spool::{Read, SpoolError};
+use crate::metric_names;
 use crate::EncodedBatch;
 
 impl Store {
@@ -54,13 +55,13 @@ impl Store {
             }
             Read::Quarantined(seq, reason) => {
                 self.taken = self.taken.max(seq);
-                counter!("ingestor_buffer_corrupt_total").increment(1);
+                counter!(metric_names::BUFFER_CORRUPT_TOTAL).increment(1);
                 tracing::error!(seq, %reason, "unreadable spool record set aside in quarantine; not published");
             }
             Read::Damaged(first, last) => {
                 self.taken = self.taken.max(last);
                 let n = last - first + 1;
-                counter!("ingestor_buffer_corrupt_total").increment(n);
+                counter!(metric_names::BUFFER_CORRUPT_TOTAL).increment(n);
                 tracing::error!(first, last, "spool block failed its checksum: seqs {first}..={last} are unreadable, skipped and not published");
                 // Deleted with the ack that passes them (size unknown: 0).
                 if n <= MAX_DAMAGED_DELETE {

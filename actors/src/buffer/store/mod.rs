@@ -17,6 +17,7 @@ use metrics::{counter, gauge};
 use super::error::SpoolState;
 use super::space::Space;
 use super::spool::{OpenReport, Read, Spool, SpoolError};
+use crate::metric_names;
 use crate::settings::{BufferSettings, PersistMode};
 use crate::EncodedBatch;
 
@@ -153,7 +154,7 @@ impl Store {
         }
         self.next_seq += 1;
         batch.seq = seq;
-        counter!("ingestor_batches_total").increment(1);
+        counter!(metric_names::BATCHES_TOTAL).increment(1);
         if self.writes_through() {
             self.pending.push(batch);
         } else {
@@ -240,7 +241,7 @@ impl Store {
             ),
         };
         if unsaved > 0 {
-            counter!("ingestor_buffer_dropped_total", "reason" => "storage_error")
+            counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error")
                 .increment(unsaved as u64);
         }
         self.close_error = Some(why.clone());
@@ -280,9 +281,9 @@ impl Store {
     }
 
     fn publish_gauges(&self) {
-        gauge!("ingestor_buffer_batches", "tier" => "memory").set(self.ring.len() as f64);
-        gauge!("ingestor_buffer_batches", "tier" => "disk").set(self.spool.live_count() as f64);
-        gauge!("ingestor_buffer_disk_bytes").set(self.space.allocated() as f64);
+        gauge!(metric_names::BUFFER_BATCHES, "tier" => "memory").set(self.ring.len() as f64);
+        gauge!(metric_names::BUFFER_BATCHES, "tier" => "disk").set(self.spool.live_count() as f64);
+        gauge!(metric_names::BUFFER_DISK_BYTES).set(self.space.allocated() as f64);
     }
 }
 

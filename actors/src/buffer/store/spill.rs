@@ -14,6 +14,7 @@ use metrics::counter;
 use super::Store;
 use crate::buffer::error::{SpoolError, SpoolState};
 use crate::buffer::record;
+use crate::metric_names;
 use crate::settings::{PersistMode, WhenDiskFull};
 
 /// What became of a pushed batch.
@@ -88,7 +89,7 @@ impl Store {
         match self.write_records(records, false) {
             Ok(()) => {
                 self.ring.drain(..n);
-                counter!("ingestor_buffer_spilled_total").increment(n as u64);
+                counter!(metric_names::BUFFER_SPILLED_TOTAL).increment(n as u64);
             }
             Err(e) => self.enter_degraded(&e),
         }
@@ -176,7 +177,7 @@ impl Store {
             WhenDiskFull::DropOldest => (waiting..waiting + excess, "disk_full_oldest"),
         };
         dropped.extend(self.ring.drain(range).map(|b| b.seq));
-        counter!("ingestor_buffer_dropped_total", "reason" => reason)
+        counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => reason)
             .increment(dropped.len() as u64);
         dropped
     }
