@@ -20,12 +20,13 @@
 use std::path::Path;
 use std::time::Instant;
 
-use fjall::{Database, KeyspaceCreateOptions, PersistMode as FjallPersist};
 use ingestor_actors::buffer::{record, BufferActor, BufferArgs, BufferMsg, Store};
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
 use ractor::{rpc::CallResult, Actor, ActorRef};
 
+#[path = "buffer/bare.rs"]
+mod bare;
 #[path = "buffer/reclaim.rs"]
 mod reclaim;
 #[path = "buffer/streaming.rs"]
@@ -114,38 +115,6 @@ async fn ours_write(dir: &Path, n: usize, s: BufferSettings) -> f64 {
     rate
 }
 
-fn bare_db(dir: &Path) -> (Database, fjall::Keyspace) {
-    let db = Database::builder(dir)
-        .cache_size(8 << 20)
-        .open()
-        .expect("fjall");
-    let ks = db
-        .keyspace("batches", || {
-            KeyspaceCreateOptions::default().max_memtable_size(8 << 20)
-        })
-        .expect("ks");
-    (db, ks)
-}
-
-/// Batches/s inserting the same serialized bytes into bare fjall.
-fn bare_write(dir: &Path, n: usize) -> f64 {
-    let (db, ks) = bare_db(dir);
-    let records: Vec<Vec<u8>> = (1..=GROUP as u64)
-        .map(|i| record::encode(&batch(i)))
-        .collect();
-    let start = Instant::now();
-    let mut seq = 0u64;
-    while (seq as usize) < n {
-        let mut wb = db.batch().durability(Some(FjallPersist::SyncData));
-        for rec in records.iter().take(n - seq as usize) {
-            seq += 1;
-            wb.insert(&ks, seq.to_be_bytes(), rec.as_slice());
-        }
-        wb.commit().expect("commit");
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
 /// Prefills `n` batches on disk (ring of 1 so everything spills).
 fn prefill(dir: &Path, n: usize) {
     let (mut store, _) = Store::open(dir, settings(GROUP, PersistMode::Overflow)).expect("open");
@@ -230,48 +199,6 @@ fn drain_rounds(dir: &Path, n: usize, rounds: usize) -> Vec<f64> {
         rates.push(n as f64 / start.elapsed().as_secs_f64());
     }
     rates
-}
-
-/// Batches/s for a bare fjall range read + delete from a remembered cursor.
-fn bare_drain(dir: &Path, n: usize) -> (f64, f64, f64) {
-    let (db, ks) = bare_db(dir);
-    let rec = record::encode(&batch(1));
-    for chunk in (1..=n as u64).collect::<Vec<_>>().chunks(GROUP) {
-        let mut wb = db.batch();
-        for seq in chunk {
-            wb.insert(&ks, seq.to_be_bytes(), rec.as_slice());
-        }
-        wb.commit().expect("commit");
-    }
-    let start = Instant::now();
-    let mut cursor = 1u64;
-    let mut done = 0usize;
-    let tenth = (n / 10).max(1);
-    let (mut first, mut last_start) = (0.0, None);
-    while done < n {
-        let items: Vec<_> = ks
-            .range(cursor.to_be_bytes()..)
-            .take(GROUP)
-            .map(|g| g.into_inner().expect("read"))
-            .collect();
-        let mut wb = db.batch();
-        for (k, _v) in &items {
-            wb.remove(&ks, k.clone());
-        }
-        wb.commit().expect("delete");
-        done += items.len();
-        cursor += items.len() as u64;
-        if first == 0.0 && done >= tenth {
-            first = done as f64 / start.elapsed().as_secs_f64();
-        }
-        if last_start.is_none() && done >= n - tenth {
-            last_start = Some((Instant::now(), done));
-        }
-    }
-    let total = n as f64 / start.elapsed().as_secs_f64();
-    let (t, d) = last_start.unwrap_or((start, 0));
-    let last = (n - d) as f64 / t.elapsed().as_secs_f64().max(1e-9);
-    (total, first, last)
 }
 
 fn rss_mib() -> f64 {
@@ -368,7 +295,10 @@ fn main() {
         n,
         settings(10_000, PersistMode::Always),
     ));
-    let bare_w = bare_write(b.path(), n);
+    let records: Vec<Vec<u8>> = (1..=GROUP as u64)
+        .map(|i| record::encode(&batch(i)))
+        .collect();
+    let bare_w = bare::bare_write(b.path(), n, &records);
     drop((a, b));
     let a = tmp("ours-push");
     let pushes = rt.block_on(ours_write(
@@ -390,7 +320,7 @@ fn main() {
     let (a, b) = (tmp("ours-drain"), tmp("bare-drain"));
     prefill(a.path(), n);
     let (ours_d, first, last) = rt.block_on(ours_drain(a.path(), n));
-    let (bare_d, bare_first, bare_last) = bare_drain(b.path(), n);
+    let (bare_d, bare_first, bare_last) = bare::bare_drain(b.path(), n, &record::encode(&batch(1)));
     drop((a, b));
     let c = tmp("store-drain");
     prefill(c.path(), n);
