@@ -12,6 +12,23 @@ use ingestor_actors::{Batch, Value};
 use service_support::*;
 use spool_support::{damage_biggest_table, prefill};
 
+/// The buffer never restarted over the `damage`; the service stops
+/// cleanly; what the stream holds, checked strictly ascending.
+fn stop_and_read(service: &mut Service, url: &str, damage: &str) -> Vec<u64> {
+    let buffer_restarts = service.metric("ingestor_actor_restarts_total{actor=\"buffer\"}");
+    assert_eq!(
+        buffer_restarts, 0.0,
+        "the buffer restarted over a damaged {damage}"
+    );
+    assert!(service.term(Duration::from_secs(10)).success());
+    let seqs = read_stream(url);
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "stream not strictly ascending or duplicated"
+    );
+    seqs
+}
+
 /// Batches left on disk by an earlier run, for the configured device.
 const BACKLOG: u64 = 3_000;
 
@@ -42,18 +59,7 @@ fn damaged_table_block_is_skipped_counted_and_everything_else_flows() {
         },
     );
     let corrupt = service.metric("ingestor_buffer_corrupt_total") as u64;
-    let buffer_restarts = service.metric("ingestor_actor_restarts_total{actor=\"buffer\"}");
-    assert_eq!(
-        buffer_restarts, 0.0,
-        "the buffer restarted over a damaged block"
-    );
-    assert!(service.term(Duration::from_secs(10)).success());
-
-    let seqs = read_stream(&url);
-    assert!(
-        seqs.windows(2).all(|w| w[0] < w[1]),
-        "stream not strictly ascending or duplicated"
-    );
+    let seqs = stop_and_read(&mut service, &url, "block");
     let old: Vec<u64> = seqs.iter().copied().filter(|s| *s <= BACKLOG).collect();
     let skipped: Vec<u64> = (1..=BACKLOG).filter(|s| !old.contains(s)).collect();
     assert!(
@@ -153,18 +159,7 @@ fn journal_damage_case(damage: impl FnOnce(&std::path::Path)) -> (Option<i32>, S
         "the readable backlog and live batches published",
         || service.metric("ingestor_published_total") >= readable as f64 + 20.0,
     );
-    let buffer_restarts = service.metric("ingestor_actor_restarts_total{actor=\"buffer\"}");
-    assert_eq!(
-        buffer_restarts, 0.0,
-        "the buffer restarted over a damaged journal"
-    );
-    assert!(service.term(Duration::from_secs(10)).success());
-
-    let seqs = read_stream(&url);
-    assert!(
-        seqs.windows(2).all(|w| w[0] < w[1]),
-        "stream not strictly ascending or duplicated"
-    );
+    let seqs = stop_and_read(&mut service, &url, "journal");
     let old: Vec<u64> = seqs
         .iter()
         .copied()

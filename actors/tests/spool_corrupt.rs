@@ -1,4 +1,6 @@
 //! Damaged records on disk: set aside, counted, the rest flows in order.
+#[path = "../../tests/spool_support/mod.rs"]
+mod spool_support;
 mod support;
 
 use ingestor_actors::buffer::{Spool, Store};
@@ -177,20 +179,6 @@ fn a_damaged_table_block_is_skipped_counted_and_reading_goes_on() {
     );
 }
 
-/// The journal file of a spool and the length of its written part (fjall
-/// pre-allocates it: the rest is a sparse tail of zeros).
-fn journal(spool_dir: &std::path::Path) -> (std::path::PathBuf, u64) {
-    let path = std::fs::read_dir(spool_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jnl"))
-        .max()
-        .expect("a journal");
-    let bytes = std::fs::read(&path).unwrap();
-    let used = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
-    (path, used as u64)
-}
-
 /// Writes 400 synced batches and stops without closing (as a power cut).
 fn crashed_spool() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -226,13 +214,9 @@ fn assert_readable_prefix_then_live(dir: &std::path::Path) {
 
 #[test]
 fn a_journal_cut_short_at_random_points_keeps_what_it_holds_in_order() {
-    for permille in [3u64, 97, 371, 555, 808, 999] {
+    for permille in [3, 97, 371, 555, 808, 999] {
         let dir = crashed_spool();
-        let (path, used) = journal(&dir.path().join("spool"));
-        let cut = used * permille / 1000;
-        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        f.set_len(cut).unwrap();
-        drop(f);
+        spool_support::cut_journal(&dir.path().join("spool"), permille);
         assert_readable_prefix_then_live(dir.path());
     }
 }
@@ -240,13 +224,13 @@ fn a_journal_cut_short_at_random_points_keeps_what_it_holds_in_order() {
 #[test]
 fn garbled_bytes_in_the_journal_never_stop_the_spool_from_opening() {
     let dir = crashed_spool();
-    let (path, used) = journal(&dir.path().join("spool"));
+    let (path, used) = spool_support::journal(&dir.path().join("spool"));
     let mut bytes = std::fs::read(&path).unwrap();
     // Inside a record near the middle (a cell gone bad under a value, which
     // fails the journal's checksum; bytes that break its framing make fjall
     // cut the journal there instead, as after a power cut: the test above).
     let needle = b"\"values\":{";
-    let mid = (used / 2) as usize;
+    let mid = used / 2;
     let at = bytes[mid..]
         .windows(needle.len())
         .position(|w| w == needle)
@@ -288,23 +272,21 @@ fn a_journal_damaged_after_a_clean_stop_loses_nothing_and_counts_exactly_zero() 
     let mut set_aside_seen = 0;
     // (where, garble 64 bytes or cut the file there)
     for (permille, garble) in [
-        (500u64, true),
+        (500, true),
         (130, true),
         (870, true),
         (20, true),
         (420, false),
     ] {
         let dir = cleanly_stopped_spool();
-        let (path, used) = journal(&dir.path().join("spool"));
+        let spool = dir.path().join("spool");
+        let (_, used) = spool_support::journal(&spool);
         assert!(used > 1024, "the clean stop left a journal to damage");
-        let at = (used * permille / 1000) as usize;
-        let mut bytes = std::fs::read(&path).unwrap();
         if garble {
-            bytes[at..at + 64].fill(0x5a);
+            spool_support::garble_journal(&spool, permille, 64);
         } else {
-            bytes.truncate(at);
+            spool_support::cut_journal(&spool, permille);
         }
-        std::fs::write(&path, bytes).unwrap();
 
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
@@ -350,7 +332,7 @@ fn a_journal_lost_after_a_crash_never_brings_back_the_previous_clean_mark() {
         drop(store);
     }
     // The power cut took the whole journal of that run.
-    let (path, _) = journal(&dir.path().join("spool"));
+    let (path, _) = spool_support::journal(&dir.path().join("spool"));
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
