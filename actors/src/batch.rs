@@ -1,8 +1,6 @@
 //! `Batch`: the readings of one device poll, the unit that flows from a
 //! DevicePoller through the buffer to NATS (docs/reference.md §3).
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -81,7 +79,7 @@ impl Batch {
 
     /// The poll start as a UTC time.
     pub fn ts(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.ts_micros).unwrap_or_default()
+        utc(self.ts_micros)
     }
 
     /// `ts` as RFC 3339 with microseconds, as published.
@@ -97,11 +95,25 @@ impl Batch {
 
     /// The `Nats-Msg-Id` header value: `<service.id>-<seq>`.
     pub fn msg_id(&self, service_id: &str) -> String {
-        let mut id = String::with_capacity(service_id.len() + 21);
-        id.push_str(service_id);
-        let _ = write!(id, "-{}", self.seq);
-        id
+        msg_id(service_id, self.seq)
     }
+}
+
+/// The `Nats-Msg-Id` of batch `seq` from `service_id`: `<service.id>-<seq>`
+/// (what the publisher sends and what it recognises when reading back).
+pub fn msg_id(service_id: &str, seq: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let seq = digits.format(seq);
+    let mut id = String::with_capacity(service_id.len() + 1 + seq.len());
+    id.push_str(service_id);
+    id.push('-');
+    id.push_str(seq);
+    id
+}
+
+/// A poll time from microseconds since the Unix epoch.
+pub(crate) fn utc(ts_micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(ts_micros).unwrap_or_default()
 }
 
 /// A poll time as published: RFC 3339, microseconds, `Z`.

@@ -99,7 +99,7 @@ impl EncodedBatch {
 
     /// The poll start as a UTC time.
     pub fn ts(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.ts_micros).unwrap_or_default()
+        crate::batch::utc(self.ts_micros)
     }
 
     /// `ts` as RFC 3339 with microseconds, as published.
@@ -126,13 +126,7 @@ impl EncodedBatch {
 
     /// The `Nats-Msg-Id` header value: `<service.id>-<seq>`.
     pub fn msg_id(&self, service_id: &str) -> String {
-        let mut digits = itoa::Buffer::new();
-        let seq = digits.format(self.seq);
-        let mut id = String::with_capacity(service_id.len() + 1 + seq.len());
-        id.push_str(service_id);
-        id.push('-');
-        id.push_str(seq);
-        id
+        crate::batch::msg_id(service_id, self.seq)
     }
 
     /// Reads the payload back into a `Batch` (for tools and tests; the

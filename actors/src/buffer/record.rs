@@ -143,16 +143,11 @@ pub fn encode_v1(batch: &Batch) -> Vec<u8> {
 /// Reads a record back (either version), verifying version, checksum and
 /// content. The batch's `seq` is 0: it is the key's.
 pub fn decode(bytes: &[u8]) -> Result<EncodedBatch, RecordError> {
-    decode_with(bytes, &mut Devices::default())
+    decode_shared(&Bytes::copy_from_slice(bytes), &mut Devices::default())
 }
 
-/// As [`decode`], sharing device ids through `devices`.
-pub fn decode_with(bytes: &[u8], devices: &mut Devices) -> Result<EncodedBatch, RecordError> {
-    decode_shared(&Bytes::copy_from_slice(bytes), devices)
-}
-
-/// As [`decode_with`], for bytes already shared: the batch's body is a
-/// slice of them, not a copy.
+/// As [`decode`], for bytes already shared (the batch's body is a slice of
+/// them, not a copy), sharing device ids through `devices`.
 pub fn decode_shared(bytes: &Bytes, devices: &mut Devices) -> Result<EncodedBatch, RecordError> {
     if bytes.len() < HEADER {
         return Err(RecordError::Truncated(bytes.len()));

@@ -145,7 +145,10 @@ impl Reader<'_> {
             let seq = header("Ingestor-Seq").and_then(|v| v.parse::<u64>().ok());
             let msg_id = header("Nats-Msg-Id");
             match seq {
-                Some(seq) if msg_id == Some(format!("{}-{seq}", self.service_id)) => {
+                Some(seq)
+                    if msg_id.as_deref()
+                        == Some(crate::batch::msg_id(self.service_id, seq).as_str()) =>
+                {
                     return Ok(Some(Ours {
                         seq,
                         stream_seq: message.sequence,
