@@ -4,6 +4,7 @@ mod support;
 
 use ingestor_actors::buffer::SpoolState;
 use ingestor_actors::settings::{PersistMode, WhenDiskFull};
+use ingestor_actors::EncodedBatch;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use support::*;
 
@@ -28,9 +29,27 @@ const TINY: u64 = 4096;
 
 #[test]
 fn disk_max_reached_keeps_the_newest_in_memory_and_drop_oldest_counts() {
+    let (got, snapshotter) = thirty_into_a_tiny_spool(WhenDiskFull::DropOldest);
+    assert_eq!(seqs(&got), (21..=30).collect::<Vec<_>>());
+    assert_eq!(dropped(&snapshotter, "disk_full_oldest"), 20);
+}
+
+#[test]
+fn disk_max_reached_drop_newest_refuses_what_memory_cannot_hold() {
+    let (got, snapshotter) = thirty_into_a_tiny_spool(WhenDiskFull::DropNewest);
+    assert_eq!(seqs(&got), (1..=10).collect::<Vec<_>>());
+    assert_eq!(dropped(&snapshotter, "disk_full_newest"), 20);
+}
+
+/// 30 batches, each committed, into a ring of 10 over a spool whose
+/// `disk_max` nothing fits under (`persist = "always"`): the spool turns
+/// full and nothing reaches the disk. What a take then hands out, and the
+/// counters.
+fn thirty_into_a_tiny_spool(when: WhenDiskFull) -> (Vec<EncodedBatch>, Snapshotter) {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(10, PersistMode::Always);
     s.disk_max = bytesize::ByteSize::b(TINY);
+    s.when_disk_full = when;
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let got = metrics::with_local_recorder(&recorder, || {
@@ -43,28 +62,7 @@ fn disk_max_reached_keeps_the_newest_in_memory_and_drop_oldest_counts() {
         assert_eq!(store.stats().disk_batches, 0);
         take_all(&mut store, 100)
     });
-    assert_eq!(seqs(&got), (21..=30).collect::<Vec<_>>());
-    assert_eq!(dropped(&snapshotter, "disk_full_oldest"), 20);
-}
-
-#[test]
-fn disk_max_reached_drop_newest_refuses_what_memory_cannot_hold() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(10, PersistMode::Always);
-    s.disk_max = bytesize::ByteSize::b(TINY);
-    s.when_disk_full = WhenDiskFull::DropNewest;
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let got = metrics::with_local_recorder(&recorder, || {
-        let mut store = open(dir.path(), s);
-        for n in 1..=30 {
-            store.push(batch(n)).unwrap();
-            store.commit().unwrap();
-        }
-        take_all(&mut store, 100)
-    });
-    assert_eq!(seqs(&got), (1..=10).collect::<Vec<_>>());
-    assert_eq!(dropped(&snapshotter, "disk_full_newest"), 20);
+    (got, snapshotter)
 }
 
 #[test]
