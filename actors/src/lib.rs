@@ -14,6 +14,7 @@
 //! - [`poller`] (`poller/`): DevicePoller per `[[devices]]`: groups, plan, decode, link, deadband.
 //! - [`publisher`] (`publisher/`): Publisher, buffer -> NATS, acknowledged, oldest first.
 //! - [`settings`] (`settings.rs`): the config file's schema (docs/reference.md §2) as serde types.
+//! - [`simulator`] (`simulator.rs`): a Modbus slave serving a config's devices (`ingestor simulate`).
 //! - [`supervisor`] (`supervisor/`): the root supervisor, restarting children with back-off.
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -33,6 +34,7 @@ pub mod monitor;
 pub mod poller;
 pub mod publisher;
 pub mod settings;
+pub mod simulator;
 pub mod supervisor;
 
 pub use batch::{Batch, Value};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{collecting_buffer, device, listener};
-use ingestor_actors::poller::simulator::Simulator;
+use ingestor_actors::simulator::Simulator;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::Batch;
 use ractor::Actor;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{device, listener};
 use ingestor_actors::poller::decode::{decode_registers, encode};
-use ingestor_actors::poller::simulator::{simulated_value, Simulator};
+use ingestor_actors::simulator::{simulated_value, Simulator};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
 use ingestor_actors::settings::DeviceSettings;
 use ingestor_actors::Value;

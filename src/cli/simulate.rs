@@ -1,6 +1,6 @@
 //! `ingestor simulate`: serves the registers the config describes as a
 //! Modbus TCP slave, one unit id per device, with values that change over
-//! time (see `ingestor_actors::poller::simulator` for the exact function).
+//! time (see `ingestor_actors::simulator` for the exact function).
 //! `--framing rtu` speaks RTU frames over TCP instead, like a serial
 //! gateway, so `framing = "rtu"` configs can be tried without one (the
 //! default when every device of the config says `framing = "rtu"`). Tag keys
@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ingestor_actors::poller::simulator::Simulator;
+use ingestor_actors::simulator::Simulator;
 use ingestor_actors::settings::{Framing, Settings};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};

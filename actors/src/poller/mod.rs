@@ -3,7 +3,8 @@
 //! - [`plan`]: which reads a cycle makes (fewest within the caps; re-plan
 //!   around bad addresses). `describe_plan` is what `ingestor check` prints.
 //! - [`decode`]: registers → values (every type × ABCD/DCBA/BADC/CDAB,
-//!   scale/offset, NaN as error); [`encode`]: the way back, for the simulator.
+//!   scale/offset, NaN as error); [`encode`]: the way back, for the
+//!   [`simulator`](crate::simulator).
 //! - [`link`]: one shared connection per address or serial port (Modbus TCP,
 //!   RTU over serial, RTU framing over TCP); per-request timeout; reconnect.
 //! - [`group`]: the device's tags by poll interval (a group each: own
@@ -14,8 +15,6 @@
 //! - [`actor`]: the DevicePoller actor: one group poll at a time on the
 //!   device's connection, metrics, one `Batch` per group poll with something
 //!   to send to the BufferActor.
-//! - [`simulator`]: a Modbus slave serving a config's devices with values
-//!   that follow a documented function of (address, time).
 
 pub mod actor;
 pub mod cycle;
@@ -27,7 +26,6 @@ pub mod link;
 mod metrics;
 pub mod plan;
 pub mod schedule;
-pub mod simulator;
 
 pub use actor::{DevicePoller, DevicePollerArgs, DevicePollerMsg};
 pub use cycle::{DeviceReader, PollOutcome, PollResult};

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ingestor_actors::poller::simulator::Simulator;
+use ingestor_actors::simulator::Simulator;
 use ingestor_actors::settings::Settings;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
