@@ -4,13 +4,13 @@
 //! it keeps everything on disk and says how to get one; a user's own server
 //! is used and left alone. Every run ends on Ctrl-C (SIGINT) with exit 0 and
 //! final lines that say what was kept on disk.
-mod service_support;
+mod service_rig;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use service_support::*;
+use service_rig::*;
 
 /// A folder to run the demo in: `config/demo.toml` with free ports, the
 /// service id the stream reader expects, NATS at `nats_url`.

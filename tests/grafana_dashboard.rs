@@ -10,7 +10,7 @@
 
 #[allow(dead_code)]
 mod metrics_fixture;
-mod service_support;
+mod service_rig;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -291,10 +291,10 @@ fn assert_every_dashboard_query_returns_data(target: &str) {
 /// a nats-server the test started, scraped by a real Prometheus.
 #[test]
 fn every_dashboard_panel_shows_data_from_the_running_service() {
-    let nats = service_support::NatsServer::start();
-    let plant = service_support::Plant::new(&nats.url(), "");
+    let nats = service_rig::NatsServer::start();
+    let plant = service_rig::Plant::new(&nats.url(), "");
     let service = plant.start();
-    service_support::wait_until(Duration::from_secs(20), "data published", || {
+    service_rig::wait_until(Duration::from_secs(20), "data published", || {
         service.metric("ingestor_published_total") > 0.0
     });
     // The live exposition is clean for Prometheus's own linter.

@@ -7,13 +7,13 @@
 //! column `` `section.key` `` in §2, a metric a first column `` `ingestor_...` ``
 //! in §4, a `/health` field a first column in §5.
 #[allow(unused_imports)] // NatsServer: this file needs no NATS server
-mod service_support;
+mod service_rig;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use service_support::*;
+use service_rig::*;
 
 fn read(rel: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);

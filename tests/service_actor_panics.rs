@@ -3,11 +3,11 @@
 //! order. And past `max_restarts` the service stops cleanly with exit 1,
 //! losing nothing.
 #![cfg(feature = "fault-injection")]
-mod service_support;
+mod service_rig;
 
 use std::time::Duration;
 
-use service_support::*;
+use service_rig::*;
 
 const SUPERVISION: &str = "[supervision]\nmax_restarts = 3\nwithin = \"60s\"\nbackoff_min = \"50ms\"\nbackoff_max = \"1s\"\n";
 

@@ -3,14 +3,14 @@
 //! readable batch once, in order, counts the unreadable seqs in
 //! `ingestor_buffer_corrupt_total`, goes on with live data, and never
 //! restarts the buffer in a loop.
-mod service_support;
-mod spool_support;
+mod service_rig;
+mod spool_rig;
 
 use std::time::Duration;
 
 use ingestor_actors::{Batch, Value};
-use service_support::*;
-use spool_support::{damage_biggest_table, prefill};
+use service_rig::*;
+use spool_rig::{damage_biggest_table, prefill};
 
 /// The buffer never restarted over the `damage`; the service stops
 /// cleanly; what the stream holds, checked strictly ascending.
@@ -143,7 +143,7 @@ fn journal_damage_case(damage: impl FnOnce(&std::path::Path)) -> (Option<i32>, S
     let plant = Plant::new(&url, "");
     let data = plant.dir.path().join("data");
     prefill(&data, 10, IN_TABLES, backlog_batch);
-    spool_support::prefill_crashed(&data, IN_JOURNAL, |n| backlog_batch(IN_TABLES + n));
+    spool_rig::prefill_crashed(&data, IN_JOURNAL, |n| backlog_batch(IN_TABLES + n));
     damage(&data.join("spool"));
     let (code, readable, check) = check_copy(&plant, &data);
     assert!(
@@ -191,7 +191,7 @@ fn garbled_journal_after_a_power_cut_is_set_aside_and_everything_readable_flows(
     // Inside a record of the journal-only part: fjall's checksum fails and
     // it refuses the journal (garbage over a batch marker it cuts off itself).
     let (code, check) = journal_damage_case(|spool| {
-        spool_support::garble_journal(spool, 800, 8);
+        spool_rig::garble_journal(spool, 800, 8);
     });
     assert_eq!(
         code,
@@ -222,7 +222,7 @@ fn journal_cut_short_at_random_points_keeps_what_it_holds_in_order() {
         let permille = (x % 1000) as usize;
         eprintln!("cutting the journal at {permille}‰");
         let (code, check) =
-            journal_damage_case(|spool| spool_support::cut_journal(spool, permille));
+            journal_damage_case(|spool| spool_rig::cut_journal(spool, permille));
         eprintln!("spool check: exit {code:?}\n{check}");
     }
 }

@@ -5,13 +5,13 @@
 //!
 //! Needs root to mount a small tmpfs. Outside CI a test that cannot mount
 //! says so and skips; under `CI=true` it must run.
-mod service_support;
+mod service_rig;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use service_support::*;
+use service_rig::*;
 
 /// A tmpfs mounted for the test, unmounted on drop.
 struct Tmpfs(PathBuf);

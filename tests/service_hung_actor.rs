@@ -5,11 +5,11 @@
 //! which would lose the ring. The next start with NATS up publishes every
 //! seq once, ascending, none missing.
 #![cfg(feature = "fault-injection")]
-mod service_support;
+mod service_rig;
 
 use std::time::{Duration, Instant};
 
-use service_support::*;
+use service_rig::*;
 
 /// The service's hang bound (3 checks 2 s apart, each waiting 2 s) plus its
 /// bounded stop and close, with room for a loaded machine.

@@ -1,11 +1,11 @@
 //! `kill -9` during an NATS outage with `persist = "disconnect"`: after the
 //! restart every batch accepted before the kill arrives, once, in order, and
 //! the new seqs are larger than every earlier one.
-mod service_support;
+mod service_rig;
 
 use std::time::Duration;
 
-use service_support::*;
+use service_rig::*;
 
 #[test]
 fn kill9_during_outage_with_persist_disconnect_loses_nothing_accepted() {

@@ -7,14 +7,14 @@
 //!   exactly once, ascending;
 //! - an invalid file is counted and ignored: everything keeps running;
 //! - `[metrics].listen` moves to the new address.
-mod service_support;
+mod service_rig;
 
 use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
-use service_support::*;
+use service_rig::*;
 
 /// The untouched device's interval: long enough that a loaded test machine
 /// does not make it skip slots on its own.

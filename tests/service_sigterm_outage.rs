@@ -1,10 +1,10 @@
 //! SIGTERM during an NATS outage, restart with NATS up: every batch arrives,
 //! once, in order; /health says degraded while NATS is down and ok after.
-mod service_support;
+mod service_rig;
 
 use std::time::Duration;
 
-use service_support::*;
+use service_rig::*;
 
 #[test]
 fn sigterm_during_outage_then_restart_delivers_every_batch_once_in_order() {

@@ -4,14 +4,14 @@
 //! first, each payload byte for byte what the earlier version published,
 //! and the service's own batches follow from seq 4 on: every seq once,
 //! ascending.
-mod service_support;
+mod service_rig;
 
 #[path = "../actors/tests/fixtures/batches.rs"]
 mod batches;
 
 use std::time::Duration;
 
-use service_support::*;
+use service_rig::*;
 
 #[test]
 fn a_format_1_spool_is_published_unchanged_then_live_data_continues_the_seq() {

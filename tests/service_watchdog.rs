@@ -4,12 +4,12 @@
 //! would fire, STOPPING=1 and exit 1: the service stops itself (memory to
 //! disk) and systemd's `Restart=on-failure` starts it again.
 #![cfg(feature = "fault-injection")]
-mod service_support;
+mod service_rig;
 
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use service_support::*;
+use service_rig::*;
 
 /// Datagrams received within `window`.
 fn receive_for(socket: &UnixDatagram, window: Duration) -> Vec<String> {

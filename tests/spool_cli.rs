@@ -1,13 +1,13 @@
 //! `ingestor spool stats|check` on a real spool, offline.
 
-mod spool_support;
+mod spool_rig;
 
 use std::process::Command;
 
 use ingestor_actors::buffer::{Spool, Store};
 use ingestor_actors::settings::BufferSettings;
 use ingestor_actors::{Batch, Value};
-use spool_support::{damage_biggest_table, prefill};
+use spool_rig::{damage_biggest_table, prefill};
 
 fn config(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("ingestor.toml");

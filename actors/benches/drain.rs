@@ -10,7 +10,7 @@
 //! without `--bench`, as under `cargo test --all-targets`, 1 000 batches).
 
 #[allow(dead_code)]
-#[path = "../tests/nats_support/nats_server.rs"]
+#[path = "../tests/publisher_rig/nats_server.rs"]
 mod nats_server;
 
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! `kill -9` of a process pushing with `persist = "always"`: every batch it
 //! reported accepted is there after reopen, in order, and new seqs are larger
 //! than any it handed out.
-mod support;
+mod buffer_rig;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, Store};
 use ingestor_actors::settings::PersistMode;
 use ractor::{rpc::CallResult, Actor};
-use support::*;
+use buffer_rig::*;
 
 const CHILD_ENV: &str = "INGESTOR_CRASH_CHILD_DIR";
 

@@ -7,14 +7,14 @@
 //! (both `when_disk_full` policies), crash-and-reopen and damaged records.
 //! Its rule: every accepted seq is published once, in order, or counted as
 //! dropped or corrupt — never silently missing.
-mod support;
+mod buffer_rig;
 
 use std::collections::VecDeque;
 
 use ingestor_actors::buffer::Store;
 use ingestor_actors::settings::PersistMode;
 use proptest::prelude::*;
-use support::*;
+use buffer_rig::*;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -129,7 +129,7 @@ mod faults {
     use proptest::prelude::*;
 
     use super::mode;
-    use crate::support::*;
+    use crate::buffer_rig::*;
 
     const POINTS: [&str; 4] = [
         "spool::write",

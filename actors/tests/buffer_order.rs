@@ -1,8 +1,8 @@
 //! Order and completeness through ring, spill and restart, on real fjall.
-mod support;
+mod buffer_rig;
 
 use ingestor_actors::settings::PersistMode;
-use support::*;
+use buffer_rig::*;
 
 #[test]
 fn spill_keeps_order_disk_first_then_ring() {

@@ -1,14 +1,14 @@
 //! A dead device (one that never answers, one whose port is closed) among
 //! twenty healthy ones: the healthy ones keep their schedule.
 
-mod common;
+mod poller_rig;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{collecting_buffer, device, listener};
+use poller_rig::{collecting_buffer, device, listener};
 use ingestor_actors::simulator::Simulator;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::Batch;

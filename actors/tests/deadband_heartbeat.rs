@@ -4,12 +4,12 @@
 //! nothing due makes no batch; the first poll after a restart, and the
 //! next after a config reload, sends everything.
 
-mod common;
+mod poller_rig;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{collecting_buffer, device, listener, ScriptedServer};
+use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ingestor_actors::buffer::BufferMsg;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, DevicePollerMsg, Links};
 use ingestor_actors::settings::DeviceSettings;

@@ -3,19 +3,19 @@
 //! ten here), not by one batch per poll; after NATS returns the stream holds
 //! every sent value once, in seq order, ascending as the signal rose.
 
-mod common;
-mod nats_support;
+mod poller_rig;
+mod publisher_rig;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use bytesize::ByteSize;
-use common::{device, listener, ScriptedServer};
+use poller_rig::{device, listener, ScriptedServer};
 use futures::StreamExt;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
-use nats_support::*;
+use publisher_rig::*;
 use ractor::Actor;
 
 /// Rises by 1 every 5 polls: with `deadband = 2` one poll in ten sends.

@@ -2,12 +2,12 @@
 //! and held back; the poll metrics go on counting every poll; a poll with
 //! nothing to send makes no batch.
 
-mod common;
+mod poller_rig;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{collecting_buffer, device, listener, ScriptedServer};
+use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use ractor::Actor;

@@ -1,11 +1,11 @@
 //! Every type × order read over real Modbus TCP from registers holding
 //! vendor-manual vectors: the decoded value must be the vendor's number.
 
-mod common;
+mod poller_rig;
 
 use std::sync::Arc;
 
-use common::{device, listener, ScriptedServer};
+use poller_rig::{device, listener, ScriptedServer};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
 use ingestor_actors::settings::RegisterKind::{self, Coil, Discrete, Holding, Input};
 use ingestor_actors::Value;

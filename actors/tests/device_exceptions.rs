@@ -1,12 +1,12 @@
 //! Exceptions cost only the tag that has them: an illegal address inside a
 //! merged read, a bad address in a hole, a busy device.
 
-mod common;
+mod poller_rig;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use common::{device, listener, ScriptedServer, SeenRead};
+use poller_rig::{device, listener, ScriptedServer, SeenRead};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
 use ingestor_actors::settings::RegisterKind::Holding;
 use ingestor_actors::Value;

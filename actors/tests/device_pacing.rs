@@ -2,12 +2,12 @@
 //! before the first request on a new connection, `pause_between_requests`
 //! between two requests.
 
-mod common;
+mod poller_rig;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{device, listener, ScriptedServer};
+use poller_rig::{device, listener, ScriptedServer};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
 
 #[tokio::test]

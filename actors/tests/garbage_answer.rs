@@ -2,12 +2,12 @@
 //! panic, no made-up value), the connection is replaced, and the next poll
 //! reads the right values once the device talks sense again.
 
-mod common;
+mod poller_rig;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{device, listener};
+use poller_rig::{device, listener};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
 use ingestor_actors::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

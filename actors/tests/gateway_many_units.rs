@@ -2,14 +2,14 @@
 //! requests on it at once. The gateway here is a raw Modbus TCP server that
 //! checks, before answering each request, that no other request has arrived.
 
-mod common;
+mod poller_rig;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{collecting_buffer, device, listener};
+use poller_rig::{collecting_buffer, device, listener};
 use ingestor_actors::poller::actor::spread_start;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::Value;

@@ -2,13 +2,13 @@
 //! taken for the next request's answer. RTU framing has no transaction id,
 //! so only dropping the connection keeps the values right.
 
-mod common;
+mod poller_rig;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{device, listener, ScriptedServer};
+use poller_rig::{device, listener, ScriptedServer};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
 use ingestor_actors::Value;
 

@@ -3,12 +3,12 @@
 //! own rate and carry only its tags, the slow group's requests are never
 //! interleaved with a fast request, and the dead device holds up nobody.
 
-mod common;
+mod poller_rig;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{collecting_buffer, device, listener, ScriptedServer};
+use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::Batch;
 use ractor::Actor;

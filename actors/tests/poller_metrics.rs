@@ -2,13 +2,13 @@
 //! result, requests by function, exceptions by code, device up, lag and
 //! duration.
 
-mod common;
+mod poller_rig;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{collecting_buffer, device, listener, ScriptedServer};
+use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::settings::RegisterKind::Holding;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};

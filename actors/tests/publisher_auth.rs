@@ -1,11 +1,11 @@
 //! NATS with authentication: the right credentials deliver; wrong ones give
 //! a clear error and keep everything buffered until the right ones come.
 
-mod nats_support;
+mod publisher_rig;
 
 use std::time::Duration;
 
-use nats_support::*;
+use publisher_rig::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_auth_delivers_every_batch() {

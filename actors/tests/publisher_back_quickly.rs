@@ -1,12 +1,12 @@
 //! A server that comes back after a long outage is in use again at once:
 //! no back-off grown to seconds, and no storm of attempts meanwhile.
 
-mod nats_support;
+mod publisher_rig;
 
 use std::time::{Duration, Instant};
 
 use ingestor_actors::monitor::RECONNECT_MAX_DELAY;
-use nats_support::*;
+use publisher_rig::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_back_after_long_outage_first_publish_follows_at_once_without_a_storm() {

@@ -2,13 +2,13 @@
 //! leader is killed mid-flow; nothing is lost, nothing is duplicated, and
 //! the stream holds every seq strictly ascending.
 
-mod nats_support;
+mod publisher_rig;
 
 use std::time::Duration;
 
 use async_nats::jetstream;
 use ingestor_actors::settings::NatsSettings;
-use nats_support::*;
+use publisher_rig::*;
 
 fn cluster() -> Vec<NatsServer> {
     let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();

@@ -1,12 +1,12 @@
 //! `mode = "core"`: plain publish + flush, delivers while the server is up.
 
-mod nats_support;
+mod publisher_rig;
 
 use std::time::Duration;
 
 use async_nats::jetstream;
 use ingestor_actors::settings::NatsMode;
-use nats_support::*;
+use publisher_rig::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_mode_delivers_every_batch_while_the_server_stays_up() {

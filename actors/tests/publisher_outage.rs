@@ -1,10 +1,10 @@
 //! NATS goes away and comes back: nothing lost, nothing doubled, in order.
 
-mod nats_support;
+mod publisher_rig;
 
 use std::time::Duration;
 
-use nats_support::*;
+use publisher_rig::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_for_10s_then_restarted_stream_holds_every_seq_once_in_order() {

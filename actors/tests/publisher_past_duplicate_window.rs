@@ -2,13 +2,13 @@
 //! but unacknowledged when the link broke: JetStream's de-duplication has
 //! forgotten them, the ingestor must not send them again.
 
-mod nats_support;
+mod publisher_rig;
 
 use std::time::Duration;
 
 use ingestor_actors::settings::NatsSettings;
-use nats_support::proxy::Proxy;
-use nats_support::*;
+use publisher_rig::proxy::Proxy;
+use publisher_rig::*;
 
 /// Pushes `n` batches while the acks are muted, until the stream holds at
 /// least `stored` of them: stored, never acknowledged.

@@ -2,14 +2,14 @@
 //! too big): counted, nothing acked, nothing dropped, everything delivered
 //! once the cause is fixed.
 
-mod nats_support;
+mod publisher_rig;
 
 use std::time::Duration;
 
 use async_nats::jetstream;
 use ingestor_actors::buffer::BufferMsg;
 use ingestor_actors::{Batch, Value};
-use nats_support::*;
+use publisher_rig::*;
 
 fn users(ingest_publish: &str) -> String {
     format!(
@@ -135,7 +135,7 @@ async fn refused_batch_while_later_ones_were_stored_is_resent_never_skipped() {
     let server = NatsServer::start();
     let direct = nats_settings(&[server.url()], "TRAP");
     create_stream(&direct, "TRAP", Duration::from_secs(120), 4096).await;
-    let proxy = nats_support::proxy::Proxy::start(&server.url()).await;
+    let proxy = publisher_rig::proxy::Proxy::start(&server.url()).await;
     proxy.refuse(true);
     let pipeline = Pipeline::start(nats_settings(&[proxy.url()], "TRAP")).await;
     for i in 1..=40u64 {

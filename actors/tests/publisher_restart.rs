@@ -1,13 +1,13 @@
 //! The supervisor restarts the Publisher: attached to the running monitor,
 //! the new one resumes where the old one stopped, nothing doubled.
 
-mod nats_support;
+mod publisher_rig;
 
 use std::time::Duration;
 
 use ingestor_actors::monitor::MonitorMsg;
 use ingestor_actors::publisher::{Publisher, PublisherArguments};
-use nats_support::*;
+use publisher_rig::*;
 use ractor::Actor;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

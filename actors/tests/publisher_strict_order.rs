@@ -2,12 +2,12 @@
 //! middle of a drain, with the publish window full, many times over. The
 //! stream holds every seq once, strictly ascending.
 
-mod nats_support;
+mod publisher_rig;
 
 use std::time::Duration;
 
-use nats_support::proxy::Proxy;
-use nats_support::*;
+use publisher_rig::proxy::Proxy;
+use publisher_rig::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_reset_mid_drain_many_times_each_seq_once_strictly_ascending() {

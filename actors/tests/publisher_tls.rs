@@ -1,13 +1,13 @@
 //! NATS over TLS with a CA and certificates the test makes (openssl CLI):
 //! server verified by `ca_file`, client by `cert_file` + `key_file`.
 
-mod nats_support;
+mod publisher_rig;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use nats_support::*;
+use publisher_rig::*;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")

@@ -2,13 +2,13 @@
 //! a real serial device (a pseudo-terminal bridged by `socat` to the same
 //! RTU slave), both read against the simulator's predictable values.
 
-mod common;
+mod poller_rig;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{device, listener};
+use poller_rig::{device, listener};
 use ingestor_actors::poller::decode::{decode_registers, encode};
 use ingestor_actors::simulator::{simulated_value, Simulator};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};

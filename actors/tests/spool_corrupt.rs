@@ -1,12 +1,12 @@
 //! Damaged records on disk: set aside, counted, the rest flows in order.
-#[path = "../../tests/spool_support/mod.rs"]
-mod spool_support;
-mod support;
+#[path = "../../tests/spool_rig/mod.rs"]
+mod spool_rig;
+mod buffer_rig;
 
 use ingestor_actors::buffer::{Spool, Store};
 use ingestor_actors::settings::PersistMode;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use support::*;
+use buffer_rig::*;
 
 fn counter(
     snapshot: &[(
@@ -216,7 +216,7 @@ fn assert_readable_prefix_then_live(dir: &std::path::Path) {
 fn a_journal_cut_short_at_random_points_keeps_what_it_holds_in_order() {
     for permille in [3, 97, 371, 555, 808, 999] {
         let dir = crashed_spool();
-        spool_support::cut_journal(&dir.path().join("spool"), permille);
+        spool_rig::cut_journal(&dir.path().join("spool"), permille);
         assert_readable_prefix_then_live(dir.path());
     }
 }
@@ -224,7 +224,7 @@ fn a_journal_cut_short_at_random_points_keeps_what_it_holds_in_order() {
 #[test]
 fn garbled_bytes_in_the_journal_never_stop_the_spool_from_opening() {
     let dir = crashed_spool();
-    let (path, used) = spool_support::journal(&dir.path().join("spool"));
+    let (path, used) = spool_rig::journal(&dir.path().join("spool"));
     let mut bytes = std::fs::read(&path).unwrap();
     // Inside a record near the middle (a cell gone bad under a value, which
     // fails the journal's checksum; bytes that break its framing make fjall
@@ -280,12 +280,12 @@ fn a_journal_damaged_after_a_clean_stop_loses_nothing_and_counts_exactly_zero() 
     ] {
         let dir = cleanly_stopped_spool();
         let spool = dir.path().join("spool");
-        let (_, used) = spool_support::journal(&spool);
+        let (_, used) = spool_rig::journal(&spool);
         assert!(used > 1024, "the clean stop left a journal to damage");
         if garble {
-            spool_support::garble_journal(&spool, permille, 64);
+            spool_rig::garble_journal(&spool, permille, 64);
         } else {
-            spool_support::cut_journal(&spool, permille);
+            spool_rig::cut_journal(&spool, permille);
         }
 
         let recorder = DebuggingRecorder::new();
@@ -332,7 +332,7 @@ fn a_journal_lost_after_a_crash_never_brings_back_the_previous_clean_mark() {
         drop(store);
     }
     // The power cut took the whole journal of that run.
-    let (path, _) = spool_support::journal(&dir.path().join("spool"));
+    let (path, _) = spool_rig::journal(&dir.path().join("spool"));
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)

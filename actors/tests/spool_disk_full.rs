@@ -1,12 +1,12 @@
 //! The spool at `disk_max` (allocated bytes on disk): batches stay in
 //! memory, `when_disk_full` applies to what memory cannot hold, counted.
-mod support;
+mod buffer_rig;
 
 use ingestor_actors::buffer::SpoolState;
 use ingestor_actors::settings::{PersistMode, WhenDiskFull};
 use ingestor_actors::EncodedBatch;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use support::*;
+use buffer_rig::*;
 
 fn dropped(snapshotter: &Snapshotter, reason: &str) -> u64 {
     snapshotter

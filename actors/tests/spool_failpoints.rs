@@ -4,11 +4,11 @@
 //! Failpoints are global to the process: each test holds a
 //! `fail::FailScenario`, which runs them one at a time.
 #![cfg(feature = "failpoints")]
-mod support;
+mod buffer_rig;
 
 use ingestor_actors::buffer::SpoolState;
 use ingestor_actors::settings::PersistMode;
-use support::*;
+use buffer_rig::*;
 
 #[test]
 fn enospc_on_write_keeps_every_batch_in_memory_until_space_returns() {

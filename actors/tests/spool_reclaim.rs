@@ -3,7 +3,7 @@
 //! (allocated bytes, as `du` counts them), and what comes after (a new
 //! batch, a clean restart, a crash, a crash in the middle of the reclaim)
 //! loses nothing, brings back nothing published and reuses no seq.
-mod support;
+mod buffer_rig;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, SharedStore, Store};
 use ingestor_actors::settings::PersistMode;
 use ractor::{rpc::CallResult, Actor, ActorRef};
-use support::reclaim::*;
-use support::*;
+use buffer_rig::reclaim::*;
+use buffer_rig::*;
 
 async fn spawn(store: SharedStore) -> ActorRef<BufferMsg> {
     Actor::spawn(None, BufferActor, BufferArgs { store })

@@ -7,15 +7,15 @@
 //! Failpoints are global to the process: each test holds a
 //! `fail::FailScenario`, and no test without one lives in this file.
 #![cfg(feature = "failpoints")]
-mod support;
+mod buffer_rig;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ingestor_actors::buffer::{Spool, SpoolState};
 use ingestor_actors::settings::PersistMode;
-use support::reclaim::*;
-use support::*;
+use buffer_rig::reclaim::*;
+use buffer_rig::*;
 
 /// Record `seq` made unreadable: the drain sets it aside in quarantine,
 /// which no reclaim may lose.

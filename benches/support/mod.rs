@@ -8,7 +8,7 @@
 //! poll for a condition with a generous deadline.
 #![allow(dead_code)]
 
-#[path = "../../actors/tests/nats_support/nats_server.rs"]
+#[path = "../../actors/tests/publisher_rig/nats_server.rs"]
 pub mod nats_server;
 
 use std::io::{Read as _, Write as _};

@@ -2,8 +2,8 @@
 //! starts itself, and `ingestor simulate` as the plant.
 #![allow(dead_code, unreachable_pub)]
 
-#[path = "../../actors/tests/nats_support/mod.rs"]
-mod nats_support;
+#[path = "../../actors/tests/publisher_rig/mod.rs"]
+mod publisher_rig;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-pub use nats_support::{free_port, NatsServer, SERVICE};
+pub use publisher_rig::{free_port, NatsServer, SERVICE};
 
 pub const STREAM: &str = "TELEMETRY";
 
@@ -283,7 +283,7 @@ pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) 
     }
 }
 
-/// Every message of the stream, in stream order (see `nats_support::read_seqs`:
+/// Every message of the stream, in stream order (see `publisher_rig::read_seqs`:
 /// headers, payload and subject are checked against each other).
 pub fn read_stream(url: &str) -> Vec<u64> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -292,7 +292,7 @@ pub fn read_stream(url: &str) -> Vec<u64> {
         .unwrap();
     rt.block_on(async {
         let client = async_nats::connect(url).await.unwrap();
-        nats_support::read_seqs(&client, STREAM).await
+        publisher_rig::read_seqs(&client, STREAM).await
     })
 }
 
