@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ingestor_actors::buffer::BufferMsg;
-use ingestor_actors::poller::actor::spread_start;
+use ingestor_actors::poller::spread_start;
 use ingestor_actors::simulator::Simulator;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::settings::{DeviceSettings, RegisterKind};

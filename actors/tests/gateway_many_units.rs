@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poller_rig::{collecting_buffer, device, listener};
-use ingestor_actors::poller::actor::spread_start;
+use ingestor_actors::poller::spread_start;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::Value;
 use ractor::Actor;

@@ -20,6 +20,12 @@
 //! sits between the timer and the poll, and a slow device never holds up
 //! anything but itself. Devices on one link queue on it in arrival order.
 //!
+//! # Messages
+//! [`DevicePollerMsg`] has what others send (`Ping` from the watchdog,
+//! `Reloaded` from a reload) and one opaque [`InternalMsg`] for what the
+//! poller's own poll tasks send it (a finished group poll); only this module
+//! can make or match one.
+//!
 //! # Batches
 //! A group poll makes one batch (`ts` = when it started) of the values its
 //! [`SendFilter`] lets through (`deadband`, `max_silence`) and every error;
@@ -57,7 +63,6 @@ use crate::poller::deadband::SendFilter;
 use crate::poller::group::poll_groups;
 use crate::poller::link::Link;
 use crate::poller::metrics::PollMetrics;
-pub use crate::poller::schedule::spread_start;
 use crate::poller::schedule::{first_due, Schedule};
 use crate::settings::DeviceSettings;
 use crate::{Batch, EncodedBatch};
@@ -80,28 +85,40 @@ pub struct DevicePollerArgs {
     pub backoff_min: Duration,
     /// Longest back-off delay (`[supervision].backoff_max`).
     pub backoff_max: Duration,
-    /// When slot 0 of every group is due. [`spread_start`] spreads devices
+    /// When slot 0 of every group is due. [`spread_start`](crate::poller::spread_start) spreads devices
     /// over the interval.
     pub first_poll: Instant,
     /// Set while the last poll got answers (for `/health`; outlives restarts).
     pub up: Arc<AtomicBool>,
 }
 
-/// Messages of a DevicePoller.
+/// Messages of a DevicePoller: what others may send it, and its own.
 #[derive(Debug)]
 pub enum DevicePollerMsg {
-    /// A poll finished (sent by its own poll task).
-    Done(Box<CycleDone>),
     /// Liveness check (the watchdog): answered at once.
     Ping(ractor::RpcReplyPort<()>),
     /// A config reload happened and left this device unchanged: the next
     /// poll of every group sends every value, as after a start.
     Reloaded,
+    /// Sent by the poller's own tasks; nothing outside this module can make
+    /// or read one.
+    Internal(InternalMsg),
+}
+
+/// A message a DevicePoller's own tasks send it (opaque outside this module).
+#[derive(Debug)]
+pub struct InternalMsg(Internal);
+
+/// What a DevicePoller's own tasks tell it.
+#[derive(Debug)]
+enum Internal {
+    /// A group poll finished (sent by its poll task).
+    Done(Box<CycleDone>),
 }
 
 /// A finished group poll, with the reader handed back.
 #[derive(Debug)]
-pub struct CycleDone {
+struct CycleDone {
     group: usize,
     slot: u64,
     started: Instant,
@@ -184,7 +201,8 @@ impl DevicePollerState {
                 reader,
                 outcome,
             };
-            let _ = me.cast(DevicePollerMsg::Done(Box::new(done)));
+            let done = Internal::Done(Box::new(done));
+            let _ = me.cast(DevicePollerMsg::Internal(InternalMsg(done)));
         }));
     }
 
@@ -303,7 +321,7 @@ impl Actor for DevicePoller {
                 }
                 tracing::debug!(device = %state.device, "config reloaded: next polls send every value");
             }
-            DevicePollerMsg::Done(done) => {
+            DevicePollerMsg::Internal(InternalMsg(Internal::Done(done))) => {
                 state.running = None;
                 if let Some(batch) = state.done(*done) {
                     state.deliver(batch).await;

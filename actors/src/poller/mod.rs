@@ -32,3 +32,4 @@ pub use cycle::{DeviceReader, PollOutcome, PollResult};
 pub use group::poll_groups;
 pub use link::{Link, LinkError, Links};
 pub use plan::describe_plan;
+pub use schedule::spread_start;

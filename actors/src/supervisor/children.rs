@@ -9,7 +9,7 @@ use super::{Child, RootMsg, RootState};
 use crate::backoff::Backoff;
 use crate::buffer::{BufferActor, BufferArgs};
 use crate::monitor::{ConnectionMonitor, MonitorArguments, MonitorMsg, DEFAULT_PING_INTERVAL};
-use crate::poller::actor::spread_start;
+use crate::poller::spread_start;
 use crate::poller::{DevicePoller, DevicePollerArgs};
 use crate::publisher::{Publisher, PublisherArguments, RetryPolicy};
 
