@@ -221,8 +221,7 @@ fn journal_cut_short_at_random_points_keeps_what_it_holds_in_order() {
         x ^= x << 17;
         let permille = (x % 1000) as usize;
         eprintln!("cutting the journal at {permille}‰");
-        let (code, check) =
-            journal_damage_case(|spool| spool_rig::cut_journal(spool, permille));
+        let (code, check) = journal_damage_case(|spool| spool_rig::cut_journal(spool, permille));
         eprintln!("spool check: exit {code:?}\n{check}");
     }
 }

@@ -29,9 +29,9 @@ use std::time::Duration;
 
 use ingestor_actors::buffer::BufferMsg;
 use ingestor_actors::poller::spread_start;
-use ingestor_actors::simulator::Simulator;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::settings::{DeviceSettings, RegisterKind};
+use ingestor_actors::simulator::Simulator;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;

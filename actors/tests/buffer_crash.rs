@@ -6,10 +6,10 @@ mod buffer_rig;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use buffer_rig::*;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, Store};
 use ingestor_actors::settings::PersistMode;
 use ractor::{rpc::CallResult, Actor};
-use buffer_rig::*;
 
 const CHILD_ENV: &str = "INGESTOR_CRASH_CHILD_DIR";
 

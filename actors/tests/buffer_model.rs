@@ -11,10 +11,10 @@ mod buffer_rig;
 
 use std::collections::VecDeque;
 
+use buffer_rig::*;
 use ingestor_actors::buffer::Store;
 use ingestor_actors::settings::PersistMode;
 use proptest::prelude::*;
-use buffer_rig::*;
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -1,8 +1,8 @@
 //! Order and completeness through ring, spill and restart, on real fjall.
 mod buffer_rig;
 
-use ingestor_actors::settings::PersistMode;
 use buffer_rig::*;
+use ingestor_actors::settings::PersistMode;
 
 #[test]
 fn spill_keeps_order_disk_first_then_ring() {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use poller_rig::{collecting_buffer, device, listener};
-use ingestor_actors::simulator::Simulator;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
+use ingestor_actors::simulator::Simulator;
 use ingestor_actors::Batch;
+use poller_rig::{collecting_buffer, device, listener};
 use ractor::Actor;
 
 const INTERVAL_MS: i64 = 400;

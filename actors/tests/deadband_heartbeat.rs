@@ -9,11 +9,11 @@ mod poller_rig;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ingestor_actors::buffer::BufferMsg;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, DevicePollerMsg, Links};
 use ingestor_actors::settings::DeviceSettings;
 use ingestor_actors::{Batch, Value};
+use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ractor::{Actor, ActorRef};
 use tokio::sync::mpsc::UnboundedReceiver;
 

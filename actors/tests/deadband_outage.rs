@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use bytesize::ByteSize;
-use poller_rig::{device, listener, ScriptedServer};
 use futures::StreamExt;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
+use poller_rig::{device, listener, ScriptedServer};
 use publisher_rig::*;
 use ractor::Actor;
 

@@ -7,9 +7,9 @@ mod poller_rig;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ractor::Actor;
 
 fn counter(snapshot: &[(String, u64)], name: &str, label: &str) -> u64 {

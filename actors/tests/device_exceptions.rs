@@ -6,10 +6,10 @@ mod poller_rig;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use poller_rig::{device, listener, ScriptedServer, SeenRead};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
 use ingestor_actors::settings::RegisterKind::Holding;
 use ingestor_actors::Value;
+use poller_rig::{device, listener, ScriptedServer, SeenRead};
 
 fn u16_tags(addresses: &[u16]) -> String {
     addresses

@@ -7,8 +7,8 @@ mod poller_rig;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poller_rig::{device, listener, ScriptedServer};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
+use poller_rig::{device, listener, ScriptedServer};
 
 #[tokio::test]
 async fn pauses_after_connect_and_between_requests_are_kept() {

@@ -7,9 +7,9 @@ mod poller_rig;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use poller_rig::{device, listener};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
 use ingestor_actors::Value;
+use poller_rig::{device, listener};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

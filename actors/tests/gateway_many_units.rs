@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use poller_rig::{collecting_buffer, device, listener};
 use ingestor_actors::poller::spread_start;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::Value;
+use poller_rig::{collecting_buffer, device, listener};
 use ractor::Actor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

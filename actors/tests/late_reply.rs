@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poller_rig::{device, listener, ScriptedServer};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
 use ingestor_actors::Value;
+use poller_rig::{device, listener, ScriptedServer};
 
 async fn late_first_reply(framing: &str) {
     let (l, addr) = listener().await;

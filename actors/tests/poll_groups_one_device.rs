@@ -8,9 +8,9 @@ mod poller_rig;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::Batch;
+use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ractor::Actor;
 
 /// Fast group: `v1`, `v2` (input 0..4, one read). Slow group: three holding

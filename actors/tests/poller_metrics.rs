@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::settings::RegisterKind::Holding;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
 use ractor::Actor;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

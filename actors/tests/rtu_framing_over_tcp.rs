@@ -8,12 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use poller_rig::{device, listener};
 use ingestor_actors::poller::decode::{decode_registers, encode};
-use ingestor_actors::simulator::{simulated_value, Simulator};
 use ingestor_actors::poller::{DeviceReader, Link, PollResult};
 use ingestor_actors::settings::DeviceSettings;
+use ingestor_actors::simulator::{simulated_value, Simulator};
 use ingestor_actors::Value;
+use poller_rig::{device, listener};
 
 const T: u64 = 1_800_000_000;
 

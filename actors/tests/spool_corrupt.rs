@@ -1,12 +1,12 @@
 //! Damaged records on disk: set aside, counted, the rest flows in order.
+mod buffer_rig;
 #[path = "../../tests/spool_rig/mod.rs"]
 mod spool_rig;
-mod buffer_rig;
 
+use buffer_rig::*;
 use ingestor_actors::buffer::{Spool, Store};
 use ingestor_actors::settings::PersistMode;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use buffer_rig::*;
 
 fn counter(
     snapshot: &[(

@@ -2,11 +2,11 @@
 //! memory, `when_disk_full` applies to what memory cannot hold, counted.
 mod buffer_rig;
 
+use buffer_rig::*;
 use ingestor_actors::buffer::SpoolState;
 use ingestor_actors::settings::{PersistMode, WhenDiskFull};
 use ingestor_actors::EncodedBatch;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use buffer_rig::*;
 
 fn dropped(snapshotter: &Snapshotter, reason: &str) -> u64 {
     snapshotter

@@ -6,9 +6,9 @@
 #![cfg(feature = "failpoints")]
 mod buffer_rig;
 
+use buffer_rig::*;
 use ingestor_actors::buffer::SpoolState;
 use ingestor_actors::settings::PersistMode;
-use buffer_rig::*;
 
 #[test]
 fn enospc_on_write_keeps_every_batch_in_memory_until_space_returns() {

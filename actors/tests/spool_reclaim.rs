@@ -8,11 +8,11 @@ mod buffer_rig;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use buffer_rig::reclaim::*;
+use buffer_rig::*;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, SharedStore, Store};
 use ingestor_actors::settings::PersistMode;
 use ractor::{rpc::CallResult, Actor, ActorRef};
-use buffer_rig::reclaim::*;
-use buffer_rig::*;
 
 async fn spawn(store: SharedStore) -> ActorRef<BufferMsg> {
     Actor::spawn(None, BufferActor, BufferArgs { store })

@@ -12,10 +12,10 @@ mod buffer_rig;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ingestor_actors::buffer::{Spool, SpoolState};
-use ingestor_actors::settings::PersistMode;
 use buffer_rig::reclaim::*;
 use buffer_rig::*;
+use ingestor_actors::buffer::{Spool, SpoolState};
+use ingestor_actors::settings::PersistMode;
 
 /// Record `seq` made unreadable: the drain sets it aside in quarantine,
 /// which no reclaim may lose.

@@ -15,8 +15,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ingestor_actors::simulator::Simulator;
 use ingestor_actors::settings::{Framing, Settings};
+use ingestor_actors::simulator::Simulator;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 

@@ -22,8 +22,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ingestor_actors::simulator::Simulator;
 use ingestor_actors::settings::Settings;
+use ingestor_actors::simulator::Simulator;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
