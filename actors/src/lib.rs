@@ -13,7 +13,7 @@
 //! - [`monitor`] (`monitor/`): ConnectionMonitor, a fresh NATS client per connection.
 //! - [`poller`] (`poller/`): DevicePoller per `[[devices]]`: groups, plan, decode, link, deadband.
 //! - [`publisher`] (`publisher/`): Publisher, buffer -> NATS, acknowledged, oldest first.
-//! - [`settings`] (`settings.rs`): the config file's schema (docs/reference.md §2) as serde types.
+//! - [`settings`] (`settings/`): the config file's schema (docs/reference.md §2) as serde types.
 //! - [`simulator`] (`simulator.rs`): a Modbus slave serving a config's devices (`ingestor simulate`).
 //! - [`supervisor`] (`supervisor/`): the root supervisor, restarting children with back-off.
 #![deny(unsafe_code)]
