@@ -38,7 +38,6 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::{Client, Event, ServerAddr};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use thiserror::Error;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -46,51 +45,13 @@ use crate::buffer::BufferMsg;
 use crate::metric_names;
 use crate::publisher::PublisherMsg;
 use crate::settings::NatsSettings;
-pub use connect::{connect_options, reconnect_delay, RECONNECT_MAX_DELAY};
-use connect::{one_connection, server_addrs, Sink};
+use crate::nats::{connect_options, server_addrs};
+pub use connect::{reconnect_delay, RECONNECT_MAX_DELAY};
+use connect::{one_connection, Sink};
 
 /// How often the client pings the server by default; two missed pongs drop
 /// the connection.
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(2);
-
-/// Why the NATS client could not be set up. None of these heal by retrying:
-/// they need a config change.
-#[derive(Debug, Error)]
-pub enum MonitorError {
-    /// A `[nats] servers` entry is not a NATS URL.
-    #[error("[nats] servers: {url:?} is not a NATS server address ({reason})")]
-    InvalidServer {
-        /// The configured entry, user info redacted.
-        url: String,
-        /// What the parser said.
-        reason: String,
-    },
-    /// `[nats] servers` is empty.
-    #[error("[nats] servers is empty: name at least one server")]
-    NoServers,
-    /// `creds_file` could not be read or parsed.
-    #[error("[nats] creds_file {path}: {source}")]
-    CredsFile {
-        /// The configured path.
-        path: String,
-        /// The I/O or parse error.
-        source: std::io::Error,
-    },
-    /// `nkey_seed_file` could not be read.
-    #[error("[nats] nkey_seed_file {path}: {source}")]
-    NkeySeedFile {
-        /// The configured path.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Only one of `user` and `password`, or only one of `cert_file` and `key_file`.
-    #[error("[nats] {0}")]
-    Incomplete(&'static str),
-    /// The client refused the options (it does not connect yet, so this is a setup error).
-    #[error("cannot set up the NATS client: {0}")]
-    Client(String),
-}
 
 /// The ConnectionMonitor actor.
 pub struct ConnectionMonitor;
@@ -188,9 +149,9 @@ impl Actor for ConnectionMonitor {
         myself: ActorRef<MonitorMsg>,
         args: MonitorArguments,
     ) -> Result<MonitorState, ActorProcessingErr> {
-        let servers = server_addrs(&args.settings)?;
-        // Settings problems (unreadable creds, half-set auth) fail the start.
+        // Settings problems (`nats::check`) and unreadable creds fail the start.
         connect_options(&args.settings, args.ping_interval).await?;
+        let servers = server_addrs(&args.settings)?;
         let s = &args.settings;
         let tls_configured = s.tls_required || s.ca_file.is_some() || s.cert_file.is_some();
         metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);

@@ -243,7 +243,7 @@ impl Feeder {
 
 /// Connects a plain reader client (same auth/TLS options as the settings).
 pub async fn reader(settings: &NatsSettings) -> async_nats::Client {
-    ingestor_actors::monitor::connect_options(settings, Duration::from_secs(5))
+    ingestor_actors::nats::connect_options(settings, Duration::from_secs(5))
         .await
         .unwrap()
         .connect(settings.servers.clone())
