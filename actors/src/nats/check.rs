@@ -177,10 +177,7 @@ fn auth(n: &NatsSettings, out: &mut Vec<NatsProblem>) {
         }
     }
     match (&n.user, &n.password) {
-        (Some(_), None) => out.push(NatsProblem::missing(
-            "password",
-            "`user` needs `password`",
-        )),
+        (Some(_), None) => out.push(NatsProblem::missing("password", "`user` needs `password`")),
         (None, Some(_)) => out.push(NatsProblem::missing("user", "`password` needs `user`")),
         _ => {}
     }
