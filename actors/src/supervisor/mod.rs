@@ -16,15 +16,16 @@
 //! (they are stopped at once and come back with it): the buffer takes the
 //! publisher with it. Nobody holds a reference to the monitor: the buffer
 //! and the publisher read the connection state from the watch when they
-//! start, so their restarts cost no NATS reconnect, and a monitor restart
-//! only sets the state down until the new one connects. When a Publisher (or the buffer)
-//! comes back, the in-flight batches are nacked first. More than
+//! start, so their restarts cost no NATS reconnect; a monitor that stops or
+//! dies leaves the state down (the publisher's session ends as on a lost
+//! connection) until its successor connects. When a Publisher (or the
+//! buffer) comes back, the in-flight batches are nacked first. More than
 //! `max_restarts` failures of one child within `within`: the tree shuts
-//! down cleanly (ring to disk) and
-//! reports exit status 1. A supervisor reacts only to children it owns,
-//! matched by actor id; the default handler (stop on any child failure) is
-//! overridden. A child starts only when the children it needs run (else it
-//! comes with them after their back-off).
+//! down cleanly (ring to disk) and reports exit status 1. A supervisor
+//! reacts only to children it owns, matched by actor id; the default
+//! handler (stop on any child failure) is overridden. A child starts only
+//! when the children it needs run (else it comes with them after their
+//! back-off).
 //!
 //! Pollers are named by a key per device entry (`devices`), not by position,
 //! so a config reload ([`RootMsg::Reload`], `reload`) can add and remove
