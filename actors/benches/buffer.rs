@@ -21,6 +21,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ingestor_actors::buffer::{record, BufferActor, BufferArgs, BufferMsg, Store};
+use ingestor_actors::monitor::ConnectionWatch;
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
 use ractor::{rpc::CallResult, Actor, ActorRef};
@@ -70,10 +71,17 @@ fn settings(memory: usize, persist: PersistMode) -> BufferSettings {
 
 async fn spawn(dir: &Path, s: BufferSettings) -> ActorRef<BufferMsg> {
     let store = Store::open(dir, s).expect("open").0.shared();
-    Actor::spawn(None, BufferActor, BufferArgs { store })
-        .await
-        .expect("spawn")
-        .0
+    Actor::spawn(
+        None,
+        BufferActor,
+        BufferArgs {
+            store,
+            connection: ConnectionWatch::never_connected(),
+        },
+    )
+    .await
+    .expect("spawn")
+    .0
 }
 
 /// Batches/s pushing `n` through the actor, `GROUP` outstanding at a time.

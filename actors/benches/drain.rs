@@ -21,7 +21,9 @@ use bytesize::ByteSize;
 use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, Store};
-use ingestor_actors::monitor::{ConnectionMonitor, MonitorArguments, DEFAULT_PING_INTERVAL};
+use ingestor_actors::monitor::{
+    ConnectionMonitor, ConnectionWatch, MonitorArguments, DEFAULT_PING_INTERVAL,
+};
 use ingestor_actors::publisher::{Publisher, PublisherArguments, RetryPolicy};
 use ingestor_actors::settings::{BufferSettings, NatsSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
@@ -75,11 +77,13 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
     let store = Store::open(dir, buffer_settings()).expect("reopen spool").0;
     let before = store.stats();
     assert!(before.disk_batches >= n, "prefill is on disk: {before:?}");
+    let connection = ConnectionWatch::new();
     let (buffer, _) = Actor::spawn(
         None,
         BufferActor,
         BufferArgs {
             store: store.shared(),
+            connection: connection.subscribe(),
         },
     )
     .await
@@ -93,6 +97,7 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
             service_id: SERVICE.into(),
             buffer: buffer.clone(),
             retry: RetryPolicy::default(),
+            connection: connection.subscribe(),
         },
     )
     .await
@@ -103,8 +108,7 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
         MonitorArguments {
             settings,
             client_name: SERVICE.into(),
-            publisher: publisher.clone(),
-            buffer: buffer.clone(),
+            connection,
             ping_interval: DEFAULT_PING_INTERVAL,
         },
     )
@@ -133,6 +137,7 @@ async fn drain_buffer_only(dir: &std::path::Path, n: u64, window: usize) -> f64 
         BufferActor,
         BufferArgs {
             store: store.shared(),
+            connection: ConnectionWatch::never_connected(),
         },
     )
     .await

@@ -10,7 +10,8 @@
 //! - [`encoded`] (`encoded.rs`): `EncodedBatch`, a batch encoded once for NATS.
 //! - [`fault`] (`fault.rs`): test-only fault injection (feature `fault-injection`).
 //! - [`metric_names`] (`metric_names.rs`): every exported metric name (docs/reference.md §4).
-//! - [`monitor`] (`monitor/`): ConnectionMonitor, a fresh NATS client per connection.
+//! - [`monitor`] (`monitor/`): ConnectionMonitor, a fresh NATS client per connection; its state as a watch.
+//! - [`nats`] (`nats/`): `[nats]` for a client: its rules checked in one place, the connect options.
 //! - [`poller`] (`poller/`): DevicePoller per `[[devices]]`: groups, plan, decode, link, deadband.
 //! - [`publisher`] (`publisher/`): Publisher, buffer -> NATS, acknowledged, oldest first.
 //! - [`settings`] (`settings/`): the config file's schema (docs/reference.md §2) as serde types.
@@ -31,6 +32,7 @@ pub mod encoded;
 pub mod fault;
 pub mod metric_names;
 pub mod monitor;
+pub mod nats;
 pub mod poller;
 pub mod publisher;
 pub mod settings;

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use buffer_rig::*;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, Store};
+use ingestor_actors::monitor::ConnectionWatch;
 use ingestor_actors::settings::PersistMode;
 use ractor::{rpc::CallResult, Actor};
 
@@ -29,9 +30,16 @@ async fn crash_child_pushes_until_killed() {
     .unwrap()
     .0
     .shared();
-    let (buffer, _) = Actor::spawn(None, BufferActor, BufferArgs { store })
-        .await
-        .unwrap();
+    let (buffer, _) = Actor::spawn(
+        None,
+        BufferActor,
+        BufferArgs {
+            store,
+            connection: ConnectionWatch::never_connected(),
+        },
+    )
+    .await
+    .unwrap();
     let mut tasks = Vec::new();
     for t in 0..4u64 {
         let buffer = buffer.clone();
@@ -123,6 +131,7 @@ async fn buffer_actor_restart_keeps_the_ring() {
         BufferActor,
         BufferArgs {
             store: store.clone(),
+            connection: ConnectionWatch::never_connected(),
         },
     )
     .await
@@ -139,9 +148,16 @@ async fn buffer_actor_restart_keeps_the_ring() {
     first.kill(); // what a panic does to the actor: its State is gone
     handle.await.unwrap();
 
-    let (second, _) = Actor::spawn(None, BufferActor, BufferArgs { store })
-        .await
-        .unwrap();
+    let (second, _) = Actor::spawn(
+        None,
+        BufferActor,
+        BufferArgs {
+            store,
+            connection: ConnectionWatch::never_connected(),
+        },
+    )
+    .await
+    .unwrap();
     second.cast(BufferMsg::Nack).unwrap(); // the publisher's in-flight went with it
     let mut all = Vec::new();
     while all.len() < 20 {
@@ -164,9 +180,16 @@ async fn parked_take_is_answered_by_the_next_push() {
         .unwrap()
         .0
         .shared();
-    let (buffer, _) = Actor::spawn(None, BufferActor, BufferArgs { store })
-        .await
-        .unwrap();
+    let (buffer, _) = Actor::spawn(
+        None,
+        BufferActor,
+        BufferArgs {
+            store,
+            connection: ConnectionWatch::never_connected(),
+        },
+    )
+    .await
+    .unwrap();
     let waiting = {
         let buffer = buffer.clone();
         tokio::spawn(async move {

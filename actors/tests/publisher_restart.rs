@@ -1,11 +1,11 @@
-//! The supervisor restarts the Publisher: attached to the running monitor,
-//! the new one resumes where the old one stopped, nothing doubled.
+//! The supervisor restarts the Publisher: reading the running monitor's
+//! connection state, the new one resumes where the old one stopped,
+//! nothing doubled.
 
 mod publisher_rig;
 
 use std::time::Duration;
 
-use ingestor_actors::monitor::MonitorMsg;
 use ingestor_actors::publisher::{Publisher, PublisherArguments};
 use publisher_rig::*;
 use ractor::Actor;
@@ -34,14 +34,11 @@ async fn publisher_restarted_mid_flow_and_reattached_resumes_without_loss() {
             service_id: SERVICE.into(),
             buffer: pipeline.buffer.clone(),
             retry: test_retry(),
+            connection: pipeline.connection.subscribe(),
         },
     )
     .await
     .unwrap();
-    pipeline
-        .monitor
-        .cast(MonitorMsg::AttachPublisher(publisher.clone()))
-        .unwrap();
     pipeline.publisher = publisher;
 
     wait_until(

@@ -3,15 +3,20 @@
 //! The store is an argument the supervisor keeps, not state the actor owns:
 //! a panic here restarts the actor on the very same ring. Disk work runs on
 //! tokio's blocking pool; a push that only touches memory runs inline.
+//! Whether NATS is up comes from the ConnectionMonitor's watch
+//! (`BufferArgs::connection`): the current state at start, then each change,
+//! so a restarted actor needs nothing from the monitor.
 
 use std::time::Duration;
 
 use metrics::gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::watch;
 
 use super::store::{lock, SharedStore, Store};
 use super::{SpoolError, SpoolState};
 use crate::metric_names;
+use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::EncodedBatch;
 
 /// What the buffer holds right now.
@@ -53,7 +58,8 @@ pub enum BufferMsg {
     Ack(u64),
     /// Every in-flight batch goes out again, first, in order.
     Nack,
-    /// NATS connection went up (`true`) or down (`false`).
+    /// Internal: the NATS connection went up (`true`) or down (`false`)
+    /// (from the task following the ConnectionMonitor's watch).
     Connection(bool),
     /// Current counts.
     Stats(RpcReplyPort<BufferStats>),
@@ -79,6 +85,9 @@ pub struct BufferActor;
 pub struct BufferArgs {
     /// The ring and spool; survives restarts of the actor.
     pub store: SharedStore,
+    /// The ConnectionMonitor's state (`persist = "disconnect"` writes
+    /// through while it is down); read at start, then followed.
+    pub connection: watch::Receiver<ConnectionState>,
 }
 
 /// The actor's own state: who waits for what. Lost on a restart, which only
@@ -92,6 +101,8 @@ pub struct BufferState {
     pending_at_schedule: usize,
     deferrals: u32,
     ticker: tokio::task::JoinHandle<()>,
+    /// Turns connection changes into `Connection`; ends with the state.
+    _following: Following,
 }
 
 async fn blocking<T, F>(store: &SharedStore, f: F) -> Result<T, ActorProcessingErr>
@@ -125,6 +136,11 @@ impl Actor for BufferActor {
         myself: ActorRef<BufferMsg>,
         args: BufferArgs,
     ) -> Result<BufferState, ActorProcessingErr> {
+        let following = Following::start(args.connection, myself.clone(), |e| match e {
+            LinkEvent::Connected(_) => Some(BufferMsg::Connection(true)),
+            LinkEvent::Disconnected => Some(BufferMsg::Connection(false)),
+            LinkEvent::Rejected(_) => None,
+        });
         let ticker = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(1));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -144,6 +160,7 @@ impl Actor for BufferActor {
             pending_at_schedule: 0,
             deferrals: 0,
             ticker,
+            _following: following,
         })
     }
 

@@ -1,5 +1,6 @@
-//! Making one connection: the client options of `[nats]`, and the *sink*
-//! that makes a client die with its connection instead of reconnecting.
+//! Making one connection: the monitor's connection policy on top of the
+//! client options of `[nats]` (`crate::nats`), and the *sink* that makes a
+//! client die with its connection instead of reconnecting.
 //!
 //! # Why a client never reconnects on its own
 //! Commands queued inside an async-nats client when its socket dies are
@@ -24,9 +25,8 @@ use async_nats::{ConnectOptions, ServerAddr};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::MonitorError;
 use crate::backoff::Backoff;
-use crate::settings::NatsSettings;
+use crate::nats::NatsSetupError;
 
 /// The longest pause between two connect attempts: a server that is back
 /// is in use again within about this long (plus the connect itself), and a
@@ -54,17 +54,17 @@ pub(super) struct Sink {
 }
 
 impl Sink {
-    pub(super) async fn start() -> Result<Sink, MonitorError> {
+    pub(super) async fn start() -> Result<Sink, NatsSetupError> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
-            .map_err(|e| MonitorError::Client(format!("cannot open the local sink: {e}")))?;
+            .map_err(|e| NatsSetupError::Client(format!("cannot open the local sink: {e}")))?;
         let port = listener
             .local_addr()
-            .map_err(|e| MonitorError::Client(format!("cannot open the local sink: {e}")))?
+            .map_err(|e| NatsSetupError::Client(format!("cannot open the local sink: {e}")))?
             .port();
         let addr = format!("nats://127.0.0.1:{port}")
             .parse::<ServerAddr>()
-            .map_err(|e| MonitorError::Client(e.to_string()))?;
+            .map_err(|e| NatsSetupError::Client(e.to_string()))?;
         let task = tokio::spawn(async move {
             // Accepting and dropping closes the socket before the client
             // reads an INFO: its connect attempt fails at once.
@@ -84,79 +84,6 @@ impl Drop for Sink {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-pub(super) fn server_addrs(settings: &NatsSettings) -> Result<Vec<ServerAddr>, MonitorError> {
-    if settings.servers.is_empty() {
-        return Err(MonitorError::NoServers);
-    }
-    settings
-        .servers
-        .iter()
-        .map(|url| {
-            url.parse::<ServerAddr>()
-                .map_err(|e| MonitorError::InvalidServer {
-                    url: crate::credentials::redact_url(url),
-                    reason: e.to_string(),
-                })
-        })
-        .collect()
-}
-
-/// The client options of `[nats]`: auth, TLS, short pings. Connection
-/// policy (attempts, reconnects) is the caller's: the monitor adds its own
-/// (see the module doc); a plain client (a test's reader) uses these as they are.
-pub async fn connect_options(
-    settings: &NatsSettings,
-    ping_interval: Duration,
-) -> Result<ConnectOptions, MonitorError> {
-    let mut options = match &settings.creds_file {
-        Some(path) => ConnectOptions::with_credentials_file(path)
-            .await
-            .map_err(|source| MonitorError::CredsFile {
-                path: path.display().to_string(),
-                source,
-            })?,
-        None => ConnectOptions::new(),
-    };
-    if let Some(path) = &settings.nkey_seed_file {
-        let seed =
-            tokio::fs::read_to_string(path)
-                .await
-                .map_err(|source| MonitorError::NkeySeedFile {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-        options = options.nkey(seed.trim().to_string());
-    }
-    if let Some(token) = &settings.token {
-        options = options.token(token.clone());
-    }
-    match (&settings.user, &settings.password) {
-        (Some(user), Some(password)) => {
-            options = options.user_and_password(user.clone(), password.clone())
-        }
-        (None, None) => {}
-        _ => return Err(MonitorError::Incomplete("user and password go together")),
-    }
-    if let Some(ca) = &settings.ca_file {
-        options = options.add_root_certificates(ca.clone());
-    }
-    match (&settings.cert_file, &settings.key_file) {
-        (Some(cert), Some(key)) => {
-            options = options.add_client_certificate(cert.clone(), key.clone())
-        }
-        (None, None) => {}
-        _ => {
-            return Err(MonitorError::Incomplete(
-                "cert_file and key_file go together",
-            ))
-        }
-    }
-    Ok(options
-        .require_tls(settings.tls_required)
-        .ping_interval(ping_interval)
-        .connection_timeout(Duration::from_secs(5)))
 }
 
 /// The options of one connection of the monitor: one attempt over the
@@ -179,40 +106,5 @@ mod tests {
         assert_eq!(reconnect_delay(1), Duration::from_millis(50));
         assert_eq!(reconnect_delay(5), RECONNECT_MAX_DELAY);
         assert_eq!(reconnect_delay(u32::MAX), RECONNECT_MAX_DELAY);
-    }
-}
-
-#[cfg(test)]
-mod config_tests {
-    use super::*;
-    use crate::monitor::DEFAULT_PING_INTERVAL;
-
-    #[test]
-    fn half_configured_auth_and_bad_urls_are_config_errors() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let mut s = NatsSettings {
-            user: Some("u".into()),
-            ..NatsSettings::default()
-        };
-        let err = rt
-            .block_on(connect_options(&s, DEFAULT_PING_INTERVAL))
-            .unwrap_err();
-        assert!(err.to_string().contains("user and password"));
-        s.user = None;
-        s.cert_file = Some("c.pem".into());
-        let err = rt
-            .block_on(connect_options(&s, DEFAULT_PING_INTERVAL))
-            .unwrap_err();
-        assert!(err.to_string().contains("cert_file and key_file"));
-        s.cert_file = None;
-        s.servers = vec!["nats://bad host:4222".into()];
-        assert!(matches!(
-            server_addrs(&s),
-            Err(MonitorError::InvalidServer { .. })
-        ));
-        s.servers.clear();
-        assert!(matches!(server_addrs(&s), Err(MonitorError::NoServers)));
     }
 }

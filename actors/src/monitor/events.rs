@@ -1,4 +1,4 @@
-//! What the current client's events mean for the others, and how a
+//! What the current client's events mean for the connection state, and how a
 //! connection problem is reported (once per cause, with what to check).
 
 use async_nats::{ClientError, Event, ServerError};
@@ -6,7 +6,6 @@ use ractor::ActorRef;
 use tracing::{debug, error, info, warn};
 
 use super::{MonitorMsg, MonitorState};
-use crate::publisher::PublisherMsg;
 
 impl MonitorState {
     pub(super) fn on_event(&mut self, myself: &ActorRef<MonitorMsg>, event: Event) {
@@ -19,7 +18,7 @@ impl MonitorState {
             }
             Event::ServerError(ServerError::Other(text)) => {
                 if text.to_ascii_lowercase().contains("permissions violation") {
-                    let _ = self.publisher.cast(PublisherMsg::ServerRejected(text));
+                    self.announcer.0.rejected(text);
                 } else {
                     warn!(error = %text, "NATS server reported an error");
                 }
@@ -65,6 +64,7 @@ impl MonitorState {
         } else {
             warn!(error = %text, "cannot reach NATS; batches stay buffered, retrying");
         }
+        self.announcer.0.problem(&text);
         self.last_error = Some(text);
     }
 }

@@ -12,11 +12,14 @@
 //! - Back quickly, no storm: after a loss the first attempt is immediate,
 //!   then 50 ms doubling to [`connect::RECONNECT_MAX_DELAY`] (500 ms) apart.
 //!   A server that comes back is in use within about half a second.
-//! - Every event of the current client becomes a typed message: the
-//!   Publisher gets [`PublisherMsg::Connected`] (with the client) and
-//!   [`PublisherMsg::Disconnected`], the BufferActor gets
-//!   [`BufferMsg::Connection`] (it needs it for `persist = "disconnect"`).
+//! - The monitor does not know who listens: the state of the current
+//!   connection (up with its client, or down and why, and the server's
+//!   permission rejections) goes into the [`ConnectionWatch`] it is lent.
+//!   The Publisher and the BufferActor (for `persist = "disconnect"`) each
+//!   follow a receiver of it, so their restarts need nothing from here.
 //!   Events of a retired client (tagged with its generation) are ignored.
+//! - Up only while this monitor runs: when it stops or dies, the state it
+//!   leaves is down (see [`ConnectionWatch`]).
 //! - The service starts and buffers when NATS is down at boot: the first
 //!   connect is just another attempt.
 //! - No global state: everything comes in [`MonitorArguments`], so a
@@ -30,6 +33,7 @@
 //! Metrics: `ingestor_nats_connected` (gauge), `ingestor_nats_reconnects_total`.
 
 mod connect;
+mod connection;
 mod events;
 
 use std::sync::Arc;
@@ -38,59 +42,22 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::{Client, Event, ServerAddr};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use thiserror::Error;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::buffer::BufferMsg;
 use crate::metric_names;
-use crate::publisher::PublisherMsg;
+use crate::nats::{connect_options, server_addrs};
 use crate::settings::NatsSettings;
-pub use connect::{connect_options, reconnect_delay, RECONNECT_MAX_DELAY};
-use connect::{one_connection, server_addrs, Sink};
+use connect::{one_connection, Sink};
+pub use connect::{reconnect_delay, RECONNECT_MAX_DELAY};
+use connection::{Announcer, MONITOR_GONE};
+pub use connection::{
+    ConnectionState, ConnectionWatch, Follower, Following, Link, LinkEvent, Rejection,
+};
 
 /// How often the client pings the server by default; two missed pongs drop
 /// the connection.
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(2);
-
-/// Why the NATS client could not be set up. None of these heal by retrying:
-/// they need a config change.
-#[derive(Debug, Error)]
-pub enum MonitorError {
-    /// A `[nats] servers` entry is not a NATS URL.
-    #[error("[nats] servers: {url:?} is not a NATS server address ({reason})")]
-    InvalidServer {
-        /// The configured entry, user info redacted.
-        url: String,
-        /// What the parser said.
-        reason: String,
-    },
-    /// `[nats] servers` is empty.
-    #[error("[nats] servers is empty: name at least one server")]
-    NoServers,
-    /// `creds_file` could not be read or parsed.
-    #[error("[nats] creds_file {path}: {source}")]
-    CredsFile {
-        /// The configured path.
-        path: String,
-        /// The I/O or parse error.
-        source: std::io::Error,
-    },
-    /// `nkey_seed_file` could not be read.
-    #[error("[nats] nkey_seed_file {path}: {source}")]
-    NkeySeedFile {
-        /// The configured path.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Only one of `user` and `password`, or only one of `cert_file` and `key_file`.
-    #[error("[nats] {0}")]
-    Incomplete(&'static str),
-    /// The client refused the options (it does not connect yet, so this is a setup error).
-    #[error("cannot set up the NATS client: {0}")]
-    Client(String),
-}
 
 /// The ConnectionMonitor actor.
 pub struct ConnectionMonitor;
@@ -101,10 +68,9 @@ pub struct MonitorArguments {
     pub settings: NatsSettings,
     /// Shown to the server as the connection name (the service id).
     pub client_name: String,
-    /// Gets the client when connected, and every state change.
-    pub publisher: ActorRef<PublisherMsg>,
-    /// Gets `Connection(bool)`.
-    pub buffer: ActorRef<BufferMsg>,
+    /// Where the connection state goes (the same channel for every
+    /// incarnation, so a restarted monitor carries on where this one left off).
+    pub connection: ConnectionWatch,
     /// Ping period; a dead path is noticed after about three of these.
     pub ping_interval: Duration,
 }
@@ -146,12 +112,6 @@ pub enum MonitorMsg {
     },
     /// The current status.
     Status(RpcReplyPort<MonitorStatus>),
-    /// A restarted Publisher: send events there from now on; it is told the
-    /// current state at once (with the client when connected).
-    AttachPublisher(ActorRef<PublisherMsg>),
-    /// A restarted BufferActor: send `Connection` there from now on; it is
-    /// told the current state at once.
-    AttachBuffer(ActorRef<BufferMsg>),
 }
 
 /// The ConnectionMonitor's state.
@@ -169,8 +129,8 @@ pub struct MonitorState {
     /// The current attempt's client lost its connection before it was handed over.
     lost_while_connecting: bool,
     failures: u32,
-    publisher: ActorRef<PublisherMsg>,
-    buffer: ActorRef<BufferMsg>,
+    /// Up while `client` is; down when this state is dropped.
+    announcer: Announcer,
     ever_connected: bool,
     reconnects: u64,
     connect_attempts: u64,
@@ -188,9 +148,9 @@ impl Actor for ConnectionMonitor {
         myself: ActorRef<MonitorMsg>,
         args: MonitorArguments,
     ) -> Result<MonitorState, ActorProcessingErr> {
-        let servers = server_addrs(&args.settings)?;
-        // Settings problems (unreadable creds, half-set auth) fail the start.
+        // Settings problems (`nats::check`) and unreadable creds fail the start.
         connect_options(&args.settings, args.ping_interval).await?;
+        let servers = server_addrs(&args.settings)?;
         let s = &args.settings;
         let tls_configured = s.tls_required || s.ca_file.is_some() || s.cert_file.is_some();
         metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);
@@ -207,8 +167,7 @@ impl Actor for ConnectionMonitor {
             attempt: None,
             lost_while_connecting: false,
             failures: 0,
-            publisher: args.publisher,
-            buffer: args.buffer,
+            announcer: Announcer(args.connection),
             ever_connected: false,
             reconnects: 0,
             connect_attempts: 0,
@@ -263,20 +222,6 @@ impl Actor for ConnectionMonitor {
                     }
                 }
             }
-            MonitorMsg::AttachPublisher(publisher) => {
-                state.publisher = publisher;
-                let msg = match &state.client {
-                    Some(client) => PublisherMsg::Connected(client.clone()),
-                    None => PublisherMsg::Disconnected,
-                };
-                let _ = state.publisher.cast(msg);
-            }
-            MonitorMsg::AttachBuffer(buffer) => {
-                state.buffer = buffer;
-                let _ = state
-                    .buffer
-                    .cast(BufferMsg::Connection(state.client.is_some()));
-            }
             MonitorMsg::Status(reply) => {
                 let _ = reply.send(MonitorStatus {
                     connected: state.client.is_some(),
@@ -295,6 +240,8 @@ impl Actor for ConnectionMonitor {
         state: &mut MonitorState,
     ) -> Result<(), ActorProcessingErr> {
         metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);
+        // Nobody may use the client from here on: it is drained below.
+        state.announcer.0.down(Some(MONITOR_GONE.into()));
         if let Some(attempt) = state.attempt.take() {
             attempt.abort();
         }
@@ -366,8 +313,7 @@ impl MonitorState {
         self.failures = 0;
         self.last_error = None;
         metrics::gauge!(metric_names::NATS_CONNECTED).set(1.0);
-        let _ = self.buffer.cast(BufferMsg::Connection(true));
-        let _ = self.publisher.cast(PublisherMsg::Connected(client.clone()));
+        self.announcer.0.up(client.clone());
         self.client = Some(client);
     }
 
@@ -379,8 +325,7 @@ impl MonitorState {
         }
         warn!("lost the NATS connection; batches stay buffered, reconnecting");
         metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);
-        let _ = self.buffer.cast(BufferMsg::Connection(false));
-        let _ = self.publisher.cast(PublisherMsg::Disconnected);
+        self.announcer.0.down(Some("connection lost".into()));
         self.failures = 0;
         let _ = myself.cast(MonitorMsg::Connect {
             generation: self.generation,

@@ -35,6 +35,12 @@
 //!   payload over the server's limit) are logged once per cause, counted in
 //!   `ingestor_publish_errors_total{reason}`, and retried slowly; the data
 //!   stays buffered.
+//! - The connection comes from the ConnectionMonitor's watch
+//!   ([`PublisherArguments::connection`]): read when the Publisher starts
+//!   (a restarted one publishes at once on the running connection), then
+//!   followed by a task of its own that turns each change into an internal
+//!   message. A connection that goes down ends the session; a server
+//!   rejection ends it as a permission error.
 //! - No global state: settings come in [`PublisherArguments`], so a `[nats]`
 //!   change is applied by stopping this actor and spawning a new one.
 //!
@@ -51,11 +57,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
 use crate::buffer::BufferMsg;
 use crate::metric_names;
+use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::settings::NatsSettings;
 use session::Session;
 
@@ -74,6 +82,8 @@ pub struct PublisherArguments {
     pub buffer: ActorRef<BufferMsg>,
     /// Back-off after failures.
     pub retry: RetryPolicy,
+    /// The ConnectionMonitor's state: the client to publish through.
+    pub connection: watch::Receiver<ConnectionState>,
 }
 
 /// What the Publisher reports, for `/health` and tests.
@@ -95,12 +105,8 @@ pub struct PublisherStatus {
 /// Messages of the Publisher.
 #[derive(Debug)]
 pub enum PublisherMsg {
-    /// From the monitor: connected; publish through this client.
-    Connected(async_nats::Client),
-    /// From the monitor: the connection is down.
-    Disconnected,
-    /// From the monitor: the server sent `-ERR` (a permissions violation).
-    ServerRejected(String),
+    /// Internal: the connection state changed (from the follower task).
+    Link(LinkEvent),
     /// Internal: a session ended with this error.
     SessionEnded {
         /// Which session.
@@ -150,6 +156,8 @@ pub struct PublisherState {
     confirmed_at_last_failure: u64,
     last_error: Option<PublishError>,
     errors: BTreeMap<&'static str, u64>,
+    /// Tells this actor about connection changes; ends with the state.
+    _following: Following,
 }
 
 impl Actor for Publisher {
@@ -159,9 +167,10 @@ impl Actor for Publisher {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<PublisherMsg>,
+        myself: ActorRef<PublisherMsg>,
         args: PublisherArguments,
     ) -> Result<PublisherState, ActorProcessingErr> {
+        let following = Following::start(args.connection, myself, |e| Some(PublisherMsg::Link(e)));
         Ok(PublisherState {
             settings: Arc::new(args.settings),
             service_id: args.service_id.into(),
@@ -178,6 +187,7 @@ impl Actor for Publisher {
             confirmed_at_last_failure: 0,
             last_error: None,
             errors: BTreeMap::new(),
+            _following: following,
         })
     }
 
@@ -189,7 +199,7 @@ impl Actor for Publisher {
     ) -> Result<(), ActorProcessingErr> {
         crate::fault::hit("publisher").await;
         match msg {
-            PublisherMsg::Connected(client) => {
+            PublisherMsg::Link(LinkEvent::Connected(client)) => {
                 state.client = Some(client);
                 // A fresh connection is worth trying at once, unless the
                 // last failure was a rejection that a reconnect cannot fix.
@@ -204,13 +214,13 @@ impl Actor for Publisher {
                     state.start_session(&myself);
                 }
             }
-            PublisherMsg::Disconnected => {
+            PublisherMsg::Link(LinkEvent::Disconnected) => {
                 state.client = None;
                 if state.stop_session().await {
                     state.failed(&myself, PublishError::Disconnected)?;
                 }
             }
-            PublisherMsg::ServerRejected(text) => {
+            PublisherMsg::Link(LinkEvent::Rejected(text)) => {
                 if state.stop_session().await {
                     state.failed(&myself, PublishError::PermissionDenied(text))?;
                 } else {

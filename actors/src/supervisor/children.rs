@@ -8,7 +8,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use super::{Child, RootMsg, RootState};
 use crate::backoff::Backoff;
 use crate::buffer::{BufferActor, BufferArgs};
-use crate::monitor::{ConnectionMonitor, MonitorArguments, MonitorMsg, DEFAULT_PING_INTERVAL};
+use crate::monitor::{ConnectionMonitor, MonitorArguments, DEFAULT_PING_INTERVAL};
 use crate::poller::spread_start;
 use crate::poller::{DevicePoller, DevicePollerArgs};
 use crate::publisher::{Publisher, PublisherArguments, RetryPolicy};
@@ -27,11 +27,9 @@ impl RootState {
             Child::Buffer => {
                 let args = BufferArgs {
                     store: self.store.clone(),
+                    connection: self.connection.subscribe(),
                 };
                 let (r, _) = Actor::spawn_linked(None, BufferActor, args, sup).await?;
-                if let Some(monitor) = &self.refs.monitor {
-                    let _ = monitor.cast(MonitorMsg::AttachBuffer(r.clone()));
-                }
                 self.refs.buffer = Some(r.clone());
                 self.inlet_target.send_replace(Some(r.clone()));
                 r.get_cell()
@@ -50,11 +48,9 @@ impl RootState {
                     service_id: s.service.id.clone(),
                     buffer,
                     retry,
+                    connection: self.connection.subscribe(),
                 };
                 let (r, _) = Actor::spawn_linked(None, Publisher, args, sup).await?;
-                if let Some(monitor) = &self.refs.monitor {
-                    let _ = monitor.cast(MonitorMsg::AttachPublisher(r.clone()));
-                }
                 self.refs.publisher = Some(r.clone());
                 r.get_cell()
             }
@@ -62,8 +58,7 @@ impl RootState {
                 let args = MonitorArguments {
                     settings: s.nats.clone(),
                     client_name: format!("ingestor {}", s.service.id),
-                    publisher: self.refs.publisher.clone().ok_or("publisher not running")?,
-                    buffer: self.refs.buffer.clone().ok_or("buffer not running")?,
+                    connection: self.connection.clone(),
                     ping_interval: DEFAULT_PING_INTERVAL,
                 };
                 let (r, _) = Actor::spawn_linked(None, ConnectionMonitor, args, sup).await?;

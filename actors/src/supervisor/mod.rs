@@ -2,24 +2,30 @@
 //!
 //! ```text
 //! RootSupervisor
-//! ├── BufferActor        store (ring + spool) kept here, handed to each incarnation
-//! ├── Publisher          needs: buffer
-//! ├── ConnectionMonitor  needs: buffer, publisher (handed new ones by Attach*)
-//! └── DevicePoller × N   need: buffer (links kept here, shared by devices on one address)
+//! ├── BufferActor        store (ring + spool) kept here, handed to each incarnation;
+//! │                      follows the connection watch
+//! ├── Publisher          needs: buffer; follows the connection watch
+//! ├── ConnectionMonitor  needs nothing; writes the connection watch (made here
+//! │                      once, lent to each incarnation)
+//! └── DevicePoller × N   need nothing (links kept here, shared by devices on one
+//!                        address; they push through the inlet, kept here too)
 //! ```
 //!
 //! A failed child is restarted after `backoff_min · 2^(n−1)` (capped at
 //! `backoff_max`), together with the children that hold a reference to it
 //! (they are stopped at once and come back with it): the buffer takes the
-//! publisher and the pollers with it; the monitor stays connected and is
-//! handed the new buffer and publisher. When a Publisher (or the buffer)
-//! comes back, the in-flight batches are nacked first. More than
+//! publisher with it. Nobody holds a reference to the monitor: the buffer
+//! and the publisher read the connection state from the watch when they
+//! start, so their restarts cost no NATS reconnect; a monitor that stops or
+//! dies leaves the state down (the publisher's session ends as on a lost
+//! connection) until its successor connects. When a Publisher (or the
+//! buffer) comes back, the in-flight batches are nacked first. More than
 //! `max_restarts` failures of one child within `within`: the tree shuts
-//! down cleanly (ring to disk) and
-//! reports exit status 1. A supervisor reacts only to children it owns,
-//! matched by actor id; the default handler (stop on any child failure) is
-//! overridden. A child starts only when the children it needs run (else it
-//! comes with them after their back-off).
+//! down cleanly (ring to disk) and reports exit status 1. A supervisor
+//! reacts only to children it owns, matched by actor id; the default
+//! handler (stop on any child failure) is overridden. A child starts only
+//! when the children it needs run (else it comes with them after their
+//! back-off).
 //!
 //! Pollers are named by a key per device entry (`devices`), not by position,
 //! so a config reload ([`RootMsg::Reload`], `reload`) can add and remove
@@ -58,7 +64,7 @@ use devices::DeviceTable;
 
 use crate::buffer::{lock, BufferInlet, BufferMsg, SharedStore};
 use crate::metric_names;
-use crate::monitor::MonitorMsg;
+use crate::monitor::{ConnectionWatch, MonitorMsg};
 use crate::poller::{DevicePollerMsg, Links};
 use crate::publisher::PublisherMsg;
 use crate::settings::Settings;
@@ -93,8 +99,8 @@ impl Child {
 
     /// Whether `self` holds a reference to `other` (and must restart with it).
     fn depends_on(self, other: Child) -> bool {
-        // The monitor is handed a new buffer or publisher instead
-        // (`Attach*`), so their restarts cost no NATS reconnect.
+        // The monitor knows neither buffer nor publisher: they follow its
+        // watch, so their restarts cost no NATS reconnect.
         // Pollers push through the inlet, which holds their batches while
         // the buffer restarts: they keep polling.
         matches!((other, self), (Child::Buffer, Child::Publisher))
@@ -105,9 +111,9 @@ impl Child {
         match self {
             // Pollers push through the inlet, which holds their batches
             // while no buffer runs.
-            Child::Buffer | Child::Poller(_) => &[],
+            // The monitor writes to the watch kept here, whoever listens.
+            Child::Buffer | Child::Poller(_) | Child::Monitor => &[],
             Child::Publisher => &[Child::Buffer],
-            Child::Monitor => &[Child::Buffer, Child::Publisher],
         }
     }
 }
@@ -189,6 +195,9 @@ pub struct RootState {
     inlet: BufferInlet,
     /// Tells the inlet which BufferActor is current (`None`: restarting).
     inlet_target: tokio::sync::watch::Sender<Option<ActorRef<BufferMsg>>>,
+    /// The NATS connection state: written by each monitor incarnation,
+    /// followed by the buffer and the publisher; outlives all of them.
+    connection: ConnectionWatch,
 }
 
 impl Actor for RootSupervisor {
@@ -215,6 +224,7 @@ impl Actor for RootSupervisor {
             ids: HashMap::new(),
             waiting: HashSet::new(),
             stopping: false,
+            connection: ConnectionWatch::new(),
         })
     }
 

@@ -5,17 +5,18 @@
 
 pub mod nats_server;
 pub mod proxy;
+pub mod stream;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer};
-use futures::StreamExt;
 use ingestor_actors::backoff::Backoff;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, Store};
-use ingestor_actors::monitor::{ConnectionMonitor, MonitorArguments, MonitorMsg, MonitorStatus};
+use ingestor_actors::monitor::{
+    ConnectionMonitor, ConnectionWatch, MonitorArguments, MonitorMsg, MonitorStatus,
+};
 use ingestor_actors::publisher::{
     Publisher, PublisherArguments, PublisherMsg, PublisherStatus, RetryPolicy,
 };
@@ -26,6 +27,8 @@ use tokio::task::JoinHandle;
 
 #[allow(unused_imports)]
 pub use nats_server::{free_port, NatsServer};
+#[allow(unused_imports)]
+pub use stream::*;
 
 pub const SERVICE: &str = "line1-ipc";
 
@@ -70,9 +73,11 @@ where
     }
 }
 
-/// A ConnectionMonitor and a Publisher on `buffer`.
+/// A ConnectionMonitor and a Publisher on `buffer`, the monitor writing
+/// `connection`.
 pub async fn start_nats_side(
     buffer: &ActorRef<BufferMsg>,
+    connection: &ConnectionWatch,
     settings: NatsSettings,
 ) -> (ActorRef<MonitorMsg>, ActorRef<PublisherMsg>) {
     let (publisher, _) = Actor::spawn(
@@ -83,6 +88,7 @@ pub async fn start_nats_side(
             service_id: SERVICE.into(),
             buffer: buffer.clone(),
             retry: test_retry(),
+            connection: connection.subscribe(),
         },
     )
     .await
@@ -93,8 +99,7 @@ pub async fn start_nats_side(
         MonitorArguments {
             settings,
             client_name: SERVICE.into(),
-            publisher: publisher.clone(),
-            buffer: buffer.clone(),
+            connection: connection.clone(),
             ping_interval: Duration::from_secs(1),
         },
     )
@@ -108,6 +113,8 @@ pub struct Pipeline {
     pub buffer: ActorRef<BufferMsg>,
     pub monitor: ActorRef<MonitorMsg>,
     pub publisher: ActorRef<PublisherMsg>,
+    /// The connection state, as the supervisor keeps it across restarts.
+    pub connection: ConnectionWatch,
     /// The spool's directory (a real fjall spool).
     pub data_dir: tempfile::TempDir,
 }
@@ -121,20 +128,23 @@ impl Pipeline {
     pub async fn start_with_buffer(settings: NatsSettings, buffer: BufferSettings) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let store = Store::open(data_dir.path(), buffer).unwrap().0;
+        let connection = ConnectionWatch::new();
         let (buffer, _) = Actor::spawn(
             None,
             BufferActor,
             BufferArgs {
                 store: store.shared(),
+                connection: connection.subscribe(),
             },
         )
         .await
         .unwrap();
-        let (monitor, publisher) = start_nats_side(&buffer, settings).await;
+        let (monitor, publisher) = start_nats_side(&buffer, &connection, settings).await;
         Pipeline {
             buffer,
             monitor,
             publisher,
+            connection,
             data_dir,
         }
     }
@@ -143,7 +153,7 @@ impl Pipeline {
     /// of the service with a fixed config does.
     pub async fn restart_nats_side(&mut self, settings: NatsSettings) {
         self.stop_nats_side().await;
-        let (monitor, publisher) = start_nats_side(&self.buffer, settings).await;
+        let (monitor, publisher) = start_nats_side(&self.buffer, &self.connection, settings).await;
         self.monitor = monitor;
         self.publisher = publisher;
     }
@@ -243,125 +253,12 @@ impl Feeder {
 
 /// Connects a plain reader client (same auth/TLS options as the settings).
 pub async fn reader(settings: &NatsSettings) -> async_nats::Client {
-    ingestor_actors::monitor::connect_options(settings, Duration::from_secs(5))
+    ingestor_actors::nats::connect_options(settings, Duration::from_secs(5))
         .await
         .unwrap()
         .connect(settings.servers.clone())
         .await
         .unwrap()
-}
-
-/// Messages in the stream (0 when it does not exist yet).
-pub async fn stream_count(client: &async_nats::Client, stream: &str) -> u64 {
-    let js = jetstream::new(client.clone());
-    match js.get_stream(stream).await {
-        Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
-        Err(_) => 0,
-    }
-}
-
-/// Every message of the stream in stream order, read with an ordinary pull
-/// consumer: the `Ingestor-Seq` header of each, checked against the payload.
-pub async fn read_seqs(client: &async_nats::Client, stream: &str) -> Vec<u64> {
-    let js = jetstream::new(client.clone());
-    let mut s = js.get_stream(stream).await.unwrap();
-    let total = s.info().await.unwrap().state.messages;
-    let config = consumer::pull::Config {
-        ack_policy: consumer::AckPolicy::None,
-        deliver_policy: consumer::DeliverPolicy::All,
-        num_replicas: 1,
-        ..Default::default()
-    };
-    // Right after a failover the cluster may need a moment to place a consumer.
-    let mut attempts = 0;
-    let consumer: consumer::PullConsumer = loop {
-        match s.create_consumer(config.clone()).await {
-            Ok(c) => break c,
-            Err(e) if attempts < 20 => {
-                attempts += 1;
-                eprintln!("create consumer: {e}; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("cannot create a consumer on {stream}: {e}"),
-        }
-    };
-    let mut messages = consumer.messages().await.unwrap();
-    let mut seqs = Vec::with_capacity(total as usize);
-    while (seqs.len() as u64) < total {
-        let m = tokio::time::timeout(Duration::from_secs(20), messages.next())
-            .await
-            .expect("stream read stalled")
-            .unwrap()
-            .unwrap();
-        let headers = m.headers.as_ref().expect("headers");
-        let seq: u64 = headers
-            .get("Ingestor-Seq")
-            .unwrap()
-            .as_str()
-            .parse()
-            .unwrap();
-        let msg_id = headers.get("Nats-Msg-Id").unwrap().as_str().to_string();
-        assert_eq!(msg_id, format!("{SERVICE}-{seq}"));
-        let payload: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
-        assert_eq!(
-            payload["seq"].as_u64(),
-            Some(seq),
-            "payload seq matches header"
-        );
-        let device = payload["device"].as_str().unwrap();
-        assert_eq!(m.subject.as_str(), format!("telemetry.{SERVICE}.{device}"));
-        seqs.push(seq);
-    }
-    seqs
-}
-
-/// `1..=n`, for comparing with what the stream holds.
-pub fn all_seqs(n: u64) -> Vec<u64> {
-    (1..=n).collect()
-}
-
-/// Asserts the stream holds every seq 1..=n exactly once; with `ordered`,
-/// also ascending. Prints a short description of any difference.
-pub fn assert_exactly_once(seqs: &[u64], n: u64, ordered: bool) {
-    let mut sorted = seqs.to_vec();
-    sorted.sort_unstable();
-    let dups: Vec<u64> = sorted
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0])
-        .collect();
-    assert!(dups.is_empty(), "duplicated seqs in the stream: {dups:?}");
-    let missing: Vec<u64> = (1..=n)
-        .filter(|s| sorted.binary_search(s).is_err())
-        .take(20)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "seqs missing from the stream (first 20): {missing:?}"
-    );
-    assert_eq!(sorted.len() as u64, n, "stream holds extra seqs");
-    let inversions = seqs.windows(2).filter(|w| w[0] > w[1]).count();
-    if inversions > 0 {
-        eprintln!("note: {inversions} places where the stream's seq order steps back");
-    }
-    if ordered {
-        let out_of_order: Vec<(u64, u64)> = seqs
-            .windows(2)
-            .filter(|w| w[0] > w[1])
-            .map(|w| (w[0], w[1]))
-            .take(20)
-            .collect();
-        assert!(
-            out_of_order.is_empty(),
-            "seqs out of order in the stream: {out_of_order:?}"
-        );
-    }
-}
-
-/// What a consumer of the stream is promised (docs/reference.md §3): every seq
-/// 1..=n exactly once, strictly ascending in stream order.
-pub fn assert_each_once_ascending(seqs: &[u64], n: u64) {
-    assert_exactly_once(seqs, n, true);
 }
 
 /// A small xorshift for random delays; seeded from the clock, the seed printed.
@@ -385,25 +282,4 @@ impl Rng {
         self.0 ^= self.0 << 17;
         lo + self.0 % (hi - lo).max(1)
     }
-}
-
-/// A stream made by the test, as a site would: subjects `telemetry.>`,
-/// the given duplicate window and message size limit (-1: none).
-pub async fn create_stream(
-    settings: &NatsSettings,
-    name: &str,
-    duplicate_window: Duration,
-    max_message_size: i32,
-) {
-    let client = reader(settings).await;
-    jetstream::new(client)
-        .create_stream(jetstream::stream::Config {
-            name: name.into(),
-            subjects: vec!["telemetry.>".into()],
-            duplicate_window,
-            max_message_size,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
 }

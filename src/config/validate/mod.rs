@@ -7,12 +7,11 @@
 mod device;
 
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
-use async_nats::ServerAddr;
+use ingestor_actors::nats::{self, NatsProblemKind};
 use ingestor_actors::settings::{
-    BufferSettings, MetricsSettings, NatsMode, NatsSettings, ServiceSettings, SupervisionSettings,
+    BufferSettings, MetricsSettings, NatsSettings, ServiceSettings, SupervisionSettings,
 };
 
 use super::error::{ConfigError, KeyPath, Problem};
@@ -83,111 +82,19 @@ fn service(s: &ServiceSettings, out: &mut Vec<Problem>) {
     }
 }
 
+/// `[nats]`: the rules live beside the client setup (`nats::check`), so
+/// the service and the ConnectionMonitor accept the same settings.
 fn nats(n: &NatsSettings, out: &mut Vec<Problem>) {
     let path = KeyPath::root().key("nats");
-    if n.servers.is_empty() {
-        out.push(Problem::invalid(
-            path.key("servers"),
-            "[]",
-            "at least one server, like \"nats://127.0.0.1:4222\"",
-        ));
-    }
-    for (i, server) in n.servers.iter().enumerate() {
-        if !is_server_url(server) {
-            let allowed = "a nats:// or tls:// URL with a host, like \"nats://127.0.0.1:4222\"";
-            out.push(Problem::invalid(
-                path.key("servers").index(i),
-                quoted(&ingestor_actors::credentials::redact_url(server)),
-                allowed,
-            ));
+    for problem in nats::check(n) {
+        let mut at = path.key(problem.key);
+        if let Some(i) = problem.index {
+            at = at.index(i);
         }
-    }
-    if !is_subject(&n.subject_prefix) {
-        let allowed = "dot-separated NATS tokens without spaces, '*' or '>', like \"telemetry\" or \"site1.telemetry\"";
-        out.push(Problem::invalid(
-            path.key("subject_prefix"),
-            quoted(&n.subject_prefix),
-            allowed,
-        ));
-    }
-    if n.mode == NatsMode::Jetstream && !is_stream_name(&n.stream) {
-        let allowed = "a JetStream stream name: not empty, no spaces, '.', '*', '>', '/' or '\\'";
-        out.push(Problem::invalid(
-            path.key("stream"),
-            quoted(&n.stream),
-            allowed,
-        ));
-    }
-    if n.max_in_flight == 0 {
-        out.push(Problem::invalid(
-            path.key("max_in_flight"),
-            0,
-            "1 or more unacknowledged messages",
-        ));
-    }
-    positive(n.ack_timeout, path.key("ack_timeout"), out);
-    nats_auth(n, &path, out);
-}
-
-/// `nats://` or `tls://`, parsed as async-nats will parse it, with a host.
-fn is_server_url(s: &str) -> bool {
-    (s.starts_with("nats://") || s.starts_with("tls://"))
-        && ServerAddr::from_str(s).is_ok_and(|addr| !addr.host().is_empty())
-}
-
-/// Dot-separated tokens, each non-empty, no whitespace or wildcards.
-fn is_subject(s: &str) -> bool {
-    s.split('.')
-        .all(|t| !t.is_empty() && !t.chars().any(|c| c.is_whitespace() || c == '*' || c == '>'))
-}
-
-fn is_stream_name(s: &str) -> bool {
-    !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || ".*>/\\".contains(c))
-}
-
-/// One way to authenticate at most; user and password together; cert and key together.
-fn nats_auth(n: &NatsSettings, path: &KeyPath, out: &mut Vec<Problem>) {
-    let methods = [
-        ("creds_file", n.creds_file.is_some()),
-        ("nkey_seed_file", n.nkey_seed_file.is_some()),
-        ("token", n.token.is_some()),
-        ("user", n.user.is_some() || n.password.is_some()),
-    ];
-    let given: Vec<&str> = methods
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(k, _)| *k)
-        .collect();
-    if let [first, rest @ ..] = given.as_slice() {
-        for other in rest {
-            out.push(Problem::invalid(
-                path.key(other),
-                format!("`{other}` together with `{first}`"),
-                "one way to authenticate: creds_file, nkey_seed_file, token, or user + password",
-            ));
-        }
-    }
-    match (&n.user, &n.password) {
-        (Some(_), None) => out.push(Problem::new(
-            path.key("password"),
-            ConfigError::Missing("`user` needs `password`".into()),
-        )),
-        (None, Some(_)) => out.push(Problem::new(
-            path.key("user"),
-            ConfigError::Missing("`password` needs `user`".into()),
-        )),
-        _ => {}
-    }
-    match (&n.cert_file, &n.key_file) {
-        (Some(_), None) => out.push(Problem::new(
-            path.key("key_file"),
-            ConfigError::Missing("`cert_file` needs `key_file` (the client key)".into()),
-        )),
-        (None, Some(_)) => out.push(Problem::new(
-            path.key("cert_file"),
-            ConfigError::Missing("`key_file` needs `cert_file` (the client certificate)".into()),
-        )),
-        _ => {}
+        out.push(match problem.kind {
+            NatsProblemKind::Invalid { value, allowed } => Problem::invalid(at, value, allowed),
+            NatsProblemKind::Missing(text) => Problem::new(at, ConfigError::Missing(text)),
+        });
     }
 }
 
