@@ -9,29 +9,10 @@ use std::time::Duration;
 use metrics::gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use super::store::{lock, SharedStore, Store};
-use super::{SpoolError, SpoolState};
+use super::store::{lock, BufferStats, SharedStore, Store};
+use super::SpoolError;
 use crate::metric_names;
 use crate::EncodedBatch;
-
-/// What the buffer holds right now.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BufferStats {
-    /// Batches in the memory ring.
-    pub memory_batches: u64,
-    /// Batches accepted and waiting for their group commit to disk.
-    pub pending: u64,
-    /// Batches in the spool.
-    pub disk_batches: u64,
-    /// Live bytes of records in the spool.
-    pub disk_bytes: u64,
-    /// Batches taken by the publisher and not yet acknowledged.
-    pub in_flight: u64,
-    /// Next seq to be handed out.
-    pub next_seq: u64,
-    /// Whether the spool takes writes (`/health`'s `"spool"`).
-    pub spool: SpoolState,
-}
 
 /// Messages of the BufferActor.
 #[derive(Debug)]

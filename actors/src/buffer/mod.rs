@@ -136,8 +136,8 @@ pub mod space;
 pub mod spool;
 mod store;
 
-pub use actor::{BufferActor, BufferArgs, BufferMsg, BufferStats};
+pub use actor::{BufferActor, BufferArgs, BufferMsg};
 pub use error::SpoolState;
 pub use inlet::{BufferInlet, InletTarget};
 pub use spool::{OpenReport, Read, Spool, SpoolError};
-pub use store::{lock, Accepted, SharedStore, Store};
+pub use store::{lock, Accepted, BufferStats, SharedStore, Store};

@@ -38,6 +38,26 @@ pub fn lock(store: &SharedStore) -> MutexGuard<'_, Store> {
 
 pub use spill::Accepted;
 
+/// What the buffer holds right now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BufferStats {
+    /// Batches in the memory ring.
+    pub memory_batches: u64,
+    /// Batches accepted and waiting for their group commit to disk.
+    pub pending: u64,
+    /// Batches in the spool.
+    pub disk_batches: u64,
+    /// What the spool occupies on disk: allocated bytes of all its files,
+    /// as `ingestor_buffer_disk_bytes` shows it (`space`).
+    pub disk_bytes: u64,
+    /// Batches taken by the publisher and not yet acknowledged.
+    pub in_flight: u64,
+    /// Next seq to be handed out.
+    pub next_seq: u64,
+    /// Whether the spool takes writes (`/health`'s `"spool"`).
+    pub spool: SpoolState,
+}
+
 /// The buffer: ring (newest batches) over spool (oldest batches).
 pub struct Store {
     settings: BufferSettings,
@@ -249,8 +269,8 @@ impl Store {
     }
 
     /// Counts for stats, health and the status line.
-    pub fn stats(&self) -> super::BufferStats {
-        super::BufferStats {
+    pub fn stats(&self) -> BufferStats {
+        BufferStats {
             memory_batches: self.ring.len() as u64,
             pending: self.pending.len() as u64,
             disk_batches: self.spool.live_count(),
