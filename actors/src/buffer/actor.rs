@@ -1,7 +1,9 @@
 //! BufferActor: typed messages around the `Store` (ring + spool).
 //!
 //! The store is an argument the supervisor keeps, not state the actor owns:
-//! a panic here restarts the actor on the very same ring. Disk work runs on
+//! a panic here restarts the actor on the very same ring. Everything but
+//! requeue and close (the supervisor's `StoreControl`) goes through these
+//! messages. Disk work runs on
 //! tokio's blocking pool; a push that only touches memory runs inline.
 
 use std::time::Duration;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use metrics::gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use super::store::{lock, BufferStats, SharedStore, Store};
+use super::store::{BufferStats, SharedStore, Store};
 use super::SpoolError;
 use crate::metric_names;
 use crate::EncodedBatch;
@@ -38,9 +40,6 @@ pub enum BufferMsg {
     Connection(bool),
     /// Current counts.
     Stats(RpcReplyPort<BufferStats>),
-    /// Move the ring and in-flight batches to disk and sync; further pushes
-    /// are refused.
-    Close(RpcReplyPort<Result<(), String>>),
     /// Internal: write the batches accepted since the last commit (group commit).
     Commit,
     /// Internal, every second: sync a dirty spool, measure it, give a
@@ -81,7 +80,7 @@ where
     F: FnOnce(&mut Store) -> T + Send + 'static,
 {
     let store = store.clone();
-    Ok(tokio::task::spawn_blocking(move || f(&mut lock(&store))).await?)
+    Ok(tokio::task::spawn_blocking(move || f(&mut store.lock())).await?)
 }
 
 /// A push the store refused: a closed buffer is reported to the caller
@@ -159,7 +158,7 @@ impl Actor for BufferActor {
             BufferMsg::Commit => {
                 // Group commit: while pushes keep arriving, let them join
                 // this fsync (bounded, so a steady stream still commits).
-                let pending = lock(&state.store).pending_len();
+                let pending = state.store.lock().pending_len();
                 if pending > state.pending_at_schedule
                     && pending < MAX_GROUP
                     && state.deferrals < MAX_DEFERRALS
@@ -196,7 +195,7 @@ impl Actor for BufferActor {
                     .map_err(Box::new)?;
             }
             BufferMsg::Nack => {
-                lock(&state.store).nack();
+                state.store.lock().nack();
                 serve_parked(state).await?;
             }
             BufferMsg::Connection(up) => {
@@ -206,11 +205,7 @@ impl Actor for BufferActor {
                 serve_parked(state).await?;
             }
             BufferMsg::Stats(reply) => {
-                let _ = reply.send(lock(&state.store).stats());
-            }
-            BufferMsg::Close(reply) => {
-                let result = blocking(&state.store, |s| s.close()).await?;
-                let _ = reply.send(result.map_err(|e| e.to_string()));
+                let _ = reply.send(state.store.lock().stats());
             }
             BufferMsg::Tick => {
                 let oldest = blocking(&state.store, |s| {
@@ -242,7 +237,7 @@ impl BufferActor {
         reply: Option<RpcReplyPort<Result<u64, String>>>,
     ) -> Result<(), ActorProcessingErr> {
         let inline = {
-            let mut store = lock(&state.store);
+            let mut store = state.store.lock();
             if store.push_is_memory_only() {
                 Ok(store.push(batch).map(|seq| (seq, store.has_pending())))
             } else {
@@ -305,7 +300,7 @@ async fn serve_parked(state: &mut BufferState) -> Result<(), ActorProcessingErr>
     if batches.is_empty() {
         state.parked = Some((max, reply));
     } else if reply.send(batches).is_err() {
-        lock(&state.store).untake(before);
+        state.store.lock().untake(before);
     }
     Ok(())
 }

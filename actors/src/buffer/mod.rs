@@ -140,4 +140,4 @@ pub use actor::{BufferActor, BufferArgs, BufferMsg};
 pub use error::SpoolState;
 pub use inlet::{BufferInlet, InletTarget};
 pub use spool::{OpenReport, Read, Spool, SpoolError};
-pub use store::{lock, Accepted, BufferStats, SharedStore, Store};
+pub use store::{Accepted, BufferStats, SharedStore, Store, StoreControl};

@@ -1,16 +1,18 @@
 //! `Store`: the ring, the spool and the cursors, as one synchronous object.
 //!
 //! The BufferActor drives it from blocking threads; the supervisor keeps the
-//! `SharedStore` so a restarted actor finds the ring exactly as it was.
+//! `SharedStore` so a restarted actor finds the ring exactly as it was, and
+//! may only requeue and close through a `StoreControl` (`shared`).
 //! Writing to disk, the full/error state and its recovery are in `spill`.
 
 mod cursor;
 mod reclaim;
+mod shared;
 mod spill;
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use metrics::{counter, gauge};
 
@@ -27,15 +29,7 @@ const RESERVE_BLOCK: u64 = 65_536;
 /// the ack that passes them) rather than listed one by one.
 const MAX_DAMAGED_DELETE: u64 = 1 << 20;
 
-/// The store as the supervisor keeps it and hands it to each BufferActor.
-pub type SharedStore = Arc<Mutex<Store>>;
-
-/// Locks a shared store; a panic in an earlier holder does not make the data
-/// unreachable (every operation leaves the store consistent between fjall calls).
-pub fn lock(store: &SharedStore) -> MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
+pub use shared::{SharedStore, StoreControl};
 pub use spill::Accepted;
 
 /// What the buffer holds right now.
@@ -141,7 +135,7 @@ impl Store {
 
     /// Wraps the store for sharing between supervisor and actor.
     pub fn shared(self) -> SharedStore {
-        Arc::new(Mutex::new(self))
+        SharedStore::new(self)
     }
 
     fn writes_through(&self) -> bool {
