@@ -3,8 +3,11 @@
 //! The store is an argument the supervisor keeps, not state the actor owns:
 //! a panic here restarts the actor on the very same ring. Everything but
 //! requeue and close (the supervisor's `StoreControl`) goes through these
-//! messages. Disk work runs on
-//! tokio's blocking pool; a push that only touches memory runs inline.
+//! messages. Disk work runs on tokio's blocking pool; a push that only
+//! touches memory runs inline.
+//!
+//! `BufferMsg`'s variants are its interface, except `Internal`: the group
+//! commit and the tick the actor sends itself, opaque outside.
 
 use std::time::Duration;
 
@@ -40,11 +43,30 @@ pub enum BufferMsg {
     Connection(bool),
     /// Current counts.
     Stats(RpcReplyPort<BufferStats>),
-    /// Internal: write the batches accepted since the last commit (group commit).
+    /// The actor's messages to itself (group commit, tick); opaque outside,
+    /// so no one else can send one.
+    Internal(Internal),
+}
+
+/// A message the BufferActor sends itself. ractor takes one message type
+/// per actor, so these ride in [`BufferMsg::Internal`]; the private field
+/// keeps them out of everyone else's hands (and out of their matches).
+#[derive(Debug)]
+pub struct Internal(Own);
+
+#[derive(Debug)]
+enum Own {
+    /// Write the batches accepted since the last commit (group commit).
     Commit,
-    /// Internal, every second: sync a dirty spool, measure it, give a
-    /// drained spool's space back, refresh the age gauge.
+    /// Every second: sync a dirty spool, measure it, give a drained
+    /// spool's space back, refresh the age gauge.
     Tick,
+}
+
+impl Own {
+    fn msg(self) -> BufferMsg {
+        BufferMsg::Internal(Internal(self))
+    }
 }
 
 /// A group commit stops waiting for more pushes at this many batches...
@@ -110,7 +132,7 @@ impl Actor for BufferActor {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                if myself.cast(BufferMsg::Tick).is_err() {
+                if myself.cast(Own::Tick.msg()).is_err() {
                     break;
                 }
             }
@@ -133,7 +155,7 @@ impl Actor for BufferActor {
         state: &mut BufferState,
     ) -> Result<(), ActorProcessingErr> {
         state.commit_scheduled = true;
-        myself.cast(BufferMsg::Commit)?;
+        myself.cast(Own::Commit.msg())?;
         Ok(())
     }
 
@@ -155,35 +177,6 @@ impl Actor for BufferActor {
         crate::fault::hit("buffer").await;
         match msg {
             BufferMsg::Push(batch, reply) => self.push(&myself, state, batch, reply).await?,
-            BufferMsg::Commit => {
-                // Group commit: while pushes keep arriving, let them join
-                // this fsync (bounded, so a steady stream still commits).
-                let pending = state.store.lock().pending_len();
-                if pending > state.pending_at_schedule
-                    && pending < MAX_GROUP
-                    && state.deferrals < MAX_DEFERRALS
-                {
-                    state.pending_at_schedule = pending;
-                    state.deferrals += 1;
-                    myself.cast(BufferMsg::Commit)?;
-                    return Ok(());
-                }
-                state.deferrals = 0;
-                state.commit_scheduled = false;
-                let fates = blocking(&state.store, |s| s.commit())
-                    .await?
-                    .map_err(Box::new)?;
-                // Waiters whose batch was written by another path (a
-                // reconnect, a push in overflow) were committed without error.
-                for (seq, port) in std::mem::take(&mut state.commit_waiters) {
-                    let fate = match fates.binary_search_by_key(&seq, |(s, _)| *s) {
-                        Ok(i) => fates[i].1.clone(),
-                        Err(_) => Ok(()),
-                    };
-                    let _ = port.send(fate.map(|()| seq));
-                }
-                serve_parked(state).await?;
-            }
             BufferMsg::Take { max, reply } => {
                 // A newer Take replaces a parked one (its caller gave up).
                 state.parked = Some((max, reply));
@@ -207,22 +200,8 @@ impl Actor for BufferActor {
             BufferMsg::Stats(reply) => {
                 let _ = reply.send(state.store.lock().stats());
             }
-            BufferMsg::Tick => {
-                let oldest = blocking(&state.store, |s| {
-                    s.sync_if_dirty()?;
-                    s.refresh_and_retry();
-                    s.reclaim_if_due();
-                    // An unreadable oldest record only blanks the age gauge.
-                    Ok::<_, SpoolError>(s.oldest_ts_micros().unwrap_or(None))
-                })
-                .await?
-                .map_err(Box::new)?;
-                let age = oldest.map_or(0.0, |ts| {
-                    let now = chrono::Utc::now().timestamp_micros();
-                    (now - ts).max(0) as f64 / 1e6
-                });
-                gauge!(metric_names::BUFFER_OLDEST_AGE).set(age);
-            }
+            BufferMsg::Internal(Internal(Own::Commit)) => commit(&myself, state).await?,
+            BufferMsg::Internal(Internal(Own::Tick)) => tick(state).await?,
         }
         Ok(())
     }
@@ -270,7 +249,7 @@ impl BufferActor {
             if !state.commit_scheduled {
                 state.commit_scheduled = true;
                 state.pending_at_schedule = 0;
-                myself.cast(BufferMsg::Commit)?;
+                myself.cast(Own::Commit.msg())?;
             }
         } else {
             if let Some(port) = reply {
@@ -280,6 +259,61 @@ impl BufferActor {
         }
         Ok(())
     }
+}
+
+/// Group commit: while pushes keep arriving, lets them join this fsync
+/// (bounded, so a steady stream still commits); then writes and answers
+/// every waiter.
+async fn commit(
+    myself: &ActorRef<BufferMsg>,
+    state: &mut BufferState,
+) -> Result<(), ActorProcessingErr> {
+    let pending = state.store.lock().pending_len();
+    if pending > state.pending_at_schedule
+        && pending < MAX_GROUP
+        && state.deferrals < MAX_DEFERRALS
+    {
+        state.pending_at_schedule = pending;
+        state.deferrals += 1;
+        myself.cast(Own::Commit.msg())?;
+        return Ok(());
+    }
+    state.deferrals = 0;
+    state.commit_scheduled = false;
+    let fates = blocking(&state.store, |s| s.commit())
+        .await?
+        .map_err(Box::new)?;
+    // Waiters whose batch was written by another path (a reconnect, a
+    // push in overflow) were committed without error.
+    for (seq, port) in std::mem::take(&mut state.commit_waiters) {
+        let fate = match fates.binary_search_by_key(&seq, |(s, _)| *s) {
+            Ok(i) => fates[i].1.clone(),
+            Err(_) => Ok(()),
+        };
+        let _ = port.send(fate.map(|()| seq));
+    }
+    serve_parked(state).await?;
+    Ok(())
+}
+
+/// Every second: syncs a dirty spool, measures it and retries a full or
+/// failed one, gives a drained spool's space back, refreshes the age gauge.
+async fn tick(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
+    let oldest = blocking(&state.store, |s| {
+        s.sync_if_dirty()?;
+        s.refresh_and_retry();
+        s.reclaim_if_due();
+        // An unreadable oldest record only blanks the age gauge.
+        Ok::<_, SpoolError>(s.oldest_ts_micros().unwrap_or(None))
+    })
+    .await?
+    .map_err(Box::new)?;
+    let age = oldest.map_or(0.0, |ts| {
+        let now = chrono::Utc::now().timestamp_micros();
+        (now - ts).max(0) as f64 / 1e6
+    });
+    gauge!(metric_names::BUFFER_OLDEST_AGE).set(age);
+    Ok(())
 }
 
 /// Answers the parked Take if there is something to hand out; otherwise it
