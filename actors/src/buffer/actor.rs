@@ -15,7 +15,7 @@ use metrics::gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::store::{BufferStats, SharedStore, Store};
-use super::SpoolError;
+use super::{PushError, SpoolError};
 use crate::metric_names;
 use crate::EncodedBatch;
 
@@ -24,8 +24,9 @@ use crate::EncodedBatch;
 pub enum BufferMsg {
     /// A poller's batch (its `seq` is ignored and assigned here). The reply,
     /// when asked for, carries the seq once the batch is accepted (in
-    /// `persist = "always"` once it is synced to disk).
-    Push(EncodedBatch, Option<RpcReplyPort<Result<u64, String>>>),
+    /// `persist = "always"` once it is synced to disk), or why it was not
+    /// kept.
+    Push(EncodedBatch, Option<RpcReplyPort<Result<u64, PushError>>>),
     /// Up to `max` oldest batches not yet in flight, ascending `seq`.
     /// Answered as soon as at least one is available; if the caller has gone
     /// by then, the batches are not counted as in flight.
@@ -88,7 +89,7 @@ pub struct BufferArgs {
 pub struct BufferState {
     store: SharedStore,
     parked: Option<(usize, RpcReplyPort<Vec<EncodedBatch>>)>,
-    commit_waiters: Vec<(u64, RpcReplyPort<Result<u64, String>>)>,
+    commit_waiters: Vec<(u64, RpcReplyPort<Result<u64, PushError>>)>,
     commit_scheduled: bool,
     /// Pending batches when the current Commit was (re)scheduled.
     pending_at_schedule: usize,
@@ -108,13 +109,14 @@ where
 /// A push the store refused: a closed buffer is reported to the caller
 /// only; a storage failure (no synced seq reservation could be written) is
 /// counted as a drop. Never a restart: the store retries by itself.
-fn refused(e: SpoolError) -> String {
-    if !matches!(e, SpoolError::Closed) {
+fn refused(e: SpoolError) -> PushError {
+    let e = PushError::from(e);
+    if let PushError::NoSeq(cause) = &e {
         metrics::counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error")
             .increment(1);
-        tracing::error!(error = %e, "batch refused: the spool cannot reserve seqs (counted as storage_error)");
+        tracing::error!(error = %cause, "batch refused: the spool cannot reserve seqs (counted as storage_error)");
     }
-    e.to_string()
+    e
 }
 
 impl Actor for BufferActor {
@@ -213,7 +215,7 @@ impl BufferActor {
         myself: &ActorRef<BufferMsg>,
         state: &mut BufferState,
         batch: EncodedBatch,
-        reply: Option<RpcReplyPort<Result<u64, String>>>,
+        reply: Option<RpcReplyPort<Result<u64, PushError>>>,
     ) -> Result<(), ActorProcessingErr> {
         let inline = {
             let mut store = state.store.lock();
@@ -269,9 +271,7 @@ async fn commit(
     state: &mut BufferState,
 ) -> Result<(), ActorProcessingErr> {
     let pending = state.store.lock().pending_len();
-    if pending > state.pending_at_schedule
-        && pending < MAX_GROUP
-        && state.deferrals < MAX_DEFERRALS
+    if pending > state.pending_at_schedule && pending < MAX_GROUP && state.deferrals < MAX_DEFERRALS
     {
         state.pending_at_schedule = pending;
         state.deferrals += 1;
@@ -286,11 +286,11 @@ async fn commit(
     // Waiters whose batch was written by another path (a reconnect, a
     // push in overflow) were committed without error.
     for (seq, port) in std::mem::take(&mut state.commit_waiters) {
-        let fate = match fates.binary_search_by_key(&seq, |(s, _)| *s) {
-            Ok(i) => fates[i].1.clone(),
+        let fate = match fates.binary_search_by_key(&seq, |c| c.seq) {
+            Ok(i) => fates[i].result,
             Err(_) => Ok(()),
         };
-        let _ = port.send(fate.map(|()| seq));
+        let _ = port.send(fate.map(|()| seq).map_err(PushError::from));
     }
     serve_parked(state).await?;
     Ok(())

@@ -137,7 +137,7 @@ pub mod spool;
 mod store;
 
 pub use actor::{BufferActor, BufferArgs, BufferMsg};
-pub use error::SpoolState;
+pub use error::{CloseError, CommitError, PushError, SpoolState};
 pub use inlet::{BufferInlet, InletTarget};
 pub use spool::{OpenReport, Read, Spool, SpoolError};
-pub use store::{Accepted, BufferStats, SharedStore, Store, StoreControl};
+pub use store::{BufferStats, Committed, SharedStore, Store, StoreControl};

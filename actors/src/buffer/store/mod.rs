@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use metrics::{counter, gauge};
 
-use super::error::SpoolState;
+use super::error::{CloseError, SpoolState};
 use super::space::Space;
 use super::spool::{OpenReport, Read, Spool, SpoolError};
 use crate::metric_names;
@@ -30,7 +30,7 @@ const RESERVE_BLOCK: u64 = 65_536;
 const MAX_DAMAGED_DELETE: u64 = 1 << 20;
 
 pub use shared::{SharedStore, StoreControl};
-pub use spill::Accepted;
+pub use spill::Committed;
 
 /// What the buffer holds right now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub struct Store {
     /// fjall poisoned the database: reopen it before the next write.
     needs_reopen: bool,
     /// Why the first close failed (a repeated close says so again).
-    close_error: Option<String>,
+    close_error: Option<CloseError>,
     /// The spool's size on disk and its filesystem's free space.
     space: Space,
 }
@@ -245,14 +245,15 @@ impl Store {
         self.publish_gauges();
         let why = match (synced, unsaved) {
             (Ok(()), 0) => return Ok(()),
-            (Ok(()), n) => format!(
-                "{n} batches in memory could not be written to the spool ({}) and are lost",
-                self.state.as_str()
-            ),
-            (Err(e), 0) => format!("syncing the spool failed: {e}"),
-            (Err(e), n) => format!(
-                "syncing the spool failed ({e}); {n} batches in memory could not be written and are lost"
-            ),
+            (Ok(()), batches) => CloseError::Unsaved {
+                batches,
+                spool: self.state,
+            },
+            (Err(e), 0) => CloseError::SyncFailed(Arc::new(e)),
+            (Err(e), batches) => CloseError::SyncFailedAndUnsaved {
+                error: Arc::new(e),
+                batches,
+            },
         };
         if unsaved > 0 {
             counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error")
