@@ -216,3 +216,77 @@ pub(crate) fn injected(arg: Option<String>) -> fjall::Error {
     };
     fjall::Error::Io(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytesize::ByteSize;
+
+    /// The texts users see in logs and on stderr are those of the `String`
+    /// errors these enums replaced.
+    #[test]
+    fn typed_errors_read_as_the_texts_they_replaced() {
+        let said = |e: &dyn std::error::Error| e.to_string();
+        assert_eq!(
+            said(&PushError::from(SpoolError::Closed)),
+            "the buffer is closed"
+        );
+        assert_eq!(
+            said(&PushError::from(CommitError::Dropped(
+                WhenDiskFull::DropNewest
+            ))),
+            "dropped: spool and memory full (when_disk_full = drop_newest)"
+        );
+        assert_eq!(
+            said(&CommitError::Dropped(WhenDiskFull::DropOldest)),
+            "dropped: spool and memory full (when_disk_full = drop_oldest)"
+        );
+        assert_eq!(
+            said(&SpoolError::CloseFailed(CloseError::Unsaved {
+                batches: 3,
+                spool: SpoolState::Full
+            })),
+            "closing the buffer failed: 3 batches in memory could not be written to the spool \
+             (full) and are lost"
+        );
+        let sync = Arc::new(SpoolError::Reopening);
+        assert_eq!(
+            said(&CloseError::SyncFailed(sync.clone())),
+            "syncing the spool failed: the spool is being reopened after a storage failure"
+        );
+        assert_eq!(
+            said(&CloseError::SyncFailedAndUnsaved {
+                error: sync,
+                batches: 2
+            }),
+            "syncing the spool failed (the spool is being reopened after a storage failure); \
+             2 batches in memory could not be written and are lost"
+        );
+        assert_eq!(
+            said(&SpoolError::Full(NoRoom::NotWritable(SpoolState::Error))),
+            "spool full: spool error"
+        );
+        assert_eq!(
+            said(&NoRoom::DiskMax {
+                after: ByteSize::b(2048),
+                disk_max: ByteSize::kib(1)
+            }),
+            format!(
+                "the spool would occupy {} on disk, over disk_max {}",
+                ByteSize::b(2048),
+                ByteSize::kib(1)
+            )
+        );
+        assert_eq!(
+            said(&NoRoom::MinFree {
+                free: ByteSize::b(10),
+                disk_min_free: ByteSize::mib(256)
+            }),
+            format!(
+                "its filesystem has {} free, disk_min_free is {}",
+                ByteSize::b(10),
+                ByteSize::mib(256)
+            )
+        );
+    }
+}
