@@ -7,7 +7,7 @@ mod publisher_rig;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use ingestor_actors::buffer::BufferMsg;
+use ingestor_actors::buffer::{BufferMsg, PushError};
 use ingestor_actors::{Batch, Value};
 use publisher_rig::*;
 
@@ -146,7 +146,7 @@ async fn refused_batch_while_later_ones_were_stored_is_resent_never_skipped() {
                 .values
                 .push(("recipe".into(), Value::Str("x".repeat(10_000))));
         }
-        let seq: Result<u64, String> = ractor::call!(pipeline.buffer, |reply| BufferMsg::Push(
+        let seq: Result<u64, PushError> = ractor::call!(pipeline.buffer, |reply| BufferMsg::Push(
             batch.into(),
             Some(reply)
         ))

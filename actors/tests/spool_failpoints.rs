@@ -50,7 +50,7 @@ fn a_failed_write_through_moves_pending_to_memory_not_away() {
         store.push(batch(n)).unwrap();
     }
     let fates = store.commit().unwrap();
-    assert!(fates.iter().all(|(_, f)| f.is_ok()), "kept in memory");
+    assert!(fates.iter().all(|c| c.result.is_ok()), "kept in memory");
     assert_eq!(store.spool_state(), SpoolState::Error);
     fail::remove("spool::write");
     store.refresh_and_retry();

@@ -92,7 +92,11 @@ async fn drained_spool_gives_its_space_back_and_seq_continues() {
     assert_eq!((stats.disk_batches, stats.in_flight), (0, 0));
 
     // A clean restart after the reclaim continues seq exactly.
-    ractor::call!(buffer, BufferMsg::Close).unwrap().unwrap();
+    let control = store.control();
+    tokio::task::spawn_blocking(move || control.requeue_and_close())
+        .await
+        .unwrap()
+        .unwrap();
     buffer.stop_and_wait(None, None).await.unwrap();
     drop(store);
     let mut store = open(dir.path(), settings(1_000, PersistMode::Always));

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ingestor_actors::buffer::{SharedStore, Store};
+use ingestor_actors::buffer::{Store, StoreControl};
 use ingestor_actors::settings::Settings;
 use ingestor_actors::supervisor::{Exit, RootArgs, RootMsg, RootSupervisor};
 use ractor::{Actor, ActorRef};
@@ -89,9 +89,10 @@ pub(crate) async fn serve_reloading(
         .collect();
     let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
     let store = store.shared();
+    let control = store.control();
     let args = RootArgs {
         settings: settings.clone(),
-        store: store.clone(),
+        store,
         device_up: device_up.clone(),
         exit: exit_tx,
     };
@@ -141,7 +142,7 @@ pub(crate) async fn serve_reloading(
     let _ = tokio::time::timeout(Duration::from_secs(2), root_done).await;
     watchdog.stop();
     endpoint.stop().await;
-    close_store(store).await?;
+    close_store(control).await?;
     Ok(exit)
 }
 
@@ -151,22 +152,8 @@ pub(crate) async fn serve_reloading(
 /// could not save everything is an error: the process exits 1 and says why.
 /// A spool call that never returns holds the store's lock: then nothing can
 /// be written, and the error says so (the caller exits, it does not wait).
-async fn close_store(store: SharedStore) -> anyhow::Result<()> {
-    let closing = tokio::task::spawn_blocking(move || {
-        let deadline = std::time::Instant::now() + CLOSE_BUDGET;
-        loop {
-            match store.try_lock() {
-                Ok(mut s) => return Some(s.close()),
-                Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner().close()),
-                Err(std::sync::TryLockError::WouldBlock)
-                    if std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(std::sync::TryLockError::WouldBlock) => return None,
-            }
-        }
-    });
+async fn close_store(control: StoreControl) -> anyhow::Result<()> {
+    let closing = tokio::task::spawn_blocking(move || control.close_within(CLOSE_BUDGET));
     match tokio::time::timeout(CLOSE_BUDGET * 2, closing).await {
         Ok(Ok(Some(Ok(())))) => Ok(()),
         Ok(Ok(Some(Err(e)))) => Err(anyhow::anyhow!(e)),

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use ingestor_actors::buffer::BufferMsg;
+use ingestor_actors::buffer::{BufferMsg, PushError};
 use ingestor_actors::EncodedBatch;
 use ractor::concurrency::OneshotReceiver;
 use ractor::ActorRef;
@@ -18,7 +18,7 @@ pub async fn ours_write_streaming(
     window: usize,
 ) -> f64 {
     let n = batches.len();
-    let mut outstanding: VecDeque<OneshotReceiver<Result<u64, String>>> = VecDeque::new();
+    let mut outstanding: VecDeque<OneshotReceiver<Result<u64, PushError>>> = VecDeque::new();
     let start = Instant::now();
     for b in batches {
         if outstanding.len() >= window {

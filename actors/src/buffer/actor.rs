@@ -1,11 +1,16 @@
 //! BufferActor: typed messages around the `Store` (ring + spool).
 //!
 //! The store is an argument the supervisor keeps, not state the actor owns:
-//! a panic here restarts the actor on the very same ring. Disk work runs on
-//! tokio's blocking pool; a push that only touches memory runs inline.
-//! Whether NATS is up comes from the ConnectionMonitor's watch
-//! (`BufferArgs::connection`): the current state at start, then each change,
-//! so a restarted actor needs nothing from the monitor.
+//! a panic here restarts the actor on the very same ring. Everything but
+//! requeue and close (the supervisor's `StoreControl`) goes through these
+//! messages. Disk work runs on tokio's blocking pool; a push that only
+//! touches memory runs inline. Whether NATS is up comes from the
+//! ConnectionMonitor's watch (`BufferArgs::connection`): the current state
+//! at start, then each change, so a restarted actor needs nothing from the
+//! monitor.
+//!
+//! `BufferMsg`'s variants are its interface, except `Internal`: the group
+//! commit and the tick the actor sends itself, opaque outside.
 
 use std::time::Duration;
 
@@ -13,38 +18,20 @@ use metrics::gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
-use super::store::{lock, SharedStore, Store};
-use super::{SpoolError, SpoolState};
+use super::store::{BufferStats, SharedStore, Store};
+use super::{PushError, SpoolError};
 use crate::metric_names;
 use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::EncodedBatch;
-
-/// What the buffer holds right now.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BufferStats {
-    /// Batches in the memory ring.
-    pub memory_batches: u64,
-    /// Batches accepted and waiting for their group commit to disk.
-    pub pending: u64,
-    /// Batches in the spool.
-    pub disk_batches: u64,
-    /// Live bytes of records in the spool.
-    pub disk_bytes: u64,
-    /// Batches taken by the publisher and not yet acknowledged.
-    pub in_flight: u64,
-    /// Next seq to be handed out.
-    pub next_seq: u64,
-    /// Whether the spool takes writes (`/health`'s `"spool"`).
-    pub spool: SpoolState,
-}
 
 /// Messages of the BufferActor.
 #[derive(Debug)]
 pub enum BufferMsg {
     /// A poller's batch (its `seq` is ignored and assigned here). The reply,
     /// when asked for, carries the seq once the batch is accepted (in
-    /// `persist = "always"` once it is synced to disk).
-    Push(EncodedBatch, Option<RpcReplyPort<Result<u64, String>>>),
+    /// `persist = "always"` once it is synced to disk), or why it was not
+    /// kept.
+    Push(EncodedBatch, Option<RpcReplyPort<Result<u64, PushError>>>),
     /// Up to `max` oldest batches not yet in flight, ascending `seq`.
     /// Answered as soon as at least one is available; if the caller has gone
     /// by then, the batches are not counted as in flight.
@@ -63,14 +50,30 @@ pub enum BufferMsg {
     Connection(bool),
     /// Current counts.
     Stats(RpcReplyPort<BufferStats>),
-    /// Move the ring and in-flight batches to disk and sync; further pushes
-    /// are refused.
-    Close(RpcReplyPort<Result<(), String>>),
-    /// Internal: write the batches accepted since the last commit (group commit).
+    /// The actor's messages to itself (group commit, tick); opaque outside,
+    /// so no one else can send one.
+    Internal(Internal),
+}
+
+/// A message the BufferActor sends itself. ractor takes one message type
+/// per actor, so these ride in [`BufferMsg::Internal`]; the private field
+/// keeps them out of everyone else's hands (and out of their matches).
+#[derive(Debug)]
+pub struct Internal(Own);
+
+#[derive(Debug)]
+enum Own {
+    /// Write the batches accepted since the last commit (group commit).
     Commit,
-    /// Internal, every second: sync a dirty spool, measure it, give a
-    /// drained spool's space back, refresh the age gauge.
+    /// Every second: sync a dirty spool, measure it, give a drained
+    /// spool's space back, refresh the age gauge.
     Tick,
+}
+
+impl Own {
+    fn msg(self) -> BufferMsg {
+        BufferMsg::Internal(Internal(self))
+    }
 }
 
 /// A group commit stops waiting for more pushes at this many batches...
@@ -95,7 +98,7 @@ pub struct BufferArgs {
 pub struct BufferState {
     store: SharedStore,
     parked: Option<(usize, RpcReplyPort<Vec<EncodedBatch>>)>,
-    commit_waiters: Vec<(u64, RpcReplyPort<Result<u64, String>>)>,
+    commit_waiters: Vec<(u64, RpcReplyPort<Result<u64, PushError>>)>,
     commit_scheduled: bool,
     /// Pending batches when the current Commit was (re)scheduled.
     pending_at_schedule: usize,
@@ -111,19 +114,20 @@ where
     F: FnOnce(&mut Store) -> T + Send + 'static,
 {
     let store = store.clone();
-    Ok(tokio::task::spawn_blocking(move || f(&mut lock(&store))).await?)
+    Ok(tokio::task::spawn_blocking(move || f(&mut store.lock())).await?)
 }
 
 /// A push the store refused: a closed buffer is reported to the caller
 /// only; a storage failure (no synced seq reservation could be written) is
 /// counted as a drop. Never a restart: the store retries by itself.
-fn refused(e: SpoolError) -> String {
-    if !matches!(e, SpoolError::Closed) {
+fn refused(e: SpoolError) -> PushError {
+    let e = PushError::from(e);
+    if let PushError::NoSeq(cause) = &e {
         metrics::counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error")
             .increment(1);
-        tracing::error!(error = %e, "batch refused: the spool cannot reserve seqs (counted as storage_error)");
+        tracing::error!(error = %cause, "batch refused: the spool cannot reserve seqs (counted as storage_error)");
     }
-    e.to_string()
+    e
 }
 
 impl Actor for BufferActor {
@@ -146,7 +150,7 @@ impl Actor for BufferActor {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                if myself.cast(BufferMsg::Tick).is_err() {
+                if myself.cast(Own::Tick.msg()).is_err() {
                     break;
                 }
             }
@@ -170,7 +174,7 @@ impl Actor for BufferActor {
         state: &mut BufferState,
     ) -> Result<(), ActorProcessingErr> {
         state.commit_scheduled = true;
-        myself.cast(BufferMsg::Commit)?;
+        myself.cast(Own::Commit.msg())?;
         Ok(())
     }
 
@@ -192,35 +196,6 @@ impl Actor for BufferActor {
         crate::fault::hit("buffer").await;
         match msg {
             BufferMsg::Push(batch, reply) => self.push(&myself, state, batch, reply).await?,
-            BufferMsg::Commit => {
-                // Group commit: while pushes keep arriving, let them join
-                // this fsync (bounded, so a steady stream still commits).
-                let pending = lock(&state.store).pending_len();
-                if pending > state.pending_at_schedule
-                    && pending < MAX_GROUP
-                    && state.deferrals < MAX_DEFERRALS
-                {
-                    state.pending_at_schedule = pending;
-                    state.deferrals += 1;
-                    myself.cast(BufferMsg::Commit)?;
-                    return Ok(());
-                }
-                state.deferrals = 0;
-                state.commit_scheduled = false;
-                let fates = blocking(&state.store, |s| s.commit())
-                    .await?
-                    .map_err(Box::new)?;
-                // Waiters whose batch was written by another path (a
-                // reconnect, a push in overflow) were committed without error.
-                for (seq, port) in std::mem::take(&mut state.commit_waiters) {
-                    let fate = match fates.binary_search_by_key(&seq, |(s, _)| *s) {
-                        Ok(i) => fates[i].1.clone(),
-                        Err(_) => Ok(()),
-                    };
-                    let _ = port.send(fate.map(|()| seq));
-                }
-                serve_parked(state).await?;
-            }
             BufferMsg::Take { max, reply } => {
                 // A newer Take replaces a parked one (its caller gave up).
                 state.parked = Some((max, reply));
@@ -232,7 +207,7 @@ impl Actor for BufferActor {
                     .map_err(Box::new)?;
             }
             BufferMsg::Nack => {
-                lock(&state.store).nack();
+                state.store.lock().nack();
                 serve_parked(state).await?;
             }
             BufferMsg::Connection(up) => {
@@ -242,28 +217,10 @@ impl Actor for BufferActor {
                 serve_parked(state).await?;
             }
             BufferMsg::Stats(reply) => {
-                let _ = reply.send(lock(&state.store).stats());
+                let _ = reply.send(state.store.lock().stats());
             }
-            BufferMsg::Close(reply) => {
-                let result = blocking(&state.store, |s| s.close()).await?;
-                let _ = reply.send(result.map_err(|e| e.to_string()));
-            }
-            BufferMsg::Tick => {
-                let oldest = blocking(&state.store, |s| {
-                    s.sync_if_dirty()?;
-                    s.refresh_and_retry();
-                    s.reclaim_if_due();
-                    // An unreadable oldest record only blanks the age gauge.
-                    Ok::<_, SpoolError>(s.oldest_ts_micros().unwrap_or(None))
-                })
-                .await?
-                .map_err(Box::new)?;
-                let age = oldest.map_or(0.0, |ts| {
-                    let now = chrono::Utc::now().timestamp_micros();
-                    (now - ts).max(0) as f64 / 1e6
-                });
-                gauge!(metric_names::BUFFER_OLDEST_AGE).set(age);
-            }
+            BufferMsg::Internal(Internal(Own::Commit)) => commit(&myself, state).await?,
+            BufferMsg::Internal(Internal(Own::Tick)) => tick(state).await?,
         }
         Ok(())
     }
@@ -275,10 +232,10 @@ impl BufferActor {
         myself: &ActorRef<BufferMsg>,
         state: &mut BufferState,
         batch: EncodedBatch,
-        reply: Option<RpcReplyPort<Result<u64, String>>>,
+        reply: Option<RpcReplyPort<Result<u64, PushError>>>,
     ) -> Result<(), ActorProcessingErr> {
         let inline = {
-            let mut store = lock(&state.store);
+            let mut store = state.store.lock();
             if store.push_is_memory_only() {
                 Ok(store.push(batch).map(|seq| (seq, store.has_pending())))
             } else {
@@ -311,7 +268,7 @@ impl BufferActor {
             if !state.commit_scheduled {
                 state.commit_scheduled = true;
                 state.pending_at_schedule = 0;
-                myself.cast(BufferMsg::Commit)?;
+                myself.cast(Own::Commit.msg())?;
             }
         } else {
             if let Some(port) = reply {
@@ -321,6 +278,59 @@ impl BufferActor {
         }
         Ok(())
     }
+}
+
+/// Group commit: while pushes keep arriving, lets them join this fsync
+/// (bounded, so a steady stream still commits); then writes and answers
+/// every waiter.
+async fn commit(
+    myself: &ActorRef<BufferMsg>,
+    state: &mut BufferState,
+) -> Result<(), ActorProcessingErr> {
+    let pending = state.store.lock().pending_len();
+    if pending > state.pending_at_schedule && pending < MAX_GROUP && state.deferrals < MAX_DEFERRALS
+    {
+        state.pending_at_schedule = pending;
+        state.deferrals += 1;
+        myself.cast(Own::Commit.msg())?;
+        return Ok(());
+    }
+    state.deferrals = 0;
+    state.commit_scheduled = false;
+    let fates = blocking(&state.store, |s| s.commit())
+        .await?
+        .map_err(Box::new)?;
+    // Waiters whose batch was written by another path (a reconnect, a
+    // push in overflow) were committed without error.
+    for (seq, port) in std::mem::take(&mut state.commit_waiters) {
+        let fate = match fates.binary_search_by_key(&seq, |c| c.seq) {
+            Ok(i) => fates[i].result,
+            Err(_) => Ok(()),
+        };
+        let _ = port.send(fate.map(|()| seq).map_err(PushError::from));
+    }
+    serve_parked(state).await?;
+    Ok(())
+}
+
+/// Every second: syncs a dirty spool, measures it and retries a full or
+/// failed one, gives a drained spool's space back, refreshes the age gauge.
+async fn tick(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
+    let oldest = blocking(&state.store, |s| {
+        s.sync_if_dirty()?;
+        s.refresh_and_retry();
+        s.reclaim_if_due();
+        // An unreadable oldest record only blanks the age gauge.
+        Ok::<_, SpoolError>(s.oldest_ts_micros().unwrap_or(None))
+    })
+    .await?
+    .map_err(Box::new)?;
+    let age = oldest.map_or(0.0, |ts| {
+        let now = chrono::Utc::now().timestamp_micros();
+        (now - ts).max(0) as f64 / 1e6
+    });
+    gauge!(metric_names::BUFFER_OLDEST_AGE).set(age);
+    Ok(())
 }
 
 /// Answers the parked Take if there is something to hand out; otherwise it
@@ -341,7 +351,7 @@ async fn serve_parked(state: &mut BufferState) -> Result<(), ActorProcessingErr>
     if batches.is_empty() {
         state.parked = Some((max, reply));
     } else if reply.send(batches).is_err() {
-        lock(&state.store).untake(before);
+        state.store.lock().untake(before);
     }
     Ok(())
 }

@@ -3,10 +3,20 @@
 //! A spool error never loses a batch and never restarts the actor in a loop:
 //! the batch stays where it was (ring or pending), the buffer goes into a
 //! [`SpoolState`] other than `Ok`, and a periodic retry brings it back.
+//!
+//! Replies carry [`PushError`] (per pushed batch) and [`CommitError`] (per
+//! batch of a group commit); a failed close carries [`CloseError`]. They
+//! are `Clone` (a reply may go to several waiters, a close verdict is
+//! repeated), so where they hold a [`SpoolError`] (fjall and I/O errors
+//! are not `Clone`) it is behind an `Arc`: shared, not flattened to text,
+//! so its kind (`is_full`, `is_poisoned`) and causes stay readable.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use super::space::NoRoom;
 use crate::metric_names;
+use crate::settings::WhenDiskFull;
 use metrics::counter;
 
 /// What went wrong with the spool.
@@ -34,14 +44,14 @@ pub enum SpoolError {
     /// batches stay in memory until space returns. Retrying helps once NATS
     /// drains the backlog or something else frees space.
     #[error("spool full: {0}")]
-    Full(String),
+    Full(NoRoom),
     /// The database is closed for a reopen after a failure; retried every second.
     #[error("the spool is being reopened after a storage failure")]
     Reopening,
-    /// Closing could not save everything: the message says what was lost.
-    /// The process exits 1 with it.
+    /// Closing could not save everything: it says what was lost. The
+    /// process exits 1 with it; a repeated close returns it again.
     #[error("closing the buffer failed: {0}")]
-    CloseFailed(String),
+    CloseFailed(CloseError),
     /// The spool was closed; nothing more is accepted.
     #[error("the buffer is closed")]
     Closed,
@@ -85,6 +95,80 @@ impl SpoolError {
             _ => false,
         }
     }
+}
+
+/// Why a pushed batch was not kept: the error of `BufferMsg::Push`'s reply.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PushError {
+    /// The buffer is closed: the service is stopping. Nothing more is
+    /// accepted; retrying does not help.
+    #[error("the buffer is closed")]
+    Closed,
+    /// No seq could be handed out: the synced seq reservation could not be
+    /// written. The batch is dropped, counted as
+    /// `dropped{reason="storage_error"}`. Retrying helps once the spool
+    /// takes writes again (the next push tries the reservation again).
+    #[error(transparent)]
+    NoSeq(Arc<SpoolError>),
+    /// Accepted with a seq, then not kept by its group commit.
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+impl From<SpoolError> for PushError {
+    /// What a refused `Store::push` means for the pusher.
+    fn from(e: SpoolError) -> PushError {
+        match e {
+            SpoolError::Closed => PushError::Closed,
+            e => PushError::NoSeq(Arc::new(e)),
+        }
+    }
+}
+
+/// What a group commit did not keep (per batch: `Committed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// Neither the spool nor the ring had room, and `when_disk_full` (the
+    /// policy it holds) dropped the batch, counted as
+    /// `dropped{reason="disk_full_newest"|"disk_full_oldest"}`. The batch is
+    /// gone; room comes back as NATS drains the backlog, not by retrying.
+    #[error("dropped: spool and memory full (when_disk_full = {})", policy(*.0))]
+    Dropped(WhenDiskFull),
+}
+
+fn policy(when: WhenDiskFull) -> &'static str {
+    match when {
+        WhenDiskFull::DropNewest => "drop_newest",
+        WhenDiskFull::DropOldest => "drop_oldest",
+    }
+}
+
+/// What a close could not save (in `SpoolError::CloseFailed`). Every one is
+/// final: the process exits 1 with it; retrying does not help.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CloseError {
+    /// The spool (full or failed) could not take the batches still in
+    /// memory: they are lost, counted as `dropped{reason="storage_error"}`.
+    #[error("{batches} batches in memory could not be written to the spool ({}) and are lost", .spool.as_str())]
+    Unsaved {
+        /// Batches lost.
+        batches: usize,
+        /// Why the spool took no writes.
+        spool: SpoolState,
+    },
+    /// Everything was written, but the final sync (or the clean-stop
+    /// record) failed: the last writes may not survive a power loss, and
+    /// the next start may count the run as a crash (seq jumps ahead).
+    #[error("syncing the spool failed: {0}")]
+    SyncFailed(Arc<SpoolError>),
+    /// Both of the above.
+    #[error("syncing the spool failed ({error}); {batches} batches in memory could not be written and are lost")]
+    SyncFailedAndUnsaved {
+        /// The failed sync.
+        error: Arc<SpoolError>,
+        /// Batches lost.
+        batches: usize,
+    },
 }
 
 /// Counts an I/O error of the spool in `ingestor_spool_errors_total{op}`
@@ -131,4 +215,78 @@ pub(crate) fn injected(arg: Option<String>) -> fjall::Error {
         None => std::io::Error::other("failpoint"),
     };
     fjall::Error::Io(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytesize::ByteSize;
+
+    /// The texts users see in logs and on stderr are those of the `String`
+    /// errors these enums replaced.
+    #[test]
+    fn typed_errors_read_as_the_texts_they_replaced() {
+        let said = |e: &dyn std::error::Error| e.to_string();
+        assert_eq!(
+            said(&PushError::from(SpoolError::Closed)),
+            "the buffer is closed"
+        );
+        assert_eq!(
+            said(&PushError::from(CommitError::Dropped(
+                WhenDiskFull::DropNewest
+            ))),
+            "dropped: spool and memory full (when_disk_full = drop_newest)"
+        );
+        assert_eq!(
+            said(&CommitError::Dropped(WhenDiskFull::DropOldest)),
+            "dropped: spool and memory full (when_disk_full = drop_oldest)"
+        );
+        assert_eq!(
+            said(&SpoolError::CloseFailed(CloseError::Unsaved {
+                batches: 3,
+                spool: SpoolState::Full
+            })),
+            "closing the buffer failed: 3 batches in memory could not be written to the spool \
+             (full) and are lost"
+        );
+        let sync = Arc::new(SpoolError::Reopening);
+        assert_eq!(
+            said(&CloseError::SyncFailed(sync.clone())),
+            "syncing the spool failed: the spool is being reopened after a storage failure"
+        );
+        assert_eq!(
+            said(&CloseError::SyncFailedAndUnsaved {
+                error: sync,
+                batches: 2
+            }),
+            "syncing the spool failed (the spool is being reopened after a storage failure); \
+             2 batches in memory could not be written and are lost"
+        );
+        assert_eq!(
+            said(&SpoolError::Full(NoRoom::NotWritable(SpoolState::Error))),
+            "spool full: spool error"
+        );
+        assert_eq!(
+            said(&NoRoom::DiskMax {
+                after: ByteSize::b(2048),
+                disk_max: ByteSize::kib(1)
+            }),
+            format!(
+                "the spool would occupy {} on disk, over disk_max {}",
+                ByteSize::b(2048),
+                ByteSize::kib(1)
+            )
+        );
+        assert_eq!(
+            said(&NoRoom::MinFree {
+                free: ByteSize::b(10),
+                disk_min_free: ByteSize::mib(256)
+            }),
+            format!(
+                "its filesystem has {} free, disk_min_free is {}",
+                ByteSize::b(10),
+                ByteSize::mib(256)
+            )
+        );
+    }
 }

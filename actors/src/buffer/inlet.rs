@@ -26,7 +26,7 @@ use metrics::counter;
 use ractor::{ActorRef, RpcReplyPort};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::BufferMsg;
+use super::{BufferMsg, PushError};
 use crate::metric_names;
 use crate::EncodedBatch;
 
@@ -111,7 +111,7 @@ impl From<ActorRef<BufferMsg>> for BufferInlet {
     }
 }
 
-type Reply = oneshot::Receiver<Result<u64, String>>;
+type Reply = oneshot::Receiver<Result<u64, PushError>>;
 
 async fn pump(
     mut rx: mpsc::Receiver<EncodedBatch>,

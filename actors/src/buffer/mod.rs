@@ -87,6 +87,18 @@
 //! unanswered; what finds no room within a second is counted as
 //! `dropped{reason="storage_error"}`.
 //!
+//! **Who holds the store** (`store/shared.rs`). The service opens the
+//! `Store` and hands it, as an opaque `SharedStore`, to the supervisor,
+//! which gives it to each BufferActor it starts: a restarted actor finds
+//! the ring as it was. Only the BufferActor reads and writes through it.
+//! The supervisor and the service hold a `StoreControl` with the two
+//! things they may do: requeue the in-flight batches (a Publisher or
+//! BufferActor restarted) and close the store at the stop.
+//!
+//! **Replies.** A push is answered with its seq or a `PushError` (closed;
+//! no seq could be reserved; dropped by its group commit, per batch a
+//! `Committed`); errors are typed and `Clone` (`error.rs`).
+//!
 //! **seq.** Assigned on acceptance, from 1, +1 per batch, never reused. A
 //! reservation `seq_reserved` is synced ahead (65 536 at a time) before any
 //! seq beyond it is handed out. A clean close stores `seq_next_clean` and the
@@ -136,8 +148,8 @@ pub mod space;
 pub mod spool;
 mod store;
 
-pub use actor::{BufferActor, BufferArgs, BufferMsg, BufferStats};
-pub use error::SpoolState;
+pub use actor::{BufferActor, BufferArgs, BufferMsg};
+pub use error::{CloseError, CommitError, PushError, SpoolState};
 pub use inlet::{BufferInlet, InletTarget};
 pub use spool::{OpenReport, Read, Spool, SpoolError};
-pub use store::{lock, Accepted, SharedStore, Store};
+pub use store::{BufferStats, Committed, SharedStore, Store, StoreControl};

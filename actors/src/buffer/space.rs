@@ -11,11 +11,42 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use bytesize::ByteSize;
+
+use super::error::SpoolState;
 use crate::settings::BufferSettings;
 
 /// Room a full spool must have again before it is written to (so it does
 /// not flap between full and writable on every batch).
 const HYSTERESIS: u64 = 64 << 10;
+
+/// Why the spool takes no write now (`SpoolError::Full`). Every one puts
+/// the store in `SpoolState::Full`: batches stay in memory, and the tick
+/// measures again every second, so it passes once NATS drains the backlog
+/// or something else frees space; retrying sooner does not help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoRoom {
+    /// The write would make the spool occupy more than `disk_max`.
+    #[error("the spool would occupy {after} on disk, over disk_max {disk_max}")]
+    DiskMax {
+        /// What the spool would occupy with the write.
+        after: ByteSize,
+        /// The cap.
+        disk_max: ByteSize,
+    },
+    /// The write would leave its filesystem less than `disk_min_free`.
+    #[error("its filesystem has {free} free, disk_min_free is {disk_min_free}")]
+    MinFree {
+        /// Free space of the filesystem, as last measured.
+        free: ByteSize,
+        /// The floor.
+        disk_min_free: ByteSize,
+    },
+    /// The spool is full or failed already: no write is tried until the
+    /// tick finds room again (and reopens a failed database).
+    #[error("spool {}", .0.as_str())]
+    NotWritable(SpoolState),
+}
 
 /// The last measurement plus what was written since.
 #[derive(Debug, Clone, Default)]
@@ -95,22 +126,20 @@ impl Space {
 
     /// Whether `incoming` more bytes fit under `disk_max` and above
     /// `disk_min_free`; if not, why not.
-    pub(crate) fn room_for(&self, incoming: u64, s: &BufferSettings) -> Result<(), String> {
+    pub(crate) fn room_for(&self, incoming: u64, s: &BufferSettings) -> Result<(), NoRoom> {
         let after = self.allocated().saturating_add(incoming);
         if after > s.disk_max.as_u64() {
-            return Err(format!(
-                "the spool would occupy {} on disk, over disk_max {}",
-                bytesize::ByteSize::b(after),
-                s.disk_max
-            ));
+            return Err(NoRoom::DiskMax {
+                after: ByteSize::b(after),
+                disk_max: s.disk_max,
+            });
         }
         let floor = s.disk_min_free.as_u64().saturating_add(incoming);
         if self.free() < floor {
-            return Err(format!(
-                "its filesystem has {} free, disk_min_free is {}",
-                bytesize::ByteSize::b(self.free()),
-                s.disk_min_free
-            ));
+            return Err(NoRoom::MinFree {
+                free: ByteSize::b(self.free()),
+                disk_min_free: s.disk_min_free,
+            });
         }
         Ok(())
     }

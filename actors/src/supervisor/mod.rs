@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! RootSupervisor
-//! ├── BufferActor        store (ring + spool) kept here, handed to each incarnation;
+//! ├── BufferActor        store (ring + spool) kept here, handed to each incarnation
+//! │                      (the root itself only requeues and closes: `StoreControl`);
 //! │                      follows the connection watch
 //! ├── Publisher          needs: buffer; follows the connection watch
 //! ├── ConnectionMonitor  needs nothing; writes the connection watch (made here
@@ -19,9 +20,10 @@
 //! start, so their restarts cost no NATS reconnect; a monitor that stops or
 //! dies leaves the state down (the publisher's session ends as on a lost
 //! connection) until its successor connects. When a Publisher (or the
-//! buffer) comes back, the in-flight batches are nacked first. More than
-//! `max_restarts` failures of one child within `within`: the tree shuts
-//! down cleanly (ring to disk) and reports exit status 1. A supervisor
+//! buffer) comes back, the in-flight batches are requeued first
+//! (`StoreControl`). More than `max_restarts` failures of one child within
+//! `within`: the tree shuts down cleanly (ring to disk) and reports exit
+//! status 1. A supervisor
 //! reacts only to children it owns, matched by actor id; the default
 //! handler (stop on any child failure) is overridden. A child starts only
 //! when the children it needs run (else it comes with them after their
@@ -62,7 +64,7 @@ pub use restarts::{Restarts, Verdict};
 
 use devices::DeviceTable;
 
-use crate::buffer::{lock, BufferInlet, BufferMsg, SharedStore};
+use crate::buffer::{BufferInlet, BufferMsg, SharedStore, StoreControl};
 use crate::metric_names;
 use crate::monitor::{ConnectionWatch, MonitorMsg};
 use crate::poller::{DevicePollerMsg, Links};
@@ -182,7 +184,10 @@ pub struct RootSupervisor;
 /// `Arguments`), and who is who.
 pub struct RootState {
     settings: Arc<Settings>,
+    /// Handed to each BufferActor; never read or written here.
     store: SharedStore,
+    /// All the root does with the store itself: requeue, close.
+    control: StoreControl,
     links: Links,
     devices: DeviceTable,
     exit: tokio::sync::watch::Sender<Option<Exit>>,
@@ -217,6 +222,7 @@ impl Actor for RootSupervisor {
             restarts: Restarts::new(args.settings.supervision.clone()),
             devices: DeviceTable::new(&args.settings.devices, &args.device_up),
             settings: args.settings,
+            control: args.store.control(),
             store: args.store,
             links: Links::new(),
             exit: args.exit,
@@ -252,7 +258,7 @@ impl Actor for RootSupervisor {
                     // session sent meanwhile has been answered into the void
                     // (and undone) by now, so no orphan holds batches that
                     // the new session's acks would sweep away.
-                    lock(&state.store).nack();
+                    state.control.requeue();
                 }
                 if !state.stopping {
                     state.start_missing(&myself).await;
@@ -420,13 +426,8 @@ impl RootState {
         if let Some(buffer) = &self.refs.buffer {
             let _ = ractor::call_t!(buffer, BufferMsg::Stats, STOP_WAIT.as_millis() as u64);
         }
-        let store = self.store.clone();
-        let closed = tokio::task::spawn_blocking(move || {
-            let mut store = lock(&store);
-            store.nack();
-            store.close()
-        })
-        .await;
+        let control = self.control.clone();
+        let closed = tokio::task::spawn_blocking(move || control.requeue_and_close()).await;
         match closed {
             Ok(Ok(())) => tracing::info!("buffer closed: memory written to disk and synced"),
             Ok(Err(e)) => tracing::error!(error = %e, "closing the buffer failed"),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ingestor_actors::backoff::Backoff;
-use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, Store};
+use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, PushError, Store};
 use ingestor_actors::monitor::{
     ConnectionMonitor, ConnectionWatch, MonitorArguments, MonitorMsg, MonitorStatus,
 };
@@ -207,7 +207,7 @@ pub fn sample_batch(i: u64) -> Batch {
 }
 
 pub async fn push_one(buffer: &ActorRef<BufferMsg>, i: u64) -> u64 {
-    let seq: Result<u64, String> = ractor::call!(buffer, |reply| BufferMsg::Push(
+    let seq: Result<u64, PushError> = ractor::call!(buffer, |reply| BufferMsg::Push(
         sample_batch(i).into(),
         Some(reply)
     ))

@@ -1,20 +1,22 @@
 //! `Store`: the ring, the spool and the cursors, as one synchronous object.
 //!
 //! The BufferActor drives it from blocking threads; the supervisor keeps the
-//! `SharedStore` so a restarted actor finds the ring exactly as it was.
+//! `SharedStore` so a restarted actor finds the ring exactly as it was, and
+//! may only requeue and close through a `StoreControl` (`shared`).
 //! Writing to disk, the full/error state and its recovery are in `spill`.
 
 mod cursor;
 mod reclaim;
+mod shared;
 mod spill;
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use metrics::{counter, gauge};
 
-use super::error::SpoolState;
+use super::error::{CloseError, SpoolState};
 use super::space::Space;
 use super::spool::{OpenReport, Read, Spool, SpoolError};
 use crate::metric_names;
@@ -27,16 +29,28 @@ const RESERVE_BLOCK: u64 = 65_536;
 /// the ack that passes them) rather than listed one by one.
 const MAX_DAMAGED_DELETE: u64 = 1 << 20;
 
-/// The store as the supervisor keeps it and hands it to each BufferActor.
-pub type SharedStore = Arc<Mutex<Store>>;
+pub use shared::{SharedStore, StoreControl};
+pub use spill::Committed;
 
-/// Locks a shared store; a panic in an earlier holder does not make the data
-/// unreachable (every operation leaves the store consistent between fjall calls).
-pub fn lock(store: &SharedStore) -> MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(PoisonError::into_inner)
+/// What the buffer holds right now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BufferStats {
+    /// Batches in the memory ring.
+    pub memory_batches: u64,
+    /// Batches accepted and waiting for their group commit to disk.
+    pub pending: u64,
+    /// Batches in the spool.
+    pub disk_batches: u64,
+    /// What the spool occupies on disk: allocated bytes of all its files,
+    /// as `ingestor_buffer_disk_bytes` shows it (`space`).
+    pub disk_bytes: u64,
+    /// Batches taken by the publisher and not yet acknowledged.
+    pub in_flight: u64,
+    /// Next seq to be handed out.
+    pub next_seq: u64,
+    /// Whether the spool takes writes (`/health`'s `"spool"`).
+    pub spool: SpoolState,
 }
-
-pub use spill::Accepted;
 
 /// The buffer: ring (newest batches) over spool (oldest batches).
 pub struct Store {
@@ -70,7 +84,7 @@ pub struct Store {
     /// fjall poisoned the database: reopen it before the next write.
     needs_reopen: bool,
     /// Why the first close failed (a repeated close says so again).
-    close_error: Option<String>,
+    close_error: Option<CloseError>,
     /// The spool's size on disk and its filesystem's free space.
     space: Space,
 }
@@ -121,7 +135,7 @@ impl Store {
 
     /// Wraps the store for sharing between supervisor and actor.
     pub fn shared(self) -> SharedStore {
-        Arc::new(Mutex::new(self))
+        SharedStore::new(self)
     }
 
     fn writes_through(&self) -> bool {
@@ -231,14 +245,15 @@ impl Store {
         self.publish_gauges();
         let why = match (synced, unsaved) {
             (Ok(()), 0) => return Ok(()),
-            (Ok(()), n) => format!(
-                "{n} batches in memory could not be written to the spool ({}) and are lost",
-                self.state.as_str()
-            ),
-            (Err(e), 0) => format!("syncing the spool failed: {e}"),
-            (Err(e), n) => format!(
-                "syncing the spool failed ({e}); {n} batches in memory could not be written and are lost"
-            ),
+            (Ok(()), batches) => CloseError::Unsaved {
+                batches,
+                spool: self.state,
+            },
+            (Err(e), 0) => CloseError::SyncFailed(Arc::new(e)),
+            (Err(e), batches) => CloseError::SyncFailedAndUnsaved {
+                error: Arc::new(e),
+                batches,
+            },
         };
         if unsaved > 0 {
             counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error")
@@ -249,8 +264,8 @@ impl Store {
     }
 
     /// Counts for stats, health and the status line.
-    pub fn stats(&self) -> super::BufferStats {
-        super::BufferStats {
+    pub fn stats(&self) -> BufferStats {
+        BufferStats {
             memory_batches: self.ring.len() as u64,
             pending: self.pending.len() as u64,
             disk_batches: self.spool.live_count(),

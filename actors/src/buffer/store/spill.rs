@@ -12,20 +12,28 @@
 use metrics::counter;
 
 use super::Store;
-use crate::buffer::error::{SpoolError, SpoolState};
+use crate::buffer::error::{CommitError, SpoolError, SpoolState};
 use crate::buffer::record;
+use crate::buffer::space::NoRoom;
 use crate::metric_names;
 use crate::settings::{PersistMode, WhenDiskFull};
 
-/// What became of a pushed batch.
-pub type Accepted = (u64, Result<(), String>);
+/// What a group commit did with one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The batch's seq.
+    pub seq: u64,
+    /// `Ok`: on disk, or in the ring when the spool could not take it
+    /// (accepted in memory); `Err`: dropped by `when_disk_full`.
+    pub result: Result<(), CommitError>,
+}
 
 impl Store {
     /// Writes pending batches to disk in one write batch (synced in
     /// `persist = "always"`), and says what became of each. If the spool
     /// cannot take them they move to the ring (and count as accepted in
     /// memory); those the ring cannot hold are dropped by `when_disk_full`.
-    pub fn commit(&mut self) -> Result<Vec<Accepted>, SpoolError> {
+    pub fn commit(&mut self) -> Result<Vec<Committed>, SpoolError> {
         if self.pending.is_empty() {
             return Ok(Vec::new());
         }
@@ -47,19 +55,15 @@ impl Store {
             }
         };
         self.publish_gauges();
-        let why = match self.settings.when_disk_full {
-            WhenDiskFull::DropNewest => {
-                "dropped: spool and memory full (when_disk_full = drop_newest)"
-            }
-            WhenDiskFull::DropOldest => {
-                "dropped: spool and memory full (when_disk_full = drop_oldest)"
-            }
-        };
+        let why = CommitError::Dropped(self.settings.when_disk_full);
         Ok(seqs
             .into_iter()
-            .map(|s| match dropped.contains(&s) {
-                true => (s, Err(why.to_string())),
-                false => (s, Ok(())),
+            .map(|seq| Committed {
+                seq,
+                result: match dropped.contains(&seq) {
+                    true => Err(why),
+                    false => Ok(()),
+                },
             })
             .collect())
     }
@@ -104,7 +108,7 @@ impl Store {
         sync: bool,
     ) -> Result<(), SpoolError> {
         if self.state != SpoolState::Ok {
-            return Err(SpoolError::Full(format!("spool {}", self.state.as_str())));
+            return Err(SpoolError::Full(NoRoom::NotWritable(self.state)));
         }
         let incoming: u64 = records.iter().map(|(_, r)| r.len() as u64).sum();
         self.space
