@@ -2,9 +2,10 @@
 //!
 //! `cargo bench -p ingestor-actors --bench buffer` prints:
 //! - `spool_write_ratio_vs_fjall: R`: 1 M batches of 20 values pushed through
-//!   the BufferActor with `persist = "always"` (1 000 pushes outstanding, as
-//!   from 1 000 devices, the last one waiting for its synced reply; group
-//!   commit), against bare fjall inserting the same
+//!   the BufferActor with `persist = "always"` (1 000 outstanding, as from
+//!   1 000 devices, in `PushMany` chunks of `INLET_WINDOW` as the inlet
+//!   sends them, the last one waiting for its synced reply; group commit;
+//!   one `Push` per batch is printed beside it), against bare fjall inserting the same
 //!   serialized bytes in write batches of 1 000 with the same fdatasync.
 //! - `drain_read_ratio_vs_fjall: R`: Take(1 000) + Ack through the actor of a
 //!   1 M backlog on disk, against a bare fjall range read + delete of the same
@@ -20,7 +21,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use ingestor_actors::buffer::{record, BufferActor, BufferArgs, BufferMsg, Store};
+use ingestor_actors::buffer::{record, BufferActor, BufferArgs, BufferMsg, Store, INLET_WINDOW};
 use ingestor_actors::monitor::ConnectionWatch;
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
@@ -84,11 +85,24 @@ async fn spawn(dir: &Path, s: BufferSettings) -> ActorRef<BufferMsg> {
     .0
 }
 
+/// How pushes reach the actor.
+#[derive(Clone, Copy)]
+enum Pushes {
+    /// `PushMany` of `INLET_WINDOW` batches, as the inlet sends under load.
+    Chunks,
+    /// One `Push` message per batch.
+    Single,
+}
+
 /// Batches/s pushing `n` through the actor, `GROUP` outstanding at a time.
 /// (With `s` = a ring that holds everything in `overflow`: the pushes alone,
 /// no disk, to show what the actor's push path costs.)
-async fn ours_write(dir: &Path, n: usize, s: BufferSettings) -> f64 {
+async fn ours_write(dir: &Path, n: usize, s: BufferSettings, how: Pushes) -> f64 {
     let buffer = spawn(dir, s).await;
+    let chunk = match how {
+        Pushes::Chunks => INLET_WINDOW,
+        Pushes::Single => 1,
+    };
     // Making batches is the pollers' work: only push-to-accepted is timed.
     let mut timed = std::time::Duration::ZERO;
     let mut sent = 0u64;
@@ -101,20 +115,29 @@ async fn ours_write(dir: &Path, n: usize, s: BufferSettings) -> f64 {
         // Pollers push without waiting; the group's last push asks for its
         // reply, which comes once it (and so every push before it: commits
         // are in order) is synced to disk.
-        let last = group.len() - 1;
-        let mut reply = None;
-        for (i, b) in group.into_iter().enumerate() {
-            let port = if i == last {
-                let (tx, rx) = ractor::concurrency::oneshot();
-                reply = Some(rx);
-                Some(tx.into())
-            } else {
-                None
+        let mut group = group.into_iter().peekable();
+        loop {
+            let part: Vec<EncodedBatch> = group.by_ref().take(chunk).collect();
+            if group.peek().is_some() {
+                let msg = match how {
+                    Pushes::Chunks => BufferMsg::PushMany(part, None),
+                    Pushes::Single => BufferMsg::Push(part.into_iter().next().expect("one"), None),
+                };
+                buffer.cast(msg).expect("cast");
+                continue;
+            }
+            let results = match how {
+                Pushes::Chunks => ractor::call!(buffer, |p| BufferMsg::PushMany(part, Some(p))),
+                Pushes::Single => ractor::call!(buffer, |p| BufferMsg::Push(
+                    part.into_iter().next().expect("one"),
+                    Some(p)
+                ))
+                .map(|r| vec![r]),
             };
-            buffer.cast(BufferMsg::Push(b, port)).expect("cast");
-        }
-        if let Some(rx) = reply {
-            rx.await.expect("reply").expect("accepted");
+            for r in results.expect("reply") {
+                r.expect("accepted");
+            }
+            break;
         }
         timed += start.elapsed();
     }
@@ -302,6 +325,7 @@ fn main() {
         a.path(),
         n,
         settings(10_000, PersistMode::Always),
+        Pushes::Chunks,
     ));
     let records: Vec<Vec<u8>> = (1..=GROUP as u64)
         .map(|i| record::encode(&batch(i)))
@@ -313,6 +337,15 @@ fn main() {
         a.path(),
         n,
         settings(n + 1, PersistMode::Overflow),
+        Pushes::Chunks,
+    ));
+    drop(a);
+    let a = tmp("ours-single");
+    let single = rt.block_on(ours_write(
+        a.path(),
+        n,
+        settings(10_000, PersistMode::Always),
+        Pushes::Single,
     ));
     drop(a);
     let a = tmp("ours-stream");
@@ -351,7 +384,7 @@ fn main() {
     println!("drain_read_ratio_vs_fjall: {:.3}", ours_d / bare_d);
     println!("backlog_rss_mib: {rss_big:.1}");
     println!("spool_reclaim_ratio: {:.4}", reclaimed.ratio());
-    println!("write batches/s: ours {ours_w:.0}, bare fjall {bare_w:.0} ({n} batches, persist=always, fdatasync per {GROUP}); pushes into the ring alone (no disk) {pushes:.0}; streaming ({GROUP} outstanding, each waiting for its sync) {streamed:.0}");
+    println!("write batches/s: ours {ours_w:.0}, bare fjall {bare_w:.0} ({n} batches, persist=always, fdatasync per {GROUP}, pushed in chunks of {INLET_WINDOW} as the inlet sends); one Push message per batch {single:.0}; pushes into the ring alone (no disk) {pushes:.0}; streaming ({GROUP} single pushes outstanding, each waiting for its sync) {streamed:.0}");
     println!("drain batches/s: ours {ours_d:.0}, bare fjall {bare_d:.0}; ours first 10% {first:.0}, last 10% {last:.0}; bare first 10% {bare_first:.0}, last 10% {bare_last:.0}");
     println!("drain batches/s through the store alone (no actor): {store_d:.0}");
     let rounds: Vec<String> = rounds.iter().map(|r| format!("{r:.0}")).collect();

@@ -165,15 +165,17 @@ impl Actor for CountingBuffer {
         msg: BufferMsg,
         counts: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let BufferMsg::Push(batch, reply) = msg {
-            // The inlet waits for an answer per batch.
+        // The inlet sends chunks and waits for an answer per chunk.
+        if let BufferMsg::PushMany(batches, reply) = msg {
             if let Some(port) = reply {
-                let _ = port.send(Ok(batch.seq));
+                let _ = port.send(batches.iter().map(|b| Ok(b.seq)).collect());
             }
-            counts.0.fetch_add(1, Ordering::Relaxed);
-            // The payload's `errors` map (the only object-valued key).
-            if batch.body().windows(10).any(|w| w == b"\"errors\":{") {
-                counts.1.fetch_add(1, Ordering::Relaxed);
+            for batch in batches {
+                counts.0.fetch_add(1, Ordering::Relaxed);
+                // The payload's `errors` map (the only object-valued key).
+                if batch.body().windows(10).any(|w| w == b"\"errors\":{") {
+                    counts.1.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         Ok(())

@@ -18,8 +18,9 @@ use metrics::gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
+use super::push::{push_all, Answer, PushResult, Waiter};
 use super::store::{BufferStats, SharedStore, Store};
-use super::{PushError, SpoolError};
+use super::SpoolError;
 use crate::metric_names;
 use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::EncodedBatch;
@@ -31,7 +32,12 @@ pub enum BufferMsg {
     /// when asked for, carries the seq once the batch is accepted (in
     /// `persist = "always"` once it is synced to disk), or why it was not
     /// kept.
-    Push(EncodedBatch, Option<RpcReplyPort<Result<u64, PushError>>>),
+    Push(EncodedBatch, Option<RpcReplyPort<PushResult>>),
+    /// Batches in the order given, each as if pushed alone, for one
+    /// message and one reply: a result per batch, in order, once every
+    /// accepted one is accepted as `Push` says (`push.rs`). What the inlet
+    /// sends.
+    PushMany(Vec<EncodedBatch>, Option<RpcReplyPort<Vec<PushResult>>>),
     /// Up to `max` oldest batches not yet in flight, ascending `seq`.
     /// Answered as soon as at least one is available; if the caller has gone
     /// by then, the batches are not counted as in flight.
@@ -98,7 +104,7 @@ pub struct BufferArgs {
 pub struct BufferState {
     store: SharedStore,
     parked: Option<(usize, RpcReplyPort<Vec<EncodedBatch>>)>,
-    commit_waiters: Vec<(u64, RpcReplyPort<Result<u64, PushError>>)>,
+    commit_waiters: Vec<Waiter>,
     commit_scheduled: bool,
     /// Pending batches when the current Commit was (re)scheduled.
     pending_at_schedule: usize,
@@ -115,19 +121,6 @@ where
 {
     let store = store.clone();
     Ok(tokio::task::spawn_blocking(move || f(&mut store.lock())).await?)
-}
-
-/// A push the store refused: a closed buffer is reported to the caller
-/// only; a storage failure (no synced seq reservation could be written) is
-/// counted as a drop. Never a restart: the store retries by itself.
-fn refused(e: SpoolError) -> PushError {
-    let e = PushError::from(e);
-    if let PushError::NoSeq(cause) = &e {
-        metrics::counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error")
-            .increment(1);
-        tracing::error!(error = %cause, "batch refused: the spool cannot reserve seqs (counted as storage_error)");
-    }
-    e
 }
 
 impl Actor for BufferActor {
@@ -195,7 +188,12 @@ impl Actor for BufferActor {
     ) -> Result<(), ActorProcessingErr> {
         crate::fault::hit("buffer").await;
         match msg {
-            BufferMsg::Push(batch, reply) => self.push(&myself, state, batch, reply).await?,
+            BufferMsg::Push(batch, reply) => {
+                push(&myself, state, vec![batch], reply.map(Answer::One)).await?
+            }
+            BufferMsg::PushMany(batches, reply) => {
+                push(&myself, state, batches, reply.map(Answer::Many)).await?
+            }
             BufferMsg::Take { max, reply } => {
                 // A newer Take replaces a parked one (its caller gave up).
                 state.parked = Some((max, reply));
@@ -226,58 +224,27 @@ impl Actor for BufferActor {
     }
 }
 
-impl BufferActor {
-    async fn push(
-        &self,
-        myself: &ActorRef<BufferMsg>,
-        state: &mut BufferState,
-        batch: EncodedBatch,
-        reply: Option<RpcReplyPort<Result<u64, PushError>>>,
-    ) -> Result<(), ActorProcessingErr> {
-        let inline = {
-            let mut store = state.store.lock();
-            if store.push_is_memory_only() {
-                Ok(store.push(batch).map(|seq| (seq, store.has_pending())))
-            } else {
-                Err(batch)
-            }
-        };
-        let result = match inline {
-            Ok(done) => done,
-            Err(batch) => {
-                blocking(&state.store, move |s| {
-                    s.push(batch).map(|seq| (seq, s.has_pending()))
-                })
-                .await?
-            }
-        };
-        let (seq, pending) = match result {
-            Ok(done) => done,
-            Err(e) => {
-                let why = refused(e);
-                if let Some(port) = reply {
-                    let _ = port.send(Err(why));
-                }
-                return Ok(());
-            }
-        };
-        if pending {
-            if let Some(port) = reply {
-                state.commit_waiters.push((seq, port));
-            }
-            if !state.commit_scheduled {
-                state.commit_scheduled = true;
-                state.pending_at_schedule = 0;
-                myself.cast(Own::Commit.msg())?;
-            }
-        } else {
-            if let Some(port) = reply {
-                let _ = port.send(Ok(seq));
-            }
-            serve_parked(state).await?;
-        }
-        Ok(())
+/// Pushes, then answers now or after the group commit (scheduled here).
+async fn push(
+    myself: &ActorRef<BufferMsg>,
+    state: &mut BufferState,
+    batches: Vec<EncodedBatch>,
+    answer: Option<Answer>,
+) -> Result<(), ActorProcessingErr> {
+    let pushed = push_all(&state.store, batches).await?;
+    if !pushed.pending {
+        pushed.answer(answer);
+        return serve_parked(state).await;
     }
+    if let Some(waiter) = pushed.answer(answer) {
+        state.commit_waiters.push(waiter);
+    }
+    if !state.commit_scheduled {
+        state.commit_scheduled = true;
+        state.pending_at_schedule = 0;
+        myself.cast(Own::Commit.msg())?;
+    }
+    Ok(())
 }
 
 /// Group commit: while pushes keep arriving, lets them join this fsync
@@ -300,14 +267,8 @@ async fn commit(
     let fates = blocking(&state.store, |s| s.commit())
         .await?
         .map_err(Box::new)?;
-    // Waiters whose batch was written by another path (a reconnect, a
-    // push in overflow) were committed without error.
-    for (seq, port) in std::mem::take(&mut state.commit_waiters) {
-        let fate = match fates.binary_search_by_key(&seq, |c| c.seq) {
-            Ok(i) => fates[i].result,
-            Err(_) => Ok(()),
-        };
-        let _ = port.send(fate.map(|()| seq).map_err(PushError::from));
+    for waiter in std::mem::take(&mut state.commit_waiters) {
+        waiter.settle(&fates);
     }
     serve_parked(state).await?;
     Ok(())

@@ -2,9 +2,10 @@
 //!
 //! A poller hands its batch to `inlet.push(batch).await`: the batch goes
 //! into a bounded queue (`HOLD` batches), and one pump task moves it to the
-//! BufferActor of the moment, with a reply per batch and at most `WINDOW`
-//! pushes outstanding, so a slow disk slows the queue down instead of
-//! growing a mailbox without bound.
+//! BufferActor of the moment, as `PushMany` of whatever waits in the queue
+//! (one message and one reply per chunk, a result per batch), with at most
+//! [`INLET_WINDOW`] batches outstanding, so a slow disk slows the queue down
+//! instead of growing a mailbox without bound.
 //!
 //! Invariants:
 //! - a batch leaves the pump only once the buffer answered for it (accepted,
@@ -26,14 +27,14 @@ use metrics::counter;
 use ractor::{ActorRef, RpcReplyPort};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{BufferMsg, PushError};
+use super::{BufferMsg, PushResult};
 use crate::metric_names;
 use crate::EncodedBatch;
 
 /// Batches held between the pollers and the buffer.
 const HOLD: usize = 4096;
-/// Pushes outstanding at the buffer at once.
-const WINDOW: usize = 256;
+/// Batches outstanding at the buffer at once (so also the largest chunk).
+pub const INLET_WINDOW: usize = 256;
 /// How long a poller waits for room before its batch is counted as lost.
 const WAIT_FOR_ROOM: Duration = Duration::from_secs(1);
 
@@ -111,7 +112,7 @@ impl From<ActorRef<BufferMsg>> for BufferInlet {
     }
 }
 
-type Reply = oneshot::Receiver<Result<u64, PushError>>;
+type Reply = oneshot::Receiver<Vec<PushResult>>;
 
 async fn pump(
     mut rx: mpsc::Receiver<EncodedBatch>,
@@ -129,47 +130,57 @@ async fn pump(
                 return;
             }
         };
-        let mut outstanding: VecDeque<(EncodedBatch, Reply)> = VecDeque::new();
+        let mut outstanding: VecDeque<(Vec<EncodedBatch>, Reply)> = VecDeque::new();
+        let mut in_window = 0;
         let mut gone = false;
         loop {
-            // Fill the window with what is there (waiting only when idle).
-            while !gone && outstanding.len() < WINDOW {
-                let batch = match again.pop_front() {
-                    Some(b) => b,
-                    None if outstanding.is_empty() => match rx.recv().await {
-                        Some(b) => b,
+            // One chunk of what is there (waiting only when idle).
+            if !gone && in_window < INLET_WINDOW {
+                let room = INLET_WINDOW - in_window;
+                let mut chunk: Vec<EncodedBatch> = again.drain(..room.min(again.len())).collect();
+                if chunk.is_empty() && outstanding.is_empty() {
+                    match rx.recv().await {
+                        Some(b) => chunk.push(b),
                         None => return,
-                    },
-                    None => match rx.try_recv() {
-                        Ok(b) => b,
-                        Err(_) => break,
-                    },
-                };
-                let (port, reply) = oneshot::channel();
-                let msg = BufferMsg::Push(batch.clone(), Some(RpcReplyPort::from(port)));
-                if buffer.cast(msg).is_err() {
-                    again.push_front(batch);
-                    gone = true;
-                    break;
+                    }
                 }
-                outstanding.push_back((batch, reply));
+                while chunk.len() < room {
+                    match rx.try_recv() {
+                        Ok(b) => chunk.push(b),
+                        Err(_) => break,
+                    }
+                }
+                if !chunk.is_empty() {
+                    let (port, reply) = oneshot::channel();
+                    let msg = BufferMsg::PushMany(chunk.clone(), Some(RpcReplyPort::from(port)));
+                    if buffer.cast(msg).is_err() {
+                        again = chunk.into_iter().chain(again.drain(..)).collect();
+                        gone = true;
+                    } else {
+                        in_window += chunk.len();
+                        outstanding.push_back((chunk, reply));
+                    }
+                }
             }
-            let Some((batch, reply)) = outstanding.pop_front() else {
+            let Some((chunk, reply)) = outstanding.pop_front() else {
                 break;
             };
+            in_window -= chunk.len();
             match reply.await {
-                // Accepted, or dropped and counted by the buffer.
+                // Each accepted, or dropped and counted by the buffer.
                 Ok(_) => {
-                    unanswered.fetch_sub(1, Ordering::AcqRel);
+                    unanswered.fetch_sub(chunk.len(), Ordering::AcqRel);
                 }
                 // The actor died with it: this and every later one again.
                 Err(_) => {
                     let later = std::mem::take(&mut outstanding);
-                    let mut resend: VecDeque<EncodedBatch> = std::iter::once(batch)
-                        .chain(later.into_iter().map(|(b, _)| b))
+                    let resend: VecDeque<EncodedBatch> = chunk
+                        .into_iter()
+                        .chain(later.into_iter().flat_map(|(c, _)| c))
+                        .chain(again.drain(..))
                         .collect();
-                    resend.extend(again.drain(..));
                     again = resend;
+                    in_window = 0;
                     gone = true;
                 }
             }

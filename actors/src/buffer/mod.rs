@@ -82,8 +82,10 @@
 //! corrupt; the set-aside counts in `ingestor_spool_errors_total{op="open"}`.
 //!
 //! **Into the buffer** (`inlet`). Pollers push through a bounded
-//! `BufferInlet`: a queue plus a pump with a reply per batch, which holds
-//! the batches while the buffer restarts and resends what a dying actor left
+//! `BufferInlet`: a queue plus a pump that hands the buffer what waits in
+//! the queue as `PushMany` chunks (`push`: one message, one store lock and
+//! one reply per chunk, a seq and a result per batch, in order), holds the
+//! batches while the buffer restarts and resends what a dying actor left
 //! unanswered; what finds no room within a second is counted as
 //! `dropped{reason="storage_error"}`.
 //!
@@ -143,6 +145,7 @@
 mod actor;
 mod error;
 mod inlet;
+mod push;
 pub mod record;
 pub mod space;
 pub mod spool;
@@ -150,6 +153,7 @@ mod store;
 
 pub use actor::{BufferActor, BufferArgs, BufferMsg};
 pub use error::{CloseError, CommitError, PushError, SpoolState};
-pub use inlet::{BufferInlet, InletTarget};
+pub use inlet::{BufferInlet, InletTarget, INLET_WINDOW};
+pub use push::PushResult;
 pub use spool::{OpenReport, Read, Spool, SpoolError};
 pub use store::{BufferStats, Committed, SharedStore, Store, StoreControl};

@@ -215,12 +215,14 @@ impl Actor for CollectingBuffer {
         msg: BufferMsg,
         tx: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let BufferMsg::Push(batch, reply) = msg {
-            // The inlet waits for an answer per batch.
+        // The inlet sends chunks and waits for an answer per chunk.
+        if let BufferMsg::PushMany(batches, reply) = msg {
             if let Some(port) = reply {
-                let _ = port.send(Ok(batch.seq));
+                let _ = port.send(batches.iter().map(|b| Ok(b.seq)).collect());
             }
-            let _ = tx.send(batch.decode().expect("the poller's payload reads back"));
+            for batch in batches {
+                let _ = tx.send(batch.decode().expect("the poller's payload reads back"));
+            }
         }
         Ok(())
     }
