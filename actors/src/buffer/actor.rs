@@ -51,34 +51,34 @@ pub enum BufferMsg {
     Ack(u64),
     /// Every in-flight batch goes out again, first, in order.
     Nack,
-    /// Internal: the NATS connection went up (`true`) or down (`false`)
-    /// (from the task following the ConnectionMonitor's watch).
-    Connection(bool),
     /// Current counts.
     Stats(RpcReplyPort<BufferStats>),
-    /// The actor's messages to itself (group commit, tick); opaque outside,
-    /// so no one else can send one.
-    Internal(Internal),
+    /// The actor's messages to itself (group commit, tick, connection
+    /// changes from its watch follower); opaque outside, so no one else can
+    /// send one.
+    Internal(InternalMsg),
 }
 
 /// A message the BufferActor sends itself. ractor takes one message type
 /// per actor, so these ride in [`BufferMsg::Internal`]; the private field
 /// keeps them out of everyone else's hands (and out of their matches).
 #[derive(Debug)]
-pub struct Internal(Own);
+pub struct InternalMsg(Internal);
 
 #[derive(Debug)]
-enum Own {
+enum Internal {
     /// Write the batches accepted since the last commit (group commit).
     Commit,
     /// Every second: sync a dirty spool, measure it, give a drained
     /// spool's space back, refresh the age gauge.
     Tick,
+    /// The NATS connection went up (`true`) or down (`false`).
+    Connection(bool),
 }
 
-impl Own {
+impl Internal {
     fn msg(self) -> BufferMsg {
-        BufferMsg::Internal(Internal(self))
+        BufferMsg::Internal(InternalMsg(self))
     }
 }
 
@@ -110,7 +110,7 @@ pub struct BufferState {
     pending_at_schedule: usize,
     deferrals: u32,
     ticker: tokio::task::JoinHandle<()>,
-    /// Turns connection changes into `Connection`; ends with the state.
+    /// Turns connection changes into `Internal::Connection`; ends with the state.
     _following: Following,
 }
 
@@ -134,8 +134,8 @@ impl Actor for BufferActor {
         args: BufferArgs,
     ) -> Result<BufferState, ActorProcessingErr> {
         let following = Following::start(args.connection, myself.clone(), |e| match e {
-            LinkEvent::Connected(_) => Some(BufferMsg::Connection(true)),
-            LinkEvent::Disconnected => Some(BufferMsg::Connection(false)),
+            LinkEvent::Connected(_) => Some(Internal::Connection(true).msg()),
+            LinkEvent::Disconnected => Some(Internal::Connection(false).msg()),
             LinkEvent::Rejected(_) => None,
         });
         let ticker = tokio::spawn(async move {
@@ -143,7 +143,7 @@ impl Actor for BufferActor {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                if myself.cast(Own::Tick.msg()).is_err() {
+                if myself.cast(Internal::Tick.msg()).is_err() {
                     break;
                 }
             }
@@ -167,7 +167,7 @@ impl Actor for BufferActor {
         state: &mut BufferState,
     ) -> Result<(), ActorProcessingErr> {
         state.commit_scheduled = true;
-        myself.cast(Own::Commit.msg())?;
+        myself.cast(Internal::Commit.msg())?;
         Ok(())
     }
 
@@ -208,7 +208,7 @@ impl Actor for BufferActor {
                 state.store.lock().nack();
                 serve_parked(state).await?;
             }
-            BufferMsg::Connection(up) => {
+            BufferMsg::Internal(InternalMsg(Internal::Connection(up))) => {
                 blocking(&state.store, move |s| s.set_connected(up))
                     .await?
                     .map_err(Box::new)?;
@@ -217,8 +217,8 @@ impl Actor for BufferActor {
             BufferMsg::Stats(reply) => {
                 let _ = reply.send(state.store.lock().stats());
             }
-            BufferMsg::Internal(Internal(Own::Commit)) => commit(&myself, state).await?,
-            BufferMsg::Internal(Internal(Own::Tick)) => tick(state).await?,
+            BufferMsg::Internal(InternalMsg(Internal::Commit)) => commit(&myself, state).await?,
+            BufferMsg::Internal(InternalMsg(Internal::Tick)) => tick(state).await?,
         }
         Ok(())
     }
@@ -242,7 +242,7 @@ async fn push(
     if !state.commit_scheduled {
         state.commit_scheduled = true;
         state.pending_at_schedule = 0;
-        myself.cast(Own::Commit.msg())?;
+        myself.cast(Internal::Commit.msg())?;
     }
     Ok(())
 }
@@ -259,7 +259,7 @@ async fn commit(
     {
         state.pending_at_schedule = pending;
         state.deferrals += 1;
-        myself.cast(Own::Commit.msg())?;
+        myself.cast(Internal::Commit.msg())?;
         return Ok(());
     }
     state.deferrals = 0;
