@@ -22,7 +22,7 @@ use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, Store};
 use ingestor_actors::monitor::{
-    ConnectionMonitor, ConnectionWatch, MonitorArguments, DEFAULT_PING_INTERVAL,
+    ConnectionMonitor, ConnectionMonitorArgs, ConnectionWatch, DEFAULT_PING_INTERVAL,
 };
 use ingestor_actors::publisher::{Publisher, PublisherArguments, RetryPolicy};
 use ingestor_actors::settings::{BufferSettings, NatsSettings, PersistMode, WhenDiskFull};
@@ -105,7 +105,7 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
     let (monitor, _) = Actor::spawn(
         None,
         ConnectionMonitor,
-        MonitorArguments {
+        ConnectionMonitorArgs {
             settings,
             client_name: SERVICE.into(),
             connection,

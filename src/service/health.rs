@@ -77,8 +77,11 @@ impl TreeHealth {
             snap.buffer = ractor::call_t!(b, BufferMsg::Stats, ms).unwrap_or_default();
         }
         if let Some(m) = &refs.monitor {
-            if let Ok(status) = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms)
-            {
+            if let Ok(status) = ractor::call_t!(
+                m,
+                ingestor_actors::monitor::ConnectionMonitorMsg::Status,
+                ms
+            ) {
                 snap.nats_connected = status.connected;
             }
         }
@@ -108,7 +111,12 @@ impl TreeHealth {
         let (b, m, p) = (b.clone(), m.clone(), p.clone());
         asks.spawn(async move { ("buffer", ractor::call_t!(b, BufferMsg::Stats, ms).is_ok()) });
         asks.spawn(async move {
-            let ok = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms).is_ok();
+            let ok = ractor::call_t!(
+                m,
+                ingestor_actors::monitor::ConnectionMonitorMsg::Status,
+                ms
+            )
+            .is_ok();
             ("monitor", ok)
         });
         asks.spawn(async move {

@@ -8,7 +8,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use super::{Child, RootMsg, RootState};
 use crate::backoff::Backoff;
 use crate::buffer::{BufferActor, BufferArgs};
-use crate::monitor::{ConnectionMonitor, MonitorArguments, DEFAULT_PING_INTERVAL};
+use crate::monitor::{ConnectionMonitor, ConnectionMonitorArgs, DEFAULT_PING_INTERVAL};
 use crate::poller::spread_start;
 use crate::poller::{DevicePoller, DevicePollerArgs};
 use crate::publisher::{Publisher, PublisherArguments, RetryPolicy};
@@ -55,7 +55,7 @@ impl RootState {
                 r.get_cell()
             }
             Child::Monitor => {
-                let args = MonitorArguments {
+                let args = ConnectionMonitorArgs {
                     settings: s.nats.clone(),
                     client_name: format!("ingestor {}", s.service.id),
                     connection: self.connection.clone(),

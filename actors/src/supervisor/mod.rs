@@ -66,7 +66,7 @@ use devices::DeviceTable;
 
 use crate::buffer::{BufferInlet, BufferMsg, SharedStore, StoreControl};
 use crate::metric_names;
-use crate::monitor::{ConnectionWatch, MonitorMsg};
+use crate::monitor::{ConnectionMonitorMsg, ConnectionWatch};
 use crate::poller::{DevicePollerMsg, Links};
 use crate::publisher::PublisherMsg;
 use crate::settings::Settings;
@@ -152,7 +152,7 @@ pub struct Refs {
     /// The Publisher, unless restarting.
     pub publisher: Option<ActorRef<PublisherMsg>>,
     /// The ConnectionMonitor, unless restarting.
-    pub monitor: Option<ActorRef<MonitorMsg>>,
+    pub monitor: Option<ActorRef<ConnectionMonitorMsg>>,
     /// The DevicePollers, in config order.
     pub pollers: Vec<Option<ActorRef<DevicePollerMsg>>>,
     /// One flag per device, in config order, set while its last poll got
