@@ -11,7 +11,7 @@ use crate::buffer::{BufferActor, BufferArgs};
 use crate::monitor::{ConnectionMonitor, ConnectionMonitorArgs, DEFAULT_PING_INTERVAL};
 use crate::poller::spread_start;
 use crate::poller::{DevicePoller, DevicePollerArgs};
-use crate::publisher::{Publisher, PublisherArguments, RetryPolicy};
+use crate::publisher::{Publisher, PublisherArgs, RetryPolicy};
 
 impl RootState {
     /// Spawns `child`, linked to the root, from the settings and the refs of
@@ -43,7 +43,7 @@ impl RootState {
                     },
                     ..RetryPolicy::default()
                 };
-                let args = PublisherArguments {
+                let args = PublisherArgs {
                     settings: s.nats.clone(),
                     service_id: s.service.id.clone(),
                     buffer,

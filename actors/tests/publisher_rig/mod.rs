@@ -19,7 +19,7 @@ use ingestor_actors::monitor::{
     ConnectionWatch,
 };
 use ingestor_actors::publisher::{
-    Publisher, PublisherArguments, PublisherMsg, PublisherStatus, RetryPolicy,
+    Publisher, PublisherArgs, PublisherMsg, PublisherStatus, RetryPolicy,
 };
 use ingestor_actors::settings::{BufferSettings, NatsSettings};
 use ingestor_actors::{Batch, Value};
@@ -84,7 +84,7 @@ pub async fn start_nats_side(
     let (publisher, _) = Actor::spawn(
         None,
         Publisher,
-        PublisherArguments {
+        PublisherArgs {
             settings: settings.clone(),
             service_id: SERVICE.into(),
             buffer: buffer.clone(),
