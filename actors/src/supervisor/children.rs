@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::{Child, RootMsg, RootState};
+use super::actor::{RootSupervisorMsg, RootSupervisorState};
+use super::Child;
 use crate::backoff::Backoff;
 use crate::buffer::{BufferActor, BufferArgs};
 use crate::monitor::{ConnectionMonitor, ConnectionMonitorArgs, DEFAULT_PING_INTERVAL};
@@ -13,12 +14,12 @@ use crate::poller::spread_start;
 use crate::poller::{DevicePoller, DevicePollerArgs};
 use crate::publisher::{Publisher, PublisherArgs, RetryPolicy};
 
-impl RootState {
+impl RootSupervisorState {
     /// Spawns `child`, linked to the root, from the settings and the refs of
     /// the children it needs (which must be running).
     pub(super) async fn start(
         &mut self,
-        myself: &ActorRef<RootMsg>,
+        myself: &ActorRef<RootSupervisorMsg>,
         child: Child,
     ) -> Result<(), ActorProcessingErr> {
         let sup = myself.get_cell();
