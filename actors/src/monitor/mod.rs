@@ -4,7 +4,7 @@
 //! # Invariants
 //! - One async-nats client per connection. A client never reconnects on its
 //!   own: when its connection dies, the client dies with it, with every
-//!   command still queued in it (see [`connect`] for how), so nothing issued
+//!   command still queued in it (see `connect` for how), so nothing issued
 //!   on an old connection can reach the server after the Publisher resent
 //!   what was lost. The monitor then connects a fresh client.
 //! - Connect attempts run in a task, never in the actor's handler: `/health`

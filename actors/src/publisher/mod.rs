@@ -23,7 +23,7 @@
 //!   can be elected, so none can be stored ahead of the lost ones.
 //! - Exactly once, however long the outage: before a session sends anything
 //!   it reads what the stream already holds of ours past the last confirmed
-//!   message ([`stream`]: each message of `<prefix>.<service.id>.>` after the
+//!   message (`stream`: each message of `<prefix>.<service.id>.>` after the
 //!   stream sequence of the last PubAck, read from the stream leader, and its
 //!   `Ingestor-Seq` header). Exactly those seqs are treated as confirmed and
 //!   not sent again; every other batch is sent. No high-water mark is
