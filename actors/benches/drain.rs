@@ -22,9 +22,9 @@ use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, Store};
 use ingestor_actors::monitor::{
-    ConnectionMonitor, ConnectionWatch, MonitorArguments, DEFAULT_PING_INTERVAL,
+    ConnectionMonitor, ConnectionMonitorArgs, ConnectionWatch, DEFAULT_PING_INTERVAL,
 };
-use ingestor_actors::publisher::{Publisher, PublisherArguments, RetryPolicy};
+use ingestor_actors::publisher::{Publisher, PublisherArgs, RetryPolicy};
 use ingestor_actors::settings::{BufferSettings, NatsSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
 use nats_server::NatsServer;
@@ -92,7 +92,7 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
     let (publisher, _) = Actor::spawn(
         None,
         Publisher,
-        PublisherArguments {
+        PublisherArgs {
             settings: settings.clone(),
             service_id: SERVICE.into(),
             buffer: buffer.clone(),
@@ -105,7 +105,7 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
     let (monitor, _) = Actor::spawn(
         None,
         ConnectionMonitor,
-        MonitorArguments {
+        ConnectionMonitorArgs {
             settings,
             client_name: SERVICE.into(),
             connection,

@@ -17,6 +17,14 @@
 //! - [`settings`] (`settings/`): the config file's schema (docs/reference.md §2) as serde types.
 //! - [`simulator`] (`simulator.rs`): a Modbus slave serving a config's devices (`ingestor simulate`).
 //! - [`supervisor`] (`supervisor/`): the root supervisor, restarting children with back-off.
+//!
+//! Every actor has one shape, in one file, `<name>/actor.rs`: its unit
+//! struct, `XArgs`, `XMsg`, `XState` and `impl Actor` side by side (X is the
+//! actor's name without an `Actor` suffix: `BufferArgs`, `PublisherMsg`,
+//! `RootSupervisorState`). `XMsg`'s variants are what others send it; what
+//! the actor's own tasks and timers send it rides in `XMsg::Internal`, opaque
+//! outside that file. The module's `mod.rs` keeps its design doc (the
+//! invariants), its `mod` lines and re-exports.
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]

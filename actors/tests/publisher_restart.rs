@@ -6,7 +6,7 @@ mod publisher_rig;
 
 use std::time::Duration;
 
-use ingestor_actors::publisher::{Publisher, PublisherArguments};
+use ingestor_actors::publisher::{Publisher, PublisherArgs};
 use publisher_rig::*;
 use ractor::Actor;
 
@@ -29,7 +29,7 @@ async fn publisher_restarted_mid_flow_and_reattached_resumes_without_loss() {
     let (publisher, _) = Actor::spawn(
         None,
         Publisher,
-        PublisherArguments {
+        PublisherArgs {
             settings: settings.clone(),
             service_id: SERVICE.into(),
             buffer: pipeline.buffer.clone(),

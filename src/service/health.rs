@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ingestor_actors::buffer::{BufferMsg, BufferStats};
-use ingestor_actors::supervisor::{Refs, RootMsg};
+use ingestor_actors::supervisor::{Refs, RootSupervisorMsg};
 use ractor::ActorRef;
 
 use crate::telemetry::http::{Health, HealthSource};
@@ -16,7 +16,7 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 /// A handle on the running tree.
 #[derive(Clone)]
 pub(crate) struct TreeHealth {
-    root: ActorRef<RootMsg>,
+    root: ActorRef<RootSupervisorMsg>,
     /// The devices' `up` flags as the tree last reported them (a reload
     /// adds and removes devices); used when the tree is busy.
     device_up: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
@@ -33,7 +33,7 @@ pub(crate) struct Snapshot {
 }
 
 impl TreeHealth {
-    pub(crate) fn new(root: ActorRef<RootMsg>, device_up: Vec<Arc<AtomicBool>>) -> Self {
+    pub(crate) fn new(root: ActorRef<RootSupervisorMsg>, device_up: Vec<Arc<AtomicBool>>) -> Self {
         TreeHealth {
             root,
             device_up: Arc::new(Mutex::new(device_up)),
@@ -41,7 +41,12 @@ impl TreeHealth {
     }
 
     async fn refs(&self) -> Option<Refs> {
-        let refs = ractor::call_t!(self.root, RootMsg::Refs, ANSWER_WITHIN.as_millis() as u64).ok();
+        let refs = ractor::call_t!(
+            self.root,
+            RootSupervisorMsg::Refs,
+            ANSWER_WITHIN.as_millis() as u64
+        )
+        .ok();
         if let (Some(r), Ok(mut known)) = (&refs, self.device_up.lock()) {
             known.clone_from(&r.device_up);
         }
@@ -77,8 +82,11 @@ impl TreeHealth {
             snap.buffer = ractor::call_t!(b, BufferMsg::Stats, ms).unwrap_or_default();
         }
         if let Some(m) = &refs.monitor {
-            if let Ok(status) = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms)
-            {
+            if let Ok(status) = ractor::call_t!(
+                m,
+                ingestor_actors::monitor::ConnectionMonitorMsg::Status,
+                ms
+            ) {
                 snap.nats_connected = status.connected;
             }
         }
@@ -108,7 +116,12 @@ impl TreeHealth {
         let (b, m, p) = (b.clone(), m.clone(), p.clone());
         asks.spawn(async move { ("buffer", ractor::call_t!(b, BufferMsg::Stats, ms).is_ok()) });
         asks.spawn(async move {
-            let ok = ractor::call_t!(m, ingestor_actors::monitor::MonitorMsg::Status, ms).is_ok();
+            let ok = ractor::call_t!(
+                m,
+                ingestor_actors::monitor::ConnectionMonitorMsg::Status,
+                ms
+            )
+            .is_ok();
             ("monitor", ok)
         });
         asks.spawn(async move {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ingestor_actors::buffer::{Store, StoreControl};
 use ingestor_actors::settings::Settings;
-use ingestor_actors::supervisor::{Exit, RootArgs, RootMsg, RootSupervisor};
+use ingestor_actors::supervisor::{Exit, RootSupervisor, RootSupervisorArgs, RootSupervisorMsg};
 use ractor::{Actor, ActorRef};
 
 pub(crate) use health::{Snapshot, TreeHealth};
@@ -90,7 +90,7 @@ pub(crate) async fn serve_reloading(
     let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
     let store = store.shared();
     let control = store.control();
-    let args = RootArgs {
+    let args = RootSupervisorArgs {
         settings: settings.clone(),
         store,
         device_up: device_up.clone(),
@@ -180,10 +180,10 @@ async fn hangup_signal(hangup: &mut Option<tokio::signal::unix::Signal>) -> Opti
 
 /// Stops the tree within `budget`. `STOPPING=1` first: systemd then stops
 /// enforcing `WatchdogSec` and gives the stop `TimeoutStopSec` instead.
-async fn shutdown(root: &ActorRef<RootMsg>, budget: Duration) {
+async fn shutdown(root: &ActorRef<RootSupervisorMsg>, budget: Duration) {
     tracing::info!("stop requested: polling stops, memory goes to disk");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    let asked = ractor::call_t!(root, RootMsg::Shutdown, budget.as_millis() as u64);
+    let asked = ractor::call_t!(root, RootSupervisorMsg::Shutdown, budget.as_millis() as u64);
     if let Err(e) = asked {
         tracing::error!(error = %e, ?budget,
             "the tree did not stop within its budget; the store is closed without it");

@@ -4,7 +4,7 @@
 //!   problem is logged as `ingestor check` prints it, and
 //!   `ingestor_config_reloads_total{result="error"}` counts it.
 //! - A valid file: devices and `[nats]` go to the supervision tree
-//!   (`RootMsg::Reload`: unchanged devices keep polling untouched), a new
+//!   (`RootSupervisorMsg::Reload`: unchanged devices keep polling untouched), a new
 //!   `[metrics].listen` is bound first and then served (a taken port rejects
 //!   the whole reload, nothing applied). `[service]`, `[buffer]` and
 //!   `[supervision]` need a restart: a change there is logged and the running
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ingestor_actors::settings::Settings;
-use ingestor_actors::supervisor::{ReloadReport, RootMsg};
+use ingestor_actors::supervisor::{ReloadReport, RootSupervisorMsg};
 use ractor::ActorRef;
 
 use super::endpoint::Endpoint;
@@ -62,7 +62,11 @@ impl Reloader {
 
     /// One reload, start to end, with its log lines, count and systemd
     /// notifications.
-    pub(super) async fn reload(&mut self, root: &ActorRef<RootMsg>, endpoint: &mut Endpoint) {
+    pub(super) async fn reload(
+        &mut self,
+        root: &ActorRef<RootSupervisorMsg>,
+        endpoint: &mut Endpoint,
+    ) {
         notify_reloading();
         tracing::info!(file = %self.path.display(), "SIGHUP: reloading the config");
         match self.apply(root, endpoint).await {
@@ -82,7 +86,7 @@ impl Reloader {
 
     async fn apply(
         &mut self,
-        root: &ActorRef<RootMsg>,
+        root: &ActorRef<RootSupervisorMsg>,
         endpoint: &mut Endpoint,
     ) -> Result<ReloadReport, ReloadError> {
         let path = self.path.clone();
@@ -119,7 +123,7 @@ impl Reloader {
         let tree = new.clone();
         let applied = ractor::call_t!(
             root,
-            |reply| RootMsg::Reload(Box::new(tree), reply),
+            |reply| RootSupervisorMsg::Reload(Box::new(tree), reply),
             APPLY_WITHIN.as_millis() as u64
         );
         if let Some(listener) = listener {

@@ -5,10 +5,10 @@ use async_nats::{ClientError, Event, ServerError};
 use ractor::ActorRef;
 use tracing::{debug, error, info, warn};
 
-use super::{MonitorMsg, MonitorState};
+use super::actor::{ConnectionMonitorMsg, ConnectionMonitorState};
 
-impl MonitorState {
-    pub(super) fn on_event(&mut self, myself: &ActorRef<MonitorMsg>, event: Event) {
+impl ConnectionMonitorState {
+    pub(super) fn on_event(&mut self, myself: &ActorRef<ConnectionMonitorMsg>, event: Event) {
         match event {
             // `Connected` comes from the attempt task, with the client.
             Event::Connected => {}

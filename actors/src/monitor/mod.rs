@@ -4,7 +4,7 @@
 //! # Invariants
 //! - One async-nats client per connection. A client never reconnects on its
 //!   own: when its connection dies, the client dies with it, with every
-//!   command still queued in it (see [`connect`] for how), so nothing issued
+//!   command still queued in it (see `connect` for how), so nothing issued
 //!   on an old connection can reach the server after the Publisher resent
 //!   what was lost. The monitor then connects a fresh client.
 //! - Connect attempts run in a task, never in the actor's handler: `/health`
@@ -22,313 +22,34 @@
 //!   leaves is down (see [`ConnectionWatch`]).
 //! - The service starts and buffers when NATS is down at boot: the first
 //!   connect is just another attempt.
-//! - No global state: everything comes in [`MonitorArguments`], so a
+//! - No global state: everything comes in [`ConnectionMonitorArgs`], so a
 //!   `[nats]` change is applied by stopping this actor and spawning a new one.
 //!
 //! A TCP path that dies without a FIN (cable pulled, VPN gone) is noticed by
-//! pings: the client sends one every [`MonitorArguments::ping_interval`] and
-//! gives up after two unanswered, so within about three intervals instead of
-//! the library's default of minutes.
+//! pings: the client sends one every
+//! [`ConnectionMonitorArgs::ping_interval`] and gives up after two
+//! unanswered, so within about three intervals instead of the library's
+//! default of minutes.
 //!
 //! Metrics: `ingestor_nats_connected` (gauge), `ingestor_nats_reconnects_total`.
+//!
+//! # Files
+//! - [`actor`]: the ConnectionMonitor itself (`ConnectionMonitorArgs`,
+//!   `ConnectionMonitorMsg`, `ConnectionMonitorState`, `impl Actor`).
+//! - `events`: what a client's events mean, how a problem is reported.
+//! - `connect`: one connection, and the sink a client dies against.
+//! - `connection`: the watch of the connection state and its followers.
 
+pub mod actor;
 mod connect;
 mod connection;
 mod events;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_nats::connection::State;
-use async_nats::{Client, Event, ServerAddr};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::task::JoinHandle;
-use tracing::{info, warn};
-
-use crate::metric_names;
-use crate::nats::{connect_options, server_addrs};
-use crate::settings::NatsSettings;
-use connect::{one_connection, Sink};
+pub use actor::{
+    ConnectionMonitor, ConnectionMonitorArgs, ConnectionMonitorMsg, ConnectionMonitorStatus,
+    DEFAULT_PING_INTERVAL,
+};
 pub use connect::{reconnect_delay, RECONNECT_MAX_DELAY};
-use connection::{Announcer, MONITOR_GONE};
 pub use connection::{
     ConnectionState, ConnectionWatch, Follower, Following, Link, LinkEvent, Rejection,
 };
-
-/// How often the client pings the server by default; two missed pongs drop
-/// the connection.
-pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(2);
-
-/// The ConnectionMonitor actor.
-pub struct ConnectionMonitor;
-
-/// What the ConnectionMonitor needs.
-pub struct MonitorArguments {
-    /// `[nats]`.
-    pub settings: NatsSettings,
-    /// Shown to the server as the connection name (the service id).
-    pub client_name: String,
-    /// Where the connection state goes (the same channel for every
-    /// incarnation, so a restarted monitor carries on where this one left off).
-    pub connection: ConnectionWatch,
-    /// Ping period; a dead path is noticed after about three of these.
-    pub ping_interval: Duration,
-}
-
-/// What the monitor knows, for `/health` and for tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MonitorStatus {
-    /// Connected right now.
-    pub connected: bool,
-    /// The last connection problem, cleared when connected.
-    pub last_error: Option<String>,
-    /// Reconnects since start.
-    pub reconnects: u64,
-    /// Connect attempts since start, successful or not.
-    pub connect_attempts: u64,
-}
-
-/// Messages of the ConnectionMonitor.
-#[derive(Debug)]
-pub enum MonitorMsg {
-    /// A client event (sent by the event callback of the client of `generation`).
-    Event {
-        /// The connection the event is about.
-        generation: u64,
-        /// What happened.
-        event: Event,
-    },
-    /// Internal: time for a connect attempt (ignored unless `generation` is current).
-    Connect {
-        /// The connection to make.
-        generation: u64,
-    },
-    /// Internal: a connect attempt finished.
-    Connected {
-        /// The connection it made.
-        generation: u64,
-        /// The client, or why there is none.
-        result: Result<Client, String>,
-    },
-    /// The current status.
-    Status(RpcReplyPort<MonitorStatus>),
-}
-
-/// The ConnectionMonitor's state.
-pub struct MonitorState {
-    settings: Arc<NatsSettings>,
-    servers: Vec<ServerAddr>,
-    client_name: String,
-    ping_interval: Duration,
-    sink: Sink,
-    /// The client of the current connection, while it is up.
-    client: Option<Client>,
-    /// Counts connect attempts; events and answers of older ones are ignored.
-    generation: u64,
-    attempt: Option<JoinHandle<()>>,
-    /// The current attempt's client lost its connection before it was handed over.
-    lost_while_connecting: bool,
-    failures: u32,
-    /// Up while `client` is; down when this state is dropped.
-    announcer: Announcer,
-    ever_connected: bool,
-    reconnects: u64,
-    connect_attempts: u64,
-    last_error: Option<String>,
-    tls_configured: bool,
-}
-
-impl Actor for ConnectionMonitor {
-    type Msg = MonitorMsg;
-    type State = MonitorState;
-    type Arguments = MonitorArguments;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<MonitorMsg>,
-        args: MonitorArguments,
-    ) -> Result<MonitorState, ActorProcessingErr> {
-        // Settings problems (`nats::check`) and unreadable creds fail the start.
-        connect_options(&args.settings, args.ping_interval).await?;
-        let servers = server_addrs(&args.settings)?;
-        let s = &args.settings;
-        let tls_configured = s.tls_required || s.ca_file.is_some() || s.cert_file.is_some();
-        metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);
-        info!(servers = %crate::credentials::redacted_servers(&args.settings), "connecting to NATS in the background");
-        let _ = myself.cast(MonitorMsg::Connect { generation: 0 });
-        Ok(MonitorState {
-            settings: Arc::new(args.settings),
-            servers,
-            client_name: args.client_name,
-            ping_interval: args.ping_interval,
-            sink: Sink::start().await?,
-            client: None,
-            generation: 0,
-            attempt: None,
-            lost_while_connecting: false,
-            failures: 0,
-            announcer: Announcer(args.connection),
-            ever_connected: false,
-            reconnects: 0,
-            connect_attempts: 0,
-            last_error: None,
-            tls_configured,
-        })
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<MonitorMsg>,
-        msg: MonitorMsg,
-        state: &mut MonitorState,
-    ) -> Result<(), ActorProcessingErr> {
-        crate::fault::hit("monitor").await;
-        match msg {
-            MonitorMsg::Event { generation, event } => {
-                if generation != state.generation {
-                    return Ok(());
-                }
-                if state.client.is_some() {
-                    state.on_event(&myself, event);
-                } else if matches!(event, Event::Disconnected | Event::Closed) {
-                    // Lost before the attempt task handed the client over.
-                    state.lost_while_connecting = true;
-                }
-            }
-            MonitorMsg::Connect { generation } => {
-                if generation == state.generation && state.client.is_none() {
-                    state.start_attempt(&myself);
-                }
-            }
-            MonitorMsg::Connected { generation, result } => {
-                if generation != state.generation {
-                    return Ok(());
-                }
-                state.attempt = None;
-                let lost = std::mem::take(&mut state.lost_while_connecting);
-                let result = result.and_then(|client| {
-                    match !lost && client.connection_state() == State::Connected {
-                        true => Ok(client),
-                        false => Err("connection lost right after connecting".to_string()),
-                    }
-                });
-                match result {
-                    Ok(client) => state.on_connected(client),
-                    Err(text) => {
-                        state.connection_problem(text);
-                        state.failures = state.failures.saturating_add(1);
-                        let delay = reconnect_delay(state.failures);
-                        myself.send_after(delay, move || MonitorMsg::Connect { generation });
-                    }
-                }
-            }
-            MonitorMsg::Status(reply) => {
-                let _ = reply.send(MonitorStatus {
-                    connected: state.client.is_some(),
-                    last_error: state.last_error.clone(),
-                    reconnects: state.reconnects,
-                    connect_attempts: state.connect_attempts,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<MonitorMsg>,
-        state: &mut MonitorState,
-    ) -> Result<(), ActorProcessingErr> {
-        metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);
-        // Nobody may use the client from here on: it is drained below.
-        state.announcer.0.down(Some(MONITOR_GONE.into()));
-        if let Some(attempt) = state.attempt.take() {
-            attempt.abort();
-        }
-        if let Some(client) = state.client.take() {
-            // Sends what is queued and closes; a dead server must not hold up the stop.
-            let _ = tokio::time::timeout(Duration::from_secs(2), client.drain()).await;
-        }
-        Ok(())
-    }
-}
-
-impl MonitorState {
-    /// Connects a fresh client in a task; the answer comes as `Connected`.
-    fn start_attempt(&mut self, myself: &ActorRef<MonitorMsg>) {
-        if self.attempt.is_some() {
-            return;
-        }
-        self.connect_attempts += 1;
-        // A generation per attempt: events of an earlier, failed attempt's
-        // client cannot be taken for this one's.
-        self.generation += 1;
-        self.lost_while_connecting = false;
-        let generation = self.generation;
-        let settings = self.settings.clone();
-        let servers = self.servers.clone();
-        let name = self.client_name.clone();
-        let ping = self.ping_interval;
-        let sink = self.sink.addr();
-        let me = myself.clone();
-        self.attempt = Some(tokio::spawn(async move {
-            let events = me.clone();
-            let result = async {
-                let options = connect_options(&settings, ping)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let client = one_connection(options, servers.len())
-                    .name(name)
-                    .event_callback(move |event| {
-                        // The actor may be gone while the client lives on; nothing to tell then.
-                        let _ = events.cast(MonitorMsg::Event { generation, event });
-                        async {}
-                    })
-                    .connect(servers)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                // From now on this client can only "reconnect" to the sink:
-                // it ends with its connection (see `connect`).
-                client
-                    .set_server_pool(vec![sink])
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(client)
-            }
-            .await;
-            let _ = me.cast(MonitorMsg::Connected { generation, result });
-        }));
-    }
-
-    fn on_connected(&mut self, client: Client) {
-        let server = client.server_info();
-        if self.ever_connected {
-            self.reconnects += 1;
-            metrics::counter!(metric_names::NATS_RECONNECTS_TOTAL).increment(1);
-            info!(server = %server.server_name, port = server.port, "reconnected to NATS");
-        } else {
-            info!(server = %server.server_name, port = server.port, "connected to NATS");
-        }
-        self.ever_connected = true;
-        self.failures = 0;
-        self.last_error = None;
-        metrics::gauge!(metric_names::NATS_CONNECTED).set(1.0);
-        self.announcer.0.up(client.clone());
-        self.client = Some(client);
-    }
-
-    /// The current connection is gone: its client is retired (it ends by
-    /// itself against the sink) and a fresh one is connected at once.
-    fn on_disconnected(&mut self, myself: &ActorRef<MonitorMsg>) {
-        if self.client.take().is_none() {
-            return;
-        }
-        warn!("lost the NATS connection; batches stay buffered, reconnecting");
-        metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);
-        self.announcer.0.down(Some("connection lost".into()));
-        self.failures = 0;
-        let _ = myself.cast(MonitorMsg::Connect {
-            generation: self.generation,
-        });
-    }
-}

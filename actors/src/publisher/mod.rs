@@ -23,7 +23,7 @@
 //!   can be elected, so none can be stored ahead of the lost ones.
 //! - Exactly once, however long the outage: before a session sends anything
 //!   it reads what the stream already holds of ours past the last confirmed
-//!   message ([`stream`]: each message of `<prefix>.<service.id>.>` after the
+//!   message (`stream`: each message of `<prefix>.<service.id>.>` after the
 //!   stream sequence of the last PubAck, read from the stream leader, and its
 //!   `Ingestor-Seq` header). Exactly those seqs are treated as confirmed and
 //!   not sent again; every other batch is sent. No high-water mark is
@@ -36,321 +36,30 @@
 //!   `ingestor_publish_errors_total{reason}`, and retried slowly; the data
 //!   stays buffered.
 //! - The connection comes from the ConnectionMonitor's watch
-//!   ([`PublisherArguments::connection`]): read when the Publisher starts
+//!   ([`PublisherArgs::connection`]): read when the Publisher starts
 //!   (a restarted one publishes at once on the running connection), then
 //!   followed by a task of its own that turns each change into an internal
 //!   message. A connection that goes down ends the session; a server
 //!   rejection ends it as a permission error.
-//! - No global state: settings come in [`PublisherArguments`], so a `[nats]`
+//! - No global state: settings come in [`PublisherArgs`], so a `[nats]`
 //!   change is applied by stopping this actor and spawning a new one.
 //!
 //! Metrics: `ingestor_published_total`, `ingestor_publish_ack_seconds`,
 //! `ingestor_publish_errors_total{reason}`.
+//!
+//! # Files
+//! - [`actor`]: the Publisher itself (`PublisherArgs`, `PublisherMsg`,
+//!   `PublisherState`, `impl Actor`): sessions started, ended, backed off.
+//! - `session`: one publishing session, from a connect to its first failure.
+//! - `stream`: the stream, and what it already holds of ours.
+//! - `window`: the publishes in flight, the fence, acks taken in order.
+//! - `error`: [`PublishError`] and the [`RetryPolicy`] after one.
 
+pub mod actor;
 mod error;
 mod session;
 mod stream;
 mod window;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::{debug, error, warn};
-
-use crate::buffer::BufferMsg;
-use crate::metric_names;
-use crate::monitor::{ConnectionState, Following, LinkEvent};
-use crate::settings::NatsSettings;
-use session::Session;
-
+pub use actor::{Publisher, PublisherArgs, PublisherMsg, PublisherStatus};
 pub use error::{PublishError, RetryPolicy};
-
-/// The Publisher actor.
-pub struct Publisher;
-
-/// What the Publisher needs.
-pub struct PublisherArguments {
-    /// `[nats]`.
-    pub settings: NatsSettings,
-    /// `[service] id`: part of subjects and msg ids.
-    pub service_id: String,
-    /// Where batches come from.
-    pub buffer: ActorRef<BufferMsg>,
-    /// Back-off after failures.
-    pub retry: RetryPolicy,
-    /// The ConnectionMonitor's state: the client to publish through.
-    pub connection: watch::Receiver<ConnectionState>,
-}
-
-/// What the Publisher reports, for `/health` and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PublisherStatus {
-    /// A session is publishing right now.
-    pub publishing: bool,
-    /// The last failure, cleared once a batch is confirmed again.
-    pub last_error: Option<PublishError>,
-    /// Failures since start, by `reason` label.
-    pub errors: BTreeMap<&'static str, u64>,
-    /// Batches confirmed since start.
-    pub published: u64,
-    /// Of `published`, batches found already in the stream when a session
-    /// started (their acks were lost with a connection) and not sent again.
-    pub found_stored: u64,
-}
-
-/// Messages of the Publisher.
-#[derive(Debug)]
-pub enum PublisherMsg {
-    /// Internal: the connection state changed (from the follower task).
-    Link(LinkEvent),
-    /// Internal: a session ended with this error.
-    SessionEnded {
-        /// Which session.
-        id: u64,
-        /// Why.
-        error: PublishError,
-    },
-    /// Internal: the back-off after a failure is over.
-    Resume {
-        /// The failure it follows.
-        id: u64,
-    },
-    /// The current status.
-    Status(RpcReplyPort<PublisherStatus>),
-}
-
-struct Running {
-    id: u64,
-    task: JoinHandle<()>,
-}
-
-/// A session never outlives its Publisher: when the actor dies (a panic
-/// drops its state without `post_stop`), the session is aborted, so an
-/// orphan cannot keep taking batches that a new session's acks would sweep
-/// away.
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// The Publisher's state.
-pub struct PublisherState {
-    settings: Arc<NatsSettings>,
-    service_id: Arc<str>,
-    buffer: ActorRef<BufferMsg>,
-    retry: RetryPolicy,
-    client: Option<async_nats::Client>,
-    session: Option<Running>,
-    /// Set while a back-off is running: the id it will resume.
-    waiting: Option<u64>,
-    next_id: u64,
-    failures_in_a_row: u32,
-    confirmed: Arc<AtomicU64>,
-    found_stored: Arc<AtomicU64>,
-    stream_seq: Arc<AtomicU64>,
-    confirmed_at_last_failure: u64,
-    last_error: Option<PublishError>,
-    errors: BTreeMap<&'static str, u64>,
-    /// Tells this actor about connection changes; ends with the state.
-    _following: Following,
-}
-
-impl Actor for Publisher {
-    type Msg = PublisherMsg;
-    type State = PublisherState;
-    type Arguments = PublisherArguments;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<PublisherMsg>,
-        args: PublisherArguments,
-    ) -> Result<PublisherState, ActorProcessingErr> {
-        let following = Following::start(args.connection, myself, |e| Some(PublisherMsg::Link(e)));
-        Ok(PublisherState {
-            settings: Arc::new(args.settings),
-            service_id: args.service_id.into(),
-            buffer: args.buffer,
-            retry: args.retry,
-            client: None,
-            session: None,
-            waiting: None,
-            next_id: 0,
-            failures_in_a_row: 0,
-            confirmed: Arc::new(AtomicU64::new(0)),
-            found_stored: Arc::new(AtomicU64::new(0)),
-            stream_seq: Arc::new(AtomicU64::new(0)),
-            confirmed_at_last_failure: 0,
-            last_error: None,
-            errors: BTreeMap::new(),
-            _following: following,
-        })
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<PublisherMsg>,
-        msg: PublisherMsg,
-        state: &mut PublisherState,
-    ) -> Result<(), ActorProcessingErr> {
-        crate::fault::hit("publisher").await;
-        match msg {
-            PublisherMsg::Link(LinkEvent::Connected(client)) => {
-                state.client = Some(client);
-                // A fresh connection is worth trying at once, unless the
-                // last failure was a rejection that a reconnect cannot fix.
-                if !state
-                    .last_error
-                    .as_ref()
-                    .is_some_and(PublishError::is_permanent)
-                {
-                    state.waiting = None;
-                }
-                if state.waiting.is_none() {
-                    state.start_session(&myself);
-                }
-            }
-            PublisherMsg::Link(LinkEvent::Disconnected) => {
-                state.client = None;
-                if state.stop_session().await {
-                    state.failed(&myself, PublishError::Disconnected)?;
-                }
-            }
-            PublisherMsg::Link(LinkEvent::Rejected(text)) => {
-                if state.stop_session().await {
-                    state.failed(&myself, PublishError::PermissionDenied(text))?;
-                } else {
-                    debug!(error = %text, "NATS permissions violation outside a session");
-                }
-            }
-            PublisherMsg::SessionEnded { id, error } => {
-                if state.session.as_ref().is_some_and(|s| s.id == id) {
-                    state.session = None;
-                    let _ = state.buffer.cast(BufferMsg::Nack);
-                    state.failed(&myself, error)?;
-                }
-            }
-            PublisherMsg::Resume { id } => {
-                if state.waiting == Some(id) {
-                    state.waiting = None;
-                    state.start_session(&myself);
-                }
-            }
-            PublisherMsg::Status(reply) => {
-                let _ = reply.send(state.status());
-            }
-        }
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<PublisherMsg>,
-        state: &mut PublisherState,
-    ) -> Result<(), ActorProcessingErr> {
-        state.stop_session().await;
-        Ok(())
-    }
-}
-
-impl PublisherState {
-    fn start_session(&mut self, myself: &ActorRef<PublisherMsg>) {
-        let Some(client) = self.client.clone() else {
-            return;
-        };
-        if self.session.is_some() {
-            return;
-        }
-        self.next_id += 1;
-        let id = self.next_id;
-        let session = Session {
-            client,
-            settings: self.settings.clone(),
-            service_id: self.service_id.clone(),
-            buffer: self.buffer.clone(),
-            confirmed: self.confirmed.clone(),
-            found_stored: self.found_stored.clone(),
-            stream_seq: self.stream_seq.clone(),
-            recovering_from: self.last_error.clone(),
-            subjects: Default::default(),
-        };
-        let me = myself.clone();
-        let task = tokio::spawn(async move {
-            let error = session.run().await;
-            let _ = me.cast(PublisherMsg::SessionEnded { id, error });
-        });
-        self.session = Some(Running { id, task });
-    }
-
-    /// Ends a running session (if any) and puts its in-flight batches back.
-    ///
-    /// The Nack goes out only once the session task is gone: until then a
-    /// parked `Take` could still hand it batches, which would stay in flight
-    /// after the Nack and be swept away by a later `Ack` of a higher seq.
-    async fn stop_session(&mut self) -> bool {
-        match self.session.take() {
-            Some(mut running) => {
-                running.task.abort();
-                let _ = (&mut running.task).await;
-                let _ = self.buffer.cast(BufferMsg::Nack);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn failed(
-        &mut self,
-        myself: &ActorRef<PublisherMsg>,
-        error: PublishError,
-    ) -> Result<(), ActorProcessingErr> {
-        if error == PublishError::BufferGone {
-            return Err(error.into());
-        }
-        let confirmed = self.confirmed.load(Ordering::Relaxed);
-        if confirmed > self.confirmed_at_last_failure {
-            self.failures_in_a_row = 0;
-            self.last_error = None;
-        }
-        self.confirmed_at_last_failure = confirmed;
-        metrics::counter!(metric_names::PUBLISH_ERRORS_TOTAL, "reason" => error.reason())
-            .increment(1);
-        *self.errors.entry(error.reason()).or_default() += 1;
-        let same_cause = self.last_error.as_ref().map(PublishError::reason) == Some(error.reason());
-        if same_cause {
-            debug!(%error, "publish failed again; batches stay buffered");
-        } else if error.is_permanent() {
-            error!(%error, reason = error.reason(), "NATS rejects our batches; they stay buffered and are retried slowly");
-        } else {
-            warn!(%error, reason = error.reason(), "publish interrupted; unconfirmed batches will be sent again");
-        }
-        let delay = self.retry.delay(&error, self.failures_in_a_row);
-        self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
-        self.last_error = Some(error);
-        self.next_id += 1;
-        let id = self.next_id;
-        self.waiting = Some(id);
-        myself.send_after(delay, move || PublisherMsg::Resume { id });
-        Ok(())
-    }
-
-    fn status(&self) -> PublisherStatus {
-        let published = self.confirmed.load(Ordering::Relaxed);
-        let recovered = published > self.confirmed_at_last_failure;
-        PublisherStatus {
-            publishing: self.session.is_some(),
-            last_error: if recovered {
-                None
-            } else {
-                self.last_error.clone()
-            },
-            errors: self.errors.clone(),
-            published,
-            found_stored: self.found_stored.load(Ordering::Relaxed),
-        }
-    }
-}

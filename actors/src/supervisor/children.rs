@@ -5,20 +5,21 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::{Child, RootMsg, RootState};
+use super::actor::{RootSupervisorMsg, RootSupervisorState};
+use super::Child;
 use crate::backoff::Backoff;
 use crate::buffer::{BufferActor, BufferArgs};
-use crate::monitor::{ConnectionMonitor, MonitorArguments, DEFAULT_PING_INTERVAL};
+use crate::monitor::{ConnectionMonitor, ConnectionMonitorArgs, DEFAULT_PING_INTERVAL};
 use crate::poller::spread_start;
 use crate::poller::{DevicePoller, DevicePollerArgs};
-use crate::publisher::{Publisher, PublisherArguments, RetryPolicy};
+use crate::publisher::{Publisher, PublisherArgs, RetryPolicy};
 
-impl RootState {
+impl RootSupervisorState {
     /// Spawns `child`, linked to the root, from the settings and the refs of
     /// the children it needs (which must be running).
     pub(super) async fn start(
         &mut self,
-        myself: &ActorRef<RootMsg>,
+        myself: &ActorRef<RootSupervisorMsg>,
         child: Child,
     ) -> Result<(), ActorProcessingErr> {
         let sup = myself.get_cell();
@@ -43,7 +44,7 @@ impl RootState {
                     },
                     ..RetryPolicy::default()
                 };
-                let args = PublisherArguments {
+                let args = PublisherArgs {
                     settings: s.nats.clone(),
                     service_id: s.service.id.clone(),
                     buffer,
@@ -55,7 +56,7 @@ impl RootState {
                 r.get_cell()
             }
             Child::Monitor => {
-                let args = MonitorArguments {
+                let args = ConnectionMonitorArgs {
                     settings: s.nats.clone(),
                     client_name: format!("ingestor {}", s.service.id),
                     connection: self.connection.clone(),

@@ -1,4 +1,4 @@
-//! Applying a reloaded config to the running tree (`RootMsg::Reload`).
+//! Applying a reloaded config to the running tree (`RootSupervisorMsg::Reload`).
 //!
 //! Invariants (see the module doc of `supervisor`): an unchanged device's
 //! poller is not touched; the buffer (ring, spool, `seq`) is not touched;
@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use ractor::ActorRef;
 
-use super::{Child, RootMsg, RootState};
+use super::actor::{RootSupervisorMsg, RootSupervisorState};
+use super::Child;
 use crate::buffer::BufferMsg;
 use crate::poller::DevicePollerMsg;
 use crate::settings::Settings;
@@ -30,12 +31,12 @@ pub struct ReloadReport {
     pub nats_restarted: bool,
 }
 
-impl RootState {
+impl RootSupervisorState {
     /// Applies `new`'s devices and `[nats]`; takes the rest of `new` as the
     /// settings from now on (the caller keeps restart-only keys as they run).
     pub(super) async fn reload(
         &mut self,
-        myself: &ActorRef<RootMsg>,
+        myself: &ActorRef<RootSupervisorMsg>,
         new: Settings,
     ) -> ReloadReport {
         if self.stopping {
@@ -51,7 +52,7 @@ impl RootState {
                 self.ids.remove(&poller.get_id());
                 let _ = poller
                     .get_cell()
-                    .stop_and_wait(Some("config reload".into()), Some(super::STOP_WAIT))
+                    .stop_and_wait(Some("config reload".into()), Some(super::stop::STOP_WAIT))
                     .await;
             }
         }

@@ -15,10 +15,11 @@ use std::time::Duration;
 use ingestor_actors::backoff::Backoff;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, PushError, Store};
 use ingestor_actors::monitor::{
-    ConnectionMonitor, ConnectionWatch, MonitorArguments, MonitorMsg, MonitorStatus,
+    ConnectionMonitor, ConnectionMonitorArgs, ConnectionMonitorMsg, ConnectionMonitorStatus,
+    ConnectionWatch,
 };
 use ingestor_actors::publisher::{
-    Publisher, PublisherArguments, PublisherMsg, PublisherStatus, RetryPolicy,
+    Publisher, PublisherArgs, PublisherMsg, PublisherStatus, RetryPolicy,
 };
 use ingestor_actors::settings::{BufferSettings, NatsSettings};
 use ingestor_actors::{Batch, Value};
@@ -79,11 +80,11 @@ pub async fn start_nats_side(
     buffer: &ActorRef<BufferMsg>,
     connection: &ConnectionWatch,
     settings: NatsSettings,
-) -> (ActorRef<MonitorMsg>, ActorRef<PublisherMsg>) {
+) -> (ActorRef<ConnectionMonitorMsg>, ActorRef<PublisherMsg>) {
     let (publisher, _) = Actor::spawn(
         None,
         Publisher,
-        PublisherArguments {
+        PublisherArgs {
             settings: settings.clone(),
             service_id: SERVICE.into(),
             buffer: buffer.clone(),
@@ -96,7 +97,7 @@ pub async fn start_nats_side(
     let (monitor, _) = Actor::spawn(
         None,
         ConnectionMonitor,
-        MonitorArguments {
+        ConnectionMonitorArgs {
             settings,
             client_name: SERVICE.into(),
             connection: connection.clone(),
@@ -111,7 +112,7 @@ pub async fn start_nats_side(
 /// Buffer + ConnectionMonitor + Publisher, as the service wires them.
 pub struct Pipeline {
     pub buffer: ActorRef<BufferMsg>,
-    pub monitor: ActorRef<MonitorMsg>,
+    pub monitor: ActorRef<ConnectionMonitorMsg>,
     pub publisher: ActorRef<PublisherMsg>,
     /// The connection state, as the supervisor keeps it across restarts.
     pub connection: ConnectionWatch,
@@ -168,8 +169,8 @@ impl Pipeline {
         ractor::call!(self.buffer, BufferMsg::Stats).unwrap()
     }
 
-    pub async fn monitor_status(&self) -> MonitorStatus {
-        ractor::call!(self.monitor, MonitorMsg::Status).unwrap()
+    pub async fn monitor_status(&self) -> ConnectionMonitorStatus {
+        ractor::call!(self.monitor, ConnectionMonitorMsg::Status).unwrap()
     }
 
     pub async fn publisher_status(&self) -> PublisherStatus {
