@@ -142,7 +142,7 @@
 //! fjall calls block: the actor runs them on tokio's blocking pool, never on
 //! the async workers.
 
-mod actor;
+pub mod actor;
 mod error;
 mod inlet;
 mod push;
