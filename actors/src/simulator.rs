@@ -214,18 +214,8 @@ mod tests {
     fn tag(address: u16, kind: TagType, order: WordOrder) -> TagSettings {
         TagSettings {
             name: "t".into(),
-            register: RegisterKind::Holding,
-            address,
-            kind,
-            order,
             length: Some(8),
-            bit: None,
-            scale: None,
-            offset: None,
-            unit: None,
-            poll_interval: None,
-            deadband: None,
-            max_silence: None,
+            ..TagSettings::bare(RegisterKind::Holding, address, kind, order)
         }
     }
 

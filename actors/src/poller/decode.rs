@@ -192,18 +192,8 @@ mod tests {
     fn tag(kind: TagType, order: WordOrder) -> TagSettings {
         TagSettings {
             name: "t".into(),
-            register: RegisterKind::Holding,
-            address: 0,
-            kind,
-            order,
             length: Some(8),
-            bit: None,
-            scale: None,
-            offset: None,
-            unit: None,
-            poll_interval: None,
-            deadband: None,
-            max_silence: None,
+            ..TagSettings::bare(RegisterKind::Holding, 0, kind, order)
         }
     }
 

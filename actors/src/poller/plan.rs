@@ -241,21 +241,7 @@ mod tests {
     }
 
     fn tag(register: RegisterKind, address: u16, kind: TagType) -> TagSettings {
-        TagSettings {
-            name: format!("t{address}"),
-            register,
-            address,
-            kind,
-            order: WordOrder::ABCD,
-            length: None,
-            bit: None,
-            scale: None,
-            offset: None,
-            unit: None,
-            poll_interval: None,
-            deadband: None,
-            max_silence: None,
-        }
+        TagSettings::bare(register, address, kind, WordOrder::ABCD)
     }
 
     fn shape(reads: &[PlannedRead]) -> Vec<(RegisterKind, u16, u16, usize)> {

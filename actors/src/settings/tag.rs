@@ -138,3 +138,30 @@ impl TagSettings {
         }
     }
 }
+
+#[cfg(test)]
+impl TagSettings {
+    /// A tag named `t<address>` with every optional key unset (unit tests).
+    pub(crate) fn bare(
+        register: RegisterKind,
+        address: u16,
+        kind: TagType,
+        order: WordOrder,
+    ) -> TagSettings {
+        TagSettings {
+            name: format!("t{address}"),
+            register,
+            address,
+            kind,
+            order,
+            length: None,
+            bit: None,
+            scale: None,
+            offset: None,
+            unit: None,
+            poll_interval: None,
+            deadband: None,
+            max_silence: None,
+        }
+    }
+}

@@ -258,15 +258,22 @@ impl Spool {
             .batches
             .rotate_memtable_and_wait()
             .map_err(counted("write"))?;
-        let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncAll));
-        wb.insert(&self.h()?.meta, META_CLEAN_NEXT, next_seq.to_be_bytes());
-        wb.commit().map_err(counted("sync"))?;
         // `meta` to a table too: after a clean stop the journal holds
         // nothing the tables lack, so one set aside costs nothing.
-        self.h()?
-            .meta
-            .rotate_memtable_and_wait()
-            .map_err(counted("sync"))?;
+        self.meta_to_table(|wb, meta| wb.insert(meta, META_CLEAN_NEXT, next_seq.to_be_bytes()))
+    }
+
+    /// Writes `change` to `meta`, synced, then flushes `meta` to a table, so
+    /// the change no longer depends on the journal.
+    fn meta_to_table(
+        &self,
+        change: impl FnOnce(&mut fjall::OwnedWriteBatch, &Keyspace),
+    ) -> Result<(), SpoolError> {
+        let h = self.h()?;
+        let mut wb = h.db.batch().durability(Some(PersistMode::SyncAll));
+        change(&mut wb, &h.meta);
+        wb.commit().map_err(counted("sync"))?;
+        h.meta.rotate_memtable_and_wait().map_err(counted("sync"))?;
         Ok(())
     }
 

@@ -53,16 +53,10 @@ impl Spool {
     /// must not look like a clean stop. Offline tools do not call this.
     pub fn begin_run(&mut self) -> Result<(), SpoolError> {
         if meta_u64(&self.h()?.meta, META_CLEAN_NEXT)?.is_some() {
-            let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncAll));
-            wb.remove(&self.h()?.meta, META_CLEAN_NEXT);
-            wb.commit().map_err(counted("sync"))?;
             // The removal to a table too: `close` put the mark in one, and
             // a journal set aside after a crash must not bring it back
             // (the next start would then reuse this run's seqs).
-            self.h()?
-                .meta
-                .rotate_memtable_and_wait()
-                .map_err(counted("sync"))?;
+            self.meta_to_table(|wb, meta| wb.remove(meta, META_CLEAN_NEXT))?;
         }
         Ok(())
     }
