@@ -31,8 +31,8 @@ use ractor::{rpc::CallResult, Actor, ActorRef};
 mod bare;
 #[path = "buffer/reclaim.rs"]
 mod reclaim;
-#[path = "buffer/streaming.rs"]
-mod streaming;
+#[path = "buffer/write.rs"]
+mod write;
 
 const GROUP: usize = 1_000;
 
@@ -83,67 +83,6 @@ async fn spawn(dir: &Path, s: BufferSettings) -> ActorRef<BufferMsg> {
     .await
     .expect("spawn")
     .0
-}
-
-/// How pushes reach the actor.
-#[derive(Clone, Copy)]
-enum Pushes {
-    /// `PushMany` of `INLET_WINDOW` batches, as the inlet sends under load.
-    Chunks,
-    /// One `Push` message per batch.
-    Single,
-}
-
-/// Batches/s pushing `n` through the actor, `GROUP` outstanding at a time.
-/// (With `s` = a ring that holds everything in `overflow`: the pushes alone,
-/// no disk, to show what the actor's push path costs.)
-async fn ours_write(dir: &Path, n: usize, s: BufferSettings, how: Pushes) -> f64 {
-    let buffer = spawn(dir, s).await;
-    let chunk = match how {
-        Pushes::Chunks => INLET_WINDOW,
-        Pushes::Single => 1,
-    };
-    // Making batches is the pollers' work: only push-to-accepted is timed.
-    let mut timed = std::time::Duration::ZERO;
-    let mut sent = 0u64;
-    while (sent as usize) < n {
-        let group: Vec<EncodedBatch> = (0..GROUP.min(n - sent as usize))
-            .map(|i| batch(sent + i as u64 + 1))
-            .collect();
-        sent += group.len() as u64;
-        let start = Instant::now();
-        // Pollers push without waiting; the group's last push asks for its
-        // reply, which comes once it (and so every push before it: commits
-        // are in order) is synced to disk.
-        let mut group = group.into_iter().peekable();
-        loop {
-            let part: Vec<EncodedBatch> = group.by_ref().take(chunk).collect();
-            if group.peek().is_some() {
-                let msg = match how {
-                    Pushes::Chunks => BufferMsg::PushMany(part, None),
-                    Pushes::Single => BufferMsg::Push(part.into_iter().next().expect("one"), None),
-                };
-                buffer.cast(msg).expect("cast");
-                continue;
-            }
-            let results = match how {
-                Pushes::Chunks => ractor::call!(buffer, |p| BufferMsg::PushMany(part, Some(p))),
-                Pushes::Single => ractor::call!(buffer, |p| BufferMsg::Push(
-                    part.into_iter().next().expect("one"),
-                    Some(p)
-                ))
-                .map(|r| vec![r]),
-            };
-            for r in results.expect("reply") {
-                r.expect("accepted");
-            }
-            break;
-        }
-        timed += start.elapsed();
-    }
-    let rate = n as f64 / timed.as_secs_f64();
-    buffer.stop(None);
-    rate
 }
 
 /// Prefills `n` batches on disk (ring of 1 so everything spills).
@@ -321,11 +260,11 @@ fn main() {
     };
 
     let (a, b) = (tmp("ours-write"), tmp("bare-write"));
-    let ours_w = rt.block_on(ours_write(
+    let ours_w = rt.block_on(write::ours_write(
         a.path(),
         n,
         settings(10_000, PersistMode::Always),
-        Pushes::Chunks,
+        write::Pushes::Chunks,
     ));
     let records: Vec<Vec<u8>> = (1..=GROUP as u64)
         .map(|i| record::encode(&batch(i)))
@@ -333,26 +272,26 @@ fn main() {
     let bare_w = bare::bare_write(b.path(), n, &records);
     drop((a, b));
     let a = tmp("ours-push");
-    let pushes = rt.block_on(ours_write(
+    let pushes = rt.block_on(write::ours_write(
         a.path(),
         n,
         settings(n + 1, PersistMode::Overflow),
-        Pushes::Chunks,
+        write::Pushes::Chunks,
     ));
     drop(a);
     let a = tmp("ours-single");
-    let single = rt.block_on(ours_write(
+    let single = rt.block_on(write::ours_write(
         a.path(),
         n,
         settings(10_000, PersistMode::Always),
-        Pushes::Single,
+        write::Pushes::Single,
     ));
     drop(a);
     let a = tmp("ours-stream");
     let streamed = rt.block_on(async {
         let buffer = spawn(a.path(), settings(10_000, PersistMode::Always)).await;
         let batches = (1..=n as u64).map(batch).collect();
-        let rate = streaming::ours_write_streaming(&buffer, batches, GROUP).await;
+        let rate = write::ours_write_streaming(&buffer, batches, GROUP).await;
         buffer.stop(None);
         rate
     });
