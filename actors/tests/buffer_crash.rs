@@ -7,10 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use buffer_rig::*;
-use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, Store};
-use ingestor_actors::monitor::ConnectionWatch;
+use ingestor_actors::buffer::{BufferMsg, Store};
 use ingestor_actors::settings::PersistMode;
-use ractor::{rpc::CallResult, Actor};
+use ractor::rpc::CallResult;
 
 const CHILD_ENV: &str = "INGESTOR_CRASH_CHILD_DIR";
 
@@ -30,16 +29,7 @@ async fn crash_child_pushes_until_killed() {
     .unwrap()
     .0
     .shared();
-    let (buffer, _) = Actor::spawn(
-        None,
-        BufferActor,
-        BufferArgs {
-            store,
-            connection: ConnectionWatch::never_connected(),
-        },
-    )
-    .await
-    .unwrap();
+    let (buffer, _) = spawn_buffer(store).await;
     let mut tasks = Vec::new();
     for t in 0..4u64 {
         let buffer = buffer.clone();
@@ -126,16 +116,7 @@ async fn buffer_actor_restart_keeps_the_ring() {
         .unwrap()
         .0
         .shared();
-    let (first, handle) = Actor::spawn(
-        None,
-        BufferActor,
-        BufferArgs {
-            store: store.clone(),
-            connection: ConnectionWatch::never_connected(),
-        },
-    )
-    .await
-    .unwrap();
+    let (first, handle) = spawn_buffer(store.clone()).await;
     for n in 1..=20 {
         first.cast(BufferMsg::Push(batch(n).into(), None)).unwrap();
     }
@@ -148,16 +129,7 @@ async fn buffer_actor_restart_keeps_the_ring() {
     first.kill(); // what a panic does to the actor: its State is gone
     handle.await.unwrap();
 
-    let (second, _) = Actor::spawn(
-        None,
-        BufferActor,
-        BufferArgs {
-            store,
-            connection: ConnectionWatch::never_connected(),
-        },
-    )
-    .await
-    .unwrap();
+    let (second, _) = spawn_buffer(store).await;
     second.cast(BufferMsg::Nack).unwrap(); // the publisher's in-flight went with it
     let mut all = Vec::new();
     while all.len() < 20 {
@@ -180,16 +152,7 @@ async fn parked_take_is_answered_by_the_next_push() {
         .unwrap()
         .0
         .shared();
-    let (buffer, _) = Actor::spawn(
-        None,
-        BufferActor,
-        BufferArgs {
-            store,
-            connection: ConnectionWatch::never_connected(),
-        },
-    )
-    .await
-    .unwrap();
+    let (buffer, _) = spawn_buffer(store).await;
     let waiting = {
         let buffer = buffer.clone();
         tokio::spawn(async move {

@@ -3,19 +3,10 @@
 mod buffer_rig;
 
 use buffer_rig::*;
-use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, PushError, SharedStore};
-use ingestor_actors::monitor::ConnectionWatch;
+use ingestor_actors::buffer::{BufferMsg, PushError};
 use ingestor_actors::settings::PersistMode;
 use ingestor_actors::EncodedBatch;
-use ractor::{Actor, ActorRef};
-
-async fn spawn(store: SharedStore) -> ActorRef<BufferMsg> {
-    let args = BufferArgs {
-        store,
-        connection: ConnectionWatch::never_connected(),
-    };
-    Actor::spawn(None, BufferActor, args).await.unwrap().0
-}
+use ractor::ActorRef;
 
 fn chunk(ns: std::ops::RangeInclusive<u64>) -> Vec<EncodedBatch> {
     ns.map(|n| batch(n).into()).collect()
@@ -42,7 +33,7 @@ async fn take(buffer: &ActorRef<BufferMsg>, n: usize) -> Vec<EncodedBatch> {
 async fn persist_always_answers_each_batch_in_order_once_synced() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), settings(10_000, PersistMode::Always)).shared();
-    let buffer = spawn(store).await;
+    let buffer = spawn_buffer(store).await.0;
     let one = ractor::call!(buffer, |p| BufferMsg::Push(batch(1).into(), Some(p))).unwrap();
     assert_eq!(one.unwrap(), 1);
 
@@ -67,7 +58,7 @@ async fn a_chunk_that_spills_midway_keeps_order_disk_first() {
     let dir = tempfile::tempdir().unwrap();
     // A ring of 8 in `overflow`: the chunk's later batches spill its earlier ones.
     let store = open(dir.path(), settings(8, PersistMode::Overflow)).shared();
-    let buffer = spawn(store).await;
+    let buffer = spawn_buffer(store).await.0;
     let first = push_many(&buffer, chunk(1..=100)).await;
     let second = push_many(&buffer, chunk(101..=150)).await;
     let answered: Vec<u64> = first
@@ -96,7 +87,7 @@ async fn a_closed_buffer_refuses_every_batch_of_a_chunk() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), settings(16, PersistMode::Overflow)).shared();
     let control = store.control();
-    let buffer = spawn(store).await;
+    let buffer = spawn_buffer(store).await.0;
     assert_eq!(push_many(&buffer, chunk(1..=2)).await.len(), 2);
     tokio::task::spawn_blocking(move || control.requeue_and_close())
         .await

@@ -10,18 +10,9 @@ use std::time::{Duration, Instant};
 
 use buffer_rig::reclaim::*;
 use buffer_rig::*;
-use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, SharedStore, Store};
-use ingestor_actors::monitor::ConnectionWatch;
+use ingestor_actors::buffer::{BufferMsg, Store};
 use ingestor_actors::settings::PersistMode;
-use ractor::{rpc::CallResult, Actor, ActorRef};
-
-async fn spawn(store: SharedStore) -> ActorRef<BufferMsg> {
-    let args = BufferArgs {
-        store,
-        connection: ConnectionWatch::never_connected(),
-    };
-    Actor::spawn(None, BufferActor, args).await.unwrap().0
-}
+use ractor::{rpc::CallResult, ActorRef};
 
 /// Takes and acks through the actor as the publisher does, until `n`
 /// batches came out; returns their seqs.
@@ -53,7 +44,7 @@ async fn drained_spool_gives_its_space_back_and_seq_continues() {
         .0
         .shared();
     // No NATS here: in `persist = "always"` the connection state changes nothing.
-    let buffer = spawn(store.clone()).await;
+    let buffer = spawn_buffer(store.clone()).await.0;
 
     let got = drain(&buffer, n as usize).await;
     assert_eq!(

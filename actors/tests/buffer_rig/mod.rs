@@ -4,9 +4,12 @@
 pub mod reclaim;
 
 use bytesize::ByteSize;
-use ingestor_actors::buffer::Store;
+use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, SharedStore, Store};
+use ingestor_actors::monitor::ConnectionWatch;
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorRef};
 
 pub fn settings(memory: usize, persist: PersistMode) -> BufferSettings {
     BufferSettings {
@@ -53,4 +56,16 @@ pub fn take_all(store: &mut Store, chunk: usize) -> Vec<EncodedBatch> {
 
 pub fn seqs(batches: &[EncodedBatch]) -> Vec<u64> {
     batches.iter().map(|b| b.seq).collect()
+}
+
+/// A BufferActor on `store` with no NATS (its connection watch stays
+/// down), and the handle that ends with it.
+pub async fn spawn_buffer(store: SharedStore) -> (ActorRef<BufferMsg>, JoinHandle<()>) {
+    let args = BufferArgs {
+        store,
+        connection: ConnectionWatch::never_connected(),
+    };
+    Actor::spawn(None, BufferActor, args)
+        .await
+        .expect("spawn buffer")
 }
