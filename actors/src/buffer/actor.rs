@@ -19,7 +19,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
 use super::push::{push_all, Answer, PushResult, Waiter};
-use super::store::{BufferStats, SharedStore, Store};
+use super::store::{BufferStats, SharedStore};
 use super::SpoolError;
 use crate::metric_names;
 use crate::monitor::{ConnectionState, Following, LinkEvent};
@@ -114,15 +114,6 @@ pub struct BufferState {
     _following: Following,
 }
 
-async fn blocking<T, F>(store: &SharedStore, f: F) -> Result<T, ActorProcessingErr>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Store) -> T + Send + 'static,
-{
-    let store = store.clone();
-    Ok(tokio::task::spawn_blocking(move || f(&mut store.lock())).await?)
-}
-
 impl Actor for BufferActor {
     type Msg = BufferMsg;
     type State = BufferState;
@@ -200,7 +191,9 @@ impl Actor for BufferActor {
                 serve_parked(state).await?;
             }
             BufferMsg::Ack(seq) => {
-                blocking(&state.store, move |s| s.ack(seq))
+                state
+                    .store
+                    .blocking(move |s| s.ack(seq))
                     .await?
                     .map_err(Box::new)?;
             }
@@ -209,7 +202,9 @@ impl Actor for BufferActor {
                 serve_parked(state).await?;
             }
             BufferMsg::Internal(InternalMsg(Internal::Connection(up))) => {
-                blocking(&state.store, move |s| s.set_connected(up))
+                state
+                    .store
+                    .blocking(move |s| s.set_connected(up))
                     .await?
                     .map_err(Box::new)?;
                 serve_parked(state).await?;
@@ -264,7 +259,9 @@ async fn commit(
     }
     state.deferrals = 0;
     state.commit_scheduled = false;
-    let fates = blocking(&state.store, |s| s.commit())
+    let fates = state
+        .store
+        .blocking(|s| s.commit())
         .await?
         .map_err(Box::new)?;
     for waiter in std::mem::take(&mut state.commit_waiters) {
@@ -277,15 +274,17 @@ async fn commit(
 /// Every second: syncs a dirty spool, measures it and retries a full or
 /// failed one, gives a drained spool's space back, refreshes the age gauge.
 async fn tick(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
-    let oldest = blocking(&state.store, |s| {
-        s.sync_if_dirty()?;
-        s.refresh_and_retry();
-        s.reclaim_if_due();
-        // An unreadable oldest record only blanks the age gauge.
-        Ok::<_, SpoolError>(s.oldest_ts_micros().unwrap_or(None))
-    })
-    .await?
-    .map_err(Box::new)?;
+    let oldest = state
+        .store
+        .blocking(|s| {
+            s.sync_if_dirty()?;
+            s.refresh_and_retry();
+            s.reclaim_if_due();
+            // An unreadable oldest record only blanks the age gauge.
+            Ok::<_, SpoolError>(s.oldest_ts_micros().unwrap_or(None))
+        })
+        .await?
+        .map_err(Box::new)?;
     let age = oldest.map_or(0.0, |ts| {
         let now = chrono::Utc::now().timestamp_micros();
         (now - ts).max(0) as f64 / 1e6
@@ -303,12 +302,14 @@ async fn serve_parked(state: &mut BufferState) -> Result<(), ActorProcessingErr>
     if reply.is_closed() {
         return Ok(());
     }
-    let (before, batches) = blocking(&state.store, move |s| {
-        let before = s.taken();
-        s.take(max).map(|b| (before, b))
-    })
-    .await?
-    .map_err(Box::new)?;
+    let (before, batches) = state
+        .store
+        .blocking(move |s| {
+            let before = s.taken();
+            s.take(max).map(|b| (before, b))
+        })
+        .await?
+        .map_err(Box::new)?;
     if batches.is_empty() {
         state.parked = Some((max, reply));
     } else if reply.send(batches).is_err() {

@@ -113,13 +113,12 @@ pub(super) async fn push_all(
     if rest.is_empty() {
         return Ok(Pushed { results, pending });
     }
-    let store = store.clone();
-    let (more, pending) = tokio::task::spawn_blocking(move || {
-        let mut s = store.lock();
-        let more: Vec<PushResult> = rest.into_iter().map(|b| push_one(&mut s, b)).collect();
-        (more, s.has_pending())
-    })
-    .await?;
+    let (more, pending) = store
+        .blocking(move |s| {
+            let more: Vec<PushResult> = rest.into_iter().map(|b| push_one(s, b)).collect();
+            (more, s.has_pending())
+        })
+        .await?;
     results.extend(more);
     Ok(Pushed { results, pending })
 }

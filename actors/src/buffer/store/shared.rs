@@ -17,6 +17,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
+use tokio::task::JoinError;
+
 use super::Store;
 use crate::buffer::SpoolError;
 
@@ -31,12 +33,23 @@ impl SharedStore {
 
     /// The handle for the supervisor and the service (requeue, close).
     pub fn control(&self) -> StoreControl {
-        StoreControl(self.0.clone())
+        StoreControl(self.clone())
     }
 
     /// Locks the store (the BufferActor's way in).
     pub(in crate::buffer) fn lock(&self) -> MutexGuard<'_, Store> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the locked store on tokio's blocking pool (fjall calls
+    /// block; they never run on the async workers).
+    pub(in crate::buffer) async fn blocking<T, F>(&self, f: F) -> Result<T, JoinError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> T + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&mut store.lock())).await
     }
 }
 
@@ -47,11 +60,11 @@ impl SharedStore {
 /// BufferActor is running. `requeue` only touches memory; the closes
 /// write and fsync, so they run on a blocking thread.
 #[derive(Clone)]
-pub struct StoreControl(Arc<Mutex<Store>>);
+pub struct StoreControl(SharedStore);
 
 impl StoreControl {
     fn lock(&self) -> MutexGuard<'_, Store> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0.lock()
     }
 
     /// Every in-flight batch goes out again, first, in order (`Nack`): for
@@ -78,9 +91,10 @@ impl StoreControl {
     /// call) holds the store for all of `budget`: then nothing can be
     /// written, and the caller exits rather than waits.
     pub fn close_within(&self, budget: Duration) -> Option<Result<(), SpoolError>> {
+        let SharedStore(store) = &self.0;
         let deadline = Instant::now() + budget;
         loop {
-            match self.0.try_lock() {
+            match store.try_lock() {
                 Ok(mut store) => return Some(store.close()),
                 Err(TryLockError::Poisoned(p)) => return Some(p.into_inner().close()),
                 Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
