@@ -6,55 +6,13 @@
 //! Needs root to mount a small tmpfs. Outside CI a test that cannot mount
 //! says so and skips; under `CI=true` it must run.
 mod service_rig;
+#[path = "../actors/tests/buffer_rig/tmpfs.rs"]
+mod tmpfs;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use service_rig::*;
-
-/// A tmpfs mounted for the test, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(Tmpfs(dir.to_path_buf()));
-        }
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must be able to mount a tmpfs (run as root)"
-        );
-        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?); the disk-full test needs one");
-        None
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-/// Fills the filesystem of `dir` with one file until it is full.
-fn fill(dir: &Path) -> PathBuf {
-    use std::io::Write;
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let chunk = vec![0x42u8; 64 << 10];
-    while f.write_all(&chunk).is_ok() {}
-    let mut small = vec![0x42u8; 4096];
-    while f.write_all(&small).is_ok() {}
-    small.truncate(1);
-    while f.write_all(&small).is_ok() {}
-    path
-}
+use tmpfs::{fill, Tmpfs};
 
 #[test]
 fn disk_full_during_outage_keeps_polling_counts_drops_and_delivers_every_kept_seq() {

@@ -166,11 +166,11 @@ impl Actor for CountingBuffer {
         counts: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         // The inlet sends chunks and waits for an answer per chunk.
-        if let BufferMsg::PushMany(batches, reply) = msg {
+        if let BufferMsg::PushTicketed { batches, reply, .. } = msg {
             if let Some(port) = reply {
-                let _ = port.send(batches.iter().map(|b| Ok(b.seq)).collect());
+                let _ = port.send(batches.iter().map(|(t, _)| Ok(*t)).collect());
             }
-            for batch in batches {
+            for (_, batch) in batches {
                 counts.0.fetch_add(1, Ordering::Relaxed);
                 // The payload's `errors` map (the only object-valued key).
                 if batch.body().windows(10).any(|w| w == b"\"errors\":{") {

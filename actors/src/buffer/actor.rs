@@ -18,7 +18,7 @@ use metrics::gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
-use super::push::{push_all, Answer, PushResult, Waiter};
+use super::push::{push_all, Answer, Item, PushResult, Waiter};
 use super::store::{BufferStats, SharedStore};
 use super::SpoolError;
 use crate::metric_names;
@@ -38,6 +38,18 @@ pub enum BufferMsg {
     /// accepted one is accepted as `Push` says (`push.rs`). What the inlet
     /// sends.
     PushMany(Vec<EncodedBatch>, Option<RpcReplyPort<Vec<PushResult>>>),
+    /// `PushMany` of an inlet's numbered batches (`BufferInlet`: what it
+    /// sends): a batch whose ticket the store has seen (sent again after a
+    /// restart of this actor) is answered with its first seq and not
+    /// accepted twice (`store/tickets.rs`).
+    PushTicketed {
+        /// The inlet's id, unique in the process.
+        inlet: u64,
+        /// Each batch with its ticket, ascending.
+        batches: Vec<(u64, EncodedBatch)>,
+        /// A result per batch, in order.
+        reply: Option<RpcReplyPort<Vec<PushResult>>>,
+    },
     /// Up to `max` oldest batches not yet in flight, ascending `seq`.
     /// Answered as soon as at least one is available; if the caller has gone
     /// by then, the batches are not counted as in flight.
@@ -180,10 +192,22 @@ impl Actor for BufferActor {
         crate::fault::hit("buffer").await;
         match msg {
             BufferMsg::Push(batch, reply) => {
-                push(&myself, state, vec![batch], reply.map(Answer::One)).await?
+                push(&myself, state, vec![(None, batch)], reply.map(Answer::One)).await?
             }
             BufferMsg::PushMany(batches, reply) => {
-                push(&myself, state, batches, reply.map(Answer::Many)).await?
+                let items = batches.into_iter().map(|b| (None, b)).collect();
+                push(&myself, state, items, reply.map(Answer::Many)).await?
+            }
+            BufferMsg::PushTicketed {
+                inlet,
+                batches,
+                reply,
+            } => {
+                let items = batches
+                    .into_iter()
+                    .map(|(ticket, b)| (Some((inlet, ticket)), b))
+                    .collect();
+                push(&myself, state, items, reply.map(Answer::Many)).await?
             }
             BufferMsg::Take { max, reply } => {
                 // A newer Take replaces a parked one (its caller gave up).
@@ -223,7 +247,7 @@ impl Actor for BufferActor {
 async fn push(
     myself: &ActorRef<BufferMsg>,
     state: &mut BufferState,
-    batches: Vec<EncodedBatch>,
+    batches: Vec<Item>,
     answer: Option<Answer>,
 ) -> Result<(), ActorProcessingErr> {
     let pushed = push_all(&state.store, batches).await?;

@@ -113,6 +113,12 @@ pub enum PushError {
     /// Accepted with a seq, then not kept by its group commit.
     #[error(transparent)]
     Commit(#[from] CommitError),
+    /// The inlet sent this batch again after a buffer restart, and it had
+    /// been accepted before, longer ago than the buffer remembers answers
+    /// (`store/tickets.rs`): it is in the buffer once, under its first
+    /// seq. Nothing to retry.
+    #[error("already accepted before the buffer restarted")]
+    AlreadyAccepted,
 }
 
 impl From<SpoolError> for PushError {

@@ -2,7 +2,7 @@
 //!
 //! A poller hands its batch to `inlet.push(batch).await`: the batch goes
 //! into a bounded queue (`HOLD` batches), and one pump task moves it to the
-//! BufferActor of the moment, as `PushMany` of whatever waits in the queue
+//! BufferActor of the moment, as `PushTicketed` of whatever waits in the queue
 //! (one message and one reply per chunk, a result per batch), with at most
 //! [`INLET_WINDOW`] batches outstanding, so a slow disk slows the queue down
 //! instead of growing a mailbox without bound.
@@ -12,14 +12,18 @@
 //!   or dropped and counted by the buffer itself);
 //! - while the buffer restarts (no actor, or its reply port dropped), the
 //!   pump holds the unanswered batches and sends them again, in order, to
-//!   the next BufferActor (a batch the dead actor had accepted before dying
-//!   goes in twice, with a new seq: a duplicate, never a loss);
+//!   the next BufferActor;
+//! - one poll, one seq: the pump numbers every batch (a *ticket*, per
+//!   inlet) and sends the number with it (`PushTicketed`); the store,
+//!   which outlives the actor, answers a ticket it has seen with its first
+//!   seq, so a batch the dead actor had accepted before dying is not
+//!   accepted twice (`store/tickets.rs`);
 //! - a poller waits at most `WAIT_FOR_ROOM` for room in a full queue; a
 //!   batch that finds none is counted in
 //!   `ingestor_buffer_dropped_total{reason="storage_error"}`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,14 +117,26 @@ impl From<ActorRef<BufferMsg>> for BufferInlet {
 }
 
 type Reply = oneshot::Receiver<Vec<PushResult>>;
+/// A batch and its ticket.
+type Ticketed = (u64, EncodedBatch);
+
+/// Inlet ids: unique in the process, so a store fed by several inlets
+/// (tests) keeps their tickets apart.
+static NEXT_INLET: AtomicU64 = AtomicU64::new(1);
 
 async fn pump(
     mut rx: mpsc::Receiver<EncodedBatch>,
     mut target: InletTarget,
     unanswered: Arc<AtomicUsize>,
 ) {
+    let inlet = NEXT_INLET.fetch_add(1, Ordering::Relaxed);
+    let mut next_ticket: u64 = 1;
+    let mut ticket = move |b: EncodedBatch| {
+        next_ticket += 1;
+        (next_ticket - 1, b)
+    };
     // Unanswered batches to send again, oldest first.
-    let mut again: VecDeque<EncodedBatch> = VecDeque::new();
+    let mut again: VecDeque<Ticketed> = VecDeque::new();
     loop {
         let buffer = loop {
             if let Some(b) = target.borrow_and_update().clone() {
@@ -130,29 +146,33 @@ async fn pump(
                 return;
             }
         };
-        let mut outstanding: VecDeque<(Vec<EncodedBatch>, Reply)> = VecDeque::new();
+        let mut outstanding: VecDeque<(Vec<Ticketed>, Reply)> = VecDeque::new();
         let mut in_window = 0;
         let mut gone = false;
         loop {
             // One chunk of what is there (waiting only when idle).
             if !gone && in_window < INLET_WINDOW {
                 let room = INLET_WINDOW - in_window;
-                let mut chunk: Vec<EncodedBatch> = again.drain(..room.min(again.len())).collect();
+                let mut chunk: Vec<Ticketed> = again.drain(..room.min(again.len())).collect();
                 if chunk.is_empty() && outstanding.is_empty() {
                     match rx.recv().await {
-                        Some(b) => chunk.push(b),
+                        Some(b) => chunk.push(ticket(b)),
                         None => return,
                     }
                 }
                 while chunk.len() < room {
                     match rx.try_recv() {
-                        Ok(b) => chunk.push(b),
+                        Ok(b) => chunk.push(ticket(b)),
                         Err(_) => break,
                     }
                 }
                 if !chunk.is_empty() {
                     let (port, reply) = oneshot::channel();
-                    let msg = BufferMsg::PushMany(chunk.clone(), Some(RpcReplyPort::from(port)));
+                    let msg = BufferMsg::PushTicketed {
+                        inlet,
+                        batches: chunk.clone(),
+                        reply: Some(RpcReplyPort::from(port)),
+                    };
                     if buffer.cast(msg).is_err() {
                         again = chunk.into_iter().chain(again.drain(..)).collect();
                         gone = true;
@@ -174,7 +194,7 @@ async fn pump(
                 // The actor died with it: this and every later one again.
                 Err(_) => {
                     let later = std::mem::take(&mut outstanding);
-                    let resend: VecDeque<EncodedBatch> = chunk
+                    let resend: VecDeque<Ticketed> = chunk
                         .into_iter()
                         .chain(later.into_iter().flat_map(|(c, _)| c))
                         .chain(again.drain(..))

@@ -92,11 +92,15 @@ impl Pushed {
     }
 }
 
+/// A batch to push, with its inlet ticket when it has one
+/// (`(inlet, ticket)`, `store/tickets.rs`).
+pub(super) type Item = (Option<(u64, u64)>, EncodedBatch);
+
 /// Pushes `batches` in order: inline under one lock while the store takes
 /// them in memory, the rest in one call on the blocking pool.
 pub(super) async fn push_all(
     store: &SharedStore,
-    batches: Vec<EncodedBatch>,
+    batches: Vec<Item>,
 ) -> Result<Pushed, ActorProcessingErr> {
     let mut results = Vec::with_capacity(batches.len());
     let mut batches = batches.into_iter();
@@ -104,7 +108,7 @@ pub(super) async fn push_all(
         let mut s = store.lock();
         while s.push_is_memory_only() {
             match batches.next() {
-                Some(batch) => results.push(push_one(&mut s, batch)),
+                Some(item) => results.push(push_one(&mut s, item)),
                 None => break,
             }
         }
@@ -123,14 +127,17 @@ pub(super) async fn push_all(
     Ok(Pushed { results, pending })
 }
 
-fn push_one(store: &mut Store, batch: EncodedBatch) -> PushResult {
-    store.push(batch).map_err(refused)
+fn push_one(store: &mut Store, (ticket, batch): Item) -> PushResult {
+    match ticket {
+        Some((inlet, ticket)) => store.push_ticketed(inlet, ticket, batch),
+        None => store.push(batch).map_err(refused),
+    }
 }
 
 /// A push the store refused: a closed buffer is reported to the caller
 /// only; a storage failure (no synced seq reservation could be written) is
 /// counted as a drop. Never a restart: the store retries by itself.
-fn refused(e: SpoolError) -> PushError {
+pub(super) fn refused(e: SpoolError) -> PushError {
     let e = PushError::from(e);
     if let PushError::NoSeq(cause) = &e {
         metrics::counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error")

@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod reclaim;
+pub mod tmpfs;
 
 use bytesize::ByteSize;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, SharedStore, Store};

@@ -145,7 +145,11 @@ impl Spool {
         self.live_count = meta_u64(&h.meta, META_COUNT)?.unwrap_or(0);
         self.live_bytes = meta_u64(&h.meta, META_BYTES)?.unwrap_or(0);
         self.acked = meta_u64(&h.meta, META_ACKED)?.unwrap_or(0);
-        self.reserved = meta_u64(&h.meta, META_RESERVED)?.unwrap_or(self.reserved);
+        // The file copy may be ahead of `meta` (a reservation made on a full
+        // disk): never go back below what was reserved.
+        self.reserved = meta_u64(&h.meta, META_RESERVED)?
+            .unwrap_or(0)
+            .max(self.reserved);
         self.h = Some(h);
         Ok(())
     }

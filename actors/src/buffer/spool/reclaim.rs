@@ -10,8 +10,10 @@
 //! 1. [`Compactor::run`] (its own thread, no store lock): flush `batches`'
 //!    memtable and major-compact it, so tombstones and the records they
 //!    cover leave the tree.
-//! 2. [`Spool::reclaim`] (the buffer's tick, store lock held, tens of ms):
-//!    one write to `meta` and a flush of every keyspace. The flush moves
+//! 2. [`Spool::reclaim_flush_step`] then [`Spool::reclaim_finish`] (the
+//!    buffer's ticks, store lock held for a bounded step each, never a
+//!    wait on a flush): one write to `meta` and a flush of every keyspace,
+//!    a step per tick until one finds nothing left to flush. The flush moves
 //!    fjall's GC watermark past the compaction, so the table files it
 //!    replaced are deleted (and fully flushed sealed journals with them).
 //!    Then the database is closed and, with every keyspace flushed, the
@@ -37,8 +39,8 @@ use fjall::{Keyspace, PersistMode};
 use super::{Spool, SpoolError};
 use crate::buffer::error::counted;
 
-/// How long step 2 waits for fjall's flush queue before giving up (retried
-/// after the next drain).
+/// How long the offline `reclaim` waits for fjall's flushes before giving
+/// up (the buffer's stepped reclaim waits as many ticks, never blocking).
 const FLUSH_WAIT: Duration = Duration::from_secs(10);
 
 /// Reclaims the space of deleted records (step 1 above): rotate the
@@ -63,35 +65,17 @@ impl Spool {
         self.h.as_ref().map(|h| Compactor(h.batches.clone()))
     }
 
-    /// Step 2 above: flush every keyspace, close, truncate the journal,
-    /// reopen. Blocks (flushes of small memtables, a close and an open).
-    /// Call it while no [`Compactor`] is alive. On an error after the close
-    /// the spool stays closed (`is_open` false) and `reopen` is retried.
+    /// Step 2 above in one go (blocking, for offline use): flush every
+    /// keyspace, close, truncate the journal, reopen. The buffer runs the
+    /// same steps one tick at a time ([`Spool::reclaim_flush_step`], then
+    /// [`Spool::reclaim_finish`]) so it never waits on a flush. Call it while
+    /// no [`Compactor`] is alive. On an error after the close the spool
+    /// stays closed (`is_open` false) and `reopen` is retried.
     pub fn reclaim(&mut self) -> Result<(), SpoolError> {
-        fail::fail_point!("spool::reclaim", |a| Err(counted("compact")(
-            crate::buffer::error::injected(a)
-        )));
-        self.flush_all()?;
-        // Close: fjall's own lock is released once every handle is dropped.
-        self.h = None;
-        truncate_closed(&self.dir)?;
-        self.reopen()
-    }
-
-    /// Writes `meta` (so its memtable is not empty and its rotation runs
-    /// fjall's version GC over every keyspace), flushes every keyspace and
-    /// syncs the journal.
-    fn flush_all(&mut self) -> Result<(), SpoolError> {
-        let h = self.h()?;
-        let mut wb = h.db.batch().durability(Some(PersistMode::Buffer));
-        self.put_counters(&mut wb, self.live_count, self.live_bytes)?;
-        wb.commit().map_err(counted("compact"))?;
-        for ks in [&h.meta, &h.quarantine, &h.batches] {
-            ks.rotate_memtable_and_wait().map_err(counted("compact"))?;
-        }
-        // A rotation a fjall worker started itself is not waited for above.
         let since = Instant::now();
-        while h.db.outstanding_flushes() > 0 {
+        let mut first = true;
+        while !self.reclaim_flush_step(first)? {
+            first = false;
             if since.elapsed() > FLUSH_WAIT {
                 return Err(counted("compact")(fjall::Error::Io(std::io::Error::other(
                     "fjall's flush queue did not empty",
@@ -99,8 +83,45 @@ impl Spool {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        h.db.persist(PersistMode::SyncAll)
-            .map_err(counted("compact"))
+        self.reclaim_finish()
+    }
+
+    /// One bounded step of step 2's flush: the `first` writes `meta` (so
+    /// its memtable is not empty and its rotation runs fjall's version GC
+    /// over every keyspace); every call rotates each keyspace's memtable
+    /// without waiting for the flush (an empty one is not rotated). `true`
+    /// once a call found nothing to rotate and no flush outstanding: every
+    /// keyspace is then in tables, and [`Spool::reclaim_finish`] may run.
+    pub fn reclaim_flush_step(&mut self, first: bool) -> Result<bool, SpoolError> {
+        if first {
+            fail::fail_point!("spool::reclaim", |a| Err(counted("compact")(
+                crate::buffer::error::injected(a)
+            )));
+            let h = self.h()?;
+            let mut wb = h.db.batch().durability(Some(PersistMode::Buffer));
+            self.put_counters(&mut wb, self.live_count, self.live_bytes)?;
+            wb.commit().map_err(counted("compact"))?;
+        }
+        let h = self.h()?;
+        let mut busy = h.db.outstanding_flushes() > 0;
+        for ks in [&h.meta, &h.quarantine, &h.batches] {
+            busy |= ks.rotate_memtable().map_err(counted("compact"))?;
+            busy |= ks.sealed_memtable_count() > 0;
+        }
+        Ok(!busy)
+    }
+
+    /// Step 2's end, once [`Spool::reclaim_flush_step`] said everything is
+    /// in tables: sync, close, truncate the journal, reopen (tens of ms).
+    pub fn reclaim_finish(&mut self) -> Result<(), SpoolError> {
+        self.h()?
+            .db
+            .persist(PersistMode::SyncAll)
+            .map_err(counted("compact"))?;
+        // Close: fjall's own lock is released once every handle is dropped.
+        self.h = None;
+        truncate_closed(&self.dir)?;
+        self.reopen()
     }
 }
 

@@ -51,6 +51,9 @@ impl Spool {
 
     /// Marks the spool as in use by a running service: from here on a crash
     /// must not look like a clean stop. Offline tools do not call this.
+    /// Also lays out `<data_dir>/seq_reserved` at its full length, so a
+    /// later reservation is written in place and needs no new block on a
+    /// full disk (`reserve`).
     pub fn begin_run(&mut self) -> Result<(), SpoolError> {
         if meta_u64(&self.h()?.meta, META_CLEAN_NEXT)?.is_some() {
             // The removal to a table too: `close` put the mark in one, and
@@ -58,25 +61,42 @@ impl Spool {
             // (the next start would then reuse this run's seqs).
             self.meta_to_table(|wb, meta| wb.remove(meta, META_CLEAN_NEXT))?;
         }
+        if let Err(e) = self.write_reserved_copy(self.reserved) {
+            // The reservation still lives in `meta`; only the full-disk
+            // headroom is missing until a write here succeeds.
+            tracing::warn!(error = %e, "cannot lay out the seq reservation file; retried with the next reservation");
+        }
         Ok(())
     }
 
     /// Makes sure every seq up to `upto` is covered by a synced reservation.
+    ///
+    /// The reservation is written twice: first in place into
+    /// `<data_dir>/seq_reserved` (a file of fixed length laid out at the
+    /// start, so the write needs no new block and succeeds on a full disk),
+    /// fdatasync'ed; then into `meta`. Once the file write is synced the
+    /// seqs are reserved ([`Spool::reserved`] moves), even if the `meta`
+    /// write then fails (that error is returned: fjall may be poisoned and
+    /// want a reopen). A start takes the larger of the two.
     pub fn reserve(&mut self, upto: u64) -> Result<(), SpoolError> {
         if upto <= self.reserved {
             return Ok(());
         }
+        fail::fail_point!("spool::reserve", |a| Err(counted("sync")(
+            crate::buffer::error::injected(a)
+        )));
+        self.write_reserved_copy(upto)?;
+        self.reserved = upto;
         let mut wb = self.h()?.db.batch().durability(Some(PersistMode::SyncAll));
         wb.insert(&self.h()?.meta, META_RESERVED, upto.to_be_bytes());
         wb.commit().map_err(counted("sync"))?;
-        self.reserved = upto;
-        self.write_reserved_copy(upto)?;
         Ok(())
     }
 
     /// `<data_dir>/seq_reserved`: the reservation again, outside fjall, so
     /// that a journal set aside as damaged (taking `meta` with it) can never
-    /// make a seq be handed out twice.
+    /// make a seq be handed out twice, and so that a reservation can be
+    /// made on a full disk.
     fn reserved_copy_path(&self) -> Option<std::path::PathBuf> {
         self.dir.parent().map(|d| d.join("seq_reserved"))
     }
@@ -88,20 +108,27 @@ impl Spool {
             .unwrap_or(0)
     }
 
+    /// Writes `upto` over the file's first bytes, fixed width (20 digits
+    /// and a newline: the longest u64, so nothing of an earlier value is
+    /// left behind), and syncs it. One write of 21 bytes at offset 0 lies
+    /// in one sector: it lands whole or not at all.
     fn write_reserved_copy(&self, upto: u64) -> Result<(), SpoolError> {
+        use std::os::unix::fs::FileExt;
         let Some(path) = self.reserved_copy_path() else {
             return Ok(());
         };
-        let tmp = path.with_extension("tmp");
         let io = |source| SpoolError::DataDir {
             path: path.clone(),
             source,
         };
         let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, format!("{upto}\n").as_bytes())?;
-            f.sync_data()?;
-            std::fs::rename(&tmp, &path)
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            f.write_all_at(format!("{upto:020}\n").as_bytes(), 0)?;
+            f.sync_data()
         };
         write().map_err(io)
     }

@@ -9,6 +9,7 @@ mod cursor;
 mod reclaim;
 mod shared;
 mod spill;
+mod tickets;
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
@@ -79,12 +80,19 @@ pub struct Store {
     /// A compaction of the emptied spool was started: the tick finishes
     /// the reclaim (`reclaim`) once it is done.
     reclaim_due: bool,
+    /// The reclaim's flush started then (a step per tick, `reclaim`).
+    flushing_since: Option<std::time::Instant>,
     /// Whether disk writes are possible; not `Ok`: batches stay in memory.
     state: SpoolState,
     /// fjall poisoned the database: reopen it before the next write.
     needs_reopen: bool,
     /// Why the first close failed (a repeated close says so again).
     close_error: Option<CloseError>,
+    /// What each inlet's tickets got (`tickets`).
+    tickets: tickets::Tickets,
+    /// The last reservation of seqs failed: retried after the tick, as
+    /// long as reserved seqs are left (`reserve_ahead`).
+    reserve_failed: bool,
     /// The spool's size on disk and its filesystem's free space.
     space: Space,
 }
@@ -124,8 +132,11 @@ impl Store {
             compacting: Arc::new(AtomicBool::new(false)),
             compaction: None,
             reclaim_due: false,
+            flushing_since: None,
             state: SpoolState::Ok,
             close_error: None,
+            reserve_failed: false,
+            tickets: tickets::Tickets::default(),
             needs_reopen: false,
             space,
         };
@@ -157,15 +168,7 @@ impl Store {
             return Err(SpoolError::Closed);
         }
         let seq = self.next_seq;
-        if seq > self.spool.reserved() {
-            // A seq beyond a synced reservation could be reused after a
-            // crash: without one the batch is refused (the caller counts it).
-            self.spool
-                .reserve(seq + RESERVE_BLOCK - 1)
-                .inspect_err(|e| {
-                    self.enter_degraded(e);
-                })?;
-        }
+        self.reserve_ahead(seq)?;
         self.next_seq += 1;
         batch.seq = seq;
         counter!(metric_names::BATCHES_TOTAL).increment(1);
@@ -180,6 +183,42 @@ impl Store {
             self.publish_gauges();
         }
         Ok(seq)
+    }
+
+    /// Whether `seq` needs a reservation call first: less than half a
+    /// block of headroom left, unless the last try failed and `seq` is
+    /// still covered (then the tick's retry is waited for).
+    fn reserve_due(&self, seq: u64) -> bool {
+        let reserved = self.spool.reserved();
+        seq.saturating_add(RESERVE_BLOCK / 2) > reserved
+            && (seq > reserved || !self.reserve_failed)
+    }
+
+    /// Reserves the next block while half of the current one is still
+    /// left, so a failing reservation (a full or failing disk) costs no
+    /// reading for at least 32 768 pushes: the batch goes on with a seq
+    /// already reserved, and the store turns full or failed as for any
+    /// other write. Only a seq no reservation covers is refused: one beyond
+    /// a synced reservation could be handed out again after a crash.
+    fn reserve_ahead(&mut self, seq: u64) -> Result<(), SpoolError> {
+        if !self.reserve_due(seq) {
+            return Ok(());
+        }
+        match self.spool.reserve(seq + RESERVE_BLOCK - 1) {
+            Ok(()) => {
+                self.reserve_failed = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.enter_degraded(&e);
+                if seq <= self.spool.reserved() {
+                    self.reserve_failed = true;
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
     }
 
     /// Every in-flight batch goes out again, first.
@@ -233,7 +272,9 @@ impl Store {
         // A full or failed spool gets a last chance (space may be back).
         self.refresh_and_retry();
         self.commit()?;
-        self.flush_ring();
+        // What `commit` could not write is in the ring now: oldest first,
+        // as much as fits.
+        self.save_ring_what_fits();
         let unsaved = self.ring.len() + self.pending.len();
         let synced = self
             .spool
@@ -306,7 +347,7 @@ impl Store {
     /// Whether the next push stays in memory (no reservation, spill or write).
     pub fn push_is_memory_only(&self) -> bool {
         !self.closed
-            && self.next_seq <= self.spool.reserved()
+            && !self.reserve_due(self.next_seq)
             && (self.writes_through()
                 || (self.pending.is_empty() && self.ring.len() < self.settings.memory_batches))
     }

@@ -4,12 +4,13 @@
 //! Trigger: an ack that leaves no record on disk after enough deletes
 //! (`COMPACT_AFTER_DELETES` records, or more than `COMPACT_ABOVE_BYTES`
 //! allocated, or any after the spool was full) starts the compaction on a
-//! thread of its own; the buffer's next tick after it finished flushes,
-//! truncates the journal and reopens (`reclaim_if_due`). Goal: within 60 s
+//! thread of its own; the buffer's ticks after it finished flush (a
+//! non-waiting step per tick), then truncate the journal and reopen
+//! (`reclaim_if_due`): no tick ever waits on a flush or on the compaction. Goal: within 60 s
 //! of the drain the spool occupies at most max(8 MiB, 2 % of its peak).
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Store;
 use crate::buffer::error::SpoolState;
@@ -18,6 +19,9 @@ use crate::buffer::error::SpoolState;
 const COMPACT_AFTER_DELETES: u64 = 10_000;
 /// ...or, after any delete, allocated bytes above which it is.
 const COMPACT_ABOVE_BYTES: u64 = 4 << 20;
+/// How long the stepped reclaim waits (a step per tick) for fjall's
+/// flushes before calling it off.
+const FLUSH_PATIENCE: Duration = Duration::from_secs(60);
 
 impl Drop for Store {
     /// The database closes when the store is dropped: not while a
@@ -75,23 +79,51 @@ impl Store {
         }
     }
 
-    /// From the buffer's tick (blocking thread): once the compaction has
-    /// finished and the spool is still empty, flushes every keyspace,
-    /// truncates the journal and reopens, then measures again. A failure
-    /// before the close only logs (space comes back after the next drain);
-    /// one after it leaves the spool closed, and the tick reopens it
+    /// From the buffer's tick (blocking thread), one bounded step per
+    /// tick: once the compaction has finished and the spool is still
+    /// empty, rotates every keyspace's memtable (never waiting for the
+    /// flush, so the buffer always answers), and on a later tick that
+    /// finds everything flushed, truncates the journal and reopens, then
+    /// measures again. New records on disk meanwhile, or flushes that take
+    /// longer than [`FLUSH_PATIENCE`], call it off (tried again after the
+    /// next drain). A failure before the close only logs; one after it
+    /// leaves the spool closed, and the tick reopens it
     /// (`SpoolState::Error` until then, batches stay in memory).
     pub fn reclaim_if_due(&mut self) {
         if !self.reclaim_due || self.compacting.load(Ordering::Acquire) {
             return;
         }
-        self.reclaim_due = false;
         if self.closed || self.state != SpoolState::Ok || self.spool.live_count() > 0 {
+            self.reclaim_due = false;
+            self.flushing_since = None;
             return;
         }
+        let first = self.flushing_since.is_none();
+        let since = *self.flushing_since.get_or_insert_with(Instant::now);
+        match self.spool.reclaim_flush_step(first) {
+            Ok(true) => {}
+            Ok(false) if since.elapsed() < FLUSH_PATIENCE => return,
+            Ok(false) => {
+                tracing::warn!(
+                    waited_s = since.elapsed().as_secs(),
+                    "the drained spool's flushes did not finish; its space is given back after the next drain"
+                );
+                self.reclaim_due = false;
+                self.flushing_since = None;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "giving the drained spool's space back failed; tried again after the next drain");
+                self.reclaim_due = false;
+                self.flushing_since = None;
+                return;
+            }
+        }
+        self.reclaim_due = false;
+        self.flushing_since = None;
         let before = self.space.allocated();
         let started = Instant::now();
-        let result = self.spool.reclaim();
+        let result = self.spool.reclaim_finish();
         self.space.refresh(self.spool.dir());
         self.publish_gauges();
         match result {

@@ -110,6 +110,16 @@ impl Store {
         if self.state != SpoolState::Ok {
             return Err(SpoolError::Full(NoRoom::NotWritable(self.state)));
         }
+        self.write_within_caps(records, sync)
+    }
+
+    /// `write_records` without the state check: what the caps allow is
+    /// written, whatever the last write did (the stop's last try).
+    fn write_within_caps(
+        &mut self,
+        records: Vec<(u64, Vec<u8>)>,
+        sync: bool,
+    ) -> Result<(), SpoolError> {
         let incoming: u64 = records.iter().map(|(_, r)| r.len() as u64).sum();
         self.space
             .room_for(incoming, &self.settings)
@@ -127,6 +137,47 @@ impl Store {
             self.dirty = !sync;
         }
         Ok(())
+    }
+
+    /// The stop's save: the ring to disk, oldest first, as much of it as
+    /// fits. One write when everything fits; when a write is refused for
+    /// room (`disk_max`, `disk_min_free`, ENOSPC), halves the chunk and
+    /// goes on with what is left, so the oldest batches that fit are kept
+    /// even when the whole ring is not. ENOSPC poisons fjall: the database
+    /// is reopened before the next, smaller try. Stops at the first error
+    /// that is not about room, or when not one more batch fits.
+    pub(super) fn save_ring_what_fits(&mut self) {
+        let mut chunk = self.ring.len();
+        while !self.ring.is_empty() && chunk > 0 {
+            let n = chunk.min(self.ring.len());
+            let records: Vec<(u64, Vec<u8>)> = self
+                .ring
+                .range(..n)
+                .map(|b| (b.seq, record::encode(b)))
+                .collect();
+            match self.write_within_caps(records, false) {
+                Ok(()) => {
+                    self.ring.drain(..n);
+                    counter!(metric_names::BUFFER_SPILLED_TOTAL).increment(n as u64);
+                }
+                Err(e) if e.is_full() || e.is_poisoned() => {
+                    self.enter_degraded(&e);
+                    chunk /= 2;
+                    if chunk > 0 && (e.is_poisoned() || !matches!(e, SpoolError::Full(_))) {
+                        // fjall may have poisoned itself on ENOSPC.
+                        self.wait_for_compaction();
+                        if self.spool.reopen().is_err() {
+                            return;
+                        }
+                        self.needs_reopen = false;
+                    }
+                }
+                Err(e) => {
+                    self.enter_degraded(&e);
+                    return;
+                }
+            }
+        }
     }
 
     /// The spool could not take a write: batches stay in memory from now on.
@@ -192,12 +243,19 @@ impl Store {
     /// goes back to writing (logging one line). Ring batches beyond
     /// `memory_batches` (or all of them in a write-through mode) go to disk.
     pub fn refresh_and_retry(&mut self) {
+        // A failed seq reservation is tried again by the next push.
+        self.reserve_failed = false;
         self.space.refresh(self.spool.dir());
         self.publish_gauges();
         if self.state == SpoolState::Ok || self.closed {
             return;
         }
         if self.needs_reopen || !self.spool.is_open() {
+            if self.compacting.load(std::sync::atomic::Ordering::Acquire) {
+                // The compaction holds the database: reopened on a later
+                // tick, never waited for here.
+                return;
+            }
             self.wait_for_compaction();
             if let Err(e) = self.spool.reopen() {
                 tracing::debug!(error = %e, "reopening the spool failed; retried in a second");
