@@ -35,10 +35,13 @@
 //! delete is a tombstone; the bytes stay in tables and in fjall's journal.
 //! When an ack empties the spool after enough deletes (10 000, or any with
 //! more than 4 MiB allocated, or any after it was full), `batches` is
-//! flushed and major-compacted on a thread of its own; the next tick then
-//! writes `meta`, flushes every keyspace (fjall drops the replaced tables),
-//! closes the database, truncates the journal (everything in it is in
-//! tables by then) and reopens. Goal: within 60 s of the drain at most
+//! flushed and major-compacted on a thread of its own; the ticks after it
+//! then write `meta` and rotate every keyspace's memtable without waiting
+//! (fjall drops the replaced tables), one step per tick until a step finds
+//! nothing left to flush, and only then close the database, truncate the
+//! journal (everything in it is in tables by then) and reopen. No tick
+//! waits on a flush or on the compaction thread, so the actor answers the
+//! watchdog's probe throughout; a new record on disk calls the reclaim off. Goal: within 60 s of the drain at most
 //! max(8 MiB, 2 % of the peak). Crash-safe at every step: before the
 //! truncation the journal replays onto tables that already hold it, after
 //! it the tables hold everything; `meta` and `quarantine` are flushed,
@@ -83,11 +86,17 @@
 //!
 //! **Into the buffer** (`inlet`). Pollers push through a bounded
 //! `BufferInlet`: a queue plus a pump that hands the buffer what waits in
-//! the queue as `PushMany` chunks (`push`: one message, one store lock and
-//! one reply per chunk, a seq and a result per batch, in order), holds the
-//! batches while the buffer restarts and resends what a dying actor left
-//! unanswered; what finds no room within a second is counted as
+//! the queue as `PushTicketed` chunks (`push`: one message, one store lock
+//! and one reply per chunk, a seq and a result per batch, in order), holds
+//! the batches while the buffer restarts and resends what a dying actor
+//! left unanswered; what finds no room within a second is counted as
 //! `dropped{reason="storage_error"}`.
+//!
+//! **One poll, one seq** (`store/tickets.rs`). The inlet numbers every
+//! batch (a ticket, per inlet); the store, which outlives the actor,
+//! remembers per inlet the next ticket it expects and the last answers, so
+//! a batch resent after an actor restart is answered with the seq it got
+//! the first time and is not accepted twice.
 //!
 //! **Who holds the store** (`store/shared.rs`). The service opens the
 //! `Store` and hands it, as an opaque `SharedStore`, to the supervisor,
@@ -102,8 +111,16 @@
 //! `Committed`); errors are typed and `Clone` (`error.rs`).
 //!
 //! **seq.** Assigned on acceptance, from 1, +1 per batch, never reused. A
-//! reservation `seq_reserved` is synced ahead (65 536 at a time) before any
-//! seq beyond it is handed out. A clean close stores `seq_next_clean` and the
+//! reservation is synced ahead (65 536 at a time) before any seq beyond it
+//! is handed out: first in place into `<data_dir>/seq_reserved` (a file of
+//! fixed length laid out at the start, so the write needs no new block and
+//! a full disk cannot refuse it), then into `meta` (`seq_reserved`); a
+//! start takes the larger. The next block is reserved while half of the
+//! current one is left; a reservation that fails is retried after the
+//! tick while reserved seqs last, so a failing or full disk costs no
+//! reading for at least 32 768 batches (the store turns full or failed as
+//! for any write, and `when_disk_full` applies). Only a batch no
+//! reservation covers is refused (`storage_error`). A clean close stores `seq_next_clean` and the
 //! next start continues exactly there (no gap). After a crash the next start
 //! continues past the whole reservation, because any seq up to it may have
 //! left the process (JetStream de-duplication would swallow a reused one),
@@ -136,8 +153,10 @@
 //! never returns, holding the store, still loses the ring.
 //!
 //! In every mode a full or failed spool keeps batches in memory only (see
-//! above): a crash then loses the ring, and a stop that cannot write it
-//! exits 1 saying how many batches were lost.
+//! above): a crash then loses the ring. A stop writes the ring oldest
+//! first, as much of it as fits under `disk_max` and `disk_min_free`
+//! (halving the write until one fits, `store/spill.rs`), and exits 1 saying
+//! how many batches it could not keep.
 //!
 //! fjall calls block: the actor runs them on tokio's blocking pool, never on
 //! the async workers.
