@@ -1,6 +1,9 @@
 //! Model test: random push / take / ack / nack / connection / close+reopen
 //! sequences against a plain VecDeque. Same order, nothing lost, nothing
-//! duplicated, seq continuous across clean restarts.
+//! duplicated, seq continuous across clean restarts. Pushes carry inlet
+//! tickets, and a resend of the last tickets (what the inlet does after a
+//! BufferActor died mid-commit) must get the first seqs back and store
+//! nothing twice: every delivered `(device, ts)` is one poll, once.
 //!
 //! With the `failpoints` feature a second model adds I/O errors at every
 //! spool call (write, sync, read, delete), a `disk_max` the spool reaches
@@ -14,11 +17,15 @@ use std::collections::VecDeque;
 use buffer_rig::*;
 use ingestor_actors::buffer::Store;
 use ingestor_actors::settings::PersistMode;
+use ingestor_actors::{Batch, EncodedBatch, Value};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
     Push(u8),
+    /// The inlet sends its last k tickets again (the actor died with
+    /// them unanswered, committed or not).
+    Resend(u8),
     Take(u8),
     /// Ack the first k of what is in flight.
     Ack(u8),
@@ -31,6 +38,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (1u8..6).prop_map(Op::Push),
+        2 => (1u8..8).prop_map(Op::Resend),
         3 => (1u8..8).prop_map(Op::Take),
         3 => any::<u8>().prop_map(Op::Ack),
         1 => Just(Op::Nack),
@@ -56,6 +64,22 @@ struct Model {
     /// How many of `unacked` are in flight.
     in_flight: usize,
     next_seq: u64,
+    /// Ticket (= poll number) -> the seq it got; tickets restart with
+    /// each store (a new process has a new inlet).
+    tickets: Vec<u64>,
+    /// The inlet id of this store's run.
+    inlet: u64,
+}
+
+/// Poll `n`: a device and a poll time of its own, so `(device, ts)` tells
+/// polls apart like it does in the stream.
+fn poll(n: u64) -> EncodedBatch {
+    let ts = chrono::DateTime::from_timestamp_micros(1_700_000_000_000_000 + n as i64 * 1000)
+        .expect("a valid time");
+    let mut b = Batch::new(format!("dev-{}", n % 7), ts);
+    b.values.push(("n".into(), Value::UInt(n)));
+    b.values.push(("t".into(), Value::Float(n as f64 * 0.5)));
+    EncodedBatch::encode(&b)
 }
 
 proptest! {
@@ -68,16 +92,26 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let s = settings(memory, mode);
         let mut store: Store = open(dir.path(), s.clone());
-        let mut model = Model { next_seq: 1, ..Model::default() };
+        let mut model = Model { next_seq: 1, inlet: 1, ..Model::default() };
         let mut connected = false;
         for op in ops {
             match op {
                 Op::Push(k) => for _ in 0..k {
-                    let seq = store.push(batch(model.next_seq)).unwrap();
+                    let ticket = model.tickets.len() as u64 + 1;
+                    let seq = store.push_ticketed(model.inlet, ticket, poll(model.next_seq)).unwrap();
                     prop_assert_eq!(seq, model.next_seq, "seq must be continuous");
                     model.unacked.push_back(seq);
+                    model.tickets.push(seq);
                     model.next_seq += 1;
                 },
+                Op::Resend(k) => {
+                    let from = model.tickets.len().saturating_sub(k as usize);
+                    for i in from..model.tickets.len() {
+                        let first = model.tickets[i];
+                        let again = store.push_ticketed(model.inlet, i as u64 + 1, poll(first)).unwrap();
+                        prop_assert_eq!(again, first, "a resent ticket keeps its first seq");
+                    }
+                }
                 Op::Commit => { store.commit().unwrap(); }
                 Op::Take(k) => {
                     // Write-through batches become visible at their commit.
@@ -105,6 +139,8 @@ proptest! {
                     store = open(dir.path(), s.clone());
                     store.set_connected(connected).unwrap();
                     model.in_flight = 0;
+                    model.tickets.clear();
+                    model.inlet += 1;
                 }
             }
             let st = store.stats();
@@ -116,6 +152,10 @@ proptest! {
         store.nack();
         let rest = take_all(&mut store, 3);
         prop_assert_eq!(seqs(&rest), model.unacked.iter().copied().collect::<Vec<_>>());
+        let polls: std::collections::BTreeSet<(String, i64)> =
+            rest.iter().map(|b| (b.device().to_string(), b.ts_micros())).collect();
+        prop_assert_eq!(polls.len(), rest.len(), "a poll (device, ts) delivered twice");
+        prop_assert!(rest.iter().all(|b| n_of(b) == b.seq), "payload mixed up");
     }
 }
 
