@@ -51,7 +51,13 @@
 //!
 //! **Write first, forget second.** A batch leaves the ring or `pending`
 //! only after the write holding it succeeded; nothing on disk is deleted to
-//! make room. A failed write leaves every batch where it was.
+//! make room. A failed write leaves every batch where it was. A write not
+//! synced yet is also kept in memory until the tick's fdatasync succeeds
+//! (`store/unsynced.rs`, at most 16 MiB: past that the store syncs): after
+//! a failed sync the reopen writes those records again, synced, before
+//! the cursor hands out anything from disk, so the cursor never steps over
+//! a record a failed sync lost (acknowledged and quarantined ones are
+//! never brought back).
 //!
 //! **Full and failed spool** (`store/spill.rs`). A write that would make
 //! the spool occupy more than `disk_max` (allocated bytes of all its files:

@@ -202,6 +202,41 @@ impl Spool {
         Ok(())
     }
 
+    /// Writes records again after a failed sync (the reopen), synced: each
+    /// is inserted whether or not the reopened database has it (what it
+    /// shows may not be on disk), and counted as live only if it was
+    /// missing; one moved to quarantine since is left there. Returns how
+    /// many were missing.
+    pub fn rewrite(&mut self, records: &[(u64, Vec<u8>)]) -> Result<usize, SpoolError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        fail::fail_point!("spool::write", |a| Err(counted("write")(
+            crate::buffer::error::injected(a)
+        )));
+        let h = self.h()?;
+        let mut wb = h.db.batch().durability(Some(PersistMode::SyncData));
+        let (mut count, mut total, mut missing) = (self.live_count, self.live_bytes, 0);
+        for (seq, rec) in records {
+            let key = record::key(*seq);
+            if h.quarantine.contains_key(key).map_err(counted("read"))? {
+                // Set aside (and counted) since: never brought back.
+                continue;
+            }
+            if !h.batches.contains_key(key).map_err(counted("read"))? {
+                count += 1;
+                total += rec.len() as u64;
+                missing += 1;
+            }
+            wb.insert(&h.batches, key, rec.as_slice());
+        }
+        self.put_counters(&mut wb, count, total)?;
+        wb.commit().map_err(counted("sync"))?;
+        self.live_count = count;
+        self.live_bytes = total;
+        Ok(missing)
+    }
+
     /// Writes the live counters into `wb`, so they change in the same write
     /// batch as the records they count.
     fn put_counters(

@@ -16,6 +16,11 @@ impl Store {
     /// stepped over) hands out nothing; the next take tries again.
     pub fn take(&mut self, max: usize) -> Result<Vec<EncodedBatch>, SpoolError> {
         let mut out = Vec::new();
+        if self.rewrite_due() {
+            // Records of a failed sync wait for their rewrite: handing out
+            // disk records now would step over them (`unsynced`).
+            return Ok(out);
+        }
         if self.taken < self.disk_newest && max > 0 {
             let reads = match self.spool.read_after(self.taken, max, self.disk_newest) {
                 Ok(reads) => reads,

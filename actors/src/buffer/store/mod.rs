@@ -10,6 +10,7 @@ mod reclaim;
 mod shared;
 mod spill;
 mod tickets;
+mod unsynced;
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
@@ -88,6 +89,8 @@ pub struct Store {
     needs_reopen: bool,
     /// Why the first close failed (a repeated close says so again).
     close_error: Option<CloseError>,
+    /// Records written since the last good sync (`unsynced`).
+    unsynced: unsynced::Unsynced,
     /// What each inlet's tickets got (`tickets`).
     tickets: tickets::Tickets,
     /// The last reservation of seqs failed: retried after the tick, as
@@ -137,6 +140,7 @@ impl Store {
             close_error: None,
             reserve_failed: false,
             tickets: tickets::Tickets::default(),
+            unsynced: unsynced::Unsynced::default(),
             needs_reopen: false,
             space,
         };
@@ -251,10 +255,12 @@ impl Store {
     pub fn sync_if_dirty(&mut self) -> Result<(), SpoolError> {
         if self.dirty && self.state == SpoolState::Ok {
             if let Err(e) = self.spool.sync() {
+                self.note_sync_failed();
                 self.enter_degraded(&e);
                 return Ok(());
             }
             self.dirty = false;
+            self.note_synced();
         }
         Ok(())
     }
@@ -275,7 +281,7 @@ impl Store {
         // What `commit` could not write is in the ring now: oldest first,
         // as much as fits.
         self.save_ring_what_fits();
-        let unsaved = self.ring.len() + self.pending.len();
+        let unsaved = self.ring.len() + self.pending.len() + self.unsynced_lost();
         let synced = self
             .spool
             .sync()

@@ -136,6 +136,11 @@ impl Store {
             self.disk_newest = self.disk_newest.max(*seq);
             self.dirty = !sync;
         }
+        match sync {
+            // fdatasync covers every earlier write too.
+            true => self.note_synced(),
+            false => self.note_unsynced(records),
+        }
         Ok(())
     }
 
@@ -166,7 +171,7 @@ impl Store {
                     if chunk > 0 && (e.is_poisoned() || !matches!(e, SpoolError::Full(_))) {
                         // fjall may have poisoned itself on ENOSPC.
                         self.wait_for_compaction();
-                        if self.spool.reopen().is_err() {
+                        if self.spool.reopen().is_err() || self.rewrite_unsynced().is_err() {
                             return;
                         }
                         self.needs_reopen = false;
@@ -262,6 +267,10 @@ impl Store {
                 return;
             }
             tracing::info!("spool reopened after a storage failure");
+            if let Err(e) = self.rewrite_unsynced() {
+                tracing::warn!(error = %e, "writing the records of the failed sync again failed; retried in a second");
+                return;
+            }
             self.needs_reopen = false;
             // What fjall had accepted is there again (its journal replayed);
             // cursors and in-flight records are unchanged.
