@@ -156,4 +156,4 @@ pub use error::{CloseError, CommitError, PushError, SpoolState};
 pub use inlet::{BufferInlet, InletTarget, INLET_WINDOW};
 pub use push::PushResult;
 pub use spool::{OpenReport, Read, Spool, SpoolError};
-pub use store::{BufferStats, Committed, SharedStore, Store, StoreControl};
+pub use store::{BufferStats, Committed, SetAsideReason, SharedStore, Store, StoreControl};

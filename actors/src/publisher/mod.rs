@@ -57,6 +57,7 @@
 
 pub mod actor;
 mod error;
+mod limit;
 mod session;
 mod stream;
 mod window;

@@ -7,6 +7,7 @@
 
 mod cursor;
 mod reclaim;
+mod set_aside;
 mod shared;
 mod spill;
 
@@ -29,6 +30,7 @@ const RESERVE_BLOCK: u64 = 65_536;
 /// the ack that passes them) rather than listed one by one.
 const MAX_DAMAGED_DELETE: u64 = 1 << 20;
 
+pub use set_aside::SetAsideReason;
 pub use shared::{SharedStore, StoreControl};
 pub use spill::Committed;
 
@@ -87,6 +89,8 @@ pub struct Store {
     close_error: Option<CloseError>,
     /// The spool's size on disk and its filesystem's free space.
     space: Space,
+    /// Batches set aside (`set_aside`): what the cursor steps over.
+    aside: set_aside::Aside,
 }
 
 impl Store {
@@ -128,6 +132,7 @@ impl Store {
             close_error: None,
             needs_reopen: false,
             space,
+            aside: Default::default(),
         };
         store.publish_gauges();
         Ok((store, report))
@@ -232,6 +237,7 @@ impl Store {
         }
         // A full or failed spool gets a last chance (space may be back).
         self.refresh_and_retry();
+        self.save_set_aside(true);
         self.commit()?;
         self.flush_ring();
         let unsaved = self.ring.len() + self.pending.len();
