@@ -82,14 +82,17 @@ async fn the_age_gauge_keeps_counting_while_the_oldest_record_cannot_be_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_record_is_set_aside_and_every_other_arrives_once_in_order() {
     let scenario = fail::FailScenario::setup();
-    let before = value("ingestor_buffer_set_aside_total", Some(("reason", "unreadable")));
+    let before = value(
+        "ingestor_buffer_set_aside_total",
+        Some(("reason", "unreadable")),
+    );
     let server = NatsServer::start();
     let direct = nats_settings(&[server.url()], "SECTOR");
     let proxy = Proxy::start(&server.url()).await;
     // Every batch on disk before the first is published.
     proxy.refuse(true);
-    let pipeline = Pipeline::start_with_buffer(nats_settings(&[proxy.url()], "SECTOR"), always())
-        .await;
+    let pipeline =
+        Pipeline::start_with_buffer(nats_settings(&[proxy.url()], "SECTOR"), always()).await;
     pipeline.push(30).await;
     fail::cfg("spool::unreadable", "return(12)").unwrap();
     proxy.refuse(false);
@@ -98,7 +101,10 @@ async fn an_unreadable_record_is_set_aside_and_every_other_arrives_once_in_order
     let seqs = read_seqs(&reader(&direct).await, "SECTOR").await;
     let want: Vec<u64> = (1..=30).filter(|s| *s != 12).collect();
     assert_eq!(seqs, want, "everything but 12, once, in order");
-    let after = value("ingestor_buffer_set_aside_total", Some(("reason", "unreadable")));
+    let after = value(
+        "ingestor_buffer_set_aside_total",
+        Some(("reason", "unreadable")),
+    );
     assert_eq!(after - before, 1.0, "12 counted as set aside, unreadable");
     scenario.teardown();
 }

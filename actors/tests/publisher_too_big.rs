@@ -5,29 +5,27 @@
 
 mod publisher_rig;
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ingestor_actors::buffer::{BufferMsg, PushError, Spool};
 use ingestor_actors::{Batch, Value};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use publisher_rig::*;
+use tokio::sync::Mutex;
 
 /// The process's recorder (the actors record on tokio's workers), and a
 /// lock that runs these tests one at a time so their counts do not mix.
-fn metrics() -> (&'static Snapshotter, std::sync::MutexGuard<'static, ()>) {
+async fn metrics() -> (&'static Snapshotter, tokio::sync::MutexGuard<'static, ()>) {
     static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
     let snapshotter = SNAPSHOTTER.get_or_init(|| {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
         metrics::set_global_recorder(recorder).expect("the only recorder");
         snapshotter
     });
-    let guard = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    (snapshotter, guard)
+    (snapshotter, ONE_AT_A_TIME.lock().await)
 }
 
 fn set_aside_too_big(snapshotter: &Snapshotter) -> u64 {
@@ -77,7 +75,7 @@ async fn quarantined_after_stop(pipeline: Pipeline) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_over_the_streams_max_msg_size_are_set_aside_and_the_rest_flow_in_order() {
-    let (snapshotter, _one) = metrics();
+    let (snapshotter, _one) = metrics().await;
     let before = set_aside_too_big(snapshotter);
     let server = NatsServer::start();
     let direct = nats_settings(&[server.url()], "BIG");
@@ -100,7 +98,7 @@ async fn batches_over_the_streams_max_msg_size_are_set_aside_and_the_rest_flow_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_over_the_servers_max_payload_are_set_aside_and_the_rest_flow_in_order() {
-    let (snapshotter, _one) = metrics();
+    let (snapshotter, _one) = metrics().await;
     let before = set_aside_too_big(snapshotter);
     let server = NatsServer::start_with("max_payload: 4096");
     let settings = nats_settings(&[server.url()], "SMALL");
@@ -120,7 +118,9 @@ async fn batches_over_the_servers_max_payload_are_set_aside_and_the_rest_flow_in
 fn batch_of_payload_size(seq: u64, size: usize) -> Batch {
     let make = |pad: usize| {
         let mut batch = Batch::new("press-01", chrono::Utc::now());
-        batch.values.push(("recipe".into(), Value::Str("x".repeat(pad))));
+        batch
+            .values
+            .push(("recipe".into(), Value::Str("x".repeat(pad))));
         batch
     };
     let mut encoded = ingestor_actors::EncodedBatch::encode(&make(0));
@@ -135,7 +135,7 @@ fn batch_of_payload_size(seq: u64, size: usize) -> Batch {
 /// are stored and confirmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_over_the_limit_only_with_its_headers_is_set_aside_on_the_refusal() {
-    let (snapshotter, _one) = metrics();
+    let (snapshotter, _one) = metrics().await;
     let before = set_aside_too_big(snapshotter);
     let server = NatsServer::start();
     let direct = nats_settings(&[server.url()], "EDGE");

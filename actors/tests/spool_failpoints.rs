@@ -197,7 +197,12 @@ fn a_record_that_keeps_failing_to_read_is_set_aside_and_the_rest_flows() {
         assert_eq!(seqs(&take_all(&mut store, 10)), want);
         store.ack(30).unwrap();
         assert!(
-            store.spool().raw_batches().unwrap().get(12u64.to_be_bytes()).is_ok(),
+            store
+                .spool()
+                .raw_batches()
+                .unwrap()
+                .get(12u64.to_be_bytes())
+                .is_ok(),
             "kept on disk"
         );
         fail::remove("spool::unreadable");

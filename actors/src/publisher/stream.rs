@@ -240,8 +240,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_walk_starts_after_the_last_confirmed_only_when_it_is_older_than_the_oldest_handed_out(
-    ) {
+    fn the_walk_starts_after_the_last_confirmed_only_when_it_is_older_than_the_oldest_handed_out() {
         let last = Some(Ours {
             seq: 100,
             stream_seq: 5_000,

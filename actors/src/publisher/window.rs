@@ -161,7 +161,11 @@ impl AckCoalescer {
     /// Takes `seq` out of delivery for good (too big for the server or the
     /// stream): the acks before it go first, so the buffer sees them in
     /// seq order; the buffer keeps the batch and counts it (`SetAside`).
-    pub(super) fn set_aside(&mut self, seq: u64, reason: SetAsideReason) -> Result<(), PublishError> {
+    pub(super) fn set_aside(
+        &mut self,
+        seq: u64,
+        reason: SetAsideReason,
+    ) -> Result<(), PublishError> {
         self.flush()?;
         self.buffer
             .cast(BufferMsg::SetAside { seq, reason })

@@ -166,7 +166,7 @@ fn injected_unreadable(key: &[u8]) -> Result<(), SpoolError> {
         let bad = arg.and_then(|a| a.parse::<u64>().ok());
         match record::seq_of(key) {
             Ok(seq) if Some(seq) == bad => Err(counted("read")(crate::buffer::error::injected(
-                Some("unreadable sector".into())
+                Some("unreadable sector".into()),
             ))),
             _ => Ok(()),
         }
