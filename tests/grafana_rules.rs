@@ -108,6 +108,7 @@ const CONTRACT: &[&str] = &[
     "ingestor_buffer_spilled_total",
     "ingestor_buffer_dropped_total",
     "ingestor_buffer_corrupt_total",
+    "ingestor_buffer_set_aside_total",
     "ingestor_buffer_oldest_age_seconds",
     "ingestor_published_total",
     "ingestor_publish_errors_total",

@@ -32,6 +32,8 @@ pub const BUFFER_SPILLED_TOTAL: &str = "ingestor_buffer_spilled_total";
 pub const BUFFER_DROPPED_TOTAL: &str = "ingestor_buffer_dropped_total";
 /// `ingestor_buffer_corrupt_total`
 pub const BUFFER_CORRUPT_TOTAL: &str = "ingestor_buffer_corrupt_total";
+/// `ingestor_buffer_set_aside_total{reason}` (unreadable, too_big)
+pub const BUFFER_SET_ASIDE_TOTAL: &str = "ingestor_buffer_set_aside_total";
 /// `ingestor_spool_errors_total{op}`
 pub const SPOOL_ERRORS_TOTAL: &str = "ingestor_spool_errors_total";
 /// `ingestor_buffer_oldest_age_seconds`

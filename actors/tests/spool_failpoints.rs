@@ -135,3 +135,102 @@ fn failed_sync_then_reopen_keeps_what_was_written() {
     assert_eq!(seqs(&take_all(&mut store, 6)), (1..=20).collect::<Vec<_>>());
     scenario.teardown();
 }
+
+#[test]
+fn an_ack_reaches_disk_durably_at_the_next_tick() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), settings(1000, PersistMode::Always));
+    for n in 1..=30 {
+        store.push(batch(n)).unwrap();
+    }
+    store.commit().unwrap();
+    let got = take_all(&mut store, 10);
+    store.ack(got.last().unwrap().seq).unwrap();
+    let syncs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = syncs.clone();
+    fail::cfg_callback("spool::sync", move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    })
+    .unwrap();
+    // What the buffer's one-second tick does.
+    store.sync_if_dirty().unwrap();
+    assert_eq!(
+        syncs.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the acks (deletes and `acked`) were fdatasync'ed, not left in OS buffers"
+    );
+    store.sync_if_dirty().unwrap();
+    assert_eq!(syncs.load(std::sync::atomic::Ordering::SeqCst), 1, "once");
+    scenario.teardown();
+}
+
+#[test]
+fn a_record_that_keeps_failing_to_read_is_set_aside_and_the_rest_flows() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let mut store = open(dir.path(), settings(4, PersistMode::Always));
+        for n in 1..=30 {
+            store.push(batch(n)).unwrap();
+        }
+        store.commit().unwrap();
+        // Record 12 sits on a bad sector: every read of it fails (I/O error).
+        fail::cfg("spool::unreadable", "return(12)").unwrap();
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while got.len() < 29 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "delivery stuck after {:?}",
+                seqs(&got).last()
+            );
+            got.extend(store.take(10).unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let want: Vec<u64> = (1..=30).filter(|s| *s != 12).collect();
+        assert_eq!(seqs(&got), want, "everything but 12, in order");
+        // A new session (Nack) does not meet it again.
+        store.nack();
+        assert_eq!(seqs(&take_all(&mut store, 10)), want);
+        store.ack(30).unwrap();
+        assert!(
+            store
+                .spool()
+                .raw_batches()
+                .unwrap()
+                .get(12u64.to_be_bytes())
+                .is_ok(),
+            "kept on disk"
+        );
+        fail::remove("spool::unreadable");
+        assert!(
+            store
+                .spool()
+                .raw_batches()
+                .unwrap()
+                .get(12u64.to_be_bytes())
+                .unwrap()
+                .is_some(),
+            "kept on disk, never deleted"
+        );
+    });
+    let snap = snapshotter.snapshot().into_vec();
+    let set_aside: u64 = snap
+        .iter()
+        .filter(|(k, ..)| {
+            k.key().name() == "ingestor_buffer_set_aside_total"
+                && k.key()
+                    .labels()
+                    .any(|l| l.key() == "reason" && l.value() == "unreadable")
+        })
+        .map(|(.., v)| match v {
+            metrics_util::debugging::DebugValue::Counter(c) => *c,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(set_aside, 1, "counted once, as unreadable");
+    scenario.teardown();
+}

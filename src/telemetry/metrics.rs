@@ -24,8 +24,8 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, Promet
 
 pub(crate) use ingestor_actors::metric_names::{
     ACTOR_RESTARTS_TOTAL, BATCHES_TOTAL, BUFFER_BATCHES, BUFFER_CORRUPT_TOTAL, BUFFER_DISK_BYTES,
-    BUFFER_DROPPED_TOTAL, BUFFER_OLDEST_AGE, BUFFER_SPILLED_TOTAL, BUILD_INFO,
-    CONFIG_RELOADS_TOTAL, DEVICE_UP, MODBUS_EXCEPTIONS_TOTAL, MODBUS_REQUESTS_TOTAL,
+    BUFFER_DROPPED_TOTAL, BUFFER_OLDEST_AGE, BUFFER_SET_ASIDE_TOTAL, BUFFER_SPILLED_TOTAL,
+    BUILD_INFO, CONFIG_RELOADS_TOTAL, DEVICE_UP, MODBUS_EXCEPTIONS_TOTAL, MODBUS_REQUESTS_TOTAL,
     NATS_CONNECTED, NATS_RECONNECTS_TOTAL, POLLS_TOTAL, POLL_DURATION, POLL_LAG, PUBLISHED_TOTAL,
     PUBLISH_ACK, PUBLISH_ERRORS_TOTAL, SPOOL_ERRORS_TOTAL, VALUES_SUPPRESSED_TOTAL,
 };
@@ -161,6 +161,12 @@ pub(crate) const CATALOGUE: &[MetricSpec] = &[
         "Unreadable spool records set aside and not published.",
     ),
     spec(
+        BUFFER_SET_ASIDE_TOTAL,
+        Kind::Counter,
+        Unit::Count,
+        "Batches kept but not published, by reason: unreadable (a spool record kept failing to read), too_big (over the server's max_payload or the stream's max_msg_size).",
+    ),
+    spec(
         BUFFER_OLDEST_AGE,
         Kind::Gauge,
         Unit::Seconds,
@@ -220,6 +226,8 @@ pub(crate) const CATALOGUE: &[MetricSpec] = &[
 pub(crate) const TIERS: &[&str] = &["memory", "disk"];
 /// `reason` values of `ingestor_buffer_dropped_total`.
 pub(crate) const DROP_REASONS: &[&str] = &["disk_full_oldest", "disk_full_newest", "storage_error"];
+/// `reason` values of `ingestor_buffer_set_aside_total`.
+pub(crate) const SET_ASIDE_REASONS: &[&str] = &["unreadable", "too_big"];
 /// `op` values of `ingestor_spool_errors_total`.
 pub(crate) const SPOOL_OPS: &[&str] = &["open", "write", "sync", "read", "delete", "compact"];
 /// `reason` values of `ingestor_publish_errors_total` known up front.
@@ -278,6 +286,9 @@ fn register_known_series() {
         metrics::counter!(BUFFER_DROPPED_TOTAL, "reason" => *reason).increment(0);
     }
     metrics::counter!(BUFFER_CORRUPT_TOTAL).increment(0);
+    for reason in SET_ASIDE_REASONS {
+        metrics::counter!(BUFFER_SET_ASIDE_TOTAL, "reason" => *reason).increment(0);
+    }
     for op in SPOOL_OPS {
         metrics::counter!(SPOOL_ERRORS_TOTAL, "op" => *op).increment(0);
     }

@@ -24,6 +24,7 @@ pub const CONTRACT_COUNTERS: &[&str] = &[
     "ingestor_buffer_spilled_total",
     "ingestor_buffer_dropped_total",
     "ingestor_buffer_corrupt_total",
+    "ingestor_buffer_set_aside_total",
     "ingestor_published_total",
     "ingestor_publish_errors_total",
     "ingestor_nats_reconnects_total",
@@ -95,6 +96,7 @@ pub fn record_every_metric() {
     counter!("ingestor_buffer_spilled_total").increment(1);
     counter!("ingestor_buffer_dropped_total", "reason" => "disk_full_oldest").increment(1);
     counter!("ingestor_buffer_corrupt_total").increment(1);
+    counter!("ingestor_buffer_set_aside_total", "reason" => "too_big").increment(1);
     gauge!("ingestor_buffer_oldest_age_seconds").set(42.5);
     counter!("ingestor_published_total").increment(1);
     counter!("ingestor_publish_errors_total", "reason" => "timeout").increment(1);

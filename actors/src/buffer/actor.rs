@@ -19,7 +19,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
 use super::push::{push_all, Answer, Item, PushResult, Waiter};
-use super::store::{BufferStats, SharedStore};
+use super::store::{BufferStats, SetAsideReason, SharedStore};
 use super::SpoolError;
 use crate::metric_names;
 use crate::monitor::{ConnectionState, Following, LinkEvent};
@@ -61,6 +61,16 @@ pub enum BufferMsg {
     },
     /// NATS confirmed every batch up to and including this seq: delete them.
     Ack(u64),
+    /// This batch can never be published (too big for NATS): keep it
+    /// (quarantine), never hand it out again, count it
+    /// (`ingestor_buffer_set_aside_total{reason}`). Sent before any `Ack`
+    /// of a higher seq, so the Ack does not take it with it.
+    SetAside {
+        /// The batch.
+        seq: u64,
+        /// Why.
+        reason: SetAsideReason,
+    },
     /// Every in-flight batch goes out again, first, in order.
     Nack,
     /// Current counts.
@@ -122,6 +132,9 @@ pub struct BufferState {
     pending_at_schedule: usize,
     deferrals: u32,
     ticker: tokio::task::JoinHandle<()>,
+    /// The oldest waiting batch's time at the last tick (the age gauge
+    /// keeps counting from it while the spool's oldest cannot be read).
+    oldest: Option<i64>,
     /// Turns connection changes into `Internal::Connection`; ends with the state.
     _following: Following,
 }
@@ -160,6 +173,7 @@ impl Actor for BufferActor {
             pending_at_schedule: 0,
             deferrals: 0,
             ticker,
+            oldest: None,
             _following: following,
         })
     }
@@ -220,6 +234,12 @@ impl Actor for BufferActor {
                     .blocking(move |s| s.ack(seq))
                     .await?
                     .map_err(Box::new)?;
+            }
+            BufferMsg::SetAside { seq, reason } => {
+                state
+                    .store
+                    .blocking(move |s| s.set_aside(seq, reason))
+                    .await?;
             }
             BufferMsg::Nack => {
                 state.store.lock().nack();
@@ -295,26 +315,30 @@ async fn commit(
     Ok(())
 }
 
-/// Every second: syncs a dirty spool, measures it and retries a full or
-/// failed one, gives a drained spool's space back, refreshes the age gauge.
+/// Every second: syncs a dirty spool (batches and acks), measures it and
+/// retries a full or failed one, gives a drained spool's space back,
+/// refreshes the age gauge, and retries a Take stuck on a failing read.
 async fn tick(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
+    let last = state.oldest;
     let oldest = state
         .store
-        .blocking(|s| {
+        .blocking(move |s| {
             s.sync_if_dirty()?;
             s.refresh_and_retry();
             s.reclaim_if_due();
-            // An unreadable oldest record only blanks the age gauge.
-            Ok::<_, SpoolError>(s.oldest_ts_micros().unwrap_or(None))
+            s.save_set_aside(false);
+            // An unreadable oldest record does not blank the age gauge.
+            Ok::<_, super::SpoolError>(s.oldest_waiting_micros(last))
         })
         .await?
         .map_err(Box::new)?;
+    state.oldest = oldest;
     let age = oldest.map_or(0.0, |ts| {
         let now = chrono::Utc::now().timestamp_micros();
         (now - ts).max(0) as f64 / 1e6
     });
     gauge!(metric_names::BUFFER_OLDEST_AGE).set(age);
-    Ok(())
+    serve_parked(state).await
 }
 
 /// Answers the parked Take if there is something to hand out; otherwise it

@@ -18,7 +18,8 @@
 //! `live_bytes` (the counters change in the same write batch as the records
 //! they count). Keyspace `quarantine`: records that failed their checksum or
 //! validation, moved there on read, counted in `ingestor_buffer_corrupt_total`,
-//! never deleted and never published. `<data_dir>/ingestor.lock` is held
+//! and batches set aside as too big (below), counted in
+//! `ingestor_buffer_set_aside_total`; never deleted and never published. `<data_dir>/ingestor.lock` is held
 //! (OS file lock) while a process has the spool open: a second one fails.
 //!
 //! **Cursors.** `taken`: highest seq handed to the publisher; `acked`:
@@ -29,7 +30,29 @@
 //! `taken` never steps over unread disk records); *Ack(S)* deletes
 //! everything ≤ S in one write batch and moves `acked`, persisted with it;
 //! *Nack* sets `taken` back to `acked`. A record is deleted **only** by an
-//! Ack (NATS confirmed it) or moved to quarantine (counted).
+//! Ack (NATS confirmed it) or moved to quarantine (counted). A Take whose
+//! read is cut short by an error steps `taken` only over what it read (the
+//! cursor moves to `disk_newest` only when no record is left above it).
+//! An Ack's deletes and `acked` are written to OS buffers and synced by the
+//! next tick: a power cut costs at most the last second of acks, whose
+//! batches are handed out again and found in the stream by the
+//! publisher's read-back (`publisher::stream`), never stored twice.
+//!
+//! **Set aside, never stuck** (`store/set_aside.rs`). One operation,
+//! `Store::set_aside(seq, reason)`, takes a batch out of delivery for good:
+//! kept, never handed out again (also after a Nack), counted in
+//! `ingestor_buffer_set_aside_total{reason}` and logged with seq, size and
+//! the limit. `too_big`: the Publisher says so (`BufferMsg::SetAside`,
+//! sent before any Ack of a higher seq); the batch moves to `quarantine`
+//! (from the ring it is written there, synced; if that fails it is held in
+//! memory and written by a later tick or the close). `unreadable`: a read
+//! at the cursor that fails with an I/O error (not damage) 3 times over at
+//! least 1 s (the tick retries a stuck Take every second) sets aside the
+//! records up to the next readable one; a record that cannot be read stays
+//! in place in `batches`, the cursor steps over it and an ack does not
+//! delete it. A spool that is being reopened or is in `Error` is not a bad
+//! record: only retried. `ingestor_buffer_oldest_age_seconds` keeps
+//! counting while the oldest record cannot be read.
 //!
 //! **Space given back** (`spool/reclaim.rs`, `store/reclaim.rs`). A
 //! delete is a tombstone; the bytes stay in tables and in fjall's journal.
@@ -164,6 +187,10 @@
 //! (halving the write until one fits, `store/spill.rs`), and exits 1 saying
 //! how many batches it could not keep.
 //!
+//! Acknowledgements (deletes, `acked`) are synced by the tick in every mode:
+//! after a power cut at most the last second of them is lost, and those
+//! batches, already in the stream, are found there and not sent again.
+//!
 //! fjall calls block: the actor runs them on tokio's blocking pool, never on
 //! the async workers.
 
@@ -181,4 +208,4 @@ pub use error::{CloseError, CommitError, PushError, SpoolState};
 pub use inlet::{BufferInlet, InletTarget, INLET_WINDOW};
 pub use push::PushResult;
 pub use spool::{OpenReport, Read, Spool, SpoolError};
-pub use store::{BufferStats, Committed, SharedStore, Store, StoreControl};
+pub use store::{BufferStats, Committed, SetAsideReason, SharedStore, Store, StoreControl};

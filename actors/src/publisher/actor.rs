@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
@@ -23,6 +23,8 @@ use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::settings::NatsSettings;
 
 use super::session::Session;
+use super::stream::Ours;
+use super::window::Unsent;
 use super::{PublishError, RetryPolicy};
 
 /// The Publisher actor.
@@ -126,7 +128,13 @@ pub struct PublisherState {
     failures_in_a_row: u32,
     confirmed: Arc<AtomicU64>,
     found_stored: Arc<AtomicU64>,
-    stream_seq: Arc<AtomicU64>,
+    /// The last confirmed batch (seq, stream sequence), for the read-back.
+    /// A std `Mutex`: set and read in short critical sections, never held
+    /// across an `.await`.
+    last_confirmed: Arc<Mutex<Option<Ours>>>,
+    /// Confirmed by JetStream, not yet acked to the buffer: sent by
+    /// `stop_session` when it cuts a session short.
+    unsent: Arc<Unsent>,
     confirmed_at_last_failure: u64,
     last_error: Option<PublishError>,
     errors: BTreeMap<&'static str, u64>,
@@ -158,7 +166,8 @@ impl Actor for Publisher {
             failures_in_a_row: 0,
             confirmed: Arc::new(AtomicU64::new(0)),
             found_stored: Arc::new(AtomicU64::new(0)),
-            stream_seq: Arc::new(AtomicU64::new(0)),
+            last_confirmed: Arc::new(Mutex::new(None)),
+            unsent: Arc::new(Unsent::default()),
             confirmed_at_last_failure: 0,
             last_error: None,
             errors: BTreeMap::new(),
@@ -205,6 +214,11 @@ impl Actor for Publisher {
             PublisherMsg::Internal(InternalMsg(Internal::SessionEnded { id, error })) => {
                 if state.session.as_ref().is_some_and(|s| s.id == id) {
                     state.session = None;
+                    // The session acked what it confirmed on its way out;
+                    // whatever it still held goes first all the same.
+                    if let Some(seq) = state.unsent.take() {
+                        let _ = state.buffer.cast(BufferMsg::Ack(seq));
+                    }
                     let _ = state.buffer.cast(BufferMsg::Nack);
                     state.failed(&myself, error)?;
                 }
@@ -249,7 +263,8 @@ impl PublisherState {
             buffer: self.buffer.clone(),
             confirmed: self.confirmed.clone(),
             found_stored: self.found_stored.clone(),
-            stream_seq: self.stream_seq.clone(),
+            last_confirmed: self.last_confirmed.clone(),
+            unsent: self.unsent.clone(),
             recovering_from: self.last_error.clone(),
             subjects: Default::default(),
         };
@@ -266,11 +281,17 @@ impl PublisherState {
     /// The Nack goes out only once the session task is gone: until then a
     /// parked `Take` could still hand it batches, which would stay in flight
     /// after the Nack and be swept away by a later `Ack` of a higher seq.
+    /// Before it, the `Ack` the session held back (confirmed by JetStream,
+    /// not yet sent): what was confirmed leaves the buffer, it is never
+    /// handed out again.
     async fn stop_session(&mut self) -> bool {
         match self.session.take() {
             Some(mut running) => {
                 running.task.abort();
                 let _ = (&mut running.task).await;
+                if let Some(seq) = self.unsent.take() {
+                    let _ = self.buffer.cast(BufferMsg::Ack(seq));
+                }
                 let _ = self.buffer.cast(BufferMsg::Nack);
                 true
             }

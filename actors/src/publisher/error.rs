@@ -53,8 +53,9 @@ pub enum PublishError {
         /// Retrying soon may help (timeout, JetStream not ready yet).
         transient: bool,
     },
-    /// A batch is bigger than the server's `max_payload`. Needs a bigger
-    /// server limit (or fewer tags per device); retried slowly, never dropped.
+    /// A batch is bigger than the server's `max_payload`. Sessions no
+    /// longer end with it (such a batch is set aside by the buffer, see
+    /// `publisher::limit`); kept for callers that match on it.
     #[error("batch {seq} is {size} bytes, over the server's max_payload: raise max_payload on the server")]
     PayloadTooBig {
         /// The refused batch.

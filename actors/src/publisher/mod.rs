@@ -22,19 +22,32 @@
 //!   publishes once the oldest has waited 1 s, seconds before a new leader
 //!   can be elected, so none can be stored ahead of the lost ones.
 //! - Exactly once, however long the outage: before a session sends anything
-//!   it reads what the stream already holds of ours past the last confirmed
-//!   message (`stream`: each message of `<prefix>.<service.id>.>` after the
-//!   stream sequence of the last PubAck, read from the stream leader, and its
-//!   `Ingestor-Seq` header). Exactly those seqs are treated as confirmed and
-//!   not sent again; every other batch is sent. No high-water mark is
+//!   it reads what the stream already holds of ours from the oldest batch
+//!   the buffer hands out on (`stream`: each message of
+//!   `<prefix>.<service.id>.>` from there to the end of the stream, no cap,
+//!   read from the stream leader, and its `Ingestor-Seq` header). The walk
+//!   starts after the last PubAck only when that batch is older than the
+//!   oldest handed out; otherwise (acks lost anywhere on their way to disk)
+//!   it searches the stream for the oldest. Exactly those seqs are treated
+//!   as confirmed and not sent again; every other batch is sent. No high-water mark is
 //!   assumed: a batch counts as stored only when its own message was read
 //!   back, so a batch refused while later ones were stored is still resent.
 //!   `Nats-Msg-Id` de-duplication stays as a second line within the stream's
 //!   `duplicate_window`; a window shorter than `ack_timeout × 20` is logged.
-//! - Rejections that retrying cannot fix now (permission denied, no stream,
-//!   payload over the server's limit) are logged once per cause, counted in
+//! - Confirmed acks are never lost: a session holds back the acks of up to
+//!   a quarter window (100 ms at most) to ack the buffer in bigger steps;
+//!   the seq held back is shared with the Publisher (`window::Unsent`),
+//!   which sends that `Ack` itself, before the `Nack`, when it cuts a
+//!   session short (a disconnect, a permissions violation) or it ends.
+//! - Rejections that retrying cannot fix now (permission denied, no stream)
+//!   are logged once per cause, counted in
 //!   `ingestor_publish_errors_total{reason}`, and retried slowly; the data
 //!   stays buffered.
+//! - A batch over what NATS takes (the server's `max_payload`, the
+//!   stream's `max_msg_size`: `limit`) is never retried at the head of the
+//!   line and never dropped here: the buffer is told to set it aside
+//!   (`BufferMsg::SetAside`, after the acks before it, before any after it)
+//!   and the session goes on with the next batch.
 //! - The connection comes from the ConnectionMonitor's watch
 //!   ([`PublisherArgs::connection`]): read when the Publisher starts
 //!   (a restarted one publishes at once on the running connection), then
@@ -53,10 +66,12 @@
 //! - `session`: one publishing session, from a connect to its first failure.
 //! - `stream`: the stream, and what it already holds of ours.
 //! - `window`: the publishes in flight, the fence, acks taken in order.
+//! - `limit`: what NATS takes, and which batches are over it.
 //! - `error`: [`PublishError`] and the [`RetryPolicy`] after one.
 
 pub mod actor;
 mod error;
+mod limit;
 mod session;
 mod stream;
 mod window;

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use async_nats::connection::State;
@@ -24,10 +24,11 @@ use ractor::rpc::CallResult;
 use ractor::ActorRef;
 use tracing::info;
 
-use super::stream::{open_stream, Reader};
-use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, FENCE};
+use super::limit::Limit;
+use super::stream::{open_stream, Ours, Reader};
+use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, Unsent, FENCE};
 use super::PublishError;
-use crate::buffer::BufferMsg;
+use crate::buffer::{BufferMsg, SetAsideReason};
 use crate::metric_names;
 use crate::settings::{NatsMode, NatsSettings};
 use crate::EncodedBatch;
@@ -41,13 +42,23 @@ pub(super) struct Session {
     pub(super) confirmed: Arc<AtomicU64>,
     /// Of those, found already stored when a session started.
     pub(super) found_stored: Arc<AtomicU64>,
-    /// The stream sequence of the last confirmed batch (0: none yet in
-    /// this process): where reading the stream back starts.
-    pub(super) stream_seq: Arc<AtomicU64>,
+    /// The last confirmed batch and its stream sequence (none yet in this
+    /// process: `None`): where reading the stream back may start.
+    pub(super) last_confirmed: Arc<Mutex<Option<Ours>>>,
+    /// The confirmed seq not yet acked to the buffer (`AckCoalescer`).
+    pub(super) unsent: Arc<Unsent>,
     /// The failure before this session, to say once that delivery works again.
     pub(super) recovering_from: Option<PublishError>,
     /// Each device's subject, made once.
     pub(super) subjects: HashMap<std::sync::Arc<str>, Subject>,
+}
+
+/// What became of one publish.
+enum Sent {
+    /// On its way: its PubAck to come.
+    Ack(AckFuture),
+    /// Over what NATS takes: not sent, to be set aside.
+    TooBig(SetAsideReason),
 }
 
 /// A parked `Take` that has not answered yet.
@@ -120,6 +131,18 @@ impl Session {
         }
     }
 
+    /// Remembers the last confirmed batch, where the next read-back may
+    /// start (`stream`).
+    fn note_confirmed(&self, seq: u64, stream_seq: u64) {
+        let mut last = self
+            .last_confirmed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.is_none_or(|l| l.seq < seq) {
+            *last = Some(Ours { seq, stream_seq });
+        }
+    }
+
     async fn run_jetstream(&mut self) -> PublishError {
         let max = self.max_in_flight();
         let js = ContextBuilder::new()
@@ -131,6 +154,7 @@ impl Session {
             Ok(stream) => stream,
             Err(e) => return e,
         };
+        let limit = Limit::learn(&self.client, Some(&stream));
         // The oldest batches first; before any is sent, what the stream
         // already holds of them (their acks were lost with a connection).
         let first = match take(self.buffer.clone(), max).await {
@@ -142,10 +166,10 @@ impl Session {
             filter: format!("{}.{}.>", self.settings.subject_prefix, self.service_id),
             service_id: &self.service_id,
         };
-        let after = match self.stream_seq.load(Ordering::Relaxed) {
-            0 => None,
-            seq => Some(seq),
-        };
+        let after = *self
+            .last_confirmed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut stored = match first.first() {
             Some(oldest) => match reader.already_stored(oldest.seq, after).await {
                 Ok(stored) => stored,
@@ -161,7 +185,7 @@ impl Session {
         // flight for the buffer; a Nack puts them back like the rest.
         let mut ready: VecDeque<EncodedBatch> = first.into();
         let mut parked: Option<Take> = None;
-        let mut acks = AckCoalescer::new(self.buffer.clone(), max);
+        let mut acks = AckCoalescer::new(self.buffer.clone(), max, self.unsent.clone());
         loop {
             // The fence: no new publish while the oldest has waited past
             // FENCE (see `window`).
@@ -178,8 +202,14 @@ impl Session {
                     pending.push(Box::pin(async move { (seq, None, Ok(ack)) }));
                     continue;
                 }
-                match self.publish_js(&js, batch).await {
-                    Ok(ack) => pending.push(ack),
+                let seq = batch.seq;
+                match self.publish_js(&js, batch, &limit).await {
+                    Ok(Sent::Ack(ack)) => pending.push(ack),
+                    Ok(Sent::TooBig(reason)) => {
+                        if let Err(e) = acks.set_aside(seq, reason) {
+                            return e;
+                        }
+                    }
                     Err(e) => return acks.flush_then(e),
                 }
             }
@@ -189,10 +219,10 @@ impl Session {
             tokio::select! {
                 biased;
                 Some(first) = pending.next(), if !pending.is_empty() => {
-                    if let Err(e) = self.confirm_burst(first, &mut pending, &mut acks) {
+                    if let Err(e) = self.confirm_burst(first, &mut pending, &mut acks, &limit) {
                         return acks.flush_then(e);
                     }
-                    if pending.is_empty() || acks.due() {
+                    if acks.due(pending.is_empty()) {
                         if let Err(e) = acks.flush() {
                             return e;
                         }
@@ -214,22 +244,28 @@ impl Session {
         }
     }
 
-    /// Takes every ack that is ready, in publish order, up to the first failure.
+    /// Takes every ack that is ready, in publish order, up to the first
+    /// failure. A refusal as too big is no failure: that batch is set aside
+    /// and the burst goes on.
     fn confirm_burst(
         &mut self,
         first: (u64, Option<Instant>, AckResult),
         pending: &mut InFlight,
         acks: &mut AckCoalescer,
+        limit: &Limit,
     ) -> Result<(), PublishError> {
         let mut next = Some(first);
         while let Some((seq, sent, result)) = next.take() {
             match result {
                 Ok(ack) => {
                     self.confirmed_one(sent);
-                    self.stream_seq.fetch_max(ack.sequence, Ordering::Relaxed);
+                    self.note_confirmed(seq, ack.sequence);
                     acks.confirmed(seq);
                 }
-                Err(e) => return Err(self.ack_error(seq, e)),
+                Err(e) => match limit.refused_ack(&e) {
+                    Some(reason) => acks.set_aside(seq, reason)?,
+                    None => return Err(self.ack_error(seq, e)),
+                },
             }
             next = pending.next_ready();
         }
@@ -258,32 +294,39 @@ impl Session {
         &mut self,
         js: &jetstream::Context,
         batch: EncodedBatch,
-    ) -> Result<AckFuture, PublishError> {
+        limit: &Limit,
+    ) -> Result<Sent, PublishError> {
         if !self.connected() {
             return Err(PublishError::Disconnected);
         }
         let seq = batch.seq;
         let payload = batch.payload();
         let size = payload.len();
+        if let Some(reason) = limit.refuses(size) {
+            return Ok(Sent::TooBig(reason));
+        }
         let message = PublishMessage::build()
             .payload(payload)
             .headers(self.headers(&batch));
         let sent = Instant::now();
         let subject = self.subject(&batch);
         match js.send_publish(subject, message).await {
-            Ok(ack) => Ok(Box::pin(
+            Ok(ack) => Ok(Sent::Ack(Box::pin(
                 std::future::IntoFuture::into_future(ack).map(move |r| (seq, Some(sent), r)),
-            )),
-            Err(e) => Err(match e.kind() {
-                PublishErrorKind::MaxPayloadExceeded => PublishError::PayloadTooBig { seq, size },
-                PublishErrorKind::TimedOut => PublishError::AckTimeout { seq },
-                _ => PublishError::Client(e.to_string()),
-            }),
+            ))),
+            Err(e) => match e.kind() {
+                PublishErrorKind::MaxPayloadExceeded => {
+                    Ok(Sent::TooBig(limit.over_max_payload(size)))
+                }
+                PublishErrorKind::TimedOut => Err(PublishError::AckTimeout { seq }),
+                _ => Err(PublishError::Client(e.to_string())),
+            },
         }
     }
 
     async fn run_core(&mut self) -> PublishError {
         let max = self.max_in_flight();
+        let limit = Limit::learn(&self.client, None);
         loop {
             let batches = match take(self.buffer.clone(), max).await {
                 Ok(batches) => batches,
@@ -293,10 +336,22 @@ impl Session {
                 continue;
             };
             let sent = Instant::now();
-            let count = batches.len();
+            let mut count = 0;
             for batch in batches {
-                if let Err(e) = self.publish_core(batch).await {
-                    return e;
+                let seq = batch.seq;
+                match self.publish_core(batch, &limit).await {
+                    Ok(None) => count += 1,
+                    // Before the window's Ack, so the Ack does not take it along.
+                    Ok(Some(reason)) => {
+                        if self
+                            .buffer
+                            .cast(BufferMsg::SetAside { seq, reason })
+                            .is_err()
+                        {
+                            return PublishError::BufferGone;
+                        }
+                    }
+                    Err(e) => return e,
                 }
             }
             match tokio::time::timeout(self.settings.ack_timeout, self.client.flush()).await {
@@ -314,24 +369,33 @@ impl Session {
         }
     }
 
-    async fn publish_core(&mut self, batch: EncodedBatch) -> Result<(), PublishError> {
+    /// Publishes one batch; `Some`: over what the server takes, not sent.
+    async fn publish_core(
+        &mut self,
+        batch: EncodedBatch,
+        limit: &Limit,
+    ) -> Result<Option<SetAsideReason>, PublishError> {
         if !self.connected() {
             return Err(PublishError::Disconnected);
         }
         let payload = batch.payload();
         let size = payload.len();
+        if let Some(reason) = limit.refuses(size) {
+            return Ok(Some(reason));
+        }
         let subject = self.subject(&batch);
-        self.client
+        match self
+            .client
             .publish_with_headers(subject, self.headers(&batch), payload)
             .await
-            .map_err(|e| match e.kind() {
+        {
+            Ok(()) => Ok(None),
+            Err(e) => match e.kind() {
                 async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
-                    PublishError::PayloadTooBig {
-                        seq: batch.seq,
-                        size,
-                    }
+                    Ok(Some(limit.over_max_payload(size)))
                 }
-                _ => PublishError::Client(e.to_string()),
-            })
+                _ => Err(PublishError::Client(e.to_string())),
+            },
+        }
     }
 }

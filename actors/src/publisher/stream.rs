@@ -8,15 +8,33 @@
 //! is its seq and whose `Nats-Msg-Id` is `<service.id>-<seq>`. Reads use the
 //! stream's message-get API (`STREAM.MSG.GET`, answered by the stream
 //! leader, so a follower that lags cannot hide a stored message), walking
-//! our subjects forward with `next_by_subj`:
-//! - from just after the stream sequence of the last PubAck this process
-//!   received (everything of ours stored after it is seen, one by one);
-//! - on a first session of the process (no PubAck yet), from the first of
-//!   our messages whose `Ingestor-Seq` is at least the oldest buffered seq,
-//!   found by a binary search over stream sequences. The search relies on
-//!   our messages being in seq order in the stream; if an older stream is
-//!   not, it may start too late and miss a stored batch, which is then sent
-//!   again (de-duplicated within the duplicate window) — never skipped.
+//! our subjects forward with `next_by_subj`.
+//!
+//! # Where the walk starts and ends
+//! The walk must see every message of ours that the buffer may hand out
+//! again: every seq from the oldest batch of the session's first Take
+//! (`oldest`) on. What the buffer hands out again is whatever it has no
+//! durable ack for, whoever lost the ack: an ack held back when a session
+//! was cut, an `Ack` message lost with a restarted buffer, a delete that
+//! failed, acks not yet synced when the power went. So the start is
+//! derived from `oldest`, never from what this process confirmed alone:
+//! - when the last batch this process saw confirmed (seq, stream sequence)
+//!   is older than `oldest`, just after its stream sequence (our messages
+//!   are stored in seq order, so everything of ours from `oldest` on lies
+//!   after it);
+//! - otherwise (nothing confirmed yet in this process, or the buffer hands
+//!   out batches already confirmed), from the first of our messages whose
+//!   `Ingestor-Seq` is at least `oldest`, found by a binary search over
+//!   stream sequences. The search relies on our messages being in seq
+//!   order in the stream; if an older stream is not, it may start too late
+//!   and miss a stored batch, which is then sent again (de-duplicated
+//!   within the duplicate window) — never skipped.
+//!
+//! The walk ends at the end of the stream (no message of ours after the
+//! last one read): there is no cap on its length. What it has to cover is
+//! bounded by what may be stored but not durably acked: the window in
+//! flight plus, after a power cut, the acks of the last tick (the buffer
+//! syncs its acks every second).
 //!
 //! No high-water mark is ever inferred: a batch refused while later ones
 //! were stored is not in the set and is sent again.
@@ -34,10 +52,6 @@ use crate::settings::NatsSettings;
 
 /// The shortest de-duplication window a stream we create gets (NATS' default).
 const MIN_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
-
-/// The longest walk over our messages at the start of a session; past it
-/// the rest is resent (and de-duplicated within the duplicate window).
-const MAX_WALK: usize = 100_000;
 
 /// The de-duplication window a stream needs: longer than any batch can be
 /// unconfirmed while its publishes are retried.
@@ -104,11 +118,21 @@ pub(super) async fn open_stream(
     Ok(stream)
 }
 
-/// One of our messages, as read back.
+/// One of our messages, as read back (or as its PubAck confirmed it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ours {
-    seq: u64,
-    stream_seq: u64,
+pub(super) struct Ours {
+    /// Its `Ingestor-Seq`.
+    pub(super) seq: u64,
+    /// Where the stream holds it.
+    pub(super) stream_seq: u64,
+}
+
+/// Where a walk for `oldest` on may start: after the last confirmed
+/// message when it is older than `oldest`, otherwise unknown (search).
+fn walk_start(oldest: u64, last_confirmed: Option<Ours>) -> Option<u64> {
+    last_confirmed
+        .filter(|last| last.seq < oldest)
+        .map(|last| last.stream_seq + 1)
 }
 
 /// Reads the stream back from `stream_seq` on.
@@ -160,18 +184,19 @@ impl Reader<'_> {
     }
 
     /// Our batches with seq `>= oldest` that the stream holds: seq → stream
-    /// sequence. `after` is the stream sequence of the last PubAck, if any.
+    /// sequence. `last_confirmed` is the last batch this process saw
+    /// confirmed, if any (see "Where the walk starts and ends").
     pub(super) async fn already_stored(
         &self,
         oldest: u64,
-        after: Option<u64>,
+        last_confirmed: Option<Ours>,
     ) -> Result<BTreeMap<u64, u64>, PublishError> {
-        let mut at = match after {
-            Some(stream_seq) => stream_seq + 1,
+        let mut at = match walk_start(oldest, last_confirmed) {
+            Some(stream_seq) => stream_seq,
             None => self.first_at_or_after(oldest).await?,
         };
         let mut found = BTreeMap::new();
-        for _ in 0..MAX_WALK {
+        loop {
             match self.next(at).await? {
                 Some(ours) => {
                     if ours.seq >= oldest {
@@ -192,12 +217,6 @@ impl Reader<'_> {
                 }
             }
         }
-        warn!(
-            walked = MAX_WALK,
-            "stopped reading back the stream; batches past this point are sent again \
-             and rely on the stream's duplicate_window"
-        );
-        Ok(found)
     }
 
     /// Binary search for the stream sequence of our first message with seq
@@ -213,5 +232,26 @@ impl Reader<'_> {
             }
         }
         Ok(lo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_walk_starts_after_the_last_confirmed_only_when_it_is_older_than_the_oldest_handed_out() {
+        let last = Some(Ours {
+            seq: 100,
+            stream_seq: 5_000,
+        });
+        // The buffer hands out what follows the last confirmed: walk on from it.
+        assert_eq!(walk_start(101, last), Some(5_001));
+        // It hands out batches already confirmed (their acks never reached
+        // it, or not durably): the walk must go back to find them.
+        assert_eq!(walk_start(100, last), None);
+        assert_eq!(walk_start(37, last), None);
+        // Nothing confirmed in this process yet.
+        assert_eq!(walk_start(1, None), None);
     }
 }

@@ -16,6 +16,8 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::publish::PublishAck;
@@ -24,7 +26,7 @@ use futures::{FutureExt, StreamExt};
 use ractor::ActorRef;
 
 use super::PublishError;
-use crate::buffer::BufferMsg;
+use crate::buffer::{BufferMsg, SetAsideReason};
 
 /// How long the oldest publish may wait for its ack before the window stops
 /// taking new publishes.
@@ -84,19 +86,38 @@ impl InFlight {
 /// Confirmed seqs not yet acked to the buffer: one `Ack` per quarter window
 /// (or when idle, or every 100 ms) instead of one per PubAck, so the buffer
 /// deletes in bigger write batches.
+///
+/// The seq held back lives in [`Unsent`], which the Publisher shares: when
+/// it cuts a session short (aborts its task), it sends that `Ack` itself
+/// before the `Nack`, so nothing JetStream confirmed is handed out again.
 pub(super) struct AckCoalescer {
     buffer: ActorRef<BufferMsg>,
-    last: Option<u64>,
+    unsent: Arc<Unsent>,
     count: usize,
     every: usize,
     since: Instant,
 }
 
+/// The highest seq JetStream confirmed (in publish order) that the buffer
+/// has not been told yet; shared by a Publisher and its sessions.
+#[derive(Debug, Default)]
+pub(super) struct Unsent(AtomicU64);
+
+impl Unsent {
+    /// The seq held back (clearing it), if any.
+    pub(super) fn take(&self) -> Option<u64> {
+        match self.0.swap(0, Ordering::AcqRel) {
+            0 => None,
+            seq => Some(seq),
+        }
+    }
+}
+
 impl AckCoalescer {
-    pub(super) fn new(buffer: ActorRef<BufferMsg>, window: usize) -> Self {
+    pub(super) fn new(buffer: ActorRef<BufferMsg>, window: usize, unsent: Arc<Unsent>) -> Self {
         AckCoalescer {
             buffer,
-            last: None,
+            unsent,
             count: 0,
             every: (window / 4).max(1),
             since: Instant::now(),
@@ -104,18 +125,23 @@ impl AckCoalescer {
     }
 
     pub(super) fn confirmed(&mut self, seq: u64) {
-        self.last = Some(seq);
+        self.unsent.0.fetch_max(seq, Ordering::AcqRel);
         self.count += 1;
     }
 
-    pub(super) fn due(&self) -> bool {
-        self.count >= self.every || self.since.elapsed() >= Duration::from_millis(100)
+    /// Whether the held acks go to the buffer now: the window is `idle`
+    /// (nothing awaits its ack), a quarter window was confirmed, or 100 ms
+    /// passed. (Failpoint `publisher::hold_acks`: never, so a test can cut
+    /// a session while acks are held.)
+    pub(super) fn due(&self, idle: bool) -> bool {
+        fail::fail_point!("publisher::hold_acks", |_| false);
+        idle || self.count >= self.every || self.since.elapsed() >= Duration::from_millis(100)
     }
 
     pub(super) fn flush(&mut self) -> Result<(), PublishError> {
         self.since = Instant::now();
         self.count = 0;
-        match self.last.take() {
+        match self.unsent.take() {
             Some(seq) => self
                 .buffer
                 .cast(BufferMsg::Ack(seq))
@@ -130,5 +156,19 @@ impl AckCoalescer {
             Ok(()) => error,
             Err(gone) => gone,
         }
+    }
+
+    /// Takes `seq` out of delivery for good (too big for the server or the
+    /// stream): the acks before it go first, so the buffer sees them in
+    /// seq order; the buffer keeps the batch and counts it (`SetAside`).
+    pub(super) fn set_aside(
+        &mut self,
+        seq: u64,
+        reason: SetAsideReason,
+    ) -> Result<(), PublishError> {
+        self.flush()?;
+        self.buffer
+            .cast(BufferMsg::SetAside { seq, reason })
+            .map_err(|_| PublishError::BufferGone)
     }
 }

@@ -13,7 +13,8 @@ impl Store {
     /// ring. The ring is reached only once every disk record up to
     /// `disk_newest` was handed out or set aside (so `taken` never steps
     /// over unread disk records). A read that fails (not damage, which is
-    /// stepped over) hands out nothing; the next take tries again.
+    /// stepped over) hands out nothing; the next take tries again, and a
+    /// record that keeps failing is set aside (`set_aside`).
     pub fn take(&mut self, max: usize) -> Result<Vec<EncodedBatch>, SpoolError> {
         let mut out = Vec::new();
         if self.rewrite_due() {
@@ -21,19 +22,24 @@ impl Store {
             // disk records now would step over them (`unsynced`).
             return Ok(out);
         }
+        self.skip_set_aside();
         if self.taken < self.disk_newest && max > 0 {
             let reads = match self.spool.read_after(self.taken, max, self.disk_newest) {
-                Ok(reads) => reads,
-                Err(e) => {
-                    tracing::warn!(error = %e, after = self.taken, "reading the spool failed; retried with the next take");
-                    return Ok(out);
+                Ok(reads) => {
+                    self.read_worked();
+                    reads
                 }
+                // Failing again and again: set aside (`set_aside`), read on.
+                Err(e) if self.read_failed(&e) => return self.take(max),
+                Err(_) => return Ok(out),
             };
-            let exhausted = reads.len() < max;
+            let short = reads.len() < max;
             for read in reads {
                 self.note_read(read, &mut out);
             }
-            if exhausted {
+            // Short, and no record left above: the rest was set aside. (A
+            // read cut short by an I/O error leaves records above.)
+            if short && !self.spool.has_record_after(self.taken) {
                 // Nothing left on disk above the cursor (the rest was set aside).
                 self.taken = self.taken.max(self.disk_newest);
             }
@@ -121,6 +127,8 @@ impl Store {
             }
             self.in_flight_disk.drain(..n);
             self.deletes_since_compact += n as u64;
+            // Synced by the next tick: a power cut costs at most its acks.
+            self.dirty = true;
         }
         self.acked = seq;
         if seq >= self.disk_newest && self.spool.live_count() > 0 {

@@ -7,6 +7,7 @@
 
 mod cursor;
 mod reclaim;
+mod set_aside;
 mod shared;
 mod spill;
 mod tickets;
@@ -31,6 +32,7 @@ const RESERVE_BLOCK: u64 = 65_536;
 /// the ack that passes them) rather than listed one by one.
 const MAX_DAMAGED_DELETE: u64 = 1 << 20;
 
+pub use set_aside::SetAsideReason;
 pub use shared::{SharedStore, StoreControl};
 pub use spill::Committed;
 
@@ -98,6 +100,8 @@ pub struct Store {
     reserve_failed: bool,
     /// The spool's size on disk and its filesystem's free space.
     space: Space,
+    /// Batches set aside (`set_aside`): what the cursor steps over.
+    aside: set_aside::Aside,
 }
 
 impl Store {
@@ -143,6 +147,7 @@ impl Store {
             unsynced: unsynced::Unsynced::default(),
             needs_reopen: false,
             space,
+            aside: Default::default(),
         };
         store.publish_gauges();
         Ok((store, report))
@@ -277,6 +282,7 @@ impl Store {
         }
         // A full or failed spool gets a last chance (space may be back).
         self.refresh_and_retry();
+        self.save_set_aside(true);
         self.commit()?;
         // What `commit` could not write is in the ring now: oldest first,
         // as much as fits.

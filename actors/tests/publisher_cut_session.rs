@@ -1,0 +1,110 @@
+//! What JetStream confirmed is never sent again, however the confirmation
+//! went missing on its way to the buffer: an ack held back when the
+//! session was cut, or an ack the spool did not keep. Both with a break
+//! longer than the stream's duplicate window, where the server's
+//! de-duplication no longer helps.
+//!
+//! Failpoints are global to the process: each test holds a
+//! `fail::FailScenario`, which runs them one at a time.
+#![cfg(feature = "failpoints")]
+mod publisher_rig;
+
+use std::time::Duration;
+
+use ingestor_actors::settings::{BufferSettings, PersistMode};
+use publisher_rig::proxy::Proxy;
+use publisher_rig::*;
+
+/// The break: the link refused for longer than the 1 s duplicate window.
+async fn break_past_the_duplicate_window(pipeline: &Pipeline, proxy: &Proxy) {
+    proxy.refuse(true);
+    proxy.reset();
+    wait_until(Duration::from_secs(10), "the link is down", || async {
+        !pipeline.monitor_status().await.connected
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// The race of the ack coalescer, forced: every batch is confirmed by
+/// JetStream, the session holds the acks back (as it does for up to 100 ms
+/// or a quarter window) and is cut by the disconnect right then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_held_back_when_the_session_is_cut_reach_the_buffer_nothing_resent() {
+    let scenario = fail::FailScenario::setup();
+    let server = NatsServer::start();
+    let direct = nats_settings(&[server.url()], "CUT");
+    create_stream(&direct, "CUT", Duration::from_secs(1), -1).await;
+    let proxy = Proxy::start(&server.url()).await;
+    let pipeline = Pipeline::start(nats_settings(&[proxy.url()], "CUT")).await;
+    fail::cfg("publisher::hold_acks", "return").unwrap();
+    pipeline.push(100).await;
+    wait_until(Duration::from_secs(30), "all 100 confirmed", || async {
+        pipeline.publisher_status().await.published == 100
+    })
+    .await;
+    assert_eq!(pipeline.backlog().await, 100, "the acks are held back");
+
+    break_past_the_duplicate_window(&pipeline, &proxy).await;
+    fail::remove("publisher::hold_acks");
+    wait_until(
+        Duration::from_secs(10),
+        "the buffer let go of what JetStream confirmed, while the link is still down",
+        || async { pipeline.backlog().await == 0 },
+    )
+    .await;
+    proxy.refuse(false);
+    pipeline.push(20).await;
+    pipeline.wait_drained(Duration::from_secs(30)).await;
+
+    let seqs = read_seqs(&reader(&direct).await, "CUT").await;
+    assert_each_once_ascending(&seqs, 120);
+    scenario.teardown();
+}
+
+/// Acks the spool did not keep (its deletes fail, as acks not yet synced
+/// are gone after a power cut): the buffer hands those batches out again
+/// after the break, and the read-back must find them in the stream
+/// although this process had seen them confirmed already.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_the_spool_did_not_keep_are_found_in_the_stream_not_resent() {
+    let scenario = fail::FailScenario::setup();
+    let server = NatsServer::start();
+    let direct = nats_settings(&[server.url()], "LOSTACKS");
+    create_stream(&direct, "LOSTACKS", Duration::from_secs(1), -1).await;
+    let proxy = Proxy::start(&server.url()).await;
+    let buffer = BufferSettings {
+        persist: PersistMode::Always,
+        ..BufferSettings::default()
+    };
+    // Every batch on disk before the first is published.
+    proxy.refuse(true);
+    let pipeline =
+        Pipeline::start_with_buffer(nats_settings(&[proxy.url()], "LOSTACKS"), buffer).await;
+    pipeline.push(150).await;
+    fail::cfg("spool::delete", "return(io)").unwrap();
+    proxy.refuse(false);
+    wait_until(Duration::from_secs(30), "all 150 confirmed", || async {
+        pipeline.publisher_status().await.published == 150
+    })
+    .await;
+    assert_eq!(
+        pipeline.stats().await.disk_batches,
+        150,
+        "no ack reached the disk"
+    );
+
+    break_past_the_duplicate_window(&pipeline, &proxy).await;
+    fail::remove("spool::delete");
+    proxy.refuse(false);
+    pipeline.wait_drained(Duration::from_secs(30)).await;
+
+    let seqs = read_seqs(&reader(&direct).await, "LOSTACKS").await;
+    assert_each_once_ascending(&seqs, 150);
+    let status = pipeline.publisher_status().await;
+    assert!(
+        status.found_stored >= 150,
+        "found in the stream, not sent again: {status:?}"
+    );
+    scenario.teardown();
+}
