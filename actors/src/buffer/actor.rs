@@ -20,7 +20,6 @@ use tokio::sync::watch;
 
 use super::push::{push_all, Answer, Item, PushResult, Waiter};
 use super::store::{BufferStats, SetAsideReason, SharedStore};
-use super::SpoolError;
 use crate::metric_names;
 use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::EncodedBatch;
