@@ -17,6 +17,7 @@
 //! - [`settings`] (`settings/`): the config file's schema (docs/reference.md §2) as serde types.
 //! - [`simulator`] (`simulator.rs`): a Modbus slave serving a config's devices (`ingestor simulate`).
 //! - [`supervisor`] (`supervisor/`): the root supervisor, restarting children with back-off.
+//! - [`tls`] (`tls/`): Modbus/TCP Security: TLS to devices (always verified), the simulator's TLS.
 //!
 //! Every actor has one shape, in one file, `<name>/actor.rs`: its unit
 //! struct, `XArgs`, `XMsg`, `XState` and `impl Actor` side by side (X is the
@@ -46,6 +47,7 @@ pub mod publisher;
 pub mod settings;
 pub mod simulator;
 pub mod supervisor;
+pub mod tls;
 
 pub use batch::{Batch, Value};
 pub use encoded::EncodedBatch;
