@@ -36,5 +36,5 @@ pub use files::{
     key_mode_warning, load_certificates, load_private_key, load_roots, provider, TlsFile,
     TlsFileError,
 };
-pub use reason::failure_reason;
+pub use reason::{closed_after_handshake, failure_reason};
 pub use server::TlsServer;

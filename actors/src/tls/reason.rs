@@ -30,6 +30,22 @@ pub(super) fn closed_during_handshake(tls: &TlsClient) -> String {
     )
 }
 
+/// A fresh TLS session the device closed before answering anything: what
+/// a TLS 1.3 server does when it refuses the client (or its missing
+/// certificate) without an alert.
+pub fn closed_after_handshake(tls: &TlsClient) -> String {
+    match &tls.cert_file {
+        None => "the device closed the TLS session before answering: it demands a client certificate \
+                 (set tls_cert_file and tls_key_file)"
+            .into(),
+        Some(path) => format!(
+            "the device closed the TLS session before answering: it refused our client certificate \
+             tls_cert_file {} (not signed by a CA it trusts, or not allowed)",
+            path.display()
+        ),
+    }
+}
+
 fn describe(e: &Error, tls: &TlsClient) -> String {
     let ca = tls.ca_file.display();
     match e {
@@ -78,7 +94,7 @@ fn alert_reason(alert: AlertDescription, tls: &TlsClient) -> String {
     };
     match alert {
         A::CertificateRequired => {
-            "the device demanded a client certificate: set tls_cert_file and tls_key_file".into()
+            "the device demands a client certificate (set tls_cert_file and tls_key_file)".into()
         }
         A::HandshakeFailure if tls.cert_file.is_none() => format!(
             "the device refused the handshake ({alert:?}): it may demand a client certificate \

@@ -33,7 +33,7 @@ use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::Slave;
 
 use crate::settings::{DeviceSettings, RegisterKind};
-use crate::tls::failure_reason;
+use crate::tls::{closed_after_handshake, failure_reason};
 
 mod target;
 
@@ -254,7 +254,7 @@ async fn serve(target: Target, mut jobs: mpsc::Receiver<Job>) {
             tracing::warn!(target = target.name(), "{warning}");
         }
     }
-    let mut conn: Option<Context> = None;
+    let mut conn: Option<Connection> = None;
     let mut last_end: Option<Instant> = None;
     while let Some(job) = jobs.recv().await {
         if job.reply.is_closed() {
@@ -266,9 +266,36 @@ async fn serve(target: Target, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
+/// A broken connection as a [`LinkError`]: on a TLS link, an alert from
+/// the device, or the device closing a fresh session before its first
+/// answer (a TLS 1.3 server that refuses the client's certificate, or
+/// wants one, decides after the handshake), is a [`LinkError::Tls`].
+fn transport_error(target: &Target, e: &std::io::Error, first: bool) -> LinkError {
+    let Some(tls) = target.tls() else {
+        return LinkError::Transport(e.to_string());
+    };
+    let reason = match failure_reason(e, tls) {
+        Some(reason) => reason,
+        None if first && e.kind() == std::io::ErrorKind::UnexpectedEof => closed_after_handshake(tls),
+        None => return LinkError::Transport(e.to_string()),
+    };
+    let error = LinkError::Tls {
+        target: target.name().into(),
+        reason,
+    };
+    tracing::warn!(target = target.name(), %error, "TLS session ended by the device");
+    error
+}
+
+/// An open connection, and whether it has answered a request yet.
+struct Connection {
+    ctx: Context,
+    answered: bool,
+}
+
 async fn exchange(
     target: &Target,
-    conn: &mut Option<Context>,
+    conn: &mut Option<Connection>,
     last_end: &mut Option<Instant>,
     job: &Job,
 ) -> Result<RegisterData, LinkError> {
@@ -276,8 +303,8 @@ async fn exchange(
     if let (Some(end), false) = (*last_end, t.pause_between_requests.is_zero()) {
         tokio::time::sleep_until(end + t.pause_between_requests).await;
     }
-    let ctx = match conn {
-        Some(ctx) => ctx,
+    let connection = match conn {
+        Some(connection) => connection,
         None => {
             let ctx = match target.connect(t.timeout).await {
                 Ok(ctx) => ctx,
@@ -292,9 +319,14 @@ async fn exchange(
             if !t.pause_after_connect.is_zero() {
                 tokio::time::sleep(t.pause_after_connect).await;
             }
-            conn.insert(ctx)
+            conn.insert(Connection {
+                ctx,
+                answered: false,
+            })
         }
     };
+    let first = !connection.answered;
+    let ctx = &mut connection.ctx;
     let r = job.request;
     ctx.set_slave(Slave(r.unit));
     let answer = timeout(t.timeout, async {
@@ -319,22 +351,16 @@ async fn exchange(
     })
     .await;
     let error = match answer {
-        Ok(Ok(Ok(data))) => return Ok(data),
-        Ok(Ok(Err(exception))) => return Err(LinkError::Exception(u8::from(exception))),
-        Err(_) => LinkError::Timeout(t.timeout),
-        Ok(Err(tokio_modbus::Error::Transport(e))) => {
-            match target.tls().and_then(|tls| failure_reason(&e, tls)) {
-                Some(reason) => {
-                    let error = LinkError::Tls {
-                        target: target.name().into(),
-                        reason,
-                    };
-                    tracing::warn!(target = target.name(), %error, "TLS session ended by the device");
-                    error
-                }
-                None => LinkError::Transport(e.to_string()),
-            }
+        Ok(Ok(Ok(data))) => {
+            connection.answered = true;
+            return Ok(data);
         }
+        Ok(Ok(Err(exception))) => {
+            connection.answered = true;
+            return Err(LinkError::Exception(u8::from(exception)));
+        }
+        Err(_) => LinkError::Timeout(t.timeout),
+        Ok(Err(tokio_modbus::Error::Transport(e))) => transport_error(target, &e, first),
         Ok(Err(tokio_modbus::Error::Protocol(e))) => LinkError::Protocol(e.to_string()),
     };
     // Whatever is still on the wire belongs to this failed request: drop the
