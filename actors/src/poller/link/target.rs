@@ -162,3 +162,29 @@ impl Target {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(id: &str, unit: u8, extra: &str) -> DeviceSettings {
+        toml::from_str(&format!(
+            "id = \"{id}\"\naddress = \"10.0.0.5\"\nunit = {unit}\n{extra}"
+        ))
+        .expect("a device")
+    }
+
+    #[test]
+    fn devices_behind_one_tls_gateway_share_one_session() {
+        let tls = "tls = true\ntls_ca_file = \"/etc/ingestor/plant-ca.pem\"\n";
+        let a = Target::of(&device("a", 1, tls)).unwrap();
+        let b = Target::of(&device("b", 2, tls)).unwrap();
+        assert_eq!(a.key(), b.key());
+        assert_eq!(a.name(), "10.0.0.5:802");
+        let other_ca = "tls = true\ntls_ca_file = \"/etc/ingestor/other-ca.pem\"\n";
+        let c = Target::of(&device("c", 3, other_ca)).unwrap();
+        assert_ne!(a.key(), c.key(), "other TLS settings: a session of its own");
+        let plain = Target::of(&device("d", 4, "")).unwrap();
+        assert_ne!(a.key(), plain.key());
+    }
+}
