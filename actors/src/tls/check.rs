@@ -5,7 +5,9 @@
 
 use rustls::pki_types::ServerName;
 
-use super::files::{certified_key, load_roots, TlsFile, TlsFileError};
+use super::files::{
+    certified_key, load_certificates, load_private_key, load_roots, TlsFile, TlsFileError,
+};
 use crate::settings::{DeviceSettings, Framing};
 
 /// One thing wrong with a device's TLS settings. Never fixed by retrying.
@@ -111,14 +113,24 @@ pub fn check(device: &DeviceSettings) -> Vec<DeviceTlsProblem> {
                 out.push(DeviceTlsProblem::file(e));
             }
         }
-        (Some(_), None) => out.push(DeviceTlsProblem::missing(
-            "tls_key_file",
-            "`tls_cert_file` needs `tls_key_file` (the client certificate's private key)",
-        )),
-        (None, Some(_)) => out.push(DeviceTlsProblem::missing(
-            "tls_cert_file",
-            "`tls_key_file` needs `tls_cert_file` (the client certificate)",
-        )),
+        (Some(cert), None) => {
+            if let Err(e) = load_certificates(TlsFile::Cert, cert) {
+                out.push(DeviceTlsProblem::file(e));
+            }
+            out.push(DeviceTlsProblem::missing(
+                "tls_key_file",
+                "`tls_cert_file` needs `tls_key_file` (the client certificate's private key)",
+            ));
+        }
+        (None, Some(key)) => {
+            if let Err(e) = load_private_key(TlsFile::Key, key) {
+                out.push(DeviceTlsProblem::file(e));
+            }
+            out.push(DeviceTlsProblem::missing(
+                "tls_cert_file",
+                "`tls_key_file` needs `tls_cert_file` (the client certificate)",
+            ));
+        }
         (None, None) => {}
     }
     if let Some(name) = device.tls_server_name() {
