@@ -31,7 +31,11 @@ fn device(id: &str, address: &str, keys: &str) -> String {
 
 fn write(dir: &Path, name: &str, devices: &[String]) -> std::path::PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, format!("[service]\nid = \"t\"\n\n{}", devices.concat())).unwrap();
+    std::fs::write(
+        &path,
+        format!("[service]\nid = \"t\"\n\n{}", devices.concat()),
+    )
+    .unwrap();
     path
 }
 
@@ -47,7 +51,11 @@ fn check_lists_every_tls_file_problem_at_its_key() {
     let missing = d.join("missing.pem");
     let devices = [
         // 0: a CA file that is not there
-        device("a", "127.0.0.1:802", &format!("tls = true\ntls_ca_file = {missing:?}")),
+        device(
+            "a",
+            "127.0.0.1:802",
+            &format!("tls = true\ntls_ca_file = {missing:?}"),
+        ),
         // 1: a CA file and a certificate file without a certificate; no key
         device(
             "b",
@@ -64,12 +72,19 @@ fn check_lists_every_tls_file_problem_at_its_key() {
             ),
         ),
         // 3: TLS keys without tls = true
-        device("d", "127.0.0.1:502", &format!("tls_ca_file = {:?}", plant.pem)),
+        device(
+            "d",
+            "127.0.0.1:502",
+            &format!("tls_ca_file = {:?}", plant.pem),
+        ),
         // 4: tls = true without a CA file; a key file that is a certificate
         device(
             "e",
             "plc.local",
-            &format!("tls = true\ntls_cert_file = {:?}\ntls_key_file = {:?}", client.cert, client.cert),
+            &format!(
+                "tls = true\ntls_cert_file = {:?}\ntls_key_file = {:?}",
+                client.cert, client.cert
+            ),
         ),
     ];
     let config = write(d, "bad.toml", &devices);
@@ -80,8 +95,14 @@ fn check_lists_every_tls_file_problem_at_its_key() {
         ("devices[0].tls_ca_file", "cannot read it"),
         ("devices[1].tls_ca_file", "no certificate in it"),
         ("devices[1].tls_cert_file", "no certificate in it"),
-        ("devices[1].tls_key_file", "`tls_cert_file` needs `tls_key_file`"),
-        ("devices[2].tls_key_file", "does not belong to the certificate in tls_cert_file"),
+        (
+            "devices[1].tls_key_file",
+            "`tls_cert_file` needs `tls_key_file`",
+        ),
+        (
+            "devices[2].tls_key_file",
+            "does not belong to the certificate in tls_cert_file",
+        ),
         ("devices[3].tls_ca_file", "without `tls = true`"),
         ("devices[4].tls_ca_file", "`tls = true` needs `tls_ca_file`"),
         ("devices[4].tls_key_file", "no private key in it"),
@@ -95,7 +116,11 @@ fn check_lists_every_tls_file_problem_at_its_key() {
         );
     }
     assert!(
-        stderr.contains(&format!("{}: {} problems found", config.display(), expected.len())),
+        stderr.contains(&format!(
+            "{}: {} problems found",
+            config.display(),
+            expected.len()
+        )),
         "{stderr}"
     );
 }
@@ -114,7 +139,12 @@ fn check_passes_a_tls_device_and_warns_about_a_readable_key() {
 
     let out = check(&config);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains("10.0.0.7:802 (tls, certificate for \"plc-07.plant\", client certificate)"),
         "{stdout}"

@@ -158,7 +158,12 @@ fn poll_reads_the_tls_simulator_and_names_each_refusal() {
     let server = plant.server("simulator");
     let client = plant.client("ingestor");
     let port = free_port();
-    let good = config(dir.path(), "good", port, &tls_keys(&plant.pem, Some(&client)));
+    let good = config(
+        dir.path(),
+        "good",
+        port,
+        &tls_keys(&plant.pem, Some(&client)),
+    );
     let _sim = Simulator::start(&good, port, &server, &plant.pem);
 
     let (code, table, log) = poll(&good);
@@ -186,11 +191,15 @@ fn poll_reads_the_tls_simulator_and_names_each_refusal() {
         assert_eq!(code, Some(1), "{table}");
         assert_eq!(value(&table, "current_l1"), "-", "{table}");
         assert!(
-            table.contains(&format!("error: TLS to 127.0.0.1:{port} failed: ")) && table.contains(reason),
+            table.contains(&format!("error: TLS to 127.0.0.1:{port} failed: "))
+                && table.contains(reason),
             "the table should say {reason:?}:\n{table}"
         );
         assert!(table.contains("0 of 4 tags read"), "{table}");
-        assert!(log.contains(reason), "the log should say {reason:?}:\n{log}");
+        assert!(
+            log.contains(reason),
+            "the log should say {reason:?}:\n{log}"
+        );
     }
 }
 

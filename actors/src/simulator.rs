@@ -34,9 +34,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio_modbus::server::Service;
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
+use tokio_rustls::TlsAcceptor;
 
 use crate::poller::decode::{encode, EngineeringValue};
 use crate::poller::plan::{MAX_BITS, MAX_REGISTERS};
@@ -207,7 +207,11 @@ pub const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
 impl Simulator {
     /// Serves Modbus/TCP Security (MBAP over TLS) on `listener` with the
     /// certificate (and client CAs) of `tls` until the future is dropped.
-    pub async fn serve_tls(self: Arc<Self>, listener: TcpListener, tls: TlsServer) -> io::Result<()> {
+    pub async fn serve_tls(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: TlsServer,
+    ) -> io::Result<()> {
         use tokio_modbus::server::tcp::Server;
         let acceptor = TlsAcceptor::from(tls.0);
         let on_connected = |stream, addr| {

@@ -84,7 +84,10 @@ fn tls_keys(ca: &Ca, client: Option<&CertFiles>, server_name: Option<&str>) -> S
 }
 
 /// Every tag of `device` once, as `ingestor poll` reads it.
-async fn read_once(device: &DeviceSettings, links: &mut Links) -> (Vec<(String, Value)>, Vec<(String, String)>) {
+async fn read_once(
+    device: &DeviceSettings,
+    links: &mut Links,
+) -> (Vec<(String, Value)>, Vec<(String, String)>) {
     let link = links.link_for(device).unwrap();
     let (mut values, mut errors) = (Vec::new(), Vec::new());
     for group in poll_groups(device) {
@@ -114,7 +117,12 @@ async fn tls_device_reads_the_vendors_values_as_over_plain_tcp() {
             PeerServer::Plain { port: plain_port },
         ],
     );
-    let secure = meter("meter-tls", tls_port, &tls_keys(&ca, Some(&client), None), 1000);
+    let secure = meter(
+        "meter-tls",
+        tls_port,
+        &tls_keys(&ca, Some(&client), None),
+        1000,
+    );
     let plain = meter("meter-plain", plain_port, "", 1000);
 
     let mut links = Links::new();
@@ -158,19 +166,47 @@ async fn each_tls_failure_says_why_backs_off_and_spares_a_plain_device() {
         &HOLDING,
         &INPUT,
         &[
-            PeerServer::Tls { port: ports[0], cert: &by_stranger, client_ca: None },
-            PeerServer::Tls { port: ports[1], cert: &expired, client_ca: None },
-            PeerServer::Tls { port: ports[2], cert: &other_name, client_ca: None },
-            PeerServer::Tls { port: ports[3], cert: &good, client_ca: Some(&plant.pem) },
+            PeerServer::Tls {
+                port: ports[0],
+                cert: &by_stranger,
+                client_ca: None,
+            },
+            PeerServer::Tls {
+                port: ports[1],
+                cert: &expired,
+                client_ca: None,
+            },
+            PeerServer::Tls {
+                port: ports[2],
+                cert: &other_name,
+                client_ca: None,
+            },
+            PeerServer::Tls {
+                port: ports[3],
+                cert: &good,
+                client_ca: Some(&plant.pem),
+            },
             PeerServer::Plain { port: ports[4] },
         ],
     );
     let trust_plant = tls_keys(&plant, None, None);
     let failing = [
-        (meter("wrong-ca", ports[0], &trust_plant, INTERVAL_MS), "not signed by a CA in tls_ca_file"),
-        (meter("expired", ports[1], &trust_plant, INTERVAL_MS), "certificate has expired"),
-        (meter("wrong-name", ports[2], &trust_plant, INTERVAL_MS), "not valid for the name \"127.0.0.1\""),
-        (meter("no-client-cert", ports[3], &trust_plant, INTERVAL_MS), "demands a client certificate"),
+        (
+            meter("wrong-ca", ports[0], &trust_plant, INTERVAL_MS),
+            "not signed by a CA in tls_ca_file",
+        ),
+        (
+            meter("expired", ports[1], &trust_plant, INTERVAL_MS),
+            "certificate has expired",
+        ),
+        (
+            meter("wrong-name", ports[2], &trust_plant, INTERVAL_MS),
+            "not valid for the name \"127.0.0.1\"",
+        ),
+        (
+            meter("no-client-cert", ports[3], &trust_plant, INTERVAL_MS),
+            "demands a client certificate",
+        ),
     ];
     let plain = meter("plain", ports[4], "", INTERVAL_MS);
 
@@ -194,7 +230,9 @@ async fn each_tls_failure_says_why_backs_off_and_spares_a_plain_device() {
     }
     // Enough failed polls for the back-off to pass a poll interval.
     let seen = collect(&mut batches, |seen| {
-        failing.iter().all(|(d, _)| seen.get(&d.id).is_some_and(|b| b.len() >= 5))
+        failing
+            .iter()
+            .all(|(d, _)| seen.get(&d.id).is_some_and(|b| b.len() >= 5))
     })
     .await;
     for p in pollers {
@@ -216,7 +254,10 @@ async fn each_tls_failure_says_why_backs_off_and_spares_a_plain_device() {
             }
         }
         // Backed off: after some failures it no longer polls every slot.
-        let gaps: Vec<i64> = polls.windows(2).map(|w| (w[1].ts_micros - w[0].ts_micros) / 1000).collect();
+        let gaps: Vec<i64> = polls
+            .windows(2)
+            .map(|w| (w[1].ts_micros - w[0].ts_micros) / 1000)
+            .collect();
         assert!(
             gaps.iter().any(|&g| g >= 2 * INTERVAL_MS as i64),
             "{} kept polling every slot (gaps {gaps:?} ms): no back-off",
@@ -230,6 +271,9 @@ async fn each_tls_failure_says_why_backs_off_and_spares_a_plain_device() {
         assert!(batch.errors.is_empty(), "{batch:?}");
         assert_eq!(batch.values, vendor_values());
         let slot = (batch.ts_micros - wall0_micros) / (INTERVAL_MS as i64 * 1000);
-        assert_eq!(slot, k as i64, "plain poll {k} was not in its slot: {batch:?}");
+        assert_eq!(
+            slot, k as i64,
+            "plain poll {k} was not in its slot: {batch:?}"
+        );
     }
 }

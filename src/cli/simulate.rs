@@ -65,12 +65,7 @@ fn tls_server(args: &TlsArgs) -> Result<Option<TlsServer>, String> {
         .map_err(|e| format!("{} {}: {}", flag(e.file), e.path.display(), e.problem))
 }
 
-pub(crate) fn run(
-    config: &Path,
-    listen: &str,
-    framing: Option<&str>,
-    tls: &TlsArgs,
-) -> ExitCode {
+pub(crate) fn run(config: &Path, listen: &str, framing: Option<&str>, tls: &TlsArgs) -> ExitCode {
     let settings = match crate::config::load(config) {
         Ok(s) => s,
         Err(errors) => {

@@ -132,7 +132,11 @@ impl DeviceSettings {
         } else {
             address
         };
-        Some(host.trim_start_matches('[').trim_end_matches(']').to_owned())
+        Some(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        )
     }
 }
 

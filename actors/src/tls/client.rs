@@ -86,14 +86,20 @@ impl TlsClient {
         config: Arc<ClientConfig>,
         stream: TcpStream,
     ) -> Result<TlsClientStream, String> {
-        let name = ServerName::try_from(self.server_name.clone())
-            .map_err(|e| format!("tls_server_name {:?} is not a DNS name or IP address: {e}", self.server_name))?;
+        let name = ServerName::try_from(self.server_name.clone()).map_err(|e| {
+            format!(
+                "tls_server_name {:?} is not a DNS name or IP address: {e}",
+                self.server_name
+            )
+        })?;
         TlsConnector::from(config)
             .connect(name, stream)
             .await
             .map_err(|e| match failure_reason(&e, self) {
                 Some(reason) => reason,
-                None if e.kind() == std::io::ErrorKind::UnexpectedEof => closed_during_handshake(self),
+                None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    closed_during_handshake(self)
+                }
                 None => format!("TLS handshake failed: {e}"),
             })
     }

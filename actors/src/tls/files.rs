@@ -118,7 +118,10 @@ pub fn load_roots(file: TlsFile, path: &Path) -> Result<RootCertStore, TlsFileEr
 
 /// The private key of a PEM file (PKCS#8, PKCS#1 RSA or SEC1 EC), one the
 /// crypto provider can sign with.
-pub fn load_private_key(file: TlsFile, path: &Path) -> Result<PrivateKeyDer<'static>, TlsFileError> {
+pub fn load_private_key(
+    file: TlsFile,
+    path: &Path,
+) -> Result<PrivateKeyDer<'static>, TlsFileError> {
     let bytes = read(file, path)?;
     let key = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
         pem::Error::NoItemsFound => TlsFileError::new(
@@ -154,7 +157,11 @@ pub(crate) fn certified_key(
                 cert.1.display()
             ),
         )),
-        Err(e) => Err(TlsFileError::new(cert.0, cert.1, format!("not usable with its key: {e}"))),
+        Err(e) => Err(TlsFileError::new(
+            cert.0,
+            cert.1,
+            format!("not usable with its key: {e}"),
+        )),
     }
 }
 

@@ -35,9 +35,11 @@ pub(super) fn closed_during_handshake(tls: &TlsClient) -> String {
 /// certificate) without an alert.
 pub fn closed_after_handshake(tls: &TlsClient) -> String {
     match &tls.cert_file {
-        None => "the device closed the TLS session before answering: it demands a client certificate \
+        None => {
+            "the device closed the TLS session before answering: it demands a client certificate \
                  (set tls_cert_file and tls_key_file)"
-            .into(),
+                .into()
+        }
         Some(path) => format!(
             "the device closed the TLS session before answering: it refused our client certificate \
              tls_cert_file {} (not signed by a CA it trusts, or not allowed)",
@@ -100,12 +102,18 @@ fn alert_reason(alert: AlertDescription, tls: &TlsClient) -> String {
             "the device refused the handshake ({alert:?}): it may demand a client certificate \
              (tls_cert_file, tls_key_file), or share no cipher suite with us"
         ),
-        A::UnknownCA | A::BadCertificate | A::CertificateUnknown | A::UnsupportedCertificate
-        | A::CertificateExpired | A::CertificateRevoked | A::AccessDenied => {
+        A::UnknownCA
+        | A::BadCertificate
+        | A::CertificateUnknown
+        | A::UnsupportedCertificate
+        | A::CertificateExpired
+        | A::CertificateRevoked
+        | A::AccessDenied => {
             format!("the device refused {ours} ({alert:?})")
         }
         A::ProtocolVersion => {
-            "the device shares no TLS version with us (Modbus/TCP Security needs TLS 1.2 or 1.3)".into()
+            "the device shares no TLS version with us (Modbus/TCP Security needs TLS 1.2 or 1.3)"
+                .into()
         }
         other => format!("the device ended the TLS session with the alert {other:?}"),
     }

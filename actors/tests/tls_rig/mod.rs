@@ -92,7 +92,10 @@ impl Pymodbus {
                     let err = std::fs::read_to_string(log.path()).unwrap_or_default();
                     panic!("pymodbus exited ({status}); is pymodbus 3.11 installed (scripts/test.sh)?\n{err}");
                 }
-                assert!(Instant::now() < deadline, "pymodbus did not listen on {port}");
+                assert!(
+                    Instant::now() < deadline,
+                    "pymodbus did not listen on {port}"
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
         }

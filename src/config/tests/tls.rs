@@ -8,7 +8,9 @@ fn at_address(address: &str, extra: &str) -> String {
 }
 
 fn has_problem_at(text: &str, path: &str) -> bool {
-    problems(text).iter().any(|p| p.contains(&format!(": {path}: ")))
+    problems(text)
+        .iter()
+        .any(|p| p.contains(&format!(": {path}: ")))
 }
 
 #[test]
@@ -16,7 +18,11 @@ fn tls_address_may_leave_out_the_port_802() {
     let tls = "tls = true\ntls_ca_file = \"/nonexistent/ca.pem\"";
     for address in ["plc.local", "10.0.0.5", "[fd00::5]", "plc.local:8802"] {
         let text = at_address(address, tls);
-        assert!(!has_problem_at(&text, "devices[0].address"), "{address}: {:?}", problems(&text));
+        assert!(
+            !has_problem_at(&text, "devices[0].address"),
+            "{address}: {:?}",
+            problems(&text)
+        );
         assert!(problem_at(&text, "devices[0].tls_ca_file").contains("cannot read it"));
     }
     assert!(problem_at(&at_address("fd00::5", tls), "devices[0].address").contains("\"fd00::5\""));
@@ -27,7 +33,10 @@ fn tls_address_may_leave_out_the_port_802() {
 fn tls_needs_a_ca_file_an_address_and_mbap_framing() {
     let text = config("tls = true", &tag(GOOD_TAG));
     assert!(problem_at(&text, "devices[0].tls_ca_file").contains("needs `tls_ca_file`"));
-    let text = config("tls = true\ntls_ca_file = \"/x.pem\"\nframing = \"rtu\"", &tag(GOOD_TAG));
+    let text = config(
+        "tls = true\ntls_ca_file = \"/x.pem\"\nframing = \"rtu\"",
+        &tag(GOOD_TAG),
+    );
     assert!(problem_at(&text, "devices[0].framing").contains("MBAP"));
     let serial = format!(
         "{SERVICE}\n[[devices]]\nid = \"dev\"\nserial = \"/dev/ttyUSB0\"\ntls = true\ntls_ca_file = \"/x.pem\"\n{}",

@@ -15,7 +15,9 @@ pub(super) fn device_tls(d: &DeviceSettings, path: &KeyPath, out: &mut Vec<Probl
     for problem in tls::check(d) {
         let at = path.key(problem.key);
         out.push(match problem.kind {
-            DeviceTlsProblemKind::Invalid { value, allowed } => Problem::invalid(at, value, allowed),
+            DeviceTlsProblemKind::Invalid { value, allowed } => {
+                Problem::invalid(at, value, allowed)
+            }
             DeviceTlsProblemKind::Missing(text) => Problem::new(at, ConfigError::Missing(text)),
             DeviceTlsProblemKind::File(e) => Problem::new(
                 at,

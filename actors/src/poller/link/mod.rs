@@ -250,7 +250,8 @@ impl Links {
 /// The link's task: one request at a time until every handle is dropped.
 async fn serve(target: Target, mut jobs: mpsc::Receiver<Job>) {
     if let Some(tls) = target.tls().cloned() {
-        if let Ok(Some(warning)) = tokio::task::spawn_blocking(move || tls.key_mode_warning()).await {
+        if let Ok(Some(warning)) = tokio::task::spawn_blocking(move || tls.key_mode_warning()).await
+        {
             tracing::warn!(target = target.name(), "{warning}");
         }
     }
@@ -276,7 +277,9 @@ fn transport_error(target: &Target, e: &std::io::Error, first: bool) -> LinkErro
     };
     let reason = match failure_reason(e, tls) {
         Some(reason) => reason,
-        None if first && e.kind() == std::io::ErrorKind::UnexpectedEof => closed_after_handshake(tls),
+        None if first && e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            closed_after_handshake(tls)
+        }
         None => return LinkError::Transport(e.to_string()),
     };
     let error = LinkError::Tls {

@@ -155,8 +155,8 @@ impl Target {
                         2 => tokio_serial::StopBits::Two,
                         _ => tokio_serial::StopBits::One,
                     });
-                let port =
-                    tokio_serial::SerialStream::open(&builder).map_err(|e| failed(e.to_string()))?;
+                let port = tokio_serial::SerialStream::open(&builder)
+                    .map_err(|e| failed(e.to_string()))?;
                 Ok(rtu::attach(port))
             }
         }
