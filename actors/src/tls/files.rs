@@ -15,7 +15,7 @@ use thiserror::Error;
 
 /// The one crypto provider of every TLS config here: rustls' `ring`, the
 /// provider async-nats is built with.
-pub fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -83,7 +83,7 @@ fn pem_problem(e: &pem::Error) -> String {
 
 /// Every certificate of a PEM file (`-----BEGIN CERTIFICATE-----`), at
 /// least one.
-pub fn load_certificates(
+pub(crate) fn load_certificates(
     file: TlsFile,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, TlsFileError> {
@@ -102,7 +102,7 @@ pub fn load_certificates(
 }
 
 /// The CA certificates of a PEM file as trust anchors; each must parse.
-pub fn load_roots(file: TlsFile, path: &Path) -> Result<RootCertStore, TlsFileError> {
+pub(crate) fn load_roots(file: TlsFile, path: &Path) -> Result<RootCertStore, TlsFileError> {
     let mut roots = RootCertStore::empty();
     for (i, cert) in load_certificates(file, path)?.into_iter().enumerate() {
         roots.add(cert).map_err(|e| {
@@ -118,7 +118,7 @@ pub fn load_roots(file: TlsFile, path: &Path) -> Result<RootCertStore, TlsFileEr
 
 /// The private key of a PEM file (PKCS#8, PKCS#1 RSA or SEC1 EC), one the
 /// crypto provider can sign with.
-pub fn load_private_key(
+pub(crate) fn load_private_key(
     file: TlsFile,
     path: &Path,
 ) -> Result<PrivateKeyDer<'static>, TlsFileError> {

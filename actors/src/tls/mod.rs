@@ -7,13 +7,13 @@
 //!   the name `tls_server_name` (default: the host of `address`);
 //!   TLS 1.2 or 1.3, the versions the Modbus/TCP Security spec allows;
 //! - one TLS stack: rustls with its `ring` provider, the one async-nats
-//!   already brings, named explicitly ([`provider`]) so that no process
+//!   already brings, named explicitly (`files::provider`) so that no process
 //!   default decides it;
 //! - the files are read at every connect, off the async workers, so a
 //!   renewed certificate takes effect at the next reconnect; a file that
 //!   cannot be used fails that device's connect only;
 //! - a failed handshake is a device error whose text says what to fix
-//!   ([`failure_reason`]): unknown issuer, expired, wrong name, a client
+//!   (`reason.rs`): unknown issuer, expired, wrong name, a client
 //!   certificate demanded or refused; the device backs off like any
 //!   unreachable one;
 //! - a private key file readable by group or others is warned about
@@ -32,9 +32,6 @@ mod server;
 
 pub use check::{check, DeviceTlsProblem, DeviceTlsProblemKind};
 pub use client::TlsClient;
-pub use files::{
-    key_mode_warning, load_certificates, load_private_key, load_roots, provider, TlsFile,
-    TlsFileError,
-};
-pub use reason::{closed_after_handshake, failure_reason};
+pub use files::{key_mode_warning, TlsFile, TlsFileError};
+pub(crate) use reason::{closed_after_handshake, failure_reason};
 pub use server::TlsServer;

@@ -10,7 +10,7 @@ use super::client::TlsClient;
 /// Why the TLS connection to a device failed, when `e` came from TLS (a
 /// handshake, or an alert the device sent later, as a TLS 1.3 server does
 /// when it wanted a client certificate). `None` for other I/O errors.
-pub fn failure_reason(e: &io::Error, tls: &TlsClient) -> Option<String> {
+pub(crate) fn failure_reason(e: &io::Error, tls: &TlsClient) -> Option<String> {
     if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
         return Some(describe(inner, tls));
     }
@@ -33,7 +33,7 @@ pub(super) fn closed_during_handshake(tls: &TlsClient) -> String {
 /// A fresh TLS session the device closed before answering anything: what
 /// a TLS 1.3 server does when it refuses the client (or its missing
 /// certificate) without an alert.
-pub fn closed_after_handshake(tls: &TlsClient) -> String {
+pub(crate) fn closed_after_handshake(tls: &TlsClient) -> String {
     match &tls.cert_file {
         None => {
             "the device closed the TLS session before answering: it demands a client certificate \
