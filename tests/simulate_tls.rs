@@ -1,8 +1,9 @@
 //! `ingestor simulate --tls-cert … --tls-key … --tls-client-ca …` serves
 //! Modbus/TCP Security, and `ingestor poll` reads it over TLS with a client
 //! certificate, getting the simulator's documented values; without a
-//! client certificate, or trusting another CA, poll names the reason in
-//! its table and its log and exits 1. Certificates are made in the test.
+//! client certificate, with one the simulator's client CA did not sign, or
+//! trusting another CA, poll names the reason in its table and its log and
+//! exits 1. Certificates are made in the test.
 
 #[path = "../actors/tests/tls_rig/certs.rs"]
 mod certs;
@@ -157,6 +158,7 @@ fn poll_reads_the_tls_simulator_and_names_each_refusal() {
     let stranger = Ca::new(dir.path(), "stranger");
     let server = plant.server("simulator");
     let client = plant.client("ingestor");
+    let stranger_client = stranger.client("intruder");
     let port = free_port();
     let good = config(
         dir.path(),
@@ -183,6 +185,10 @@ fn poll_reads_the_tls_simulator_and_names_each_refusal() {
         (
             tls_keys(&stranger.pem, Some(&client)),
             "not signed by a CA in tls_ca_file",
+        ),
+        (
+            tls_keys(&plant.pem, Some(&stranger_client)),
+            "the device refused our client certificate",
         ),
     ];
     for (i, (keys, reason)) in refusals.iter().enumerate() {
