@@ -36,13 +36,13 @@ pub(super) fn closed_during_handshake(tls: &TlsClient) -> String {
 pub(crate) fn closed_after_handshake(tls: &TlsClient) -> String {
     match &tls.cert_file {
         None => {
-            "the device closed the TLS session before answering: it demands a client certificate \
-                 (set tls_cert_file and tls_key_file)"
+            "the device closed the TLS session before answering: most likely it demands a client \
+             certificate (set tls_cert_file and tls_key_file)"
                 .into()
         }
         Some(path) => format!(
-            "the device closed the TLS session before answering: it refused our client certificate \
-             tls_cert_file {} (not signed by a CA it trusts, or not allowed)",
+            "the device closed the TLS session before answering: most likely it refused our client \
+             certificate tls_cert_file {} (not signed by a CA it trusts, or not allowed)",
             path.display()
         ),
     }
