@@ -21,6 +21,19 @@ fi
 # loopback ports and stop by pid. A Prometheus or NATS server of the user's
 # own keeps running untouched.
 
+# pymodbus 3.11 (a Modbus/TCP Security peer nobody here wrote) for actors/tests/tls_pymodbus.rs.
+if ! python3 -c 'import pymodbus, sys; sys.exit(not pymodbus.__version__.startswith("3.11."))' >/dev/null 2>&1; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-pip
+  fi
+  echo "test.sh: installing pymodbus 3.11 from PyPI"
+  # Debian's system Python refuses plain pip installs (PEP 668): retry with its override.
+  python3 -m pip install -q "pymodbus==3.11.*" \
+    || python3 -m pip install -q --break-system-packages "pymodbus==3.11.*"
+fi
+
 command -v rustfmt >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 # tests/debian_package.rs builds the .deb with cargo-deb from the test

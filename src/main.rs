@@ -65,6 +65,8 @@ enum Command {
         /// framing = "rtu", else tcp.
         #[arg(long, value_parser = ["tcp", "rtu"])]
         framing: Option<String>,
+        #[command(flatten)]
+        tls: cli::simulate::TlsArgs,
     },
     /// Run a simulator and the service together from config/demo.toml.
     Demo,
@@ -99,7 +101,8 @@ fn main() -> ExitCode {
             config,
             listen,
             framing,
-        } => cli::simulate::run(&config.path(), &listen, framing.as_deref()),
+            tls,
+        } => cli::simulate::run(&config.path(), &listen, framing.as_deref(), &tls),
         Command::Demo => cli::demo::run(),
         Command::Spool { command } => match command {
             SpoolCommand::Stats(c) => cli::spool::stats(&c.path()),

@@ -12,11 +12,12 @@
 //! - [`metric_names`] (`metric_names.rs`): every exported metric name (docs/reference.md §4).
 //! - [`monitor`] (`monitor/`): ConnectionMonitor, a fresh NATS client per connection; its state as a watch.
 //! - [`nats`] (`nats/`): `[nats]` for a client: its rules checked in one place, the connect options.
-//! - [`poller`] (`poller/`): DevicePoller per `[[devices]]`: groups, plan, decode, link, deadband.
+//! - [`poller`] (`poller/`): DevicePoller per `[[devices]]`: groups, plan, decode, link (tcp/rtu/tls), deadband.
 //! - [`publisher`] (`publisher/`): Publisher, buffer -> NATS, acknowledged, oldest first.
 //! - [`settings`] (`settings/`): the config file's schema (docs/reference.md §2) as serde types.
 //! - [`simulator`] (`simulator.rs`): a Modbus slave serving a config's devices (`ingestor simulate`).
 //! - [`supervisor`] (`supervisor/`): the root supervisor, restarting children with back-off.
+//! - [`tls`] (`tls/`): Modbus/TCP Security: TLS to devices (always verified), the simulator's TLS.
 //!
 //! Every actor has one shape, in one file, `<name>/actor.rs`: its unit
 //! struct, `XArgs`, `XMsg`, `XState` and `impl Actor` side by side (X is the
@@ -46,6 +47,7 @@ pub mod publisher;
 pub mod settings;
 pub mod simulator;
 pub mod supervisor;
+pub mod tls;
 
 pub use batch::{Batch, Value};
 pub use encoded::EncodedBatch;

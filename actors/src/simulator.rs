@@ -18,20 +18,30 @@
 //!
 //! Integer types round the unscaled value (`(v − offset) / scale`) to the
 //! nearest integer their range holds.
+//!
+//! # Transports
+//! Modbus TCP ([`Simulator::serve_tcp`]), RTU frames over TCP
+//! ([`Simulator::serve_rtu_over_tcp`]) and Modbus/TCP Security, MBAP over
+//! TLS ([`Simulator::serve_tls`]). A TLS client whose handshake fails (no
+//! certificate when one is demanded, one the client CA did not sign) is
+//! logged and dropped; the server goes on. Handshakes run one at a time
+//! (at most [`TLS_HANDSHAKE_LIMIT`] each): enough for demos and tests.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future;
 use std::io;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
 use tokio_modbus::server::Service;
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
+use tokio_rustls::TlsAcceptor;
 
 use crate::poller::decode::{encode, EngineeringValue};
 use crate::poller::plan::{MAX_BITS, MAX_REGISTERS};
 use crate::settings::{DeviceSettings, RegisterKind, TagSettings, TagType};
+use crate::tls::TlsServer;
 
 /// The simulated value of `tag` at `t` seconds since the epoch (see the module docs).
 pub fn simulated_value(tag: &TagSettings, t: u64) -> EngineeringValue {
@@ -182,6 +192,45 @@ impl Simulator {
         let new_service = |_| Ok(Some(SimService(Arc::clone(&self))));
         let on_connected =
             |stream, addr| async move { accept_tcp_connection(stream, addr, new_service) };
+        Server::new(listener)
+            .serve(
+                &on_connected,
+                |e| tracing::debug!(error = %e, "simulator connection ended"),
+            )
+            .await
+    }
+}
+
+/// The longest a TLS client may take over its handshake with the simulator.
+pub const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
+
+impl Simulator {
+    /// Serves Modbus/TCP Security (MBAP over TLS) on `listener` with the
+    /// certificate (and client CAs) of `tls` until the future is dropped.
+    pub async fn serve_tls(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: TlsServer,
+    ) -> io::Result<()> {
+        use tokio_modbus::server::tcp::Server;
+        let acceptor = TlsAcceptor::from(tls.0);
+        let on_connected = |stream, addr| {
+            let acceptor = acceptor.clone();
+            let sim = Arc::clone(&self);
+            async move {
+                match tokio::time::timeout(TLS_HANDSHAKE_LIMIT, acceptor.accept(stream)).await {
+                    Ok(Ok(session)) => Ok(Some((SimService(sim), session))),
+                    Ok(Err(error)) => {
+                        tracing::warn!(client = %addr, %error, "TLS handshake failed, client dropped");
+                        Ok(None)
+                    }
+                    Err(_) => {
+                        tracing::warn!(client = %addr, "no TLS handshake within the limit, client dropped");
+                        Ok(None)
+                    }
+                }
+            }
+        };
         Server::new(listener)
             .serve(
                 &on_connected,

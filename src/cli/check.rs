@@ -1,7 +1,9 @@
 //! `ingestor check`: validates the config, prints a summary and the poll plan.
 //!
 //! Server URLs are shown without their user info, and credentials that
-//! would travel without TLS get a `warning` line (still exit 0).
+//! would travel without TLS get a `warning` line (still exit 0), as does a
+//! device's TLS key file that group or others may read. A TLS device's
+//! line in the plan shows `tls` and the name its certificate must carry.
 //!
 //! Exit 0 when valid; exit 2 with every problem on stderr when not (also
 //! when the file cannot be read).
@@ -11,7 +13,7 @@ use std::process::ExitCode;
 
 use ingestor_actors::settings::{DeviceSettings, NatsMode, Settings, TagSettings};
 
-use ingestor_actors::credentials;
+use ingestor_actors::{credentials, tls};
 
 use crate::config;
 
@@ -20,6 +22,9 @@ pub(crate) fn run(path: &Path) -> ExitCode {
         Ok(settings) => {
             print_summary(path, &settings);
             if let Some(warning) = credentials::plaintext_warning(&settings.nats) {
+                println!("warning   {warning}");
+            }
+            for warning in key_mode_warnings(&settings) {
                 println!("warning   {warning}");
             }
             print_poll_plan(&settings);
@@ -93,8 +98,31 @@ fn print_poll_plan(s: &Settings) {
     }
 }
 
+/// A warning per TLS device whose client key file group or others may read.
+fn key_mode_warnings(s: &Settings) -> Vec<String> {
+    s.devices
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.tls)
+        .filter_map(|(i, d)| {
+            let key = d.tls_key_file.as_deref()?;
+            tls::key_mode_warning(&format!("devices[{i}].tls_key_file"), key)
+        })
+        .collect()
+}
+
 fn endpoint(d: &DeviceSettings) -> String {
     match (&d.address, &d.serial) {
+        (Some(_), _) if d.tls => format!(
+            "{} (tls, certificate for {:?}{})",
+            d.socket_address().unwrap_or_default(),
+            d.tls_server_name().unwrap_or_default(),
+            if d.tls_cert_file.is_some() {
+                ", client certificate"
+            } else {
+                ""
+            }
+        ),
         (Some(address), _) => format!("{address} ({})", lower(d.framing)),
         (None, Some(serial)) => format!("{serial} {} baud", d.baud_rate),
         (None, None) => String::from("-"),

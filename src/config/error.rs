@@ -95,6 +95,15 @@ pub(crate) enum ConfigError {
         /// What the rule allows.
         allowed: String,
     },
+    /// A file the key names cannot be used (unreadable, not PEM, a key
+    /// that does not belong to its certificate): the file has to change.
+    #[error("{path}: {problem}")]
+    File {
+        /// The path as written (quoted).
+        path: String,
+        /// What is wrong with the file.
+        problem: String,
+    },
     /// An id or name that must be unique appears twice.
     #[error("{value} is already used at {first}: {what} must be unique")]
     Duplicate {

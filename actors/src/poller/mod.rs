@@ -6,7 +6,8 @@
 //!   scale/offset, NaN as error); [`encode`]: the way back, for the
 //!   [`simulator`](crate::simulator).
 //! - [`link`]: one shared connection per address or serial port (Modbus TCP,
-//!   RTU over serial, RTU framing over TCP); per-request timeout; reconnect.
+//!   Modbus/TCP Security over TLS, RTU over serial, RTU framing over TCP);
+//!   per-request timeout; reconnect.
 //! - [`group`]: the device's tags by poll interval (a group each: own
 //!   schedule, own request plan).
 //! - [`cycle`]: one poll of one group, trouble kept per tag.

@@ -9,7 +9,7 @@
 //! - `service.rs`: `[service]`, `[metrics]`, `[supervision]`;
 //! - `nats.rs`: `[nats]` and its `mode`;
 //! - `buffer.rs`: `[buffer]`, its `persist` and `when_disk_full`;
-//! - `device.rs`: `[[devices]]`, its `framing` and serial `parity`;
+//! - `device.rs`: `[[devices]]`, its `framing`, serial `parity` and TLS keys;
 //! - `tag.rs`: `[[devices.tags]]`, its `register`, `type` and `order`.
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ mod service;
 mod tag;
 
 pub use buffer::{BufferSettings, PersistMode, WhenDiskFull};
-pub use device::{DeviceSettings, Framing, Parity};
+pub use device::{has_port, DeviceSettings, Framing, Parity, TLS_PORT};
 pub use nats::{NatsMode, NatsSettings};
 pub use service::{MetricsSettings, ServiceSettings, SupervisionSettings};
 pub use tag::{RegisterKind, TagSettings, TagType, WordOrder};

@@ -7,6 +7,7 @@ use super::{from_toml, load, ConfigErrors};
 
 mod devices;
 mod tag_reporting;
+mod tls;
 
 const SERVICE: &str = "[service]\nid = \"plant\"\ndata_dir = \"/tmp/ingestor\"\n";
 

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ingestor_actors::settings::{DeviceSettings, Framing, TagSettings, TagType};
+use ingestor_actors::settings::{has_port, DeviceSettings, Framing, TagSettings, TagType};
 
+use super::tls::device_tls;
 use super::{is_id, positive, quoted, shown, ID_CHARS};
 use crate::config::error::{ConfigError, KeyPath, Problem};
 use crate::config::parse::ParsedDevice;
@@ -59,7 +60,12 @@ fn device(d: &DeviceSettings, parsed: &ParsedDevice, path: &KeyPath, out: &mut V
             ),
         )),
         (Some(address), None) => {
-            if !is_host_port(address) {
+            if d.tls && !has_port(address) {
+                if !is_host(address) {
+                    let allowed = "host or host:port (port 802 when left out with tls = true), like \"plc.local\" or \"192.168.10.21:802\"";
+                    out.push(Problem::invalid(path.key("address"), quoted(address), allowed));
+                }
+            } else if !is_host_port(address) {
                 let allowed = "host:port, like \"192.168.10.21:502\" or \"[fd00::21]:502\"";
                 out.push(Problem::invalid(path.key("address"), quoted(address), allowed));
             }
@@ -73,6 +79,7 @@ fn device(d: &DeviceSettings, parsed: &ParsedDevice, path: &KeyPath, out: &mut V
         }
         (None, Some(serial)) => serial_settings(d, serial, parsed, path, out),
     }
+    device_tls(d, path, out);
     if d.unit > MAX_UNIT {
         out.push(Problem::invalid(
             path.key("unit"),
@@ -162,6 +169,13 @@ fn is_host_port(s: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// A host without a port: a name, an IPv4 address or a bracketed IPv6
+/// address (`[fd00::21]`), no whitespace.
+fn is_host(s: &str) -> bool {
+    let bracketed = s.len() > 2 && s.starts_with('[') && s.ends_with(']');
+    !s.is_empty() && !s.contains(char::is_whitespace) && (bracketed || !s.contains(':'))
 }
 
 /// `[A-Za-z0-9_]+`: tag names (they become JSON keys and metric labels).

@@ -5,6 +5,7 @@
 //! value and what is allowed; none stops the others.
 
 mod device;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -12,6 +12,13 @@
 //! `pause_between_requests` between the end of one request and the start of
 //! the next on the link (each request brings its device's pauses).
 //!
+//! A TLS link (Modbus/TCP Security) verifies the device's certificate at
+//! every connect; a failed handshake, or a TLS alert the device sends later
+//! (a TLS 1.3 server refusing a client without a certificate does so after
+//! the handshake), is a [`LinkError::Tls`] with the reason in words, and the
+//! connection is dropped like after any transport error. A client key file
+//! readable by group or others is warned about once per link.
+//!
 //! Where a link connects, and which devices share one: `link/target.rs`.
 
 use std::collections::{HashMap, HashSet};
@@ -26,6 +33,7 @@ use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::Slave;
 
 use crate::settings::{DeviceSettings, RegisterKind};
+use crate::tls::{closed_after_handshake, failure_reason};
 
 mod target;
 
@@ -53,6 +61,18 @@ pub enum LinkError {
     /// The connection broke mid-request; it is reopened on the next request.
     #[error("connection lost: {0}")]
     Transport(String),
+    /// Modbus/TCP Security failed: the handshake (the device's certificate
+    /// is not trusted, expired or for another name; the device demanded or
+    /// refused a client certificate) or a TLS alert later, or a TLS file
+    /// could not be used. Retried later with back-off; it only goes away
+    /// when the certificates or the settings change.
+    #[error("TLS to {target} failed: {reason}")]
+    Tls {
+        /// The address.
+        target: String,
+        /// What went wrong and what to look at.
+        reason: String,
+    },
     /// The answer did not match the request (garbage, wrong id or
     /// function); the connection is reopened.
     #[error("garbled answer: {0}")]
@@ -73,6 +93,7 @@ impl LinkError {
             LinkError::Timeout(_)
                 | LinkError::Connect { .. }
                 | LinkError::Transport(_)
+                | LinkError::Tls { .. }
                 | LinkError::Protocol(_)
         )
     }
@@ -228,7 +249,13 @@ impl Links {
 
 /// The link's task: one request at a time until every handle is dropped.
 async fn serve(target: Target, mut jobs: mpsc::Receiver<Job>) {
-    let mut conn: Option<Context> = None;
+    if let Some(tls) = target.tls().cloned() {
+        if let Ok(Some(warning)) = tokio::task::spawn_blocking(move || tls.key_mode_warning()).await
+        {
+            tracing::warn!(target = target.name(), "{warning}");
+        }
+    }
+    let mut conn: Option<Connection> = None;
     let mut last_end: Option<Instant> = None;
     while let Some(job) = jobs.recv().await {
         if job.reply.is_closed() {
@@ -240,9 +267,38 @@ async fn serve(target: Target, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
+/// A broken connection as a [`LinkError`]: on a TLS link, an alert from
+/// the device, or the device closing a fresh session before its first
+/// answer (a TLS 1.3 server that refuses the client's certificate, or
+/// wants one, decides after the handshake), is a [`LinkError::Tls`].
+fn transport_error(target: &Target, e: &std::io::Error, first: bool) -> LinkError {
+    let Some(tls) = target.tls() else {
+        return LinkError::Transport(e.to_string());
+    };
+    let reason = match failure_reason(e, tls) {
+        Some(reason) => reason,
+        None if first && e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            closed_after_handshake(tls)
+        }
+        None => return LinkError::Transport(e.to_string()),
+    };
+    let error = LinkError::Tls {
+        target: target.name().into(),
+        reason,
+    };
+    tracing::warn!(target = target.name(), %error, "TLS session ended by the device");
+    error
+}
+
+/// An open connection, and whether it has answered a request yet.
+struct Connection {
+    ctx: Context,
+    answered: bool,
+}
+
 async fn exchange(
     target: &Target,
-    conn: &mut Option<Context>,
+    conn: &mut Option<Connection>,
     last_end: &mut Option<Instant>,
     job: &Job,
 ) -> Result<RegisterData, LinkError> {
@@ -250,32 +306,30 @@ async fn exchange(
     if let (Some(end), false) = (*last_end, t.pause_between_requests.is_zero()) {
         tokio::time::sleep_until(end + t.pause_between_requests).await;
     }
-    let ctx = match conn {
-        Some(ctx) => ctx,
+    let connection = match conn {
+        Some(connection) => connection,
         None => {
-            let opened = timeout(t.timeout, target.connect()).await;
-            let ctx = match opened {
-                Ok(Ok(ctx)) => ctx,
-                Ok(Err(reason)) => {
-                    return Err(LinkError::Connect {
-                        target: target.name().into(),
-                        reason,
-                    })
-                }
-                Err(_) => {
-                    return Err(LinkError::Connect {
-                        target: target.name().into(),
-                        reason: "connect timed out".into(),
-                    })
+            let ctx = match target.connect(t.timeout).await {
+                Ok(ctx) => ctx,
+                Err(error) => {
+                    if let LinkError::Tls { .. } = error {
+                        tracing::warn!(target = target.name(), %error, "TLS connection refused");
+                    }
+                    return Err(error);
                 }
             };
             tracing::debug!(target = target.name(), "modbus connection opened");
             if !t.pause_after_connect.is_zero() {
                 tokio::time::sleep(t.pause_after_connect).await;
             }
-            conn.insert(ctx)
+            conn.insert(Connection {
+                ctx,
+                answered: false,
+            })
         }
     };
+    let first = !connection.answered;
+    let ctx = &mut connection.ctx;
     let r = job.request;
     ctx.set_slave(Slave(r.unit));
     let answer = timeout(t.timeout, async {
@@ -300,10 +354,16 @@ async fn exchange(
     })
     .await;
     let error = match answer {
-        Ok(Ok(Ok(data))) => return Ok(data),
-        Ok(Ok(Err(exception))) => return Err(LinkError::Exception(u8::from(exception))),
+        Ok(Ok(Ok(data))) => {
+            connection.answered = true;
+            return Ok(data);
+        }
+        Ok(Ok(Err(exception))) => {
+            connection.answered = true;
+            return Err(LinkError::Exception(u8::from(exception)));
+        }
         Err(_) => LinkError::Timeout(t.timeout),
-        Ok(Err(tokio_modbus::Error::Transport(e))) => LinkError::Transport(e.to_string()),
+        Ok(Err(tokio_modbus::Error::Transport(e))) => transport_error(target, &e, first),
         Ok(Err(tokio_modbus::Error::Protocol(e))) => LinkError::Protocol(e.to_string()),
     };
     // Whatever is still on the wire belongs to this failed request: drop the
