@@ -5,13 +5,16 @@
 #[path = "../../actors/tests/publisher_rig/mod.rs"]
 mod publisher_rig;
 
+mod crash;
+
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-pub use publisher_rig::{free_port, NatsServer, SERVICE};
+pub use crash::*;
+pub use publisher_rig::{cluster, create_r3_stream, free_port, users, NatsServer, SERVICE};
 
 pub const STREAM: &str = "TELEMETRY";
 
@@ -27,6 +30,14 @@ impl Plant {
     /// Two devices polled every 100 ms from `ingestor simulate`;
     /// `buffer` is extra `[buffer]`/`[supervision]` TOML.
     pub fn new(nats_url: &str, extra: &str) -> Plant {
+        Plant::with_nats(&[nats_url], "ack_timeout = \"2s\"", extra)
+    }
+
+    /// As `new`, publishing to `servers` with `nats` as the rest of
+    /// `[nats]` (credentials, `ack_timeout`).
+    pub fn with_nats(servers: &[&str], nats: &str, extra: &str) -> Plant {
+        let servers: Vec<String> = servers.iter().map(|s| format!("{s:?}")).collect();
+        let servers = servers.join(", ");
         let dir = tempfile::tempdir().unwrap();
         let sim = format!("127.0.0.1:{}", free_port());
         let metrics = format!("127.0.0.1:{}", free_port());
@@ -37,8 +48,8 @@ id = "{SERVICE}"
 data_dir = "{data}"
 
 [nats]
-servers = ["{nats_url}"]
-ack_timeout = "2s"
+servers = [{servers}]
+{nats}
 
 [metrics]
 listen = "{metrics}"
