@@ -297,12 +297,17 @@ pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) 
 /// Every message of the stream, in stream order (see `publisher_rig::read_seqs`:
 /// headers, payload and subject are checked against each other).
 pub fn read_stream(url: &str) -> Vec<u64> {
+    read_stream_as(url, async_nats::ConnectOptions::new())
+}
+
+/// `read_stream` with a client made from `options` (a user, a token).
+pub fn read_stream_as(url: &str, options: async_nats::ConnectOptions) -> Vec<u64> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let client = async_nats::connect(url).await.unwrap();
+        let client = options.connect(url).await.unwrap();
         publisher_rig::read_seqs(&client, STREAM).await
     })
 }
