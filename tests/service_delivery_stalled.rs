@@ -53,8 +53,14 @@ fn kill9_while_stalled(
         seqs.len()
     );
     assert_complete_across_crash(&seqs, accepted, crash_skip(&log));
-    assert_eq!(said["status"], "degraded", "/health before the kill: {said}");
-    assert_eq!(said["delivery"], "stalled", "/health before the kill: {said}");
+    assert_eq!(
+        said["status"], "degraded",
+        "/health before the kill: {said}"
+    );
+    assert_eq!(
+        said["delivery"], "stalled",
+        "/health before the kill: {said}"
+    );
     said
 }
 

@@ -93,7 +93,10 @@ impl TreeHealth {
         if let Some(b) = &refs.buffer {
             snap.buffer = ractor::call_t!(b, BufferMsg::Stats, ms).unwrap_or_default();
         }
-        snap.delivery_stalled = self.delivery.borrow().is_stalled_with(backlog(&snap.buffer));
+        snap.delivery_stalled = self
+            .delivery
+            .borrow()
+            .is_stalled_with(backlog(&snap.buffer));
         if let Some(m) = &refs.monitor {
             if let Ok(status) = ractor::call_t!(
                 m,

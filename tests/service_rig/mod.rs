@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)] // each test binary uses its own part of the rig
 pub use crash::*;
+#[allow(unused_imports)]
 pub use publisher_rig::{cluster, create_r3_stream, free_port, users, NatsServer, SERVICE};
 
 pub const STREAM: &str = "TELEMETRY";

@@ -91,9 +91,7 @@ impl DeliveryState {
     /// nothing was confirmed for `ack_timeout`.
     pub fn is_stalled_with(&self, backlog: u64) -> bool {
         match self.delivery {
-            Delivery::Stalled { since, .. } => {
-                backlog > 0 && since.elapsed() >= self.ack_timeout
-            }
+            Delivery::Stalled { since, .. } => backlog > 0 && since.elapsed() >= self.ack_timeout,
             Delivery::Confirming => false,
         }
     }
@@ -282,7 +280,10 @@ mod tests {
         rx.borrow_and_update();
         watch.publisher_started(Duration::from_millis(50));
         watch.begin(1);
-        assert!(!rx.has_changed().unwrap(), "stalled to stalled wakes nobody");
+        assert!(
+            !rx.has_changed().unwrap(),
+            "stalled to stalled wakes nobody"
+        );
         let Delivery::Stalled { since: start, .. } = state(&watch).delivery() else {
             panic!("a new session is not confirming");
         };

@@ -145,8 +145,7 @@ impl Pipeline {
         )
         .await
         .unwrap();
-        let (monitor, publisher) =
-            start_nats_side(&buffer, &connection, &delivery, settings).await;
+        let (monitor, publisher) = start_nats_side(&buffer, &connection, &delivery, settings).await;
         Pipeline {
             buffer,
             monitor,
