@@ -18,6 +18,7 @@ use metrics_fixture::{
 fn health(nats_connected: bool, backlog: u64, devices_up: usize, devices: usize) -> Health {
     Health {
         nats_connected,
+        delivery_stalled: false,
         backlog,
         devices_up,
         devices,
@@ -43,7 +44,7 @@ fn health_is_degraded_and_says_disconnected_while_nats_is_down() {
     let server = MetricsServer::start(health(false, 1234, 3, 3));
     assert_eq!(
         health_json(&server),
-        serde_json::json!({"status": "degraded", "nats": "disconnected", "spool": "ok",
+        serde_json::json!({"status": "degraded", "nats": "disconnected", "delivery": "ok", "spool": "ok",
                            "backlog": 1234, "devices_up": 3, "devices": 3})
     );
 }
@@ -55,8 +56,20 @@ fn health_is_degraded_and_says_spool_full_while_the_disk_is_full() {
     let server = MetricsServer::start(h);
     assert_eq!(
         health_json(&server),
-        serde_json::json!({"status": "degraded", "nats": "connected", "spool": "full",
+        serde_json::json!({"status": "degraded", "nats": "connected", "delivery": "ok", "spool": "full",
                            "backlog": 40, "devices_up": 3, "devices": 3})
+    );
+}
+
+#[test]
+fn health_is_degraded_and_says_stalled_while_nothing_is_confirmed() {
+    let mut h = health(true, 180, 3, 3);
+    h.delivery_stalled = true;
+    let server = MetricsServer::start(h);
+    assert_eq!(
+        health_json(&server),
+        serde_json::json!({"status": "degraded", "nats": "connected", "delivery": "stalled",
+                           "spool": "ok", "backlog": 180, "devices_up": 3, "devices": 3})
     );
 }
 
@@ -65,7 +78,7 @@ fn health_is_degraded_while_a_device_is_down() {
     let server = MetricsServer::start(health(true, 0, 2, 3));
     assert_eq!(
         health_json(&server),
-        serde_json::json!({"status": "degraded", "nats": "connected", "spool": "ok",
+        serde_json::json!({"status": "degraded", "nats": "connected", "delivery": "ok", "spool": "ok",
                            "backlog": 0, "devices_up": 2, "devices": 3})
     );
 }
@@ -75,7 +88,7 @@ fn health_is_ok_with_nats_connected_and_every_device_up() {
     let server = MetricsServer::start(health(true, 7, 3, 3));
     assert_eq!(
         health_json(&server),
-        serde_json::json!({"status": "ok", "nats": "connected", "spool": "ok",
+        serde_json::json!({"status": "ok", "nats": "connected", "delivery": "ok", "spool": "ok",
                            "backlog": 7, "devices_up": 3, "devices": 3})
     );
 }

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ingestor_actors::buffer::{record, BufferActor, BufferArgs, BufferMsg, Store, INLET_WINDOW};
-use ingestor_actors::monitor::ConnectionWatch;
+use ingestor_actors::publisher::DeliveryWatch;
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
 use ractor::{rpc::CallResult, Actor, ActorRef};
@@ -77,7 +77,7 @@ async fn spawn(dir: &Path, s: BufferSettings) -> ActorRef<BufferMsg> {
         BufferActor,
         BufferArgs {
             store,
-            connection: ConnectionWatch::never_connected(),
+            delivery: DeliveryWatch::never_delivering(),
         },
     )
     .await
@@ -157,8 +157,8 @@ fn drain_rounds(dir: &Path, n: usize, rounds: usize) -> Vec<f64> {
         for i in 0..n as u64 {
             store.push(batch(i)).expect("push");
         }
-        store.set_connected(false).expect("to disk");
-        store.set_connected(true).expect("back");
+        store.set_deliverable(false).expect("to disk");
+        store.set_deliverable(true).expect("back");
         let start = Instant::now();
         let mut done = 0;
         while done < n {

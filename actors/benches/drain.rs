@@ -24,7 +24,7 @@ use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, S
 use ingestor_actors::monitor::{
     ConnectionMonitor, ConnectionMonitorArgs, ConnectionWatch, DEFAULT_PING_INTERVAL,
 };
-use ingestor_actors::publisher::{Publisher, PublisherArgs, RetryPolicy};
+use ingestor_actors::publisher::{DeliveryWatch, Publisher, PublisherArgs, RetryPolicy};
 use ingestor_actors::settings::{BufferSettings, NatsSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
 use nats_server::NatsServer;
@@ -78,12 +78,13 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
     let before = store.stats();
     assert!(before.disk_batches >= n, "prefill is on disk: {before:?}");
     let connection = ConnectionWatch::new();
+    let delivery = DeliveryWatch::new(settings.ack_timeout);
     let (buffer, _) = Actor::spawn(
         None,
         BufferActor,
         BufferArgs {
             store: store.shared(),
-            connection: connection.subscribe(),
+            delivery: delivery.subscribe(),
         },
     )
     .await
@@ -98,6 +99,7 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
             buffer: buffer.clone(),
             retry: RetryPolicy::default(),
             connection: connection.subscribe(),
+            delivery,
         },
     )
     .await
@@ -137,7 +139,7 @@ async fn drain_buffer_only(dir: &std::path::Path, n: u64, window: usize) -> f64 
         BufferActor,
         BufferArgs {
             store: store.shared(),
-            connection: ConnectionWatch::never_connected(),
+            delivery: DeliveryWatch::never_delivering(),
         },
     )
     .await

@@ -132,12 +132,12 @@ proptest! {
                     }
                 }
                 Op::Nack => { store.nack(); model.in_flight = 0; }
-                Op::Connected(up) => { store.set_connected(up).unwrap(); connected = up; }
+                Op::Connected(up) => { store.set_deliverable(up).unwrap(); connected = up; }
                 Op::Reopen => {
                     store.close().unwrap();
                     drop(store);
                     store = open(dir.path(), s.clone());
-                    store.set_connected(connected).unwrap();
+                    store.set_deliverable(connected).unwrap();
                     model.in_flight = 0;
                     model.tickets.clear();
                     model.inlet += 1;
@@ -284,7 +284,7 @@ mod faults {
                             published.extend(in_flight.drain(..k));
                         },
                         Op::Nack => { store.nack(); in_flight.clear(); }
-                        Op::Connected(up) => { store.set_connected(up).unwrap(); connected = up; }
+                        Op::Connected(up) => { store.set_deliverable(up).unwrap(); connected = up; }
                         Op::Tick => { store.sync_if_dirty().unwrap(); store.refresh_and_retry(); }
                         Op::Reopen | Op::Crash => {
                             for p in POINTS { fail::remove(p); }
@@ -302,7 +302,7 @@ mod faults {
                             }
                             drop(store);
                             store = open(dir.path(), s.clone());
-                            store.set_connected(connected).unwrap();
+                            store.set_deliverable(connected).unwrap();
                             in_flight.clear();
                         }
                         Op::Fail(p, armed) => match armed {

@@ -121,12 +121,12 @@ fn reopen_without_close_skips_the_whole_reservation() {
 fn disconnect_mode_moves_ring_to_disk_when_nats_drops() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path(), settings(100, PersistMode::Disconnect));
-    store.set_connected(true).unwrap();
+    store.set_deliverable(true).unwrap();
     for n in 1..=5 {
         store.push(batch(n)).unwrap();
     }
     assert_eq!(store.stats().memory_batches, 5);
-    store.set_connected(false).unwrap();
+    store.set_deliverable(false).unwrap();
     assert_eq!(store.stats().memory_batches, 0);
     assert_eq!(store.stats().disk_batches, 5);
     for n in 6..=8 {
@@ -134,7 +134,7 @@ fn disconnect_mode_moves_ring_to_disk_when_nats_drops() {
     }
     store.commit().unwrap();
     assert_eq!(store.stats().disk_batches, 8);
-    store.set_connected(true).unwrap();
+    store.set_deliverable(true).unwrap();
     store.push(batch(9)).unwrap();
     assert_eq!(store.stats().memory_batches, 1);
     assert_eq!(seqs(&take_all(&mut store, 4)), (1..=9).collect::<Vec<_>>());

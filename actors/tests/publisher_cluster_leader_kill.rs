@@ -10,50 +10,9 @@ use async_nats::jetstream;
 use ingestor_actors::settings::NatsSettings;
 use publisher_rig::*;
 
-fn cluster() -> Vec<NatsServer> {
-    let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut nodes: Vec<NatsServer> = (0..3)
-        .map(|i| {
-            let routes: Vec<String> = (0..3)
-                .filter(|j| *j != i)
-                .map(|j| format!("\"nats-route://127.0.0.1:{}\"", route_ports[j]))
-                .collect();
-            let extra = format!(
-                "cluster {{ name: ingest-test, listen: \"127.0.0.1:{}\", routes: [{}] }}",
-                route_ports[i],
-                routes.join(", ")
-            );
-            NatsServer::prepare(&format!("n{}", i + 1), client_ports[i], &extra)
-        })
-        .collect();
-    for node in &mut nodes {
-        node.launch();
-    }
-    nodes
-}
-
-/// The site's R3 stream; the cluster needs a few seconds to elect its meta leader.
+/// The site's R3 stream on the cluster of `settings`.
 async fn r3_stream(settings: &NatsSettings) -> jetstream::Context {
-    let admin = reader(settings).await;
-    let js = jetstream::new(admin.clone());
-    let config = jetstream::stream::Config {
-        name: "CLUSTER".into(),
-        subjects: vec!["telemetry.>".into()],
-        num_replicas: 3,
-        duplicate_window: Duration::from_secs(120),
-        ..Default::default()
-    };
-    let mut created = false;
-    for _ in 0..60 {
-        if js.create_stream(config.clone()).await.is_ok() {
-            created = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert!(created, "R3 stream created");
-    js
+    create_r3_stream(&reader(settings).await, "CLUSTER").await
 }
 
 async fn stream_leader(js: &jetstream::Context) -> String {

@@ -85,8 +85,13 @@ async fn new_publisher_without_any_ack_finds_what_the_stream_holds() {
     proxy.reset();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     proxy.mute_replies(false);
-    let (monitor, publisher) =
-        start_nats_side(&pipeline.buffer, &pipeline.connection, settings).await;
+    let (monitor, publisher) = start_nats_side(
+        &pipeline.buffer,
+        &pipeline.connection,
+        &pipeline.delivery,
+        settings,
+    )
+    .await;
     pipeline.monitor = monitor;
     pipeline.publisher = publisher;
     pipeline.wait_drained(Duration::from_secs(60)).await;

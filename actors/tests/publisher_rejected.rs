@@ -10,19 +10,6 @@ use std::time::Duration;
 use async_nats::jetstream;
 use publisher_rig::*;
 
-fn users(ingest_publish: &str) -> String {
-    format!(
-        r#"authorization {{
-  users = [
-    {{ user: ingest, password: "pw", permissions: {{
-        publish: {{ allow: [{ingest_publish}] }},
-        subscribe: {{ allow: ["_INBOX.>"] }} }} }},
-    {{ user: reader, password: "pw" }}
-  ]
-}}"#
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permission_denied_is_counted_nothing_acked_then_delivered_after_reload() {
     let mut server = NatsServer::start_with(&users(r#""$JS.API.>", "_INBOX.>""#));

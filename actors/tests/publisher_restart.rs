@@ -35,6 +35,7 @@ async fn publisher_restarted_mid_flow_and_reattached_resumes_without_loss() {
             buffer: pipeline.buffer.clone(),
             retry: test_retry(),
             connection: pipeline.connection.subscribe(),
+            delivery: pipeline.delivery.clone(),
         },
     )
     .await

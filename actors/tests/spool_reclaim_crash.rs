@@ -58,7 +58,7 @@ fn crash_at(failpoint: &str) {
     assert_eq!(store.spool().quarantined().unwrap(), 1, "quarantine kept");
     let next = store.stats().next_seq;
     assert!(next > last, "no seq reused ({next} after {last})");
-    store.set_connected(false).unwrap();
+    store.set_deliverable(false).unwrap();
     store.push(wide(7)).unwrap();
     store.commit().unwrap();
     assert_eq!(seqs(&take_all(&mut store, 10)), vec![next]);

@@ -5,8 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ingestor_actors::buffer::{BufferMsg, BufferStats};
+use ingestor_actors::publisher::DeliveryState;
 use ingestor_actors::supervisor::{Refs, RootSupervisorMsg};
 use ractor::ActorRef;
+use tokio::sync::watch;
 
 use crate::telemetry::http::{Health, HealthSource};
 
@@ -20,6 +22,9 @@ pub(crate) struct TreeHealth {
     /// The devices' `up` flags as the tree last reported them (a reload
     /// adds and removes devices); used when the tree is busy.
     device_up: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+    /// The Publisher's delivery state (read as it is, without asking an
+    /// actor: a restarting Publisher left it stalled).
+    delivery: watch::Receiver<DeliveryState>,
 }
 
 /// Everything the status line shows.
@@ -27,16 +32,23 @@ pub(crate) struct TreeHealth {
 pub(crate) struct Snapshot {
     pub(crate) buffer: BufferStats,
     pub(crate) nats_connected: bool,
+    /// Batches wait and nothing was confirmed for `ack_timeout`.
+    pub(crate) delivery_stalled: bool,
     pub(crate) published: u64,
     pub(crate) devices_up: usize,
     pub(crate) devices: usize,
 }
 
 impl TreeHealth {
-    pub(crate) fn new(root: ActorRef<RootSupervisorMsg>, device_up: Vec<Arc<AtomicBool>>) -> Self {
+    pub(crate) fn new(
+        root: ActorRef<RootSupervisorMsg>,
+        device_up: Vec<Arc<AtomicBool>>,
+        delivery: watch::Receiver<DeliveryState>,
+    ) -> Self {
         TreeHealth {
             root,
             device_up: Arc::new(Mutex::new(device_up)),
+            delivery,
         }
     }
 
@@ -81,6 +93,10 @@ impl TreeHealth {
         if let Some(b) = &refs.buffer {
             snap.buffer = ractor::call_t!(b, BufferMsg::Stats, ms).unwrap_or_default();
         }
+        snap.delivery_stalled = self
+            .delivery
+            .borrow()
+            .is_stalled_with(backlog(&snap.buffer));
         if let Some(m) = &refs.monitor {
             if let Ok(status) = ractor::call_t!(
                 m,
@@ -156,10 +172,16 @@ impl HealthSource for TreeHealth {
         let snap = self.snapshot().await;
         Health {
             nats_connected: snap.nats_connected,
-            backlog: snap.buffer.memory_batches + snap.buffer.pending + snap.buffer.disk_batches,
+            delivery_stalled: snap.delivery_stalled,
+            backlog: backlog(&snap.buffer),
             spool: snap.buffer.spool,
             devices_up: snap.devices_up,
             devices: snap.devices,
         }
     }
+}
+
+/// Unpublished batches: memory (ring and awaiting their commit) and disk.
+fn backlog(b: &BufferStats) -> u64 {
+    b.memory_batches + b.pending + b.disk_batches
 }

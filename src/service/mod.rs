@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ingestor_actors::buffer::{Store, StoreControl};
+use ingestor_actors::publisher::DeliveryWatch;
 use ingestor_actors::settings::Settings;
 use ingestor_actors::supervisor::{Exit, RootSupervisor, RootSupervisorArgs, RootSupervisorMsg};
 use ractor::{Actor, ActorRef};
@@ -90,16 +91,19 @@ pub(crate) async fn serve_reloading(
     let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
     let store = store.shared();
     let control = store.control();
+    let delivery = DeliveryWatch::new(settings.nats.ack_timeout);
+    let health_delivery = delivery.subscribe();
     let args = RootSupervisorArgs {
         settings: settings.clone(),
         store,
         device_up: device_up.clone(),
         exit: exit_tx,
+        delivery,
     };
     let (root, root_done) = Actor::spawn(None, RootSupervisor, args)
         .await
         .context("starting the supervision tree")?;
-    let health = TreeHealth::new(root.clone(), device_up);
+    let health = TreeHealth::new(root.clone(), device_up, health_delivery);
 
     let mut endpoint = Endpoint::start(listener, &settings.metrics.listen, handle, health.clone());
     let mut reloader = config.map(|path| Reloader::new(path, (*settings).clone()));

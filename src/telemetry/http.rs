@@ -2,8 +2,9 @@
 //! `[metrics].listen` (docs/reference.md §4).
 //!
 //! `/health` always answers 200 while the process runs: `degraded` means the
-//! service still works but NATS is unreachable (data is kept in the buffer) or
-//! a device does not answer. The numbers come from a [`HealthSource`] the
+//! service still works but NATS is unreachable or does not confirm what it
+//! is sent (data is kept in the buffer), the spool is not ok, or a device
+//! does not answer. The numbers come from a [`HealthSource`] the
 //! caller provides, so this module knows nothing about actors.
 
 use std::future::Future;
@@ -33,6 +34,8 @@ const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub(crate) struct Health {
     /// The publisher's connection to NATS is up.
     pub(crate) nats_connected: bool,
+    /// Batches wait and nothing was confirmed for `ack_timeout`.
+    pub(crate) delivery_stalled: bool,
     /// Unpublished batches (memory and disk tiers).
     pub(crate) backlog: u64,
     /// Devices whose last poll got answers.
@@ -44,9 +47,13 @@ pub(crate) struct Health {
 }
 
 impl Health {
-    /// `ok` only when NATS is connected, every device answers and the spool is ok.
+    /// `ok` only when NATS is connected and confirms batches, every device
+    /// answers and the spool is ok.
     pub(crate) fn is_ok(&self) -> bool {
-        self.nats_connected && self.devices_up >= self.devices && self.spool == SpoolState::Ok
+        self.nats_connected
+            && !self.delivery_stalled
+            && self.devices_up >= self.devices
+            && self.spool == SpoolState::Ok
     }
 }
 
@@ -76,6 +83,7 @@ impl HealthSource for watch::Receiver<Health> {
 struct HealthReport {
     status: &'static str,
     nats: &'static str,
+    delivery: &'static str,
     spool: &'static str,
     backlog: u64,
     devices_up: usize,
@@ -91,6 +99,7 @@ impl From<Health> for HealthReport {
             } else {
                 "disconnected"
             },
+            delivery: if h.delivery_stalled { "stalled" } else { "ok" },
             spool: h.spool.as_str(),
             backlog: h.backlog,
             devices_up: h.devices_up,

@@ -5,13 +5,18 @@
 #[path = "../../actors/tests/publisher_rig/mod.rs"]
 mod publisher_rig;
 
+mod crash;
+
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-pub use publisher_rig::{free_port, NatsServer, SERVICE};
+#[allow(unused_imports)] // each test binary uses its own part of the rig
+pub use crash::*;
+#[allow(unused_imports)]
+pub use publisher_rig::{cluster, create_r3_stream, free_port, users, NatsServer, SERVICE};
 
 pub const STREAM: &str = "TELEMETRY";
 
@@ -27,6 +32,14 @@ impl Plant {
     /// Two devices polled every 100 ms from `ingestor simulate`;
     /// `buffer` is extra `[buffer]`/`[supervision]` TOML.
     pub fn new(nats_url: &str, extra: &str) -> Plant {
+        Plant::with_nats(&[nats_url], "ack_timeout = \"2s\"", extra)
+    }
+
+    /// As `new`, publishing to `servers` with `nats` as the rest of
+    /// `[nats]` (credentials, `ack_timeout`).
+    pub fn with_nats(servers: &[&str], nats: &str, extra: &str) -> Plant {
+        let servers: Vec<String> = servers.iter().map(|s| format!("{s:?}")).collect();
+        let servers = servers.join(", ");
         let dir = tempfile::tempdir().unwrap();
         let sim = format!("127.0.0.1:{}", free_port());
         let metrics = format!("127.0.0.1:{}", free_port());
@@ -37,8 +50,8 @@ id = "{SERVICE}"
 data_dir = "{data}"
 
 [nats]
-servers = ["{nats_url}"]
-ack_timeout = "2s"
+servers = [{servers}]
+{nats}
 
 [metrics]
 listen = "{metrics}"
@@ -286,12 +299,17 @@ pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) 
 /// Every message of the stream, in stream order (see `publisher_rig::read_seqs`:
 /// headers, payload and subject are checked against each other).
 pub fn read_stream(url: &str) -> Vec<u64> {
+    read_stream_as(url, async_nats::ConnectOptions::new())
+}
+
+/// `read_stream` with a client made from `options` (a user, a token).
+pub fn read_stream_as(url: &str, options: async_nats::ConnectOptions) -> Vec<u64> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let client = async_nats::connect(url).await.unwrap();
+        let client = options.connect(url).await.unwrap();
         publisher_rig::read_seqs(&client, STREAM).await
     })
 }

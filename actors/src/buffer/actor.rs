@@ -4,10 +4,10 @@
 //! a panic here restarts the actor on the very same ring. Everything but
 //! requeue and close (the supervisor's `StoreControl`) goes through these
 //! messages. Disk work runs on tokio's blocking pool; a push that only
-//! touches memory runs inline. Whether NATS is up comes from the
-//! ConnectionMonitor's watch (`BufferArgs::connection`): the current state
-//! at start, then each change, so a restarted actor needs nothing from the
-//! monitor.
+//! touches memory runs inline. Whether batches are being confirmed comes
+//! from the Publisher's delivery watch (`BufferArgs::delivery`): the current
+//! state at start, then each change, so a restarted actor needs nothing from
+//! the Publisher.
 //!
 //! `BufferMsg`'s variants are its interface, except `Internal`: the group
 //! commit and the tick the actor sends itself, opaque outside.
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use super::push::{push_all, Answer, Item, PushResult, Waiter};
 use super::store::{BufferStats, SetAsideReason, SharedStore};
 use crate::metric_names;
-use crate::monitor::{ConnectionState, Following, LinkEvent};
+use crate::publisher::{DeliveryState, FollowingDelivery};
 use crate::EncodedBatch;
 
 /// Messages of the BufferActor.
@@ -74,7 +74,7 @@ pub enum BufferMsg {
     Nack,
     /// Current counts.
     Stats(RpcReplyPort<BufferStats>),
-    /// The actor's messages to itself (group commit, tick, connection
+    /// The actor's messages to itself (group commit, tick, delivery
     /// changes from its watch follower); opaque outside, so no one else can
     /// send one.
     Internal(InternalMsg),
@@ -93,8 +93,8 @@ enum Internal {
     /// Every second: sync a dirty spool, measure it, give a drained
     /// spool's space back, refresh the age gauge.
     Tick,
-    /// The NATS connection went up (`true`) or down (`false`).
-    Connection(bool),
+    /// Batches are being confirmed (`true`) or not (`false`).
+    Deliverable(bool),
 }
 
 impl Internal {
@@ -115,9 +115,10 @@ pub struct BufferActor;
 pub struct BufferArgs {
     /// The ring and spool; survives restarts of the actor.
     pub store: SharedStore,
-    /// The ConnectionMonitor's state (`persist = "disconnect"` writes
-    /// through while it is down); read at start, then followed.
-    pub connection: watch::Receiver<ConnectionState>,
+    /// The Publisher's delivery state (`persist = "disconnect"` writes
+    /// through while batches are not being confirmed); read at start, then
+    /// followed.
+    pub delivery: watch::Receiver<DeliveryState>,
 }
 
 /// The actor's own state: who waits for what. Lost on a restart, which only
@@ -134,8 +135,8 @@ pub struct BufferState {
     /// The oldest waiting batch's time at the last tick (the age gauge
     /// keeps counting from it while the spool's oldest cannot be read).
     oldest: Option<i64>,
-    /// Turns connection changes into `Internal::Connection`; ends with the state.
-    _following: Following,
+    /// Turns delivery changes into `Internal::Deliverable`; ends with the state.
+    _following: FollowingDelivery,
 }
 
 impl Actor for BufferActor {
@@ -148,10 +149,8 @@ impl Actor for BufferActor {
         myself: ActorRef<BufferMsg>,
         args: BufferArgs,
     ) -> Result<BufferState, ActorProcessingErr> {
-        let following = Following::start(args.connection, myself.clone(), |e| match e {
-            LinkEvent::Connected(_) => Some(Internal::Connection(true).msg()),
-            LinkEvent::Disconnected => Some(Internal::Connection(false).msg()),
-            LinkEvent::Rejected(_) => None,
+        let following = FollowingDelivery::start(args.delivery, myself.clone(), |confirming| {
+            Internal::Deliverable(confirming).msg()
         });
         let ticker = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -244,10 +243,10 @@ impl Actor for BufferActor {
                 state.store.lock().nack();
                 serve_parked(state).await?;
             }
-            BufferMsg::Internal(InternalMsg(Internal::Connection(up))) => {
+            BufferMsg::Internal(InternalMsg(Internal::Deliverable(confirming))) => {
                 state
                     .store
-                    .blocking(move |s| s.set_connected(up))
+                    .blocking(move |s| s.set_deliverable(confirming))
                     .await?
                     .map_err(Box::new)?;
                 serve_parked(state).await?;

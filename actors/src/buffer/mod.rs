@@ -135,6 +135,21 @@
 //! things they may do: requeue the in-flight batches (a Publisher or
 //! BufferActor restarted) and close the store at the stop.
 //!
+//! **Deliverable** (`persist = "disconnect"`). Whether to write through is
+//! decided by whether batches are being *confirmed*, not by the TCP link:
+//! a server that answers but cannot store keeps the link up. The one source
+//! is the Publisher's delivery watch (`crate::publisher::DeliveryWatch`),
+//! which the BufferActor follows (`Store::set_deliverable`): confirming
+//! once the running session had a batch confirmed (or opened its stream
+//! with the buffer empty); stalled from the start, at every session's end
+//! (no stream, no leader, a refusal, an ack timeout, the connection lost),
+//! when a session begins, when the Publisher is gone, and as soon as the
+//! oldest publish in flight has waited 1 s unanswered (a paused server, a
+//! socket that died silently). A stall moves the ring to disk at once; the
+//! first confirmation after it commits what waits and keeps new batches in
+//! memory again. Without a Publisher (tests, offline tools) the buffer
+//! counts as stalled.
+//!
 //! **Replies.** A push is answered with its seq or a `PushError` (closed;
 //! no seq could be reserved; dropped by its group commit, per batch a
 //! `Committed`); errors are typed and `Clone` (`error.rs`).
@@ -167,10 +182,14 @@
 //!   the ring: nothing lost. A process crash (`kill -9`, panic abort) loses
 //!   the ring (up to `memory_batches` batches); spilled batches survive. Power
 //!   loss may also lose spills of the last second.
-//! - `disconnect` — as `overflow` while NATS is up; while it is down every
-//!   batch is written through to disk (flushed to OS buffers on write) and
-//!   the ring is moved to disk the moment the connection drops. A process
-//!   crash during an outage loses nothing accepted; power loss loses at most
+//! - `disconnect` — as `overflow` while batches are being confirmed; while
+//!   they are not (NATS unreachable, no stream or no leader, a refusal,
+//!   acks overdue: see *Deliverable* below) every batch is written through
+//!   to disk (flushed to OS buffers on write) and the ring is moved to disk
+//!   the moment delivery stalls. A process crash while delivery is stalled
+//!   loses nothing accepted; while batches are confirmed it loses the ring,
+//!   which then holds at most about a second of polls (what was sent and is
+//!   not yet confirmed, and what waits to be sent). Power loss loses at most
 //!   the last second (the spool is fsynced every second while dirty).
 //! - `always` — every batch is written and fdatasync'ed before it counts as
 //!   accepted (group commit: batches arriving together share one sync).

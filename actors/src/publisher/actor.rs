@@ -22,10 +22,11 @@ use crate::metric_names;
 use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::settings::NatsSettings;
 
+use super::delivery::{DeliveryReport, Stall};
 use super::session::Session;
 use super::stream::Ours;
 use super::window::Unsent;
-use super::{PublishError, RetryPolicy};
+use super::{DeliveryWatch, PublishError, RetryPolicy};
 
 /// The Publisher actor.
 pub struct Publisher;
@@ -42,6 +43,9 @@ pub struct PublisherArgs {
     pub retry: RetryPolicy,
     /// The ConnectionMonitor's state: the client to publish through.
     pub connection: watch::Receiver<ConnectionState>,
+    /// Where the Publisher says whether batches are being confirmed (the
+    /// buffer and `/health` follow it; see [`DeliveryWatch`]).
+    pub delivery: DeliveryWatch,
 }
 
 /// What the Publisher reports, for `/health` and tests.
@@ -138,6 +142,8 @@ pub struct PublisherState {
     confirmed_at_last_failure: u64,
     last_error: Option<PublishError>,
     errors: BTreeMap<&'static str, u64>,
+    /// Whether batches are being confirmed; a stall once this state is gone.
+    delivery: DeliveryReport,
     /// Tells this actor about connection changes; ends with the state.
     _following: Following,
 }
@@ -154,6 +160,7 @@ impl Actor for Publisher {
     ) -> Result<PublisherState, ActorProcessingErr> {
         let following =
             Following::start(args.connection, myself, |e| Some(Internal::Link(e).msg()));
+        args.delivery.publisher_started(args.settings.ack_timeout);
         Ok(PublisherState {
             settings: Arc::new(args.settings),
             service_id: args.service_id.into(),
@@ -171,6 +178,7 @@ impl Actor for Publisher {
             confirmed_at_last_failure: 0,
             last_error: None,
             errors: BTreeMap::new(),
+            delivery: DeliveryReport(args.delivery),
             _following: following,
         })
     }
@@ -256,6 +264,7 @@ impl PublisherState {
         }
         self.next_id += 1;
         let id = self.next_id;
+        self.delivery.0.begin(id);
         let session = Session {
             client,
             settings: self.settings.clone(),
@@ -266,6 +275,7 @@ impl PublisherState {
             last_confirmed: self.last_confirmed.clone(),
             unsent: self.unsent.clone(),
             recovering_from: self.last_error.clone(),
+            delivery: self.delivery.0.for_session(id),
             subjects: Default::default(),
         };
         let me = myself.clone();
@@ -307,6 +317,9 @@ impl PublisherState {
         if error == PublishError::BufferGone {
             return Err(error.into());
         }
+        // Every session's end comes here: nothing is confirmed until the
+        // next session earns it.
+        self.delivery.0.ended(Stall::Failed(error.reason()));
         let confirmed = self.confirmed.load(Ordering::Relaxed);
         if confirmed > self.confirmed_at_last_failure {
             self.failures_in_a_row = 0;

@@ -54,6 +54,16 @@
 //!   followed by a task of its own that turns each change into an internal
 //!   message. A connection that goes down ends the session; a server
 //!   rejection ends it as a permission error.
+//! - Delivery has one source: the Publisher says in a [`DeliveryWatch`]
+//!   whether batches are being confirmed ([`Delivery::Confirming`]: the
+//!   running session had one confirmed, or opened its stream with nothing
+//!   waiting) or not ([`Delivery::Stalled`]: no session, a session that
+//!   has not earned it yet, one that ended, the oldest publish unanswered
+//!   for the fence's 1 s, no Publisher). The buffer follows it
+//!   (`persist = "disconnect"` writes through while stalled) and `/health`
+//!   reads it (`delivery: stalled` once a backlog has had nothing confirmed
+//!   for `ack_timeout`). The watch outlives every Publisher incarnation; a
+//!   Publisher that goes leaves it stalled (see `delivery`).
 //! - No global state: settings come in [`PublisherArgs`], so a `[nats]`
 //!   change is applied by stopping this actor and spawning a new one.
 //!
@@ -63,6 +73,7 @@
 //! # Files
 //! - [`actor`]: the Publisher itself (`PublisherArgs`, `PublisherMsg`,
 //!   `PublisherState`, `impl Actor`): sessions started, ended, backed off.
+//! - `delivery`: [`DeliveryWatch`], whether batches are being confirmed.
 //! - `session`: one publishing session, from a connect to its first failure.
 //! - `stream`: the stream, and what it already holds of ours.
 //! - `window`: the publishes in flight, the fence, acks taken in order.
@@ -70,6 +81,7 @@
 //! - `error`: [`PublishError`] and the [`RetryPolicy`] after one.
 
 pub mod actor;
+mod delivery;
 mod error;
 mod limit;
 mod session;
@@ -77,4 +89,5 @@ mod stream;
 mod window;
 
 pub use actor::{Publisher, PublisherArgs, PublisherMsg, PublisherStatus};
+pub use delivery::{Delivery, DeliveryState, DeliveryWatch, FollowingDelivery, Stall};
 pub use error::{PublishError, RetryPolicy};

@@ -6,6 +6,11 @@
 //! to the last confirmed `seq` after every burst of acks. The first failed
 //! ack ends the session: nothing more is sent on this connection. Core:
 //! publish a window, flush, ack.
+//!
+//! Delivery (`delivery`): the session reports `Confirming` on its first
+//! confirmation (or when it opened the stream with the buffer empty), and
+//! a stall as soon as the oldest publish in flight has waited the fence
+//! unanswered; the Publisher reports the stall when the session ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +29,7 @@ use ractor::rpc::CallResult;
 use ractor::ActorRef;
 use tracing::info;
 
+use super::delivery::SessionDelivery;
 use super::limit::Limit;
 use super::stream::{open_stream, Ours, Reader};
 use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, Unsent, FENCE};
@@ -49,6 +55,8 @@ pub(super) struct Session {
     pub(super) unsent: Arc<Unsent>,
     /// The failure before this session, to say once that delivery works again.
     pub(super) recovering_from: Option<PublishError>,
+    /// Where this session reports whether its batches are confirmed.
+    pub(super) delivery: SessionDelivery,
     /// Each device's subject, made once.
     pub(super) subjects: HashMap<std::sync::Arc<str>, Subject>,
 }
@@ -63,6 +71,14 @@ enum Sent {
 
 /// A parked `Take` that has not answered yet.
 type Take = BoxFuture<'static, Result<Vec<EncodedBatch>, PublishError>>;
+
+/// Sleeps until `at`; never returns without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
 
 fn take(buffer: ActorRef<BufferMsg>, max: usize) -> Take {
     Box::pin(async move {
@@ -126,6 +142,7 @@ impl Session {
         }
         metrics::counter!(metric_names::PUBLISHED_TOTAL).increment(1);
         self.confirmed.fetch_add(1, Ordering::Relaxed);
+        self.delivery.confirming();
         if let Some(before) = self.recovering_from.take() {
             info!(after = %before, "NATS confirms batches again");
         }
@@ -155,6 +172,10 @@ impl Session {
             Err(e) => return e,
         };
         let limit = Limit::learn(&self.client, Some(&stream));
+        if self.buffer_is_empty().await {
+            // Caught up: the stream answers and nothing waits.
+            self.delivery.confirming();
+        }
         // The oldest batches first; before any is sent, what the stream
         // already holds of them (their acks were lost with a connection).
         let first = match take(self.buffer.clone(), max).await {
@@ -216,6 +237,11 @@ impl Session {
             if parked.is_none() && ready.len() < 2 * max {
                 parked = Some(take(self.buffer.clone(), max));
             }
+            // While confirming: when the oldest publish will have waited
+            // the fence unanswered (then delivery is stalled, `delivery`).
+            let overdue = pending
+                .oldest_sent()
+                .filter(|_| self.delivery.is_confirming());
             tokio::select! {
                 biased;
                 Some(first) = pending.next(), if !pending.is_empty() => {
@@ -226,6 +252,11 @@ impl Session {
                         if let Err(e) = acks.flush() {
                             return e;
                         }
+                    }
+                }
+                () = sleep_until(overdue.map(|sent| sent + fence)), if overdue.is_some() => {
+                    if let Some(sent) = overdue {
+                        self.delivery.overdue(sent);
                     }
                 }
                 taken = async {
@@ -241,6 +272,14 @@ impl Session {
                     }
                 }
             }
+        }
+    }
+
+    /// Whether the buffer holds no batch at all (a Stats round trip).
+    async fn buffer_is_empty(&self) -> bool {
+        match self.buffer.call(BufferMsg::Stats, None).await {
+            Ok(CallResult::Success(s)) => s.memory_batches + s.pending + s.disk_batches == 0,
+            _ => false,
         }
     }
 

@@ -77,6 +77,11 @@ impl InFlight {
         next
     }
 
+    /// When the oldest publish in flight went out.
+    pub(super) fn oldest_sent(&self) -> Option<Instant> {
+        self.sent.front().copied()
+    }
+
     /// The oldest publish has waited longer than `fence`.
     pub(super) fn fenced(&self, fence: Duration) -> bool {
         self.sent.front().is_some_and(|t| t.elapsed() >= fence)

@@ -24,6 +24,7 @@ use crate::buffer::{BufferInlet, BufferMsg, SharedStore, StoreControl};
 use crate::metric_names;
 use crate::monitor::ConnectionWatch;
 use crate::poller::Links;
+use crate::publisher::DeliveryWatch;
 use crate::settings::Settings;
 
 /// The RootSupervisor.
@@ -39,6 +40,10 @@ pub struct RootSupervisorArgs {
     pub device_up: Vec<Arc<AtomicBool>>,
     /// Told once when the tree has shut down, and why.
     pub exit: tokio::sync::watch::Sender<Option<Exit>>,
+    /// Whether batches are being confirmed: written by each Publisher
+    /// incarnation, followed by the buffer; the service reads it too
+    /// (`/health`), so it makes the channel.
+    pub delivery: DeliveryWatch,
 }
 
 /// Messages of the RootSupervisor.
@@ -98,8 +103,11 @@ pub struct RootSupervisorState {
     /// Tells the inlet which BufferActor is current (`None`: restarting).
     pub(super) inlet_target: tokio::sync::watch::Sender<Option<ActorRef<BufferMsg>>>,
     /// The NATS connection state: written by each monitor incarnation,
-    /// followed by the buffer and the publisher; outlives all of them.
+    /// followed by the publisher; outlives all of them.
     pub(super) connection: ConnectionWatch,
+    /// Whether batches are being confirmed: lent to each Publisher
+    /// incarnation, followed by each BufferActor; outlives all of them.
+    pub(super) delivery: DeliveryWatch,
 }
 
 impl Actor for RootSupervisor {
@@ -128,6 +136,7 @@ impl Actor for RootSupervisor {
             waiting: HashSet::new(),
             stopping: false,
             connection: ConnectionWatch::new(),
+            delivery: args.delivery,
         })
     }
 

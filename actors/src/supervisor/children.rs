@@ -28,7 +28,7 @@ impl RootSupervisorState {
             Child::Buffer => {
                 let args = BufferArgs {
                     store: self.store.clone(),
-                    connection: self.connection.subscribe(),
+                    delivery: self.delivery.subscribe(),
                 };
                 let (r, _) = Actor::spawn_linked(None, BufferActor, args, sup).await?;
                 self.refs.buffer = Some(r.clone());
@@ -50,6 +50,7 @@ impl RootSupervisorState {
                     buffer,
                     retry,
                     connection: self.connection.subscribe(),
+                    delivery: self.delivery.clone(),
                 };
                 let (r, _) = Actor::spawn_linked(None, Publisher, args, sup).await?;
                 self.refs.publisher = Some(r.clone());

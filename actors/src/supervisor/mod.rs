@@ -4,8 +4,9 @@
 //! RootSupervisor
 //! ├── BufferActor        store (ring + spool) kept here, handed to each incarnation
 //! │                      (the root itself only requeues and closes: `StoreControl`);
-//! │                      follows the connection watch
-//! ├── Publisher          needs: buffer; follows the connection watch
+//! │                      follows the delivery watch
+//! ├── Publisher          needs: buffer; follows the connection watch, writes the
+//! │                      delivery watch (made by the service, lent to each incarnation)
 //! ├── ConnectionMonitor  needs nothing; writes the connection watch (made here
 //! │                      once, lent to each incarnation)
 //! └── DevicePoller × N   need nothing (links kept here, shared by devices on one
@@ -15,11 +16,14 @@
 //! A failed child is restarted after `backoff_min · 2^(n−1)` (capped at
 //! `backoff_max`), together with the children that hold a reference to it
 //! (they are stopped at once and come back with it): the buffer takes the
-//! publisher with it. Nobody holds a reference to the monitor: the buffer
-//! and the publisher read the connection state from the watch when they
-//! start, so their restarts cost no NATS reconnect; a monitor that stops or
-//! dies leaves the state down (the publisher's session ends as on a lost
-//! connection) until its successor connects. When a Publisher (or the
+//! publisher with it. Nobody holds a reference to the monitor: the
+//! publisher reads the connection state from the watch when it starts, so
+//! its restarts cost no NATS reconnect; a monitor that stops or dies leaves
+//! the state down (the publisher's session ends as on a lost connection)
+//! until its successor connects. The buffer follows the Publisher's
+//! delivery watch the same way: a Publisher that stops or dies leaves it
+//! stalled, so `persist = "disconnect"` writes through until a successor's
+//! batches are confirmed. When a Publisher (or the
 //! buffer) comes back, the in-flight batches are requeued first
 //! (`StoreControl`). More than `max_restarts` failures of one child within
 //! `within`: the tree shuts down cleanly (ring to disk) and reports exit

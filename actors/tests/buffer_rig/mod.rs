@@ -6,7 +6,7 @@ pub mod tmpfs;
 
 use bytesize::ByteSize;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, SharedStore, Store};
-use ingestor_actors::monitor::ConnectionWatch;
+use ingestor_actors::publisher::DeliveryWatch;
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
 use ractor::concurrency::JoinHandle;
@@ -59,12 +59,12 @@ pub fn seqs(batches: &[EncodedBatch]) -> Vec<u64> {
     batches.iter().map(|b| b.seq).collect()
 }
 
-/// A BufferActor on `store` with no NATS (its connection watch stays
-/// down), and the handle that ends with it.
+/// A BufferActor on `store` with no NATS (its delivery watch stays
+/// stalled), and the handle that ends with it.
 pub async fn spawn_buffer(store: SharedStore) -> (ActorRef<BufferMsg>, JoinHandle<()>) {
     let args = BufferArgs {
         store,
-        connection: ConnectionWatch::never_connected(),
+        delivery: DeliveryWatch::never_delivering(),
     };
     Actor::spawn(None, BufferActor, args)
         .await

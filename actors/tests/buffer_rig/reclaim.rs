@@ -35,7 +35,7 @@ pub fn limit(peak: u64) -> u64 {
 /// allocated size seen.
 pub fn fill(data_dir: &Path, n: u64) -> u64 {
     let mut store = open(data_dir, settings(1_000, PersistMode::Disconnect));
-    store.set_connected(false).unwrap();
+    store.set_deliverable(false).unwrap();
     let mut peak = 0;
     for i in 1..=n {
         store.push(wide(i)).unwrap();

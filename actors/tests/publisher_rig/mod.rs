@@ -19,7 +19,7 @@ use ingestor_actors::monitor::{
     ConnectionWatch,
 };
 use ingestor_actors::publisher::{
-    Publisher, PublisherArgs, PublisherMsg, PublisherStatus, RetryPolicy,
+    DeliveryWatch, Publisher, PublisherArgs, PublisherMsg, PublisherStatus, RetryPolicy,
 };
 use ingestor_actors::settings::{BufferSettings, NatsSettings};
 use ingestor_actors::{Batch, Value};
@@ -27,7 +27,7 @@ use ractor::{Actor, ActorRef};
 use tokio::task::JoinHandle;
 
 #[allow(unused_imports)]
-pub use nats_server::{free_port, NatsServer};
+pub use nats_server::{cluster, free_port, users, NatsServer};
 #[allow(unused_imports)]
 pub use stream::*;
 
@@ -75,10 +75,11 @@ where
 }
 
 /// A ConnectionMonitor and a Publisher on `buffer`, the monitor writing
-/// `connection`.
+/// `connection`, the Publisher `delivery`.
 pub async fn start_nats_side(
     buffer: &ActorRef<BufferMsg>,
     connection: &ConnectionWatch,
+    delivery: &DeliveryWatch,
     settings: NatsSettings,
 ) -> (ActorRef<ConnectionMonitorMsg>, ActorRef<PublisherMsg>) {
     let (publisher, _) = Actor::spawn(
@@ -90,6 +91,7 @@ pub async fn start_nats_side(
             buffer: buffer.clone(),
             retry: test_retry(),
             connection: connection.subscribe(),
+            delivery: delivery.clone(),
         },
     )
     .await
@@ -116,6 +118,8 @@ pub struct Pipeline {
     pub publisher: ActorRef<PublisherMsg>,
     /// The connection state, as the supervisor keeps it across restarts.
     pub connection: ConnectionWatch,
+    /// The delivery state, as the service keeps it across restarts.
+    pub delivery: DeliveryWatch,
     /// The spool's directory (a real fjall spool).
     pub data_dir: tempfile::TempDir,
 }
@@ -130,22 +134,24 @@ impl Pipeline {
         let data_dir = tempfile::tempdir().unwrap();
         let store = Store::open(data_dir.path(), buffer).unwrap().0;
         let connection = ConnectionWatch::new();
+        let delivery = DeliveryWatch::new(settings.ack_timeout);
         let (buffer, _) = Actor::spawn(
             None,
             BufferActor,
             BufferArgs {
                 store: store.shared(),
-                connection: connection.subscribe(),
+                delivery: delivery.subscribe(),
             },
         )
         .await
         .unwrap();
-        let (monitor, publisher) = start_nats_side(&buffer, &connection, settings).await;
+        let (monitor, publisher) = start_nats_side(&buffer, &connection, &delivery, settings).await;
         Pipeline {
             buffer,
             monitor,
             publisher,
             connection,
+            delivery,
             data_dir,
         }
     }
@@ -154,7 +160,8 @@ impl Pipeline {
     /// of the service with a fixed config does.
     pub async fn restart_nats_side(&mut self, settings: NatsSettings) {
         self.stop_nats_side().await;
-        let (monitor, publisher) = start_nats_side(&self.buffer, &self.connection, settings).await;
+        let (monitor, publisher) =
+            start_nats_side(&self.buffer, &self.connection, &self.delivery, settings).await;
         self.monitor = monitor;
         self.publisher = publisher;
     }

@@ -156,6 +156,48 @@ impl NatsServer {
     }
 }
 
+/// Three JetStream servers forming one cluster (routes on loopback),
+/// named `n1`..`n3`, all started; a cluster needs a few seconds more to
+/// elect its meta leader (see `create_r3_stream`).
+pub fn cluster() -> Vec<NatsServer> {
+    let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut nodes: Vec<NatsServer> = (0..3)
+        .map(|i| {
+            let routes: Vec<String> = (0..3)
+                .filter(|j| *j != i)
+                .map(|j| format!("\"nats-route://127.0.0.1:{}\"", route_ports[j]))
+                .collect();
+            let extra = format!(
+                "cluster {{ name: ingest-test, listen: \"127.0.0.1:{}\", routes: [{}] }}",
+                route_ports[i],
+                routes.join(", ")
+            );
+            NatsServer::prepare(&format!("n{}", i + 1), client_ports[i], &extra)
+        })
+        .collect();
+    for node in &mut nodes {
+        node.launch();
+    }
+    nodes
+}
+
+/// An `authorization` block with two users, both with password `pw`:
+/// `ingest`, who may publish only on `ingest_publish` (a list of quoted
+/// subjects) and subscribe to `_INBOX.>`, and `reader`, who may do anything.
+pub fn users(ingest_publish: &str) -> String {
+    format!(
+        r#"authorization {{
+  users = [
+    {{ user: ingest, password: "pw", permissions: {{
+        publish: {{ allow: [{ingest_publish}] }},
+        subscribe: {{ allow: ["_INBOX.>"] }} }} }},
+    {{ user: reader, password: "pw" }}
+  ]
+}}"#
+    )
+}
+
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();

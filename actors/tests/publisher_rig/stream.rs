@@ -9,6 +9,26 @@ use ingestor_actors::settings::NatsSettings;
 
 use super::{reader, SERVICE};
 
+/// Creates stream `name` on `telemetry.>` with three replicas, retrying
+/// while a fresh cluster elects its meta leader.
+pub async fn create_r3_stream(client: &async_nats::Client, name: &str) -> jetstream::Context {
+    let js = jetstream::new(client.clone());
+    let config = jetstream::stream::Config {
+        name: name.into(),
+        subjects: vec!["telemetry.>".into()],
+        num_replicas: 3,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    };
+    for _ in 0..60 {
+        if js.create_stream(config.clone()).await.is_ok() {
+            return js;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("R3 stream {name} not created within 30 s");
+}
+
 /// Messages in the stream (0 when it does not exist yet).
 pub async fn stream_count(client: &async_nats::Client, stream: &str) -> u64 {
     let js = jetstream::new(client.clone());

@@ -72,7 +72,8 @@ pub struct Store {
     in_flight_disk: VecDeque<(u64, u32)>,
     /// Newest seq written to disk (0: none).
     disk_newest: u64,
-    connected: bool,
+    /// The Publisher says batches are being confirmed (`set_deliverable`).
+    deliverable: bool,
     dirty: bool,
     closed: bool,
     deletes_since_compact: u64,
@@ -132,7 +133,7 @@ impl Store {
             acked,
             in_flight_disk: VecDeque::new(),
             disk_newest,
-            connected: false,
+            deliverable: false,
             dirty: false,
             closed: false,
             deletes_since_compact: 0,
@@ -164,7 +165,7 @@ impl Store {
         }
         match self.settings.persist {
             PersistMode::Always => true,
-            PersistMode::Disconnect => !self.connected,
+            PersistMode::Disconnect => !self.deliverable,
             PersistMode::Overflow => false,
         }
     }
@@ -236,11 +237,12 @@ impl Store {
         self.in_flight_disk.clear();
     }
 
-    /// NATS went up or down; in `persist = "disconnect"` going down moves the
-    /// ring to disk.
-    pub fn set_connected(&mut self, up: bool) -> Result<(), SpoolError> {
+    /// Batches are being confirmed (`true`) or not, as the Publisher says;
+    /// in `persist = "disconnect"` a stall moves the ring to disk at once
+    /// and writes every later batch through until confirmations flow.
+    pub fn set_deliverable(&mut self, confirming: bool) -> Result<(), SpoolError> {
         let was = self.writes_through();
-        self.connected = up;
+        self.deliverable = confirming;
         if was && !self.writes_through() {
             self.commit()?;
         }
