@@ -108,3 +108,50 @@ async fn acks_the_spool_did_not_keep_are_found_in_the_stream_not_resent() {
     );
     scenario.teardown();
 }
+
+/// The same after a restart of the whole process (a crash: the store is
+/// never closed), with the acks of the first run not on disk: the new run
+/// hands out everything again, and its first read-back, knowing no PubAck,
+/// finds all of it in the stream, to the stream's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_acks_that_never_reached_disk_sends_nothing_again() {
+    let scenario = fail::FailScenario::setup();
+    let server = NatsServer::start();
+    let direct = nats_settings(&[server.url()], "RESTART");
+    create_stream(&direct, "RESTART", Duration::from_secs(1), -1).await;
+    let buffer = BufferSettings {
+        persist: PersistMode::Always,
+        ..BufferSettings::default()
+    };
+    let proxy = Proxy::start(&server.url()).await;
+    let settings = nats_settings(&[proxy.url()], "RESTART");
+    // Every batch on disk before the first is published.
+    proxy.refuse(true);
+    let first = Pipeline::start_with_buffer(settings.clone(), buffer.clone()).await;
+    first.push(150).await;
+    fail::cfg("spool::delete", "return(io)").unwrap();
+    proxy.refuse(false);
+    wait_until(Duration::from_secs(30), "all 150 confirmed", || async {
+        first.publisher_status().await.published == 150
+    })
+    .await;
+    // The crash: everything stops, the store is dropped, never closed.
+    first.stop_nats_side().await;
+    first.buffer.stop_and_wait(None, None).await.unwrap();
+    let data_dir = first.data_dir;
+    fail::remove("spool::delete");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let second = Pipeline::start_in(data_dir, settings, buffer).await;
+    second.push(10).await;
+    second.wait_drained(Duration::from_secs(30)).await;
+    let seqs = read_seqs(&reader(&direct).await, "RESTART").await;
+    assert_eq!(&seqs[..150], &all_seqs(150)[..], "the first run's, once");
+    assert_eq!(seqs.len(), 160, "nothing sent twice: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "ascending (the new run's seqs continue past the crash)"
+    );
+    assert_eq!(second.publisher_status().await.found_stored, 150);
+    scenario.teardown();
+}

@@ -131,7 +131,15 @@ impl Pipeline {
     }
 
     pub async fn start_with_buffer(settings: NatsSettings, buffer: BufferSettings) -> Self {
-        let data_dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), settings, buffer).await
+    }
+
+    /// On the spool in `data_dir` (a restart on what an earlier run left).
+    pub async fn start_in(
+        data_dir: tempfile::TempDir,
+        settings: NatsSettings,
+        buffer: BufferSettings,
+    ) -> Self {
         let store = Store::open(data_dir.path(), buffer).unwrap().0;
         let connection = ConnectionWatch::new();
         let delivery = DeliveryWatch::new(settings.ack_timeout);
