@@ -68,6 +68,10 @@ async fn buffer_killed_mid_commit_stores_each_poll_once_under_its_first_seq() {
     );
     assert_eq!(once, (1..=n).collect::<Vec<_>>(), "every poll is there");
     assert_eq!(polls, once, "in the order polled");
-    assert_eq!(seqs(&got), (1..=n).collect::<Vec<_>>(), "one seq per poll, no gap");
+    assert_eq!(
+        seqs(&got),
+        (1..=n).collect::<Vec<_>>(),
+        "one seq per poll, no gap"
+    );
     assert_eq!(stats.next_seq, n + 1);
 }

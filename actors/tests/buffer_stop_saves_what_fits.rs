@@ -32,10 +32,18 @@ fn stop_over_disk_max_saves_the_oldest_that_fit_and_counts_the_rest() {
     );
     drop(store);
 
-    let (mut store, report) = Store::open(dir.path(), settings(RING as usize, PersistMode::Overflow))
-        .expect("reopen after the stop");
-    assert_eq!(report.skipped, None, "a stop that saved what fit is a clean stop");
-    assert_eq!(report.next_seq, RING + 1, "seq continues after the clean stop");
+    let (mut store, report) =
+        Store::open(dir.path(), settings(RING as usize, PersistMode::Overflow))
+            .expect("reopen after the stop");
+    assert_eq!(
+        report.skipped, None,
+        "a stop that saved what fit is a clean stop"
+    );
+    assert_eq!(
+        report.next_seq,
+        RING + 1,
+        "seq continues after the clean stop"
+    );
     let kept = take_all(&mut store, 100);
     let kept_n = RING - unsaved;
     assert_eq!(

@@ -61,10 +61,14 @@ fn full_disk_across_a_reservation_boundary_keeps_the_newest_and_never_reuses_a_s
             _ => 0,
         })
         .sum();
-    assert_eq!(counted, PUSHES - RING as u64, "every drop counted by its policy");
+    assert_eq!(
+        counted,
+        PUSHES - RING as u64,
+        "every drop counted by its policy"
+    );
 
-    let (_store, report) = Store::open(&data, settings(RING, PersistMode::Overflow))
-        .expect("a full disk still opens");
+    let (_store, report) =
+        Store::open(&data, settings(RING, PersistMode::Overflow)).expect("a full disk still opens");
     assert!(
         report.next_seq > PUSHES,
         "after the crash seq continues past every seq handed out, got {}",

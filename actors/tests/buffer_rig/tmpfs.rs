@@ -28,7 +28,9 @@ impl Tmpfs {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI must be able to mount a tmpfs (run as root)"
         );
-        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?); this storage-fault test needs one");
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (not root?); this storage-fault test needs one"
+        );
         None
     }
 

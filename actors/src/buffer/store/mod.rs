@@ -200,8 +200,7 @@ impl Store {
     /// still covered (then the tick's retry is waited for).
     fn reserve_due(&self, seq: u64) -> bool {
         let reserved = self.spool.reserved();
-        seq.saturating_add(RESERVE_BLOCK / 2) > reserved
-            && (seq > reserved || !self.reserve_failed)
+        seq.saturating_add(RESERVE_BLOCK / 2) > reserved && (seq > reserved || !self.reserve_failed)
     }
 
     /// Reserves the next block while half of the current one is still
