@@ -216,11 +216,11 @@ impl Actor for CollectingBuffer {
         tx: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         // The inlet sends chunks and waits for an answer per chunk.
-        if let BufferMsg::PushMany(batches, reply) = msg {
+        if let BufferMsg::PushTicketed { batches, reply, .. } = msg {
             if let Some(port) = reply {
-                let _ = port.send(batches.iter().map(|b| Ok(b.seq)).collect());
+                let _ = port.send(batches.iter().map(|(_, b)| Ok(b.seq)).collect());
             }
-            for batch in batches {
+            for (_, batch) in batches {
                 let _ = tx.send(batch.decode().expect("the poller's payload reads back"));
             }
         }

@@ -277,7 +277,13 @@ fn transport_error(target: &Target, e: &std::io::Error, first: bool) -> LinkErro
     };
     let reason = match failure_reason(e, tls) {
         Some(reason) => reason,
-        None if first && e.kind() == std::io::ErrorKind::UnexpectedEof => {
+        // A close, or a reset when the device's close raced our request.
+        None if first
+            && matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
             closed_after_handshake(tls)
         }
         None => return LinkError::Transport(e.to_string()),
