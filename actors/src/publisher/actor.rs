@@ -250,7 +250,6 @@ impl PublisherState {
         }
         self.next_id += 1;
         let id = self.next_id;
-        self.delivery.0.begin(id);
         let session = Session {
             client,
             settings: self.settings.clone(),
@@ -260,7 +259,7 @@ impl PublisherState {
             found_stored: self.found_stored.clone(),
             stream_seq: self.stream_seq.clone(),
             recovering_from: self.last_error.clone(),
-            delivery: self.delivery.0.for_session(id),
+            delivery: self.delivery.0.begin(),
             subjects: Default::default(),
         };
         let me = myself.clone();
