@@ -264,7 +264,6 @@ impl PublisherState {
         }
         self.next_id += 1;
         let id = self.next_id;
-        self.delivery.0.begin(id);
         let session = Session {
             client,
             settings: self.settings.clone(),
@@ -275,7 +274,7 @@ impl PublisherState {
             last_confirmed: self.last_confirmed.clone(),
             unsent: self.unsent.clone(),
             recovering_from: self.last_error.clone(),
-            delivery: self.delivery.0.for_session(id),
+            delivery: self.delivery.0.begin(),
             subjects: Default::default(),
         };
         let me = myself.clone();

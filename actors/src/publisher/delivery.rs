@@ -25,7 +25,8 @@
 //! - A stall keeps the `since` of its start: retries do not move it, only
 //!   a confirmation ends the stall. `since` is when the oldest unanswered
 //!   publish went out (overdue), or when confirming stopped otherwise.
-//! - Each session writes under its number; once the Publisher has ended a
+//! - Each session writes under a number the watch hands out (never reused,
+//!   also across Publisher incarnations); once the Publisher has ended a
 //!   session (or begun another), that session's writes are ignored, so an
 //!   aborted session finishing a poll cannot report `Confirming` late.
 //! - Listeners are woken only when [`DeliveryState::is_confirming`] changes;
@@ -54,7 +55,8 @@ pub enum Delivery {
 /// Why batches are not being confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stall {
-    /// No Publisher runs (not started yet, stopped, or died).
+    /// No Publisher runs (not started yet, stopped, or died), or it has
+    /// not begun a session yet.
     NoPublisher,
     /// A session began and has had nothing confirmed yet.
     Unconfirmed,
@@ -71,6 +73,9 @@ pub struct DeliveryState {
     delivery: Delivery,
     /// The session whose writes count (0: none).
     session: u64,
+    /// Sessions begun on this channel, over every Publisher incarnation:
+    /// numbers are never reused.
+    sessions: u64,
     /// The writing Publisher's `ack_timeout`: how long nothing may be
     /// confirmed while batches wait before `/health` says `stalled`.
     ack_timeout: Duration,
@@ -127,6 +132,7 @@ impl DeliveryWatch {
                 why: Stall::NoPublisher,
             },
             session: 0,
+            sessions: 0,
             ack_timeout,
         }))
     }
@@ -152,30 +158,30 @@ impl DeliveryWatch {
         });
     }
 
-    /// Session `session` begins: stalled until it earns `Confirming`.
-    pub(super) fn begin(&self, session: u64) {
+    /// A session begins: stalled until it earns `Confirming`. Returns the
+    /// handle it writes through, under a number of its own.
+    pub(super) fn begin(&self) -> SessionDelivery {
+        let mut session = 0;
         self.0.send_if_modified(|s| {
-            s.session = session;
+            s.sessions += 1;
+            s.session = s.sessions;
+            session = s.session;
             s.stall(Stall::Unconfirmed, Instant::now())
         });
-    }
-
-    /// The session ended (or was ended) with `why`; later writes of any
-    /// session that is not begun anew are ignored.
-    pub(super) fn ended(&self, why: Stall) {
-        self.0.send_if_modified(|s| {
-            s.session = 0;
-            s.stall(why, Instant::now())
-        });
-    }
-
-    /// The handle a session writes through.
-    pub(super) fn for_session(&self, session: u64) -> SessionDelivery {
         SessionDelivery {
             watch: self.clone(),
             session,
             confirming: false,
         }
+    }
+
+    /// The session ended (or was ended) with `why`: no session's writes
+    /// count until the next one begins.
+    pub(super) fn ended(&self, why: Stall) {
+        self.0.send_if_modified(|s| {
+            s.session = 0;
+            s.stall(why, Instant::now())
+        });
     }
 }
 
@@ -205,15 +211,17 @@ impl SessionDelivery {
         if self.confirming {
             return;
         }
-        self.confirming = true;
         let session = self.session;
+        let mut current = false;
         self.watch.0.send_if_modified(|s| {
-            if s.session != session || s.is_confirming() {
+            current = s.session == session;
+            if !current || s.is_confirming() {
                 return false;
             }
             s.delivery = Delivery::Confirming;
             true
         });
+        self.confirming = current;
     }
 
     /// Whether the last report was `Confirming` (the overdue timer runs).
@@ -279,7 +287,7 @@ mod tests {
         let mut rx = watch.subscribe();
         rx.borrow_and_update();
         watch.publisher_started(Duration::from_millis(50));
-        watch.begin(1);
+        let mut one = watch.begin();
         assert!(
             !rx.has_changed().unwrap(),
             "stalled to stalled wakes nobody"
@@ -287,32 +295,25 @@ mod tests {
         let Delivery::Stalled { since: start, .. } = state(&watch).delivery() else {
             panic!("a new session is not confirming");
         };
-        let mut one = watch.for_session(1);
         one.confirming();
         assert!(rx.has_changed().unwrap());
         assert!(rx.borrow_and_update().is_confirming());
 
         let sent = Instant::now();
         one.overdue(sent);
-        assert_eq!(
-            state(&watch).delivery(),
-            Delivery::Stalled {
-                since: sent,
-                why: Stall::Overdue
-            }
-        );
+        let overdue = Delivery::Stalled {
+            since: sent,
+            why: Stall::Overdue,
+        };
+        assert_eq!(state(&watch).delivery(), overdue);
         watch.ended(Stall::Failed("timeout"));
-        // An ended session cannot report confirmations any more.
-        let mut late = watch.for_session(1);
-        late.confirming();
-        assert_eq!(
-            state(&watch).delivery(),
-            Delivery::Stalled {
-                since: sent,
-                why: Stall::Failed("timeout")
-            }
-        );
-        watch.begin(2);
+        // An ended session cannot report confirmations any more, also not
+        // once a new Publisher has started (numbers are never reused).
+        watch.publisher_started(Duration::from_millis(50));
+        one.confirming();
+        assert!(!state(&watch).is_confirming());
+        let _two = watch.begin();
+        one.confirming();
         let Delivery::Stalled { since, .. } = state(&watch).delivery() else {
             panic!("still stalled");
         };
@@ -327,8 +328,7 @@ mod tests {
         watch.publisher_started(Duration::ZERO);
         assert!(state(&watch).is_stalled_with(5));
         assert!(!state(&watch).is_stalled_with(0), "nothing waits");
-        watch.begin(1);
-        watch.for_session(1).confirming();
+        watch.begin().confirming();
         assert!(!state(&watch).is_stalled_with(5));
     }
 
@@ -336,8 +336,7 @@ mod tests {
     fn a_dropped_report_leaves_a_stall() {
         let watch = DeliveryWatch::new(Duration::from_secs(5));
         let report = DeliveryReport(watch.clone());
-        report.0.begin(1);
-        watch.for_session(1).confirming();
+        report.0.begin().confirming();
         assert!(state(&watch).is_confirming());
         drop(report);
         assert!(matches!(
