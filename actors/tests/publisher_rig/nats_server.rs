@@ -160,8 +160,15 @@ impl NatsServer {
 /// named `n1`..`n3`, all started; a cluster needs a few seconds more to
 /// elect its meta leader (see `create_r3_stream`).
 pub fn cluster() -> Vec<NatsServer> {
-    let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    // Six distinct ports: two picks of a free port may return the same one.
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < 6 {
+        let p = free_port();
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    let (client_ports, route_ports) = (ports[..3].to_vec(), ports[3..].to_vec());
     let mut nodes: Vec<NatsServer> = (0..3)
         .map(|i| {
             let routes: Vec<String> = (0..3)
