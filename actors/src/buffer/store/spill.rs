@@ -81,22 +81,31 @@ impl Store {
     /// Moves the `n` oldest ring batches to disk in one write, counted as
     /// spilled; they leave the ring only once written.
     pub(super) fn spill_oldest(&mut self, n: usize) {
+        if let Err(e) = self.write_oldest(n, true) {
+            self.enter_degraded(&e);
+        }
+    }
+
+    /// Writes the `n` oldest ring batches in one write (only while the
+    /// spool is `Ok` when `checked`; the stop's save writes whatever the
+    /// state); on success they leave the ring, counted as spilled.
+    fn write_oldest(&mut self, n: usize, checked: bool) -> Result<(), SpoolError> {
         let n = n.min(self.ring.len());
         if n == 0 {
-            return;
+            return Ok(());
         }
         let records: Vec<(u64, Vec<u8>)> = self
             .ring
             .range(..n)
             .map(|b| (b.seq, record::encode(b)))
             .collect();
-        match self.write_records(records, false) {
-            Ok(()) => {
-                self.ring.drain(..n);
-                counter!(metric_names::BUFFER_SPILLED_TOTAL).increment(n as u64);
-            }
-            Err(e) => self.enter_degraded(&e),
+        match checked {
+            true => self.write_records(records, false)?,
+            false => self.write_within_caps(records, false)?,
         }
+        self.ring.drain(..n);
+        counter!(metric_names::BUFFER_SPILLED_TOTAL).increment(n as u64);
+        Ok(())
     }
 
     /// Appends records (all newer than the disk's, older than the ring's)
@@ -154,27 +163,17 @@ impl Store {
     pub(super) fn save_ring_what_fits(&mut self) {
         let mut chunk = self.ring.len();
         while !self.ring.is_empty() && chunk > 0 {
-            let n = chunk.min(self.ring.len());
-            let records: Vec<(u64, Vec<u8>)> = self
-                .ring
-                .range(..n)
-                .map(|b| (b.seq, record::encode(b)))
-                .collect();
-            match self.write_within_caps(records, false) {
-                Ok(()) => {
-                    self.ring.drain(..n);
-                    counter!(metric_names::BUFFER_SPILLED_TOTAL).increment(n as u64);
-                }
+            match self.write_oldest(chunk, false) {
+                Ok(()) => {}
                 Err(e) if e.is_full() || e.is_poisoned() => {
                     self.enter_degraded(&e);
                     chunk /= 2;
                     if chunk > 0 && (e.is_poisoned() || !matches!(e, SpoolError::Full(_))) {
                         // fjall may have poisoned itself on ENOSPC.
                         self.wait_for_compaction();
-                        if self.spool.reopen().is_err() || self.rewrite_unsynced().is_err() {
+                        if self.reopen_after_failure().is_err() {
                             return;
                         }
-                        self.needs_reopen = false;
                     }
                 }
                 Err(e) => {
@@ -262,21 +261,11 @@ impl Store {
                 return;
             }
             self.wait_for_compaction();
-            if let Err(e) = self.spool.reopen() {
+            if let Err(e) = self.reopen_after_failure() {
                 tracing::debug!(error = %e, "reopening the spool failed; retried in a second");
                 return;
             }
             tracing::info!("spool reopened after a storage failure");
-            if let Err(e) = self.rewrite_unsynced() {
-                tracing::warn!(error = %e, "writing the records of the failed sync again failed; retried in a second");
-                return;
-            }
-            self.needs_reopen = false;
-            // What fjall had accepted is there again (its journal replayed);
-            // cursors and in-flight records are unchanged.
-            if let Ok(Some(newest)) = self.spool.newest_seq() {
-                self.disk_newest = self.disk_newest.max(newest);
-            }
         }
         if !self.space.has_room_again(&self.settings) {
             return;
@@ -296,6 +285,23 @@ impl Store {
             );
         }
         self.publish_gauges();
+    }
+
+    /// Reopens a poisoned or closed database, writes again what a failed
+    /// sync held (`unsynced`), and takes the newest record on disk from
+    /// it: what fjall had accepted is there again (its journal replayed);
+    /// cursors and in-flight records are unchanged. The caller has made
+    /// sure no compaction thread holds the database.
+    fn reopen_after_failure(&mut self) -> Result<(), SpoolError> {
+        self.spool.reopen()?;
+        self.rewrite_unsynced().inspect_err(|e| {
+            tracing::warn!(error = %e, "writing the records of the failed sync again failed; retried in a second");
+        })?;
+        self.needs_reopen = false;
+        if let Ok(Some(newest)) = self.spool.newest_seq() {
+            self.disk_newest = self.disk_newest.max(newest);
+        }
+        Ok(())
     }
 
     /// Whether the spool takes writes (`Ok`), is full, or failed.
