@@ -75,12 +75,14 @@
 //!   `PublisherState`, `impl Actor`): sessions started, ended, backed off.
 //! - `delivery`: [`DeliveryWatch`], whether batches are being confirmed.
 //! - `session`: one publishing session, from a connect to its first failure.
+//! - `core_mode`: the session's loop in `mode = "core"` (publish, flush, ack).
 //! - `stream`: the stream, and what it already holds of ours.
 //! - `window`: the publishes in flight, the fence, acks taken in order.
 //! - `limit`: what NATS takes, and which batches are over it.
 //! - `error`: [`PublishError`] and the [`RetryPolicy`] after one.
 
 pub mod actor;
+mod core_mode;
 mod delivery;
 mod error;
 mod limit;

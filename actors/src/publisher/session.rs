@@ -4,8 +4,8 @@
 //! already holds (see [`super::stream`]); then up to `max_in_flight`
 //! publishes pipelined, PubAcks taken in publish order, the buffer acked up
 //! to the last confirmed `seq` after every burst of acks. The first failed
-//! ack ends the session: nothing more is sent on this connection. Core:
-//! publish a window, flush, ack.
+//! ack ends the session: nothing more is sent on this connection. Core
+//! (`core_mode`): publish a window, flush, ack.
 //!
 //! Delivery (`delivery`): the session reports `Confirming` on its first
 //! confirmation (or when it opened the stream with the buffer empty), and
@@ -70,7 +70,7 @@ enum Sent {
 }
 
 /// A parked `Take` that has not answered yet.
-type Take = BoxFuture<'static, Result<Vec<EncodedBatch>, PublishError>>;
+pub(super) type Take = BoxFuture<'static, Result<Vec<EncodedBatch>, PublishError>>;
 
 /// Sleeps until `at`; never returns without one.
 async fn sleep_until(at: Option<Instant>) {
@@ -80,7 +80,7 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-fn take(buffer: ActorRef<BufferMsg>, max: usize) -> Take {
+pub(super) fn take(buffer: ActorRef<BufferMsg>, max: usize) -> Take {
     Box::pin(async move {
         match buffer
             .call(|reply| BufferMsg::Take { max, reply }, None)
@@ -101,7 +101,7 @@ impl Session {
         }
     }
 
-    fn subject(&mut self, batch: &EncodedBatch) -> Subject {
+    pub(super) fn subject(&mut self, batch: &EncodedBatch) -> Subject {
         if let Some(subject) = self.subjects.get(batch.device()) {
             return subject.clone();
         }
@@ -116,22 +116,22 @@ impl Session {
         subject
     }
 
-    fn headers(&self, batch: &EncodedBatch) -> HeaderMap {
+    pub(super) fn headers(&self, batch: &EncodedBatch) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", batch.msg_id(&self.service_id).as_str());
         headers.insert("Ingestor-Seq", itoa::Buffer::new().format(batch.seq));
         headers
     }
 
-    fn connected(&self) -> bool {
+    pub(super) fn connected(&self) -> bool {
         self.client.connection_state() == State::Connected
     }
 
-    fn max_in_flight(&self) -> usize {
+    pub(super) fn max_in_flight(&self) -> usize {
         self.settings.max_in_flight.max(1)
     }
 
-    fn confirmed_one(&mut self, sent: Option<Instant>) {
+    pub(super) fn confirmed_one(&mut self, sent: Option<Instant>) {
         match sent {
             Some(sent) => {
                 metrics::histogram!(metric_names::PUBLISH_ACK).record(sent.elapsed().as_secs_f64())
@@ -358,81 +358,6 @@ impl Session {
                     Ok(Sent::TooBig(limit.over_max_payload(size)))
                 }
                 PublishErrorKind::TimedOut => Err(PublishError::AckTimeout { seq }),
-                _ => Err(PublishError::Client(e.to_string())),
-            },
-        }
-    }
-
-    async fn run_core(&mut self) -> PublishError {
-        let max = self.max_in_flight();
-        let limit = Limit::learn(&self.client, None);
-        loop {
-            let batches = match take(self.buffer.clone(), max).await {
-                Ok(batches) => batches,
-                Err(e) => return e,
-            };
-            let Some(last) = batches.last().map(|b| b.seq) else {
-                continue;
-            };
-            let sent = Instant::now();
-            let mut count = 0;
-            for batch in batches {
-                let seq = batch.seq;
-                match self.publish_core(batch, &limit).await {
-                    Ok(None) => count += 1,
-                    // Before the window's Ack, so the Ack does not take it along.
-                    Ok(Some(reason)) => {
-                        if self
-                            .buffer
-                            .cast(BufferMsg::SetAside { seq, reason })
-                            .is_err()
-                        {
-                            return PublishError::BufferGone;
-                        }
-                    }
-                    Err(e) => return e,
-                }
-            }
-            match tokio::time::timeout(self.settings.ack_timeout, self.client.flush()).await {
-                Ok(Ok(())) if self.connected() => {}
-                Ok(Ok(())) => return PublishError::Disconnected,
-                Ok(Err(e)) => return PublishError::Client(e.to_string()),
-                Err(_) => return PublishError::AckTimeout { seq: last },
-            }
-            for _ in 0..count {
-                self.confirmed_one(Some(sent));
-            }
-            if self.buffer.cast(BufferMsg::Ack(last)).is_err() {
-                return PublishError::BufferGone;
-            }
-        }
-    }
-
-    /// Publishes one batch; `Some`: over what the server takes, not sent.
-    async fn publish_core(
-        &mut self,
-        batch: EncodedBatch,
-        limit: &Limit,
-    ) -> Result<Option<SetAsideReason>, PublishError> {
-        if !self.connected() {
-            return Err(PublishError::Disconnected);
-        }
-        let payload = batch.payload();
-        let size = payload.len();
-        if let Some(reason) = limit.refuses(size) {
-            return Ok(Some(reason));
-        }
-        let subject = self.subject(&batch);
-        match self
-            .client
-            .publish_with_headers(subject, self.headers(&batch), payload)
-            .await
-        {
-            Ok(()) => Ok(None),
-            Err(e) => match e.kind() {
-                async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
-                    Ok(Some(limit.over_max_payload(size)))
-                }
                 _ => Err(PublishError::Client(e.to_string())),
             },
         }

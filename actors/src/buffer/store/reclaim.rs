@@ -94,9 +94,7 @@ impl Store {
             return;
         }
         if self.closed || self.state != SpoolState::Ok || self.spool.live_count() > 0 {
-            self.reclaim_due = false;
-            self.flushing_since = None;
-            return;
+            return self.call_off_reclaim();
         }
         let first = self.flushing_since.is_none();
         let since = *self.flushing_since.get_or_insert_with(Instant::now);
@@ -108,19 +106,14 @@ impl Store {
                     waited_s = since.elapsed().as_secs(),
                     "the drained spool's flushes did not finish; its space is given back after the next drain"
                 );
-                self.reclaim_due = false;
-                self.flushing_since = None;
-                return;
+                return self.call_off_reclaim();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "giving the drained spool's space back failed; tried again after the next drain");
-                self.reclaim_due = false;
-                self.flushing_since = None;
-                return;
+                return self.call_off_reclaim();
             }
         }
-        self.reclaim_due = false;
-        self.flushing_since = None;
+        self.call_off_reclaim();
         let before = self.space.allocated();
         let started = Instant::now();
         let result = self.spool.reclaim_finish();
@@ -138,5 +131,11 @@ impl Store {
             }
             Err(e) => self.enter_degraded(&e),
         }
+    }
+
+    /// The reclaim is over (done, or called off until the next drain).
+    fn call_off_reclaim(&mut self) {
+        self.reclaim_due = false;
+        self.flushing_since = None;
     }
 }
