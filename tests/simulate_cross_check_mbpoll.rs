@@ -2,23 +2,13 @@
 //! `mbpoll` reads the raw words `ingestor simulate` serves, this test decodes
 //! them by hand, and `ingestor poll` must print the same values.
 
+mod simulate_rig;
+
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ingestor");
-/// The simulator's clock, frozen: p = (T + address) mod 100 = address mod 100.
-const T: &str = "1800000000";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use simulate_rig::{free_port, Simulator, BIN};
 
 fn meter_config(dir: &Path, port: u16) -> std::path::PathBuf {
     let path = dir.join("meter.toml");
@@ -68,48 +58,6 @@ length = 8
     )
     .unwrap();
     path
-}
-
-struct Simulator(Child);
-
-impl Simulator {
-    fn start(config: &Path, port: u16) -> Self {
-        let child = Command::new(BIN)
-            .args(["simulate", "-c"])
-            .arg(config)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("INGESTOR_SIMULATE_TIME", T)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "simulator did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Simulator(child)
-    }
-
-    /// SIGTERM, then the exit status (0 expected).
-    fn terminate(mut self) -> Option<i32> {
-        let pid = self.0.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "simulator ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `mbpoll` once, PDU (0-based) addresses; returns address → word.
@@ -182,7 +130,7 @@ fn mbpoll_reads_the_words_that_ingestor_poll_decodes() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = meter_config(dir.path(), port);
-    let sim = Simulator::start(&config, port);
+    let sim = Simulator::start(&config, port, &[]);
 
     let input = mbpoll(port, "3:hex", 0, 8);
     let holding = mbpoll(port, "4:hex", 100, 2);

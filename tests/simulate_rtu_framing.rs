@@ -4,22 +4,12 @@
 //! also uses the poll-group and report-by-exception keys, which `simulate`
 //! and `poll` accept (poll shows every value, groups read one by one).
 
-use std::net::{TcpListener, TcpStream};
+mod simulate_rig;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ingestor");
-/// The simulator's clock, frozen: p = (T + address) mod 100 = address mod 100.
-const T: &str = "1800000000";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use simulate_rig::{free_port, Simulator, BIN};
 
 fn config(dir: &Path, port: u16, framing: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{framing}.toml"));
@@ -56,35 +46,6 @@ poll_interval = "1m"
     )
     .unwrap();
     path
-}
-
-struct Simulator(Child);
-
-impl Simulator {
-    fn start(config: &Path, port: u16, extra: &[&str]) -> Self {
-        let child = Command::new(BIN)
-            .args(["simulate", "-c"])
-            .arg(config)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .env("INGESTOR_SIMULATE_TIME", T)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "simulator did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Simulator(child)
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn poll(config: &Path) -> (Option<i32>, String) {
@@ -126,7 +87,7 @@ fn framing_flag_overrides_the_config() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let tcp = config(dir.path(), port, "tcp");
-    let _sim = Simulator::start(&tcp, port, &["--framing", "rtu"]);
+    let _sim = Simulator::start(&tcp, port, &["--framing".as_ref(), "rtu".as_ref()]);
     // A TCP master gets no MBAP answer from an RTU slave: every tag fails.
     let (code, table) = poll(&tcp);
     assert_eq!(code, Some(1), "{table}");

@@ -7,25 +7,13 @@
 
 #[path = "../actors/tests/tls_rig/certs.rs"]
 mod certs;
+mod simulate_rig;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use certs::{Ca, CertFiles};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ingestor");
-/// The simulator's clock, frozen: p = (T + address) mod 100 = address mod 100.
-const T: &str = "1800000000";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use simulate_rig::{free_port, Simulator, BIN};
 
 /// A config with one TLS meter at `port`; `tls` is its TLS keys.
 fn config(dir: &Path, name: &str, port: u16, tls: &str) -> PathBuf {
@@ -86,42 +74,6 @@ fn tls_keys(ca: &Path, client: Option<&CertFiles>) -> String {
     keys
 }
 
-struct Simulator(Child);
-
-impl Simulator {
-    fn start(config: &Path, port: u16, server: &CertFiles, client_ca: &Path) -> Self {
-        let child = Command::new(BIN)
-            .args(["simulate", "-c"])
-            .arg(config)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .arg("--tls-cert")
-            .arg(&server.cert)
-            .arg("--tls-key")
-            .arg(&server.key)
-            .arg("--tls-client-ca")
-            .arg(client_ca)
-            .env("INGESTOR_SIMULATE_TIME", T)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut sim = Simulator(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(sim.0.try_wait().unwrap().is_none(), "simulate exited");
-            assert!(Instant::now() < deadline, "simulator did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        sim
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `ingestor poll` → (exit code, stdout, stderr).
 fn poll(config: &Path) -> (Option<i32>, String, String) {
     let Output {
@@ -166,7 +118,18 @@ fn poll_reads_the_tls_simulator_and_names_each_refusal() {
         port,
         &tls_keys(&plant.pem, Some(&client)),
     );
-    let _sim = Simulator::start(&good, port, &server, &plant.pem);
+    let _sim = Simulator::start(
+        &good,
+        port,
+        &[
+            "--tls-cert".as_ref(),
+            server.cert.as_os_str(),
+            "--tls-key".as_ref(),
+            server.key.as_os_str(),
+            "--tls-client-ca".as_ref(),
+            plant.pem.as_os_str(),
+        ],
+    );
 
     let (code, table, log) = poll(&good);
     assert_eq!(code, Some(0), "{table}\n{log}");
