@@ -8,11 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::simulator::Simulator;
 use ingestor_actors::Batch;
-use poller_rig::{collecting_buffer, device, listener};
-use ractor::Actor;
+use poller_rig::{collecting_buffer, device, listener, spawn_pollers};
 
 const INTERVAL_MS: i64 = 400;
 
@@ -55,20 +53,13 @@ async fn dead_devices_do_not_delay_twenty_healthy_ones() {
         Utc::now(),
     );
     let wall0_micros = wall0.timestamp_micros() + 200_000;
-    let mut links = Links::new();
-    let mut pollers = Vec::new();
-    for dev in healthy.iter().chain(dead.iter()) {
-        let args = DevicePollerArgs {
-            up: Default::default(),
-            link: links.link_for(dev).unwrap(),
-            device: dev.clone(),
-            buffer: buffer.clone().into(),
-            first_poll: t0,
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(2),
-        };
-        pollers.push(Actor::spawn(None, DevicePoller, args).await.unwrap().0);
-    }
+    let (_links, pollers) = spawn_pollers(
+        &healthy.iter().chain(dead.iter()).collect::<Vec<_>>(),
+        &buffer,
+        t0,
+        Duration::from_secs(2),
+    )
+    .await;
 
     let mut seen: HashMap<String, Vec<Batch>> = HashMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

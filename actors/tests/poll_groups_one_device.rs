@@ -8,10 +8,8 @@ mod poller_rig;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::Batch;
-use poller_rig::{collecting_buffer, device, listener, ScriptedServer};
-use ractor::Actor;
+use poller_rig::{collecting_buffer, device, listener, spawn_pollers, ScriptedServer};
 
 /// Fast group: `v1`, `v2` (input 0..4, one read). Slow group: three holding
 /// tags 20 registers apart (more than `max_gap`): three reads per poll.
@@ -50,21 +48,9 @@ async fn two_groups_keep_their_own_rate_and_never_interleave_on_the_connection()
     let dead = device(&meter("dead", &silent_addr));
 
     let (buffer, mut batches) = collecting_buffer().await;
-    let mut links = Links::new();
-    let mut pollers = Vec::new();
     let t0 = tokio::time::Instant::now() + Duration::from_millis(100);
-    for dev in [&healthy, &dead] {
-        let args = DevicePollerArgs {
-            up: Default::default(),
-            link: links.link_for(dev).unwrap(),
-            device: dev.clone(),
-            buffer: buffer.clone().into(),
-            first_poll: t0,
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(1),
-        };
-        pollers.push(Actor::spawn(None, DevicePoller, args).await.unwrap().0);
-    }
+    let (_links, pollers) =
+        spawn_pollers(&[&healthy, &dead], &buffer, t0, Duration::from_secs(1)).await;
 
     let (mut fast, mut slow, mut dead_batches) = (Vec::new(), Vec::new(), 0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

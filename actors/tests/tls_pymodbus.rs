@@ -12,11 +12,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use ingestor_actors::poller::{poll_groups, DevicePoller, DevicePollerArgs, DeviceReader, Links};
+use ingestor_actors::poller::{poll_groups, DeviceReader, Links};
 use ingestor_actors::settings::DeviceSettings;
 use ingestor_actors::{Batch, Value};
-use poller_rig::{collecting_buffer, device};
-use ractor::Actor;
+use poller_rig::{collecting_buffer, device, spawn_pollers};
 use tls_rig::certs::{Ca, CertFiles, Role};
 use tls_rig::{free_port, PeerServer, Pymodbus};
 
@@ -214,20 +213,17 @@ async fn each_tls_failure_says_why_backs_off_and_spares_a_plain_device() {
     // The wall clock read first: slot k starts no earlier than wall0 + k·interval.
     let wall0_micros = Utc::now().timestamp_micros() + 200_000;
     let t0 = tokio::time::Instant::now() + Duration::from_millis(200);
-    let mut links = Links::new();
-    let mut pollers = Vec::new();
-    for dev in failing.iter().map(|(d, _)| d).chain([&plain]) {
-        let args = DevicePollerArgs {
-            up: Default::default(),
-            link: links.link_for(dev).unwrap(),
-            device: dev.clone(),
-            buffer: buffer.clone().into(),
-            first_poll: t0,
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(2),
-        };
-        pollers.push(Actor::spawn(None, DevicePoller, args).await.unwrap().0);
-    }
+    let (_links, pollers) = spawn_pollers(
+        &failing
+            .iter()
+            .map(|(d, _)| d)
+            .chain([&plain])
+            .collect::<Vec<_>>(),
+        &buffer,
+        t0,
+        Duration::from_secs(2),
+    )
+    .await;
     // Enough failed polls for the back-off to pass a poll interval.
     let seen = collect(&mut batches, |seen| {
         failing

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ingestor_actors::buffer::BufferMsg;
+use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, DevicePollerMsg, Links};
 use ingestor_actors::settings::{DeviceSettings, RegisterKind};
 use ingestor_actors::Batch;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -226,6 +227,32 @@ impl Actor for CollectingBuffer {
         }
         Ok(())
     }
+}
+
+/// A DevicePoller per device, all first polling at `t0` and pushing into
+/// `buffer`, with back-off from 100 ms to `backoff_max`; devices at one
+/// address share a link as in the service (keep the `Links` alive).
+pub async fn spawn_pollers(
+    devices: &[&DeviceSettings],
+    buffer: &ActorRef<BufferMsg>,
+    t0: tokio::time::Instant,
+    backoff_max: Duration,
+) -> (Links, Vec<ActorRef<DevicePollerMsg>>) {
+    let mut links = Links::new();
+    let mut pollers = Vec::new();
+    for dev in devices {
+        let args = DevicePollerArgs {
+            up: Default::default(),
+            link: links.link_for(dev).unwrap(),
+            device: (*dev).clone(),
+            buffer: buffer.clone().into(),
+            first_poll: t0,
+            backoff_min: Duration::from_millis(100),
+            backoff_max,
+        };
+        pollers.push(Actor::spawn(None, DevicePoller, args).await.unwrap().0);
+    }
+    (links, pollers)
 }
 
 /// A running CollectingBuffer and the receiving end of its batches.
