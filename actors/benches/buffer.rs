@@ -71,7 +71,11 @@ fn settings(memory: usize, persist: PersistMode) -> BufferSettings {
 }
 
 async fn spawn(dir: &Path, s: BufferSettings) -> ActorRef<BufferMsg> {
-    let store = Store::open(dir, s).expect("open").0.shared();
+    let store = Store::open(dir, s)
+        .expect("open")
+        .0
+        .shared()
+        .expect("disk thread");
     Actor::spawn(
         None,
         BufferActor,

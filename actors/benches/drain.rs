@@ -83,7 +83,7 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
         None,
         BufferActor,
         BufferArgs {
-            store: store.shared(),
+            store: store.shared().expect("disk thread"),
             delivery: delivery.subscribe(),
         },
     )
@@ -138,7 +138,7 @@ async fn drain_buffer_only(dir: &std::path::Path, n: u64, window: usize) -> f64 
         None,
         BufferActor,
         BufferArgs {
-            store: store.shared(),
+            store: store.shared().expect("disk thread"),
             delivery: DeliveryWatch::never_delivering(),
         },
     )

@@ -28,7 +28,8 @@ async fn crash_child_pushes_until_killed() {
     )
     .unwrap()
     .0
-    .shared();
+    .shared()
+    .expect("disk thread");
     let (buffer, _) = spawn_buffer(store).await;
     let mut tasks = Vec::new();
     for t in 0..4u64 {
@@ -115,7 +116,8 @@ async fn buffer_actor_restart_keeps_the_ring() {
     let store = Store::open(dir.path(), settings(100, PersistMode::Overflow))
         .unwrap()
         .0
-        .shared();
+        .shared()
+        .expect("disk thread");
     let (first, handle) = spawn_buffer(store.clone()).await;
     for n in 1..=20 {
         first.cast(BufferMsg::Push(batch(n).into(), None)).unwrap();
@@ -151,7 +153,8 @@ async fn parked_take_is_answered_by_the_next_push() {
     let store = Store::open(dir.path(), settings(100, PersistMode::Always))
         .unwrap()
         .0
-        .shared();
+        .shared()
+        .expect("disk thread");
     let (buffer, _) = spawn_buffer(store).await;
     let waiting = {
         let buffer = buffer.clone();

@@ -2,6 +2,8 @@
 //! reply, each batch answered as if pushed alone, on a real fjall spool.
 mod buffer_rig;
 
+use std::time::Duration;
+
 use buffer_rig::*;
 use ingestor_actors::buffer::{BufferMsg, PushError};
 use ingestor_actors::settings::PersistMode;
@@ -32,7 +34,9 @@ async fn take(buffer: &ActorRef<BufferMsg>, n: usize) -> Vec<EncodedBatch> {
 #[tokio::test]
 async fn persist_always_answers_each_batch_in_order_once_synced() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), settings(10_000, PersistMode::Always)).shared();
+    let store = open(dir.path(), settings(10_000, PersistMode::Always))
+        .shared()
+        .expect("disk thread");
     let buffer = spawn_buffer(store).await.0;
     let one = ractor::call!(buffer, |p| BufferMsg::Push(batch(1).into(), Some(p))).unwrap();
     assert_eq!(one.unwrap(), 1);
@@ -57,7 +61,9 @@ async fn persist_always_answers_each_batch_in_order_once_synced() {
 async fn a_chunk_that_spills_midway_keeps_order_disk_first() {
     let dir = tempfile::tempdir().unwrap();
     // A ring of 8 in `overflow`: the chunk's later batches spill its earlier ones.
-    let store = open(dir.path(), settings(8, PersistMode::Overflow)).shared();
+    let store = open(dir.path(), settings(8, PersistMode::Overflow))
+        .shared()
+        .expect("disk thread");
     let buffer = spawn_buffer(store).await.0;
     let first = push_many(&buffer, chunk(1..=100)).await;
     let second = push_many(&buffer, chunk(101..=150)).await;
@@ -85,14 +91,14 @@ async fn a_chunk_that_spills_midway_keeps_order_disk_first() {
 #[tokio::test]
 async fn a_closed_buffer_refuses_every_batch_of_a_chunk() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), settings(16, PersistMode::Overflow)).shared();
+    let store = open(dir.path(), settings(16, PersistMode::Overflow))
+        .shared()
+        .expect("disk thread");
     let control = store.control();
     let buffer = spawn_buffer(store).await.0;
     assert_eq!(push_many(&buffer, chunk(1..=2)).await.len(), 2);
-    tokio::task::spawn_blocking(move || control.requeue_and_close())
-        .await
-        .unwrap()
-        .unwrap();
+    let closed = control.close(Duration::from_secs(30)).await;
+    assert!(closed.is_clean(), "{closed}");
 
     let results = push_many(&buffer, chunk(3..=5)).await;
     assert_eq!(results.len(), 3);

@@ -22,7 +22,8 @@ async fn buffer_killed_mid_commit_stores_each_poll_once_under_its_first_seq() {
     let store = Store::open(dir.path(), settings(64, PersistMode::Always))
         .unwrap()
         .0
-        .shared();
+        .shared()
+        .expect("disk thread");
     let (first, _) = spawn_buffer(store.clone()).await;
     let (target, follow) = watch::channel(Some(first.clone()));
     let inlet = BufferInlet::new(follow);
@@ -48,7 +49,8 @@ async fn buffer_killed_mid_commit_stores_each_poll_once_under_its_first_seq() {
     );
     let stats = ractor::call!(current, BufferMsg::Stats).unwrap();
     current.stop(None);
-    store.control().requeue_and_close().unwrap();
+    let closed = store.control().close(Duration::from_secs(30)).await;
+    assert!(closed.is_clean(), "{closed}");
     drop(store);
 
     let mut store = Store::open(dir.path(), settings(64, PersistMode::Always))

@@ -63,7 +63,7 @@ async fn the_age_gauge_keeps_counting_while_the_oldest_record_cannot_be_read() {
     snapshotter();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), always()).unwrap().0;
-    let (buffer, _) = buffer_rig::spawn_buffer(store.shared()).await;
+    let (buffer, _) = buffer_rig::spawn_buffer(store.shared().expect("disk thread")).await;
     for i in 0..5 {
         push_one(&buffer, i).await;
     }

@@ -42,7 +42,8 @@ async fn drained_spool_gives_its_space_back_and_seq_continues() {
     let store = Store::open(dir.path(), settings(1_000, PersistMode::Always))
         .unwrap()
         .0
-        .shared();
+        .shared()
+        .expect("disk thread");
     // No NATS here: in `persist = "always"` the connection state changes nothing.
     let buffer = spawn_buffer(store.clone()).await.0;
 
@@ -83,11 +84,8 @@ async fn drained_spool_gives_its_space_back_and_seq_continues() {
     assert_eq!((stats.disk_batches, stats.in_flight), (0, 0));
 
     // A clean restart after the reclaim continues seq exactly.
-    let control = store.control();
-    tokio::task::spawn_blocking(move || control.requeue_and_close())
-        .await
-        .unwrap()
-        .unwrap();
+    let closed = store.control().close(Duration::from_secs(30)).await;
+    assert!(closed.is_clean(), "{closed}");
     buffer.stop_and_wait(None, None).await.unwrap();
     drop(store);
     let mut store = open(dir.path(), settings(1_000, PersistMode::Always));

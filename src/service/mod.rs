@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ingestor_actors::buffer::{Store, StoreControl};
+use ingestor_actors::buffer::{CloseReport, Store, StoreControl};
 use ingestor_actors::publisher::DeliveryWatch;
 use ingestor_actors::settings::Settings;
 use ingestor_actors::supervisor::{Exit, RootSupervisor, RootSupervisorArgs, RootSupervisorMsg};
@@ -89,7 +89,9 @@ pub(crate) async fn serve_reloading(
         .map(|_| Arc::new(AtomicBool::new(false)))
         .collect();
     let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
-    let store = store.shared();
+    let store = store
+        .shared()
+        .context("starting the buffer's disk thread")?;
     let control = store.control();
     let delivery = DeliveryWatch::new(settings.nats.ack_timeout);
     let health_delivery = delivery.subscribe();
@@ -154,23 +156,12 @@ pub(crate) async fn serve_reloading(
 /// already on a clean stop (then this repeats its verdict), but not if a
 /// child overran its stop budget, hung, or the tree gave up. A close that
 /// could not save everything is an error: the process exits 1 and says why.
-/// A spool call that never returns holds the store's lock: then nothing can
-/// be written, and the error says so (the caller exits, it does not wait).
+/// A spool call that never returns keeps the disk thread busy: then nothing
+/// can be written, and the error says so (the caller exits, it does not wait).
 async fn close_store(control: StoreControl) -> anyhow::Result<()> {
-    let closing = tokio::task::spawn_blocking(move || control.close_within(CLOSE_BUDGET));
-    match tokio::time::timeout(CLOSE_BUDGET * 2, closing).await {
-        Ok(Ok(Some(Ok(())))) => Ok(()),
-        Ok(Ok(Some(Err(e)))) => Err(anyhow::anyhow!(e)),
-        Ok(Ok(None)) => Err(anyhow::anyhow!(
-            "the buffer's store is held by a call that has not returned for {CLOSE_BUDGET:?} \
-             (a hung spool call): memory could not be written to disk and is lost"
-        )),
-        Ok(Err(panicked)) => Err(anyhow::anyhow!("closing the buffer panicked: {panicked}")),
-        Err(_) => Err(anyhow::anyhow!(
-            "closing the buffer did not finish within {:?} (a spool call hangs); \
-             what was not yet on disk may be lost",
-            CLOSE_BUDGET * 2
-        )),
+    match control.close(CLOSE_BUDGET).await {
+        CloseReport::Closed => Ok(()),
+        report => Err(anyhow::anyhow!("{report}")),
     }
 }
 

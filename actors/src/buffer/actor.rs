@@ -1,10 +1,10 @@
 //! BufferActor: typed messages around the `Store` (ring + spool).
 //!
-//! The store is an argument the supervisor keeps, not state the actor owns:
-//! a panic here restarts the actor on the very same ring. Everything but
-//! requeue and close (the supervisor's `StoreControl`) goes through these
-//! messages. Disk work runs on tokio's blocking pool; a push that only
-//! touches memory runs inline. Whether batches are being confirmed comes
+//! The store lives on its disk thread (`store/disk_thread.rs`), not in the
+//! actor: a panic here restarts the actor on the very same ring. Everything
+//! but requeue and close (the supervisor's `StoreControl`) goes through
+//! these messages, each turned into a job for the disk thread; the actor
+//! only awaits the answers, so it never blocks an async worker. Whether batches are being confirmed comes
 //! from the Publisher's delivery watch (`BufferArgs::delivery`): the current
 //! state at start, then each change, so a restarted actor needs nothing from
 //! the Publisher.
@@ -19,7 +19,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
 use super::push::{push_all, Answer, Item, PushResult, Waiter};
-use super::store::{BufferStats, SetAsideReason, SharedStore};
+use super::store::{BufferStats, SetAsideReason, SharedStore, Store};
 use crate::metric_names;
 use crate::publisher::{DeliveryState, FollowingDelivery};
 use crate::EncodedBatch;
@@ -229,30 +229,28 @@ impl Actor for BufferActor {
             BufferMsg::Ack(seq) => {
                 state
                     .store
-                    .blocking(move |s| s.ack(seq))
+                    .run(move |s| s.ack(seq))
                     .await?
                     .map_err(Box::new)?;
             }
             BufferMsg::SetAside { seq, reason } => {
-                state
-                    .store
-                    .blocking(move |s| s.set_aside(seq, reason))
-                    .await?;
+                state.store.run(move |s| s.set_aside(seq, reason)).await?;
             }
             BufferMsg::Nack => {
-                state.store.lock().nack();
+                state.store.run(Store::nack).await?;
                 serve_parked(state).await?;
             }
             BufferMsg::Internal(InternalMsg(Internal::Deliverable(confirming))) => {
                 state
                     .store
-                    .blocking(move |s| s.set_deliverable(confirming))
+                    .run(move |s| s.set_deliverable(confirming))
                     .await?
                     .map_err(Box::new)?;
                 serve_parked(state).await?;
             }
             BufferMsg::Stats(reply) => {
-                let _ = reply.send(state.store.lock().stats());
+                let stats = state.store.run(|s| s.stats()).await?;
+                let _ = reply.send(stats);
             }
             BufferMsg::Internal(InternalMsg(Internal::Commit)) => commit(&myself, state).await?,
             BufferMsg::Internal(InternalMsg(Internal::Tick)) => tick(state).await?,
@@ -291,7 +289,7 @@ async fn commit(
     myself: &ActorRef<BufferMsg>,
     state: &mut BufferState,
 ) -> Result<(), ActorProcessingErr> {
-    let pending = state.store.lock().pending_len();
+    let pending = state.store.run(|s| s.pending_len()).await?;
     if pending > state.pending_at_schedule && pending < MAX_GROUP && state.deferrals < MAX_DEFERRALS
     {
         state.pending_at_schedule = pending;
@@ -301,11 +299,7 @@ async fn commit(
     }
     state.deferrals = 0;
     state.commit_scheduled = false;
-    let fates = state
-        .store
-        .blocking(|s| s.commit())
-        .await?
-        .map_err(Box::new)?;
+    let fates = state.store.run(|s| s.commit()).await?.map_err(Box::new)?;
     for waiter in std::mem::take(&mut state.commit_waiters) {
         waiter.settle(&fates);
     }
@@ -320,7 +314,7 @@ async fn tick(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
     let last = state.oldest;
     let oldest = state
         .store
-        .blocking(move |s| {
+        .run(move |s| {
             s.sync_if_dirty()?;
             s.refresh_and_retry();
             s.reclaim_if_due();
@@ -350,7 +344,7 @@ async fn serve_parked(state: &mut BufferState) -> Result<(), ActorProcessingErr>
     }
     let (before, batches) = state
         .store
-        .blocking(move |s| {
+        .run(move |s| {
             let before = s.taken();
             s.take(max).map(|b| (before, b))
         })
@@ -359,7 +353,7 @@ async fn serve_parked(state: &mut BufferState) -> Result<(), ActorProcessingErr>
     if batches.is_empty() {
         state.parked = Some((max, reply));
     } else if reply.send(batches).is_err() {
-        state.store.lock().untake(before);
+        state.store.run(move |s| s.untake(before)).await?;
     }
     Ok(())
 }

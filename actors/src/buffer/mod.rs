@@ -127,13 +127,21 @@
 //! a batch resent after an actor restart is answered with the seq it got
 //! the first time and is not accepted twice.
 //!
-//! **Who holds the store** (`store/shared.rs`). The service opens the
-//! `Store` and hands it, as an opaque `SharedStore`, to the supervisor,
-//! which gives it to each BufferActor it starts: a restarted actor finds
-//! the ring as it was. Only the BufferActor reads and writes through it.
-//! The supervisor and the service hold a `StoreControl` with the two
-//! things they may do: requeue the in-flight batches (a Publisher or
-//! BufferActor restarted) and close the store at the stop.
+//! **One owner** (`store/disk_thread.rs`). The service opens the `Store`
+//! and hands it to its disk thread, a dedicated thread that owns it for
+//! its whole life and runs the jobs sent on a bounded channel one after
+//! another, in order, many per wake; nothing else holds the store and
+//! nothing locks it. The handle (`SharedStore`, opaque outside) goes to
+//! the supervisor, which gives it to each BufferActor it starts: a
+//! restarted actor finds the ring as it was. The BufferActor is the thin
+//! async front: it turns messages into jobs and never blocks an async
+//! worker. The supervisor and the service hold a `StoreControl` with the
+//! two things they may do: requeue the in-flight batches (a Publisher or
+//! BufferActor restarted) and `close(budget) -> CloseReport`, the one
+//! close of every stop path (the tree's stop, then the service's last
+//! word, which repeats the tree's verdict or closes what the tree could
+//! not). A job that panics costs its caller the answer (the actor
+//! restarts), not the store.
 //!
 //! **Deliverable** (`persist = "disconnect"`). Whether to write through is
 //! decided by whether batches are being *confirmed*, not by the TCP link:
@@ -227,4 +235,7 @@ pub use error::{CloseError, CommitError, PushError, SpoolState};
 pub use inlet::{BufferInlet, InletTarget, INLET_WINDOW};
 pub use push::PushResult;
 pub use spool::{OpenReport, Read, Spool, SpoolError};
-pub use store::{BufferStats, Committed, SetAsideReason, SharedStore, Store, StoreControl};
+pub use store::{
+    BufferStats, CloseReport, Committed, DiskThreadGone, SetAsideReason, SharedStore, Store,
+    StoreControl,
+};

@@ -1,9 +1,8 @@
 //! The BufferActor's push path: one batch (`Push`) or a chunk of them
 //! (`PushMany`, what the inlet sends), answered once.
 //!
-//! A chunk costs one message, one store lock for everything that only
-//! touches memory, at most one trip to the blocking pool for the rest (a
-//! spill, a seq reservation), and one reply: per batch that is what a
+//! A chunk costs one message, one job on the disk thread (memory pushes,
+//! spills and seq reservations alike), and one reply: per batch that is what a
 //! message of its own used to cost each time. Each batch still gets its
 //! own seq and its own result, in the order sent; a chunk's reply waits
 //! for the group commit when any of its batches does (`persist = "always"`,
@@ -96,34 +95,17 @@ impl Pushed {
 /// (`(inlet, ticket)`, `store/tickets.rs`).
 pub(super) type Item = (Option<(u64, u64)>, EncodedBatch);
 
-/// Pushes `batches` in order: inline under one lock while the store takes
-/// them in memory, the rest in one call on the blocking pool.
+/// Pushes `batches` in order, in one job on the disk thread.
 pub(super) async fn push_all(
     store: &SharedStore,
     batches: Vec<Item>,
 ) -> Result<Pushed, ActorProcessingErr> {
-    let mut results = Vec::with_capacity(batches.len());
-    let mut batches = batches.into_iter();
-    let (rest, pending) = {
-        let mut s = store.lock();
-        while s.push_is_memory_only() {
-            match batches.next() {
-                Some(item) => results.push(push_one(&mut s, item)),
-                None => break,
-            }
-        }
-        (batches.collect::<Vec<_>>(), s.has_pending())
-    };
-    if rest.is_empty() {
-        return Ok(Pushed { results, pending });
-    }
-    let (more, pending) = store
-        .blocking(move |s| {
-            let more: Vec<PushResult> = rest.into_iter().map(|b| push_one(s, b)).collect();
-            (more, s.has_pending())
+    let (results, pending) = store
+        .run(move |s| {
+            let results: Vec<PushResult> = batches.into_iter().map(|b| push_one(s, b)).collect();
+            (results, s.has_pending())
         })
         .await?;
-    results.extend(more);
     Ok(Pushed { results, pending })
 }
 

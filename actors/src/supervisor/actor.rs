@@ -164,7 +164,9 @@ impl Actor for RootSupervisor {
                     // session sent meanwhile has been answered into the void
                     // (and undone) by now, so no orphan holds batches that
                     // the new session's acks would sweep away.
-                    state.control.requeue();
+                    if let Err(e) = state.control.requeue().await {
+                        tracing::error!(error = %e, "requeue after a restart failed");
+                    }
                 }
                 if !state.stopping {
                     state.start_missing(&myself).await;

@@ -25,6 +25,9 @@ use crate::metric_names;
 
 /// How long a stopping child may take before it is left behind.
 pub(super) const STOP_WAIT: Duration = Duration::from_secs(3);
+/// What the tree's close of the store may take (writing the ring and
+/// syncing); past it the service's last close reports what was lost.
+const CLOSE_BUDGET: Duration = Duration::from_secs(5);
 
 impl RootSupervisorState {
     /// Stops (and forgets) `child`, waiting briefly for it.
@@ -66,12 +69,11 @@ impl RootSupervisorState {
         if let Some(buffer) = &self.refs.buffer {
             let _ = ractor::call_t!(buffer, BufferMsg::Stats, STOP_WAIT.as_millis() as u64);
         }
-        let control = self.control.clone();
-        let closed = tokio::task::spawn_blocking(move || control.requeue_and_close()).await;
-        match closed {
-            Ok(Ok(())) => tracing::info!("buffer closed: memory written to disk and synced"),
-            Ok(Err(e)) => tracing::error!(error = %e, "closing the buffer failed"),
-            Err(e) => tracing::error!(error = %e, "closing the buffer panicked"),
+        let closed = self.control.close(CLOSE_BUDGET).await;
+        if closed.is_clean() {
+            tracing::info!("{closed}");
+        } else {
+            tracing::error!("{closed}");
         }
         // Batches a poller handed over that no buffer took before the store
         // closed (a hung buffer) can no longer be kept: counted, not silent.

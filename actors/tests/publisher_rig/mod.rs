@@ -147,7 +147,7 @@ impl Pipeline {
             None,
             BufferActor,
             BufferArgs {
-                store: store.shared(),
+                store: store.shared().expect("disk thread"),
                 delivery: delivery.subscribe(),
             },
         )

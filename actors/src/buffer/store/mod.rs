@@ -1,14 +1,15 @@
 //! `Store`: the ring, the spool and the cursors, as one synchronous object.
 //!
-//! The BufferActor drives it from blocking threads; the supervisor keeps the
-//! `SharedStore` so a restarted actor finds the ring exactly as it was, and
-//! may only requeue and close through a `StoreControl` (`shared`).
+//! It lives on its disk thread (`disk_thread`), its one owner: the
+//! BufferActor sends it jobs; the supervisor keeps the `SharedStore` handle
+//! so a restarted actor finds the ring exactly as it was, and may only
+//! requeue and close through a `StoreControl`.
 //! Writing to disk, the full/error state and its recovery are in `spill`.
 
 mod cursor;
+mod disk_thread;
 mod reclaim;
 mod set_aside;
-mod shared;
 mod spill;
 mod tickets;
 mod unsynced;
@@ -32,8 +33,8 @@ const RESERVE_BLOCK: u64 = 65_536;
 /// the ack that passes them) rather than listed one by one.
 const MAX_DAMAGED_DELETE: u64 = 1 << 20;
 
+pub use disk_thread::{CloseReport, DiskThreadGone, SharedStore, StoreControl};
 pub use set_aside::SetAsideReason;
-pub use shared::{SharedStore, StoreControl};
 pub use spill::Committed;
 
 /// What the buffer holds right now.
@@ -154,9 +155,11 @@ impl Store {
         Ok((store, report))
     }
 
-    /// Wraps the store for sharing between supervisor and actor.
-    pub fn shared(self) -> SharedStore {
-        SharedStore::new(self)
+    /// Hands the store to its disk thread, its one owner from here on
+    /// (`disk_thread`); the handle goes to the supervisor and each actor.
+    /// Fails only when the OS refuses a new thread.
+    pub fn shared(self) -> std::io::Result<SharedStore> {
+        SharedStore::start(self)
     }
 
     fn writes_through(&self) -> bool {
@@ -357,14 +360,6 @@ impl Store {
 }
 
 impl Store {
-    /// Whether the next push stays in memory (no reservation, spill or write).
-    pub fn push_is_memory_only(&self) -> bool {
-        !self.closed
-            && !self.reserve_due(self.next_seq)
-            && (self.writes_through()
-                || (self.pending.is_empty() && self.ring.len() < self.settings.memory_batches))
-    }
-
     /// Accepted batches waiting for a commit.
     pub fn pending_len(&self) -> usize {
         self.pending.len()

@@ -1,0 +1,201 @@
+//! The disk thread: the one owner of the `Store`.
+//!
+//! The `Store` (ring, spool, cursors) lives on one dedicated thread for
+//! its whole life, fed by a bounded channel; nobody else holds it, and
+//! nothing locks it. Every request is a job the thread runs on the store,
+//! in the order sent, answering on a oneshot: the BufferActor (the async
+//! front the tree talks to), the supervisor and the service all send jobs,
+//! none of them ever blocks an async worker on fjall or an fsync. The
+//! thread drains its queue without going back to sleep while jobs wait
+//! (many requests per wake), and ends when the last handle is dropped
+//! (completion by the last sender): that drop waits (bounded) until the
+//! store is dropped too, so the spool's lock is free when it returns.
+//!
+//! - [`SharedStore`]: a handle to the thread, as it outlives BufferActor
+//!   restarts. The service starts it, the supervisor keeps it and hands it
+//!   to each BufferActor (`BufferArgs`). Outside `buffer` it is opaque: it
+//!   can be cloned, handed on, or asked for a [`StoreControl`].
+//! - [`StoreControl`]: what the supervisor and the service may do beside
+//!   the BufferActor, and nothing else: requeue the in-flight batches (a
+//!   Publisher or BufferActor restarted) and [`StoreControl::close`]
+//!   within a budget, the one close of every stop path.
+//!
+//! A job that panics is caught: its caller gets [`DiskThreadGone`] (the
+//! actor restarts), and the thread serves the next job. Every store
+//! operation leaves the store consistent between fjall calls, as the
+//! mutex this replaces assumed of a poisoned lock.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::Store;
+use crate::buffer::error::CloseError;
+use crate::buffer::SpoolError;
+
+/// Jobs waiting for the disk thread at most; a sender waits (async) for room.
+const QUEUE: usize = 1024;
+/// What the last handle's drop waits for the store to close.
+const LAST_DROP_WAIT: Duration = Duration::from_secs(10);
+
+type Job = Box<dyn FnOnce(&mut Store) + Send>;
+
+/// The disk thread did not answer: the job panicked, or the thread is gone.
+/// The BufferActor restarts on it; the store is as the last job left it.
+#[derive(Debug, thiserror::Error)]
+#[error("the buffer's disk thread did not answer (a spool call panicked, see the log above)")]
+pub struct DiskThreadGone;
+
+/// A handle to the disk thread that owns the store; cheap to clone.
+#[derive(Clone)]
+pub struct SharedStore(Arc<Thread>);
+
+/// The one sender of jobs and the thread; dropped with the last handle.
+struct Thread {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SharedStore {
+    /// Starts the disk thread with `store`.
+    pub(super) fn start(store: Store) -> std::io::Result<SharedStore> {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("ingestor-disk".into())
+            .spawn(move || serve(store, queue))?;
+        Ok(SharedStore(Arc::new(Thread {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })))
+    }
+
+    /// The handle for the supervisor and the service (requeue, close).
+    pub fn control(&self) -> StoreControl {
+        StoreControl(self.clone())
+    }
+
+    /// Runs `f` on the store on the disk thread, after every job sent
+    /// before it, and returns what it returned.
+    pub(in crate::buffer) async fn run<T, F>(&self, f: F) -> Result<T, DiskThreadGone>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> T + Send + 'static,
+    {
+        let jobs = self.0.jobs.as_ref().ok_or(DiskThreadGone)?;
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |store| {
+            let _ = answer.send(f(store));
+        });
+        jobs.send(job).await.map_err(|_| DiskThreadGone)?;
+        answered.await.map_err(|_| DiskThreadGone)
+    }
+}
+
+impl Drop for Thread {
+    /// The queue closes; the thread runs what is queued, drops the store
+    /// and ends. Waited for (bounded: a hung spool call is left behind,
+    /// said in the log), so whoever reopens the spool next finds it free.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let deadline = Instant::now() + LAST_DROP_WAIT;
+        while !thread.is_finished() {
+            if Instant::now() >= deadline {
+                tracing::error!(waited = ?LAST_DROP_WAIT,
+                    "the buffer's disk thread is still in a spool call; left behind");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = thread.join();
+    }
+}
+
+/// The disk thread's loop: one job after another, in the order sent, until
+/// every handle is gone; then the store is dropped here (fjall closes).
+fn serve(mut store: Store, mut queue: mpsc::Receiver<Job>) {
+    while let Some(job) = queue.blocking_recv() {
+        if catch_unwind(AssertUnwindSafe(|| job(&mut store))).is_err() {
+            tracing::error!("a buffer store operation panicked; its caller restarts");
+        }
+    }
+}
+
+/// How a close ended: [`StoreControl::close`].
+#[derive(Debug)]
+pub enum CloseReport {
+    /// Ring and pending on disk, synced, clean stop recorded.
+    Closed,
+    /// Closed, but not everything was kept: what was lost and why
+    /// (counted as `dropped{reason="storage_error"}`).
+    Incomplete(CloseError),
+    /// The close itself failed before anything was written.
+    Failed(SpoolError),
+    /// The disk thread did not answer within the budget (a spool call that
+    /// does not return): what was only in memory could not be written.
+    Hung(Duration),
+    /// The disk thread is gone (the close panicked).
+    Gone,
+}
+
+impl CloseReport {
+    /// Whether everything was kept.
+    pub fn is_clean(&self) -> bool {
+        matches!(self, CloseReport::Closed)
+    }
+}
+
+impl std::fmt::Display for CloseReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseReport::Closed => f.write_str("buffer closed: memory written to disk and synced"),
+            CloseReport::Incomplete(why) => write!(f, "closing the buffer failed: {why}"),
+            CloseReport::Failed(e) => write!(f, "closing the buffer failed: {e}"),
+            CloseReport::Hung(budget) => write!(
+                f,
+                "the buffer's store is held by a call that has not returned for {budget:?} \
+                 (a hung spool call): memory could not be written to disk and is lost"
+            ),
+            CloseReport::Gone => f.write_str("closing the buffer panicked (see the log above)"),
+        }
+    }
+}
+
+/// What the supervisor and the service may do with the store; everything
+/// else goes through the BufferActor. Both are jobs for the disk thread,
+/// queued behind what the BufferActor sent before.
+#[derive(Clone)]
+pub struct StoreControl(SharedStore);
+
+impl StoreControl {
+    /// Every in-flight batch goes out again, first, in order (`Nack`): for
+    /// a restarted Publisher or BufferActor, whose session's batches no
+    /// one will confirm any more.
+    pub async fn requeue(&self) -> Result<(), DiskThreadGone> {
+        self.0.run(Store::nack).await
+    }
+
+    /// The one close, for every stop path: nothing in flight will be
+    /// confirmed any more, so it is requeued; then ring and pending go to
+    /// disk, oldest first as far as they fit, synced, clean stop recorded,
+    /// and pushes are refused from here on. A second close repeats the
+    /// first one's verdict. Waits at most `budget` for the disk thread.
+    pub async fn close(&self, budget: Duration) -> CloseReport {
+        let closing = self.0.run(|store| {
+            store.nack();
+            store.close()
+        });
+        match tokio::time::timeout(budget, closing).await {
+            Ok(Ok(Ok(()))) => CloseReport::Closed,
+            Ok(Ok(Err(SpoolError::CloseFailed(why)))) => CloseReport::Incomplete(why),
+            Ok(Ok(Err(e))) => CloseReport::Failed(e),
+            Ok(Err(DiskThreadGone)) => CloseReport::Gone,
+            Err(_) => CloseReport::Hung(budget),
+        }
+    }
+}
