@@ -21,7 +21,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use ingestor_actors::buffer::{record, BufferActor, BufferArgs, BufferMsg, Store, INLET_WINDOW};
+use ingestor_actors::buffer::{
+    record, BufferActor, BufferArgs, BufferMsg, Lease, Store, INLET_WINDOW,
+};
 use ingestor_actors::publisher::DeliveryWatch;
 use ingestor_actors::settings::{BufferSettings, PersistMode, WhenDiskFull};
 use ingestor_actors::{Batch, EncodedBatch, Value};
@@ -105,10 +107,12 @@ async fn ours_drain(dir: &Path, n: usize) -> (f64, f64, f64) {
     let start = Instant::now();
     let tenth = (n / 10).max(1);
     let (mut done, mut first, mut last_start) = (0usize, 0.0, None);
+    let lease = Lease::new(buffer.clone());
     while done < n {
         let got = match buffer
             .call(
                 |p| BufferMsg::Take {
+                    lease: lease.id(),
                     max: GROUP,
                     reply: p,
                 },
@@ -121,7 +125,7 @@ async fn ours_drain(dir: &Path, n: usize) -> (f64, f64, f64) {
         };
         done += got.len();
         if let Some(b) = got.last() {
-            buffer.cast(BufferMsg::Ack(b.seq)).expect("ack");
+            lease.ack(b.seq).expect("ack");
         }
         if first == 0.0 && done >= tenth {
             first = done as f64 / start.elapsed().as_secs_f64();

@@ -20,7 +20,7 @@ use async_nats::HeaderMap;
 use bytesize::ByteSize;
 use futures::stream::FuturesOrdered;
 use futures::StreamExt;
-use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, Store};
+use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, Lease, Store};
 use ingestor_actors::monitor::{
     ConnectionMonitor, ConnectionMonitorArgs, ConnectionWatch, DEFAULT_PING_INTERVAL,
 };
@@ -146,16 +146,21 @@ async fn drain_buffer_only(dir: &std::path::Path, n: u64, window: usize) -> f64 
     .expect("buffer");
     let started = Instant::now();
     let mut left = n;
+    let lease = Lease::new(buffer.clone());
     while left > 0 {
-        let batches: Vec<EncodedBatch> =
-            ractor::call!(buffer, |reply| BufferMsg::Take { max: window, reply }).expect("take");
+        let batches: Vec<EncodedBatch> = ractor::call!(buffer, |reply| BufferMsg::Take {
+            lease: lease.id(),
+            max: window,
+            reply
+        })
+        .expect("take");
         let mut payload_bytes = 0;
         for b in &batches {
             payload_bytes += b.payload().len();
         }
         std::hint::black_box(payload_bytes);
         let last = batches.last().map(|b| b.seq).expect("non-empty take");
-        buffer.cast(BufferMsg::Ack(last)).expect("ack");
+        lease.ack(last).expect("ack");
         left = left.saturating_sub(batches.len() as u64);
     }
     let _: BufferStats = ractor::call!(buffer, BufferMsg::Stats).expect("stats");

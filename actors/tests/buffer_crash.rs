@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use buffer_rig::*;
-use ingestor_actors::buffer::{BufferMsg, Store};
+use ingestor_actors::buffer::{BufferMsg, Lease, Store};
 use ingestor_actors::settings::PersistMode;
 use ractor::rpc::CallResult;
 
@@ -122,7 +122,9 @@ async fn buffer_actor_restart_keeps_the_ring() {
     for n in 1..=20 {
         first.cast(BufferMsg::Push(batch(n).into(), None)).unwrap();
     }
+    let lease = Lease::new(first.clone());
     let taken = ractor::call!(first, |port| BufferMsg::Take {
+        lease: lease.id(),
         max: 5,
         reply: port
     })
@@ -132,11 +134,14 @@ async fn buffer_actor_restart_keeps_the_ring() {
     handle.await.unwrap();
 
     let (second, _) = spawn_buffer(store).await;
-    second.cast(BufferMsg::Nack).unwrap(); // the publisher's in-flight went with it
+    // The publisher that held 1..=5 is gone too; the next one's new lease
+    // gets them back first, without anyone sending a Nack.
+    let next = Lease::new(second.clone());
     let mut all = Vec::new();
     while all.len() < 20 {
         all.extend(
             ractor::call!(second, |port| BufferMsg::Take {
+                lease: next.id(),
                 max: 7,
                 reply: port
             })
@@ -159,7 +164,9 @@ async fn parked_take_is_answered_by_the_next_push() {
     let waiting = {
         let buffer = buffer.clone();
         tokio::spawn(async move {
+            let lease = Lease::new(buffer.clone());
             ractor::call!(buffer, |port| BufferMsg::Take {
+                lease: lease.id(),
                 max: 10,
                 reply: port
             })

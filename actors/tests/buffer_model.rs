@@ -15,7 +15,7 @@ mod buffer_rig;
 use std::collections::VecDeque;
 
 use buffer_rig::*;
-use ingestor_actors::buffer::Store;
+use ingestor_actors::buffer::{LeaseId, Store};
 use ingestor_actors::settings::PersistMode;
 use ingestor_actors::{Batch, EncodedBatch, Value};
 use proptest::prelude::*;
@@ -29,7 +29,13 @@ enum Op {
     Take(u8),
     /// Ack the first k of what is in flight.
     Ack(u8),
-    Nack,
+    /// A new session: the next Take is under a new lease.
+    NewLease,
+    /// The session's lease ends (its holder dropped it).
+    EndLease,
+    /// A Take under the lease before the current one (a dead session's
+    /// late Take): it gets nothing once the store has seen the current one.
+    StaleTake(u8),
     Connected(bool),
     Commit,
     Reopen,
@@ -41,7 +47,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (1u8..8).prop_map(Op::Resend),
         3 => (1u8..8).prop_map(Op::Take),
         3 => any::<u8>().prop_map(Op::Ack),
-        1 => Just(Op::Nack),
+        1 => Just(Op::NewLease),
+        1 => Just(Op::EndLease),
+        1 => (1u8..8).prop_map(Op::StaleTake),
         1 => any::<bool>().prop_map(Op::Connected),
         1 => Just(Op::Commit),
         1 => Just(Op::Reopen),
@@ -57,7 +65,6 @@ fn mode() -> impl Strategy<Value = PersistMode> {
 }
 
 /// What the buffer must look like from the publisher's side.
-#[derive(Default)]
 struct Model {
     /// Unacknowledged seqs, oldest first.
     unacked: VecDeque<u64>,
@@ -69,6 +76,12 @@ struct Model {
     tickets: Vec<u64>,
     /// The inlet id of this store's run.
     inlet: u64,
+    /// The lease before the current one, and the current one.
+    leases: (LeaseId, LeaseId),
+    /// Whether the store has seen the current lease (a Take or its end).
+    seen: bool,
+    /// Whether the current lease has ended.
+    ended: bool,
 }
 
 /// Poll `n`: a device and a poll time of its own, so `(device, ts)` tells
@@ -92,7 +105,17 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let s = settings(memory, mode);
         let mut store: Store = open(dir.path(), s.clone());
-        let mut model = Model { next_seq: 1, inlet: 1, ..Model::default() };
+        let first = LeaseId::next();
+        let mut model = Model {
+            next_seq: 1,
+            inlet: 1,
+            leases: (first, LeaseId::next()),
+            seen: false,
+            ended: false,
+            unacked: VecDeque::new(),
+            in_flight: 0,
+            tickets: Vec::new(),
+        };
         let mut connected = false;
         for op in ops {
             match op {
@@ -116,7 +139,13 @@ proptest! {
                 Op::Take(k) => {
                     // Write-through batches become visible at their commit.
                     store.commit().unwrap();
-                    let got = store.take(k as usize).unwrap();
+                    let got = store.take_leased(model.leases.1, k as usize).unwrap();
+                    model.seen = true;
+                    if model.ended {
+                        prop_assert!(got.is_none(), "an ended lease took batches");
+                        continue;
+                    }
+                    let got = got.expect("the current lease takes");
                     let want: Vec<u64> = model.unacked.iter().skip(model.in_flight).take(k as usize).copied().collect();
                     prop_assert_eq!(seqs(&got), want.clone());
                     prop_assert!(got.iter().all(|b| n_of(b) == b.seq), "payload mixed up");
@@ -126,12 +155,29 @@ proptest! {
                     if model.in_flight > 0 {
                         let k = (k as usize % model.in_flight) + 1;
                         let upto = model.unacked[k - 1];
-                        store.ack(upto).unwrap();
+                        store.ack_leased(model.leases.1, upto).unwrap();
                         model.unacked.drain(..k);
                         model.in_flight -= k;
                     }
                 }
-                Op::Nack => { store.nack(); model.in_flight = 0; }
+                Op::NewLease => {
+                    // Its first Take requeues what the old one held.
+                    model.leases = (model.leases.1, LeaseId::next());
+                    model.seen = false;
+                    model.ended = false;
+                    // Nothing is in flight under the new lease yet.
+                    model.in_flight = 0;
+                }
+                Op::EndLease => {
+                    store.end_lease(model.leases.1);
+                    model.seen = true;
+                    model.ended = true;
+                    model.in_flight = 0;
+                }
+                Op::StaleTake(k) => if model.seen {
+                    let got = store.take_leased(model.leases.0, k as usize).unwrap();
+                    prop_assert!(got.is_none(), "an older lease took batches");
+                }
                 Op::Connected(up) => { store.set_deliverable(up).unwrap(); connected = up; }
                 Op::Reopen => {
                     store.close().unwrap();
@@ -141,6 +187,10 @@ proptest! {
                     model.in_flight = 0;
                     model.tickets.clear();
                     model.inlet += 1;
+                    // A new process: a new Publisher, a new lease.
+                    model.leases = (LeaseId::next(), LeaseId::next());
+                    model.seen = false;
+                    model.ended = false;
                 }
             }
             let st = store.stats();

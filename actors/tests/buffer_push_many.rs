@@ -5,7 +5,7 @@ mod buffer_rig;
 use std::time::Duration;
 
 use buffer_rig::*;
-use ingestor_actors::buffer::{BufferMsg, PushError};
+use ingestor_actors::buffer::{BufferMsg, Lease, PushError};
 use ingestor_actors::settings::PersistMode;
 use ingestor_actors::EncodedBatch;
 use ractor::ActorRef;
@@ -24,8 +24,17 @@ async fn push_many(
 /// Takes `n` batches (a Take is answered once something is there).
 async fn take(buffer: &ActorRef<BufferMsg>, n: usize) -> Vec<EncodedBatch> {
     let mut out = Vec::new();
+    let lease = Lease::new(buffer.clone());
     while out.len() < n {
-        let got = ractor::call_t!(buffer, |reply| BufferMsg::Take { max: 64, reply }, 5_000);
+        let got = ractor::call_t!(
+            buffer,
+            |reply| BufferMsg::Take {
+                lease: lease.id(),
+                max: 64,
+                reply
+            },
+            5_000
+        );
         out.extend(got.expect("the buffer hands out what it accepted"));
     }
     out

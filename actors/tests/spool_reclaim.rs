@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use buffer_rig::reclaim::*;
 use buffer_rig::*;
-use ingestor_actors::buffer::{BufferMsg, Store};
+use ingestor_actors::buffer::{BufferMsg, Lease, Store};
 use ingestor_actors::settings::PersistMode;
 use ractor::{rpc::CallResult, ActorRef};
 
@@ -18,9 +18,17 @@ use ractor::{rpc::CallResult, ActorRef};
 /// batches came out; returns their seqs.
 async fn drain(buffer: &ActorRef<BufferMsg>, n: usize) -> Vec<u64> {
     let mut seqs = Vec::with_capacity(n);
+    let lease = Lease::new(buffer.clone());
     while seqs.len() < n {
         let got = match buffer
-            .call(|reply| BufferMsg::Take { max: 256, reply }, None)
+            .call(
+                |reply| BufferMsg::Take {
+                    lease: lease.id(),
+                    max: 256,
+                    reply,
+                },
+                None,
+            )
             .await
             .unwrap()
         {
@@ -28,7 +36,7 @@ async fn drain(buffer: &ActorRef<BufferMsg>, n: usize) -> Vec<u64> {
             other => panic!("take failed: {other:?}"),
         };
         seqs.extend(got.iter().map(|b| b.seq));
-        buffer.cast(BufferMsg::Ack(seqs[seqs.len() - 1])).unwrap();
+        lease.ack(seqs[seqs.len() - 1]).unwrap();
     }
     seqs
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ingestor_actors::buffer::space::allocated_bytes;
-use ingestor_actors::buffer::BufferMsg;
+use ingestor_actors::buffer::{BufferMsg, Lease};
 use ingestor_actors::settings::PersistMode;
 use ractor::rpc::CallResult;
 
@@ -35,9 +35,17 @@ pub(crate) async fn run(dir: &Path, n: usize, wait: Duration) -> Reclaim {
     let buffer = spawn(dir, settings(GROUP, PersistMode::Overflow)).await;
     let mut done = 0;
     let mut chunks = 0u64;
+    let lease = Lease::new(buffer.clone());
     while done < n {
         let got = match buffer
-            .call(|reply| BufferMsg::Take { max: GROUP, reply }, None)
+            .call(
+                |reply| BufferMsg::Take {
+                    lease: lease.id(),
+                    max: GROUP,
+                    reply,
+                },
+                None,
+            )
             .await
         {
             Ok(CallResult::Success(b)) => b,
@@ -45,7 +53,7 @@ pub(crate) async fn run(dir: &Path, n: usize, wait: Duration) -> Reclaim {
         };
         done += got.len();
         if let Some(b) = got.last() {
-            buffer.cast(BufferMsg::Ack(b.seq)).expect("ack");
+            lease.ack(b.seq).expect("ack");
         }
         chunks += 1;
         if chunks.is_multiple_of(50) {

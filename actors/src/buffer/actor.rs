@@ -2,8 +2,8 @@
 //!
 //! The store lives on its disk thread (`store/disk_thread.rs`), not in the
 //! actor: a panic here restarts the actor on the very same ring. Everything
-//! but requeue and close (the supervisor's `StoreControl`) goes through
-//! these messages, each turned into a job for the disk thread; the actor
+//! but the close (the supervisor's `StoreControl`) goes through these
+//! messages, each turned into a job for the disk thread; the actor
 //! only awaits the answers, so it never blocks an async worker. Whether batches are being confirmed comes
 //! from the Publisher's delivery watch (`BufferArgs::delivery`): the current
 //! state at start, then each change, so a restarted actor needs nothing from
@@ -18,8 +18,9 @@ use metrics::gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
+use super::lease::LeaseId;
 use super::push::{push_all, Answer, Item, PushResult, Waiter};
-use super::store::{BufferStats, SetAsideReason, SharedStore, Store};
+use super::store::{BufferStats, SetAsideReason, SharedStore};
 use crate::metric_names;
 use crate::publisher::{DeliveryState, FollowingDelivery};
 use crate::EncodedBatch;
@@ -49,17 +50,26 @@ pub enum BufferMsg {
         /// A result per batch, in order.
         reply: Option<RpcReplyPort<Vec<PushResult>>>,
     },
-    /// Up to `max` oldest batches not yet in flight, ascending `seq`.
+    /// Up to `max` oldest batches not yet in flight, ascending `seq`, under
+    /// `lease` (`lease.rs`): a newer lease first requeues what the older one
+    /// held; an older or ended lease gets no answer (its reply is dropped).
     /// Answered as soon as at least one is available; if the caller has gone
     /// by then, the batches are not counted as in flight.
     Take {
+        /// The taking session's lease.
+        lease: LeaseId,
         /// The most batches to hand out.
         max: usize,
         /// Where the batches go.
         reply: RpcReplyPort<Vec<EncodedBatch>>,
     },
-    /// NATS confirmed every batch up to and including this seq: delete them.
-    Ack(u64),
+    /// NATS confirmed every batch up to and including `seq`: delete them.
+    Ack {
+        /// The lease the batches were taken under.
+        lease: LeaseId,
+        /// The highest seq confirmed.
+        seq: u64,
+    },
     /// This batch can never be published (too big for NATS): keep it
     /// (quarantine), never hand it out again, count it
     /// (`ingestor_buffer_set_aside_total{reason}`). Sent before any `Ack`
@@ -70,8 +80,6 @@ pub enum BufferMsg {
         /// Why.
         reason: SetAsideReason,
     },
-    /// Every in-flight batch goes out again, first, in order.
-    Nack,
     /// Current counts.
     Stats(RpcReplyPort<BufferStats>),
     /// The actor's messages to itself (group commit, tick, delivery
@@ -87,7 +95,7 @@ pub enum BufferMsg {
 pub struct InternalMsg(Internal);
 
 #[derive(Debug)]
-enum Internal {
+pub(super) enum Internal {
     /// Write the batches accepted since the last commit (group commit).
     Commit,
     /// Every second: sync a dirty spool, measure it, give a drained
@@ -95,10 +103,12 @@ enum Internal {
     Tick,
     /// Batches are being confirmed (`true`) or not (`false`).
     Deliverable(bool),
+    /// A lease's holder dropped it: what it holds goes out again, first.
+    LeaseEnded(LeaseId),
 }
 
 impl Internal {
-    fn msg(self) -> BufferMsg {
+    pub(super) fn msg(self) -> BufferMsg {
         BufferMsg::Internal(InternalMsg(self))
     }
 }
@@ -125,7 +135,7 @@ pub struct BufferArgs {
 /// costs callers their reply (the batches stay in the store).
 pub struct BufferState {
     store: SharedStore,
-    parked: Option<(usize, RpcReplyPort<Vec<EncodedBatch>>)>,
+    parked: Option<(LeaseId, usize, RpcReplyPort<Vec<EncodedBatch>>)>,
     commit_waiters: Vec<Waiter>,
     commit_scheduled: bool,
     /// Pending batches when the current Commit was (re)scheduled.
@@ -221,23 +231,23 @@ impl Actor for BufferActor {
                     .collect();
                 push(&myself, state, items, reply.map(Answer::Many)).await?
             }
-            BufferMsg::Take { max, reply } => {
+            BufferMsg::Take { lease, max, reply } => {
                 // A newer Take replaces a parked one (its caller gave up).
-                state.parked = Some((max, reply));
+                state.parked = Some((lease, max, reply));
                 serve_parked(state).await?;
             }
-            BufferMsg::Ack(seq) => {
+            BufferMsg::Ack { lease, seq } => {
                 state
                     .store
-                    .run(move |s| s.ack(seq))
+                    .run(move |s| s.ack_leased(lease, seq))
                     .await?
                     .map_err(Box::new)?;
             }
             BufferMsg::SetAside { seq, reason } => {
                 state.store.run(move |s| s.set_aside(seq, reason)).await?;
             }
-            BufferMsg::Nack => {
-                state.store.run(Store::nack).await?;
+            BufferMsg::Internal(InternalMsg(Internal::LeaseEnded(lease))) => {
+                state.store.run(move |s| s.end_lease(lease)).await?;
                 serve_parked(state).await?;
             }
             BufferMsg::Internal(InternalMsg(Internal::Deliverable(confirming))) => {
@@ -336,7 +346,7 @@ async fn tick(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
 /// Answers the parked Take if there is something to hand out; otherwise it
 /// stays parked until a push, commit, nack or reconnect calls this again.
 async fn serve_parked(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
-    let Some((max, reply)) = state.parked.take() else {
+    let Some((lease, max, reply)) = state.parked.take() else {
         return Ok(());
     };
     if reply.is_closed() {
@@ -346,12 +356,16 @@ async fn serve_parked(state: &mut BufferState) -> Result<(), ActorProcessingErr>
         .store
         .run(move |s| {
             let before = s.taken();
-            s.take(max).map(|b| (before, b))
+            s.take_leased(lease, max).map(|b| (before, b))
         })
         .await?
         .map_err(Box::new)?;
+    let Some(batches) = batches else {
+        // An older or ended lease: its session is gone; no answer.
+        return Ok(());
+    };
     if batches.is_empty() {
-        state.parked = Some((max, reply));
+        state.parked = Some((lease, max, reply));
     } else if reply.send(batches).is_err() {
         state.store.run(move |s| s.untake(before)).await?;
     }

@@ -29,7 +29,11 @@
 //! every disk record up to the newest was handed out or set aside (so
 //! `taken` never steps over unread disk records); *Ack(S)* deletes
 //! everything ≤ S in one write batch and moves `acked`, persisted with it;
-//! *Nack* sets `taken` back to `acked`. A record is deleted **only** by an
+//! *Nack* (the buffer's own, never a message: **leases**, `lease.rs`)
+//! sets `taken` back to `acked`: a Take under a newer lease than the
+//! holder's, or the holder dropping its lease, requeues; a Take under an
+//! older or ended lease gets nothing; an Ack names its lease and is applied
+//! whichever session got it (a confirmation is true), never beyond `taken`. A record is deleted **only** by an
 //! Ack (NATS confirmed it) or moved to quarantine (counted). A Take whose
 //! read is cut short by an error steps `taken` only over what it read (the
 //! cursor moves to `disk_newest` only when no record is left above it).
@@ -136,9 +140,8 @@
 //! restarted actor finds the ring as it was. The BufferActor is the thin
 //! async front: it turns messages into jobs and never blocks an async
 //! worker. The supervisor and the service hold a `StoreControl` with the
-//! two things they may do: requeue the in-flight batches (a Publisher or
-//! BufferActor restarted) and `close(budget) -> CloseReport`, the one
-//! close of every stop path (the tree's stop, then the service's last
+//! one thing they may do: `close(budget) -> CloseReport`, the one close
+//! of every stop path (the tree's stop, then the service's last
 //! word, which repeats the tree's verdict or closes what the tree could
 //! not). A job that panics costs its caller the answer (the actor
 //! restarts), not the store.
@@ -218,12 +221,13 @@
 //! after a power cut at most the last second of them is lost, and those
 //! batches, already in the stream, are found there and not sent again.
 //!
-//! fjall calls block: the actor runs them on tokio's blocking pool, never on
-//! the async workers.
+//! fjall calls block: they run on the disk thread, never on the async
+//! workers.
 
 pub mod actor;
 mod error;
 mod inlet;
+mod lease;
 mod push;
 pub mod record;
 pub mod space;
@@ -233,6 +237,7 @@ mod store;
 pub use actor::{BufferActor, BufferArgs, BufferMsg};
 pub use error::{CloseError, CommitError, PushError, SpoolState};
 pub use inlet::{BufferInlet, InletTarget, INLET_WINDOW};
+pub use lease::{Lease, LeaseId};
 pub use push::PushResult;
 pub use spool::{OpenReport, Read, Spool, SpoolError};
 pub use store::{

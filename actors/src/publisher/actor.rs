@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
-use crate::buffer::BufferMsg;
+use crate::buffer::{BufferMsg, Lease};
 use crate::metric_names;
 use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::settings::NatsSettings;
@@ -106,15 +106,24 @@ impl Internal {
 struct Running {
     id: u64,
     task: JoinHandle<()>,
+    /// The session's lease on the buffer; dropped after the task ended.
+    lease: Lease,
+    /// The session's held-back Ack (`AckCoalescer`).
+    unsent: Arc<Unsent>,
 }
 
 /// A session never outlives its Publisher: when the actor dies (a panic
-/// drops its state without `post_stop`), the session is aborted, so an
-/// orphan cannot keep taking batches that a new session's acks would sweep
-/// away.
+/// drops its state without `post_stop`), the session is aborted. Then the
+/// Ack it held back goes to the buffer, and only then its lease ends
+/// (dropped with the fields): the buffer requeues what the session still
+/// held, never what JetStream confirmed, and a Take the session sent late
+/// gets nothing (`buffer::Lease`).
 impl Drop for Running {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(seq) = self.unsent.take() {
+            let _ = self.lease.ack(seq);
+        }
     }
 }
 
@@ -221,13 +230,9 @@ impl Actor for Publisher {
             }
             PublisherMsg::Internal(InternalMsg(Internal::SessionEnded { id, error })) => {
                 if state.session.as_ref().is_some_and(|s| s.id == id) {
+                    // Its held-back Ack, then its lease's end: whatever it
+                    // still held goes first all the same.
                     state.session = None;
-                    // The session acked what it confirmed on its way out;
-                    // whatever it still held goes first all the same.
-                    if let Some(seq) = state.unsent.take() {
-                        let _ = state.buffer.cast(BufferMsg::Ack(seq));
-                    }
-                    let _ = state.buffer.cast(BufferMsg::Nack);
                     state.failed(&myself, error)?;
                 }
             }
@@ -264,11 +269,13 @@ impl PublisherState {
         }
         self.next_id += 1;
         let id = self.next_id;
+        let lease = Lease::new(self.buffer.clone());
         let session = Session {
             client,
             settings: self.settings.clone(),
             service_id: self.service_id.clone(),
             buffer: self.buffer.clone(),
+            lease: lease.id(),
             confirmed: self.confirmed.clone(),
             found_stored: self.found_stored.clone(),
             last_confirmed: self.last_confirmed.clone(),
@@ -282,26 +289,25 @@ impl PublisherState {
             let error = session.run().await;
             let _ = me.cast(Internal::SessionEnded { id, error }.msg());
         });
-        self.session = Some(Running { id, task });
+        self.session = Some(Running {
+            id,
+            task,
+            lease,
+            unsent: self.unsent.clone(),
+        });
     }
 
-    /// Ends a running session (if any) and puts its in-flight batches back.
-    ///
-    /// The Nack goes out only once the session task is gone: until then a
-    /// parked `Take` could still hand it batches, which would stay in flight
-    /// after the Nack and be swept away by a later `Ack` of a higher seq.
-    /// Before it, the `Ack` the session held back (confirmed by JetStream,
-    /// not yet sent): what was confirmed leaves the buffer, it is never
-    /// handed out again.
+    /// Ends a running session (if any) and puts its in-flight batches back:
+    /// once its task is gone, the `Ack` it held back (confirmed by
+    /// JetStream, not yet sent) and then the end of its lease (`Running`'s
+    /// drop), so what was confirmed leaves the buffer and is never handed
+    /// out again.
     async fn stop_session(&mut self) -> bool {
         match self.session.take() {
             Some(mut running) => {
                 running.task.abort();
                 let _ = (&mut running.task).await;
-                if let Some(seq) = self.unsent.take() {
-                    let _ = self.buffer.cast(BufferMsg::Ack(seq));
-                }
-                let _ = self.buffer.cast(BufferMsg::Nack);
+                drop(running);
                 true
             }
             None => false,

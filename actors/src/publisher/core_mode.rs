@@ -16,7 +16,7 @@ impl Session {
         let max = self.max_in_flight();
         let limit = Limit::learn(&self.client, None);
         loop {
-            let batches = match take(self.buffer.clone(), max).await {
+            let batches = match take(self.buffer.clone(), self.lease, max).await {
                 Ok(batches) => batches,
                 Err(e) => return e,
             };
@@ -51,7 +51,14 @@ impl Session {
             for _ in 0..count {
                 self.confirmed_one(Some(sent));
             }
-            if self.buffer.cast(BufferMsg::Ack(last)).is_err() {
+            if self
+                .buffer
+                .cast(BufferMsg::Ack {
+                    lease: self.lease,
+                    seq: last,
+                })
+                .is_err()
+            {
                 return PublishError::BufferGone;
             }
         }

@@ -2,16 +2,18 @@
 //! NATS, and acks the buffer only for what the server confirmed.
 //!
 //! # Invariants
-//! - A batch leaves the buffer only through `BufferMsg::Ack(seq)`, and the
-//!   Publisher sends `Ack(seq)` only when every batch up to `seq` is known to
+//! - A batch leaves the buffer only through `BufferMsg::Ack { lease, seq }`,
+//!   and the Publisher sends that Ack only when every batch up to `seq` is known to
 //!   be in the stream (JetStream: a PubAck, taken in publish order, or found
 //!   there by the check below). In `core` mode "confirmed" means "flushed to
 //!   the socket": best effort, as docs/reference.md §2 says.
 //! - Publishing happens in a *session*: a task that lives while one
 //!   connection is up and nothing failed. A session ends at its first
-//!   failure (the window closes there: nothing more is sent); the buffer gets
-//!   `Nack` (everything in flight goes out again, first, in order) and a new
-//!   session starts at once on a new connection, or after a back-off.
+//!   failure (the window closes there: nothing more is sent). It takes and
+//!   acks under a lease (`buffer::Lease`) the Publisher holds; when the
+//!   session ends the lease is dropped and the buffer requeues (everything
+//!   in flight goes out again, first, in order), and a new session, with a
+//!   new lease, starts at once on a new connection, or after a back-off.
 //! - Strict order: each connection has its own client, which dies with its
 //!   connection together with every publish still queued in it (see
 //!   `monitor::connect`). So nothing sent in an old session can reach the
@@ -37,7 +39,7 @@
 //! - Confirmed acks are never lost: a session holds back the acks of up to
 //!   a quarter window (100 ms at most) to ack the buffer in bigger steps;
 //!   the seq held back is shared with the Publisher (`window::Unsent`),
-//!   which sends that `Ack` itself, before the `Nack`, when it cuts a
+//!   which sends that `Ack` itself, before the lease ends, when it cuts a
 //!   session short (a disconnect, a permissions violation) or it ends.
 //! - Rejections that retrying cannot fix now (permission denied, no stream)
 //!   are logged once per cause, counted in

@@ -34,7 +34,7 @@ use super::limit::Limit;
 use super::stream::{open_stream, Ours, Reader};
 use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, Unsent, FENCE};
 use super::PublishError;
-use crate::buffer::{BufferMsg, SetAsideReason};
+use crate::buffer::{BufferMsg, LeaseId, SetAsideReason};
 use crate::metric_names;
 use crate::settings::{NatsMode, NatsSettings};
 use crate::EncodedBatch;
@@ -44,6 +44,8 @@ pub(super) struct Session {
     pub(super) settings: Arc<NatsSettings>,
     pub(super) service_id: Arc<str>,
     pub(super) buffer: ActorRef<BufferMsg>,
+    /// The lease this session takes and acks under (the Publisher holds it).
+    pub(super) lease: LeaseId,
     /// Batches confirmed, over all sessions.
     pub(super) confirmed: Arc<AtomicU64>,
     /// Of those, found already stored when a session started.
@@ -80,10 +82,10 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-pub(super) fn take(buffer: ActorRef<BufferMsg>, max: usize) -> Take {
+pub(super) fn take(buffer: ActorRef<BufferMsg>, lease: LeaseId, max: usize) -> Take {
     Box::pin(async move {
         match buffer
-            .call(|reply| BufferMsg::Take { max, reply }, None)
+            .call(|reply| BufferMsg::Take { lease, max, reply }, None)
             .await
         {
             Ok(CallResult::Success(batches)) => Ok(batches),
@@ -178,7 +180,7 @@ impl Session {
         }
         // The oldest batches first; before any is sent, what the stream
         // already holds of them (their acks were lost with a connection).
-        let first = match take(self.buffer.clone(), max).await {
+        let first = match take(self.buffer.clone(), self.lease, max).await {
             Ok(batches) => batches,
             Err(e) => return e,
         };
@@ -203,10 +205,10 @@ impl Session {
         // Read-ahead: taken from the buffer, not yet published. Up to two
         // windows, a window per Take, keeps the round trips to the buffer
         // (and its disk reads) out of the publish path. They count as in
-        // flight for the buffer; a Nack puts them back like the rest.
+        // flight for the buffer; the lease's end puts them back like the rest.
         let mut ready: VecDeque<EncodedBatch> = first.into();
         let mut parked: Option<Take> = None;
-        let mut acks = AckCoalescer::new(self.buffer.clone(), max, self.unsent.clone());
+        let mut acks = AckCoalescer::new(self.buffer.clone(), self.lease, max, self.unsent.clone());
         loop {
             // The fence: no new publish while the oldest has waited past
             // FENCE (see `window`).
@@ -235,7 +237,7 @@ impl Session {
                 }
             }
             if parked.is_none() && ready.len() < 2 * max {
-                parked = Some(take(self.buffer.clone(), max));
+                parked = Some(take(self.buffer.clone(), self.lease, max));
             }
             // While confirming: when the oldest publish will have waited
             // the fence unanswered (then delivery is stalled, `delivery`).

@@ -26,7 +26,7 @@ use futures::{FutureExt, StreamExt};
 use ractor::ActorRef;
 
 use super::PublishError;
-use crate::buffer::{BufferMsg, SetAsideReason};
+use crate::buffer::{BufferMsg, LeaseId, SetAsideReason};
 
 /// How long the oldest publish may wait for its ack before the window stops
 /// taking new publishes.
@@ -94,9 +94,11 @@ impl InFlight {
 ///
 /// The seq held back lives in [`Unsent`], which the Publisher shares: when
 /// it cuts a session short (aborts its task), it sends that `Ack` itself
-/// before the `Nack`, so nothing JetStream confirmed is handed out again.
+/// before the session's lease ends, so nothing JetStream confirmed is
+/// handed out again.
 pub(super) struct AckCoalescer {
     buffer: ActorRef<BufferMsg>,
+    lease: LeaseId,
     unsent: Arc<Unsent>,
     count: usize,
     every: usize,
@@ -119,9 +121,15 @@ impl Unsent {
 }
 
 impl AckCoalescer {
-    pub(super) fn new(buffer: ActorRef<BufferMsg>, window: usize, unsent: Arc<Unsent>) -> Self {
+    pub(super) fn new(
+        buffer: ActorRef<BufferMsg>,
+        lease: LeaseId,
+        window: usize,
+        unsent: Arc<Unsent>,
+    ) -> Self {
         AckCoalescer {
             buffer,
+            lease,
             unsent,
             count: 0,
             every: (window / 4).max(1),
@@ -149,7 +157,10 @@ impl AckCoalescer {
         match self.unsent.take() {
             Some(seq) => self
                 .buffer
-                .cast(BufferMsg::Ack(seq))
+                .cast(BufferMsg::Ack {
+                    lease: self.lease,
+                    seq,
+                })
                 .map_err(|_| PublishError::BufferGone),
             None => Ok(()),
         }

@@ -88,7 +88,7 @@ pub struct RootSupervisorState {
     pub(super) settings: Arc<Settings>,
     /// Handed to each BufferActor; never read or written here.
     pub(super) store: SharedStore,
-    /// All the root does with the store itself: requeue, close.
+    /// All the root does with the store itself: close it at the stop.
     pub(super) control: StoreControl,
     pub(super) links: Links,
     pub(super) devices: DeviceTable,
@@ -158,16 +158,8 @@ impl Actor for RootSupervisor {
         match msg {
             RootSupervisorMsg::Internal(InternalMsg(Internal::Restart(child))) => {
                 state.waiting.remove(&child);
-                if matches!(child, Child::Publisher | Child::Buffer) {
-                    // Its in-flight batches go out again, first. Done now,
-                    // after the back-off, not at the failure: a Take the dead
-                    // session sent meanwhile has been answered into the void
-                    // (and undone) by now, so no orphan holds batches that
-                    // the new session's acks would sweep away.
-                    if let Err(e) = state.control.requeue().await {
-                        tracing::error!(error = %e, "requeue after a restart failed");
-                    }
-                }
+                // What a dead Publisher's session held is requeued by the
+                // buffer itself when its lease drops (`buffer::Lease`).
                 if !state.stopping {
                     state.start_missing(&myself).await;
                 }

@@ -12,7 +12,6 @@ use ractor::ActorRef;
 
 use super::actor::{RootSupervisorMsg, RootSupervisorState};
 use super::Child;
-use crate::buffer::BufferMsg;
 use crate::poller::DevicePollerMsg;
 use crate::settings::Settings;
 
@@ -62,12 +61,8 @@ impl RootSupervisorState {
         if nats_restarted {
             self.stop_child(Child::Monitor).await;
             self.stop_child(Child::Publisher).await;
-            // Through the buffer's mailbox: after any Take the old session
-            // sent (answered into the void and undone by then), before the
-            // new Publisher's first Take.
-            if let Some(buffer) = &self.refs.buffer {
-                let _ = buffer.cast(BufferMsg::Nack);
-            }
+            // The old session's lease dropped with it: the buffer requeued
+            // its batches, and the new Publisher's lease takes them first.
         }
         self.settings = Arc::new(new);
         self.start_missing(myself).await;

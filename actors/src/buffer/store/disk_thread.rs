@@ -16,9 +16,9 @@
 //!   to each BufferActor (`BufferArgs`). Outside `buffer` it is opaque: it
 //!   can be cloned, handed on, or asked for a [`StoreControl`].
 //! - [`StoreControl`]: what the supervisor and the service may do beside
-//!   the BufferActor, and nothing else: requeue the in-flight batches (a
-//!   Publisher or BufferActor restarted) and [`StoreControl::close`]
-//!   within a budget, the one close of every stop path.
+//!   the BufferActor, and nothing else: [`StoreControl::close`] within a
+//!   budget, the one close of every stop path. (Requeueing is the
+//!   buffer's own business: leases, `buffer/lease.rs`.)
 //!
 //! A job that panics is caught: its caller gets [`DiskThreadGone`] (the
 //! actor restarts), and the thread serves the next job. Every store
@@ -72,7 +72,7 @@ impl SharedStore {
         })))
     }
 
-    /// The handle for the supervisor and the service (requeue, close).
+    /// The handle for the supervisor and the service (close).
     pub fn control(&self) -> StoreControl {
         StoreControl(self.clone())
     }
@@ -167,19 +167,12 @@ impl std::fmt::Display for CloseReport {
 }
 
 /// What the supervisor and the service may do with the store; everything
-/// else goes through the BufferActor. Both are jobs for the disk thread,
-/// queued behind what the BufferActor sent before.
+/// else goes through the BufferActor. A close is a job for the disk
+/// thread, queued behind what the BufferActor sent before.
 #[derive(Clone)]
 pub struct StoreControl(SharedStore);
 
 impl StoreControl {
-    /// Every in-flight batch goes out again, first, in order (`Nack`): for
-    /// a restarted Publisher or BufferActor, whose session's batches no
-    /// one will confirm any more.
-    pub async fn requeue(&self) -> Result<(), DiskThreadGone> {
-        self.0.run(Store::nack).await
-    }
-
     /// The one close, for every stop path: nothing in flight will be
     /// confirmed any more, so it is requeued; then ring and pending go to
     /// disk, oldest first as far as they fit, synced, clean stop recorded,

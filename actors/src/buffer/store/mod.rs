@@ -8,6 +8,7 @@
 
 mod cursor;
 mod disk_thread;
+mod leases;
 mod reclaim;
 mod set_aside;
 mod spill;
@@ -97,6 +98,8 @@ pub struct Store {
     unsynced: unsynced::Unsynced,
     /// What each inlet's tickets got (`tickets`).
     tickets: tickets::Tickets,
+    /// Which session's lease holds the batches in flight (`leases`).
+    leases: leases::Leases,
     /// The last reservation of seqs failed: retried after the tick, as
     /// long as reserved seqs are left (`reserve_ahead`).
     reserve_failed: bool,
@@ -146,6 +149,7 @@ impl Store {
             close_error: None,
             reserve_failed: false,
             tickets: tickets::Tickets::default(),
+            leases: Default::default(),
             unsynced: unsynced::Unsynced::default(),
             needs_reopen: false,
             space,
