@@ -91,7 +91,9 @@
 //! `space`), leave less than `disk_min_free` on its filesystem, or that
 //! fails with ENOSPC puts the store in `SpoolState::Full`; any other write
 //! error in `Error` (fjall may be poisoned: the database is closed and
-//! reopened before the next write). In either state batches stay in memory:
+//! reopened before the next write). The transitions are one enum,
+//! `store/health.rs` (`DiskHealth`: `Ok`, `Full { reopen }`,
+//! `Failed { reopen }`). In either state batches stay in memory:
 //! the ring keeps the newest `memory_batches` not in flight and
 //! `when_disk_full` drops the rest (`drop_oldest`: the oldest not in flight;
 //! `drop_newest`: the incoming), counted in
@@ -209,7 +211,7 @@
 //! A hung actor is not a crash: the service notices it (no answer for 3
 //! checks, `src/service/watchdog.rs`), stops the tree and closes the store
 //! (ring written and synced) itself, and exits 1; only a spool call that
-//! never returns, holding the store, still loses the ring.
+//! never returns, keeping the disk thread busy, still loses the ring.
 //!
 //! In every mode a full or failed spool keeps batches in memory only (see
 //! above): a crash then loses the ring. A stop writes the ring oldest
@@ -223,6 +225,28 @@
 //!
 //! fjall calls block: they run on the disk thread, never on the async
 //! workers.
+//!
+//! # Files
+//! - [`actor`]: the BufferActor, the async front (`BufferArgs`,
+//!   `BufferMsg`, `impl Actor`): messages in, jobs for the disk thread out.
+//! - `inlet`: the pollers' way in (a bounded queue, tickets, resends).
+//! - `push`: a chunk of pushes, answered once (group commit waiters).
+//! - `lease`: [`Lease`], a publishing session's right to take and ack.
+//! - `store/`: the [`Store`], one synchronous object on its disk thread:
+//!   - `disk_thread`: the one owner; [`SharedStore`], [`StoreControl`],
+//!     `close(budget) -> CloseReport`.
+//!   - `mod`: the ring and `pending` (memory, the drop policy's input),
+//!     push, close, stats.
+//!   - `cursor`, `leases`: delivery: Take, Ack, who holds what is in flight.
+//!   - `health`: disk health, one enum.
+//!   - `spill`: writing to disk, full/failed and the way back,
+//!     `when_disk_full`.
+//!   - `unsynced`, `tickets`, `set_aside`, `reclaim`: the records of a
+//!     failed sync, one poll one seq, set aside never stuck, space given back.
+//! - `spool/`: the fjall database ([`Spool`]: keyspaces, reads, the seq
+//!   reservation, the journal, the reclaim's compaction).
+//! - `record`: the frozen record formats; `space`: bytes on disk and free.
+//! - `error`: [`SpoolError`], [`PushError`], [`CloseError`], [`SpoolState`].
 
 pub mod actor;
 mod error;

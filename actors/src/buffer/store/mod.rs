@@ -8,6 +8,7 @@
 
 mod cursor;
 mod disk_thread;
+mod health;
 mod leases;
 mod reclaim;
 mod set_aside;
@@ -88,10 +89,8 @@ pub struct Store {
     reclaim_due: bool,
     /// The reclaim's flush started then (a step per tick, `reclaim`).
     flushing_since: Option<std::time::Instant>,
-    /// Whether disk writes are possible; not `Ok`: batches stay in memory.
-    state: SpoolState,
-    /// fjall poisoned the database: reopen it before the next write.
-    needs_reopen: bool,
+    /// Whether disk writes are possible, and what gets them back (`health`).
+    health: health::DiskHealth,
     /// Why the first close failed (a repeated close says so again).
     close_error: Option<CloseError>,
     /// Records written since the last good sync (`unsynced`).
@@ -145,13 +144,12 @@ impl Store {
             compaction: None,
             reclaim_due: false,
             flushing_since: None,
-            state: SpoolState::Ok,
+            health: health::DiskHealth::Ok,
             close_error: None,
             reserve_failed: false,
             tickets: tickets::Tickets::default(),
             leases: Default::default(),
             unsynced: unsynced::Unsynced::default(),
-            needs_reopen: false,
             space,
             aside: Default::default(),
         };
@@ -167,7 +165,7 @@ impl Store {
     }
 
     fn writes_through(&self) -> bool {
-        if self.state != SpoolState::Ok {
+        if !self.health.is_ok() {
             return false;
         }
         match self.settings.persist {
@@ -266,7 +264,7 @@ impl Store {
     /// Periodic: bounds the power-loss window of unsynced disk writes. A
     /// failed sync poisons fjall: the spool is reopened by `retry`.
     pub fn sync_if_dirty(&mut self) -> Result<(), SpoolError> {
-        if self.dirty && self.state == SpoolState::Ok {
+        if self.dirty && self.health.is_ok() {
             if let Err(e) = self.spool.sync() {
                 self.note_sync_failed();
                 self.enter_degraded(&e);
@@ -308,7 +306,7 @@ impl Store {
             (Ok(()), 0) => return Ok(()),
             (Ok(()), batches) => CloseError::Unsaved {
                 batches,
-                spool: self.state,
+                spool: self.health.state(),
             },
             (Err(e), 0) => CloseError::SyncFailed(Arc::new(e)),
             (Err(e), batches) => CloseError::SyncFailedAndUnsaved {
@@ -333,7 +331,7 @@ impl Store {
             disk_bytes: self.space.allocated(),
             in_flight: self.taken - self.acked,
             next_seq: self.next_seq,
-            spool: self.state,
+            spool: self.health.state(),
         }
     }
 

@@ -38,7 +38,7 @@ impl Store {
         let n = self.deletes_since_compact;
         let enough = n >= COMPACT_AFTER_DELETES
             || (n > 0
-                && (self.state == SpoolState::Full
+                && (self.health.state() == SpoolState::Full
                     || self.space.allocated() > COMPACT_ABOVE_BYTES));
         if self.spool.live_count() > 0 || !enough {
             return;
@@ -93,7 +93,7 @@ impl Store {
         if !self.reclaim_due || self.compacting.load(Ordering::Acquire) {
             return;
         }
-        if self.closed || self.state != SpoolState::Ok || self.spool.live_count() > 0 {
+        if self.closed || !self.health.is_ok() || self.spool.live_count() > 0 {
             return self.call_off_reclaim();
         }
         let first = self.flushing_since.is_none();

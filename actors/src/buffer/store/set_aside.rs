@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 use metrics::counter;
 
 use super::Store;
-use crate::buffer::error::SpoolState;
 use crate::buffer::record;
 use crate::buffer::spool::SpoolError;
 use crate::metric_names;
@@ -130,7 +129,7 @@ impl Store {
     pub(super) fn read_failed(&mut self, error: &SpoolError) -> bool {
         // A spool being reopened, or failing as a whole (its writes fail
         // too), is not a bad record: only retried.
-        if !matches!(error, SpoolError::Storage(_)) || self.state != SpoolState::Ok {
+        if !matches!(error, SpoolError::Storage(_)) || !self.health.is_ok() {
             return false;
         }
         let at = self.taken;

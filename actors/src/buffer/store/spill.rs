@@ -71,7 +71,7 @@ impl Store {
     /// Moves the oldest part of a full ring to disk, many batches per write.
     pub(super) fn spill_overflow(&mut self) {
         let cap = self.settings.memory_batches.max(1);
-        if self.ring.len() <= cap || self.state != SpoolState::Ok {
+        if self.ring.len() <= cap || !self.health.is_ok() {
             return;
         }
         let chunk = (cap / 8).clamp(1, 4096).max(self.ring.len() - cap);
@@ -116,8 +116,8 @@ impl Store {
         records: Vec<(u64, Vec<u8>)>,
         sync: bool,
     ) -> Result<(), SpoolError> {
-        if self.state != SpoolState::Ok {
-            return Err(SpoolError::Full(NoRoom::NotWritable(self.state)));
+        if !self.health.is_ok() {
+            return Err(SpoolError::Full(NoRoom::NotWritable(self.health.state())));
         }
         self.write_within_caps(records, sync)
     }
@@ -184,23 +184,18 @@ impl Store {
         }
     }
 
-    /// The spool could not take a write: batches stay in memory from now on.
-    /// Logs once on entering the state (and when it turns from full to error).
+    /// The spool could not take a write: batches stay in memory from now on
+    /// (`health` has the transitions). Logs once on entering the state (and
+    /// when it turns from full to error).
     pub(super) fn enter_degraded(&mut self, e: &SpoolError) {
-        let state = match e {
-            SpoolError::Closed | SpoolError::CloseFailed(_) => return,
-            e if e.is_full() => SpoolState::Full,
-            // fjall poisons itself after the ENOSPC that made us full.
-            e if e.is_poisoned() && self.state == SpoolState::Full => SpoolState::Full,
-            _ => SpoolState::Error,
+        let Some(health) = self.health.after(e) else {
+            return;
         };
-        // Any failure other than a cap reached may have poisoned fjall (a
-        // failed flush or fsync): the retry reopens the database first.
-        self.needs_reopen |= !matches!(e, SpoolError::Full(_));
-        if self.state == SpoolState::Error || self.state == state {
+        let was = std::mem::replace(&mut self.health, health).state();
+        let state = health.state();
+        if was == state {
             return;
         }
-        self.state = state;
         tracing::error!(
             spool = state.as_str(),
             error = %e,
@@ -224,7 +219,7 @@ impl Store {
         let cap = self.settings.memory_batches.max(1);
         let waiting = self.ring.partition_point(|b| b.seq <= self.taken);
         let mut dropped = Vec::new();
-        if self.state == SpoolState::Ok || self.ring.len() - waiting <= cap {
+        if self.health.is_ok() || self.ring.len() - waiting <= cap {
             return dropped;
         }
         let excess = self.ring.len() - waiting - cap;
@@ -251,10 +246,10 @@ impl Store {
         self.reserve_failed = false;
         self.space.refresh(self.spool.dir());
         self.publish_gauges();
-        if self.state == SpoolState::Ok || self.closed {
+        if self.health.is_ok() || self.closed {
             return;
         }
-        if self.needs_reopen || !self.spool.is_open() {
+        if self.health.needs_reopen() || !self.spool.is_open() {
             if self.compacting.load(std::sync::atomic::Ordering::Acquire) {
                 // The compaction holds the database: reopened on a later
                 // tick, never waited for here.
@@ -270,14 +265,13 @@ impl Store {
         if !self.space.has_room_again(&self.settings) {
             return;
         }
-        let was = self.state;
-        self.state = SpoolState::Ok;
+        let was = std::mem::take(&mut self.health).state();
         if self.writes_through() {
             self.flush_ring();
         } else {
             self.spill_overflow();
         }
-        if self.state == SpoolState::Ok {
+        if self.health.is_ok() {
             tracing::info!(
                 was = was.as_str(),
                 memory = self.ring.len(),
@@ -297,7 +291,7 @@ impl Store {
         self.rewrite_unsynced().inspect_err(|e| {
             tracing::warn!(error = %e, "writing the records of the failed sync again failed; retried in a second");
         })?;
-        self.needs_reopen = false;
+        self.health = self.health.reopened();
         if let Ok(Some(newest)) = self.spool.newest_seq() {
             self.disk_newest = self.disk_newest.max(newest);
         }
@@ -306,6 +300,6 @@ impl Store {
 
     /// Whether the spool takes writes (`Ok`), is full, or failed.
     pub fn spool_state(&self) -> SpoolState {
-        self.state
+        self.health.state()
     }
 }
