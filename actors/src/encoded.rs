@@ -21,6 +21,10 @@ use chrono::{DateTime, Utc};
 use crate::batch::BatchBody;
 use crate::{Batch, Value};
 
+/// The device id of gap events: `<prefix>.<service.id>._gaps`. Device ids
+/// of the config may not start with `_` (the service's own subjects).
+pub const GAPS_DEVICE: &str = "_gaps";
+
 /// The part of every payload before the seq's digits.
 const SEQ_OPEN: &[u8] = b"{\"seq\":";
 
@@ -59,6 +63,39 @@ impl EncodedBatch {
             ts_micros: batch.ts_micros,
             body,
         }
+    }
+
+    /// A gap event (docs/reference.md §3): seqs `from..=to` are missing
+    /// for `reason`, `count` of them. It travels like a batch of the
+    /// service's own device [`GAPS_DEVICE`], so it is published on
+    /// `<prefix>.<service.id>._gaps`; its payload is
+    /// `{"seq":S,"device":"_gaps","ts":"…","gap":{"from":N,"to":M,"reason":"…","count":K}}`.
+    pub fn gap_event(
+        ts: DateTime<Utc>,
+        from: u64,
+        to: u64,
+        reason: &'static str,
+        count: u64,
+    ) -> EncodedBatch {
+        // Every part is a number, an RFC 3339 time or one of the fixed
+        // reasons: nothing to escape.
+        let text = format!(
+            r#"{{"device":"{GAPS_DEVICE}","ts":"{}","gap":{{"from":{from},"to":{to},"reason":"{reason}","count":{count}}}}}"#,
+            crate::batch::rfc3339(ts)
+        );
+        let body = Bytes::from(text.into_bytes()).slice(1..);
+        EncodedBatch {
+            seq: 0,
+            device: Arc::from(GAPS_DEVICE),
+            ts_micros: ts.timestamp_micros(),
+            body,
+        }
+    }
+
+    /// Whether this is one of the service's own messages (a gap event),
+    /// not a device's batch.
+    pub fn is_service_event(&self) -> bool {
+        self.device.starts_with('_')
     }
 
     /// Puts stored parts back together (the spool's record format 2).

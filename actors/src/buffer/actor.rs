@@ -263,7 +263,7 @@ impl Actor for BufferActor {
                 let _ = reply.send(stats);
             }
             BufferMsg::Internal(InternalMsg(Internal::Commit)) => commit(&myself, state).await?,
-            BufferMsg::Internal(InternalMsg(Internal::Tick)) => tick(state).await?,
+            BufferMsg::Internal(InternalMsg(Internal::Tick)) => tick(&myself, state).await?,
         }
         Ok(())
     }
@@ -319,8 +319,12 @@ async fn commit(
 
 /// Every second: syncs a dirty spool (batches and acks), measures it and
 /// retries a full or failed one, gives a drained spool's space back,
+/// queues the gap events noted since the last tick (`store/gaps.rs`),
 /// refreshes the age gauge, and retries a Take stuck on a failing read.
-async fn tick(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
+async fn tick(
+    myself: &ActorRef<BufferMsg>,
+    state: &mut BufferState,
+) -> Result<(), ActorProcessingErr> {
     let last = state.oldest;
     let oldest = state
         .store
@@ -329,11 +333,20 @@ async fn tick(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
             s.refresh_and_retry();
             s.reclaim_if_due();
             s.save_set_aside(false);
+            s.emit_gap_events();
             // An unreadable oldest record does not blank the age gauge.
-            Ok::<_, super::SpoolError>(s.oldest_waiting_micros(last))
+            let oldest = s.oldest_waiting_micros(last);
+            Ok::<_, super::SpoolError>((oldest, s.has_pending()))
         })
         .await?
         .map_err(Box::new)?;
+    let (oldest, pending) = oldest;
+    if pending && !state.commit_scheduled {
+        // Gap events written through wait for a commit like any push.
+        state.commit_scheduled = true;
+        state.pending_at_schedule = 0;
+        myself.cast(Internal::Commit.msg())?;
+    }
     state.oldest = oldest;
     let age = oldest.map_or(0.0, |ts| {
         let now = chrono::Utc::now().timestamp_micros();

@@ -3,6 +3,7 @@
 
 use metrics::counter;
 
+use super::gaps::GapReason;
 use super::{Store, MAX_DAMAGED_DELETE};
 use crate::buffer::spool::{Read, SpoolError};
 use crate::metric_names;
@@ -66,6 +67,7 @@ impl Store {
             }
             Read::Quarantined(seq, reason) => {
                 self.taken = self.taken.max(seq);
+                self.gaps.note(seq, seq, GapReason::Corrupt);
                 counter!(metric_names::BUFFER_CORRUPT_TOTAL).increment(1);
                 tracing::error!(seq, %reason, "unreadable spool record set aside in quarantine; not published");
             }
@@ -73,6 +75,7 @@ impl Store {
                 self.taken = self.taken.max(last);
                 let n = last - first + 1;
                 counter!(metric_names::BUFFER_CORRUPT_TOTAL).increment(n);
+                self.gaps.note(first, last, GapReason::Corrupt);
                 tracing::error!(first, last, "spool block failed its checksum: seqs {first}..={last} are unreadable, skipped and not published");
                 // Deleted with the ack that passes them (size unknown: 0).
                 if n <= MAX_DAMAGED_DELETE {

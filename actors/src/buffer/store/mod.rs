@@ -8,6 +8,7 @@
 
 mod cursor;
 mod disk_thread;
+mod gaps;
 mod health;
 mod leases;
 mod reclaim;
@@ -97,6 +98,8 @@ pub struct Store {
     unsynced: unsynced::Unsynced,
     /// What each inlet's tickets got (`tickets`).
     tickets: tickets::Tickets,
+    /// Gaps noted since the last tick, to become events (`gaps`).
+    gaps: gaps::Gaps,
     /// Which session's lease holds the batches in flight (`leases`).
     leases: leases::Leases,
     /// The last reservation of seqs failed: retried after the tick, as
@@ -126,7 +129,7 @@ impl Store {
         let acked = spool.acked();
         let disk_newest = spool.newest_seq()?.unwrap_or(0);
         let space = Space::measure(spool.dir());
-        let store = Store {
+        let mut store = Store {
             ring: VecDeque::with_capacity(settings.memory_batches.min(1 << 16)),
             settings,
             spool,
@@ -149,10 +152,14 @@ impl Store {
             reserve_failed: false,
             tickets: tickets::Tickets::default(),
             leases: Default::default(),
+            gaps: Default::default(),
             unsynced: unsynced::Unsynced::default(),
             space,
             aside: Default::default(),
         };
+        if let Some((from, to)) = report.skipped {
+            store.gaps.note(from, to, gaps::GapReason::Crash);
+        }
         store.publish_gauges();
         Ok((store, report))
     }

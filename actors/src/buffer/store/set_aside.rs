@@ -110,6 +110,8 @@ impl Store {
         };
         self.in_flight_disk.retain(|(s, _)| *s != seq);
         counter!(metric_names::BUFFER_SET_ASIDE_TOTAL, "reason" => reason.label()).increment(1);
+        self.gaps
+            .note(seq, seq, super::gaps::GapReason::set_aside(reason));
         match reason {
             SetAsideReason::TooBig { size, limit } => tracing::error!(
                 seq, size, limit, kept,

@@ -11,6 +11,7 @@
 
 use metrics::counter;
 
+use super::gaps::GapReason;
 use super::Store;
 use crate::buffer::error::{CommitError, SpoolError, SpoolState};
 use crate::buffer::record;
@@ -226,13 +227,14 @@ impl Store {
         let (range, reason) = match self.settings.when_disk_full {
             WhenDiskFull::DropNewest => (
                 self.ring.len() - excess..self.ring.len(),
-                "disk_full_newest",
+                GapReason::DiskFullNewest,
             ),
-            WhenDiskFull::DropOldest => (waiting..waiting + excess, "disk_full_oldest"),
+            WhenDiskFull::DropOldest => (waiting..waiting + excess, GapReason::DiskFullOldest),
         };
         dropped.extend(self.ring.drain(range).map(|b| b.seq));
-        counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => reason)
+        counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => reason.as_str())
             .increment(dropped.len() as u64);
+        self.gaps.note_each(&dropped, reason);
         dropped
     }
 
