@@ -51,6 +51,8 @@ pub struct Compactor(Keyspace);
 impl Compactor {
     /// Blocks for as long as the compaction takes (about 1.4 s after 1 M records).
     pub fn run(&self) -> Result<(), SpoolError> {
+        // Failpoint: a slow flash card (`sleep(ms)`) under the compaction.
+        fail::fail_point!("spool::compaction");
         self.0
             .rotate_memtable_and_wait()
             .map_err(counted("compact"))?;
