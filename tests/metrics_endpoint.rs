@@ -23,6 +23,7 @@ fn health(nats_connected: bool, backlog: u64, devices_up: usize, devices: usize)
         devices_up,
         devices,
         spool: ingestor_actors::buffer::SpoolState::Ok,
+        id_conflict: false,
     }
 }
 

@@ -21,6 +21,7 @@ use bytesize::ByteSize;
 use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, Store};
+use ingestor_actors::installation::Installation;
 use ingestor_actors::monitor::{
     ConnectionMonitor, ConnectionMonitorArgs, ConnectionWatch, DEFAULT_PING_INTERVAL,
 };
@@ -96,6 +97,8 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
         PublisherArgs {
             settings: settings.clone(),
             service_id: SERVICE.into(),
+            installation: Installation::generate(),
+            replaces: None,
             buffer: buffer.clone(),
             retry: RetryPolicy::default(),
             connection: connection.subscribe(),

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
 use crate::buffer::BufferMsg;
+use crate::installation::Installation;
 use crate::metric_names;
 use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::settings::NatsSettings;
@@ -37,6 +38,11 @@ pub struct PublisherArgs {
     pub settings: NatsSettings,
     /// `[service] id`: part of subjects and msg ids.
     pub service_id: String,
+    /// This `data_dir`'s installation id: the `Ingestor-Installation` header.
+    pub installation: Installation,
+    /// `[service] replaces`: the installation this one takes over from (a
+    /// replaced PC), if any (see `conflict`).
+    pub replaces: Option<Installation>,
     /// Where batches come from.
     pub buffer: ActorRef<BufferMsg>,
     /// Back-off after failures.
@@ -122,6 +128,8 @@ impl Drop for Running {
 pub struct PublisherState {
     settings: Arc<NatsSettings>,
     service_id: Arc<str>,
+    installation: Installation,
+    replaces: Option<Installation>,
     buffer: ActorRef<BufferMsg>,
     retry: RetryPolicy,
     client: Option<async_nats::Client>,
@@ -164,6 +172,8 @@ impl Actor for Publisher {
         Ok(PublisherState {
             settings: Arc::new(args.settings),
             service_id: args.service_id.into(),
+            installation: args.installation,
+            replaces: args.replaces,
             buffer: args.buffer,
             retry: args.retry,
             client: None,
@@ -268,6 +278,8 @@ impl PublisherState {
             client,
             settings: self.settings.clone(),
             service_id: self.service_id.clone(),
+            installation: self.installation.clone(),
+            replaces: self.replaces.clone(),
             buffer: self.buffer.clone(),
             confirmed: self.confirmed.clone(),
             found_stored: self.found_stored.clone(),

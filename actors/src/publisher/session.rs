@@ -35,6 +35,7 @@ use super::stream::{open_stream, Ours, Reader};
 use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, Unsent, FENCE};
 use super::PublishError;
 use crate::buffer::{BufferMsg, SetAsideReason};
+use crate::installation::{self, Installation};
 use crate::metric_names;
 use crate::settings::{NatsMode, NatsSettings};
 use crate::EncodedBatch;
@@ -43,6 +44,10 @@ pub(super) struct Session {
     pub(super) client: Client,
     pub(super) settings: Arc<NatsSettings>,
     pub(super) service_id: Arc<str>,
+    /// The `Ingestor-Installation` header of every message.
+    pub(super) installation: Installation,
+    /// `[service] replaces`, for the conflict check.
+    pub(super) replaces: Option<Installation>,
     pub(super) buffer: ActorRef<BufferMsg>,
     /// Batches confirmed, over all sessions.
     pub(super) confirmed: Arc<AtomicU64>,
@@ -120,6 +125,7 @@ impl Session {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", batch.msg_id(&self.service_id).as_str());
         headers.insert("Ingestor-Seq", itoa::Buffer::new().format(batch.seq));
+        headers.insert(installation::HEADER, self.installation.as_str());
         headers
     }
 
@@ -171,6 +177,16 @@ impl Session {
             Ok(stream) => stream,
             Err(e) => return e,
         };
+        let reader = Reader {
+            stream: &stream,
+            filter: format!("{}.{}.>", self.settings.subject_prefix, self.service_id),
+            service_id: &self.service_id,
+            installation: &self.installation,
+        };
+        // Before anything is taken or sent: is this id still ours to write?
+        if let Err(e) = self.check_conflict(&reader).await {
+            return e;
+        }
         let limit = Limit::learn(&self.client, Some(&stream));
         if self.buffer_is_empty().await {
             // Caught up: the stream answers and nothing waits.
@@ -181,11 +197,6 @@ impl Session {
         let first = match take(self.buffer.clone(), max).await {
             Ok(batches) => batches,
             Err(e) => return e,
-        };
-        let reader = Reader {
-            stream: &stream,
-            filter: format!("{}.{}.>", self.settings.subject_prefix, self.service_id),
-            service_id: &self.service_id,
         };
         let after = *self
             .last_confirmed

@@ -5,7 +5,9 @@
 //! # The already-stored rule
 //! A batch counts as stored only when *its own* message was read back from
 //! the stream: a message on `<prefix>.<service.id>.>` whose `Ingestor-Seq`
-//! is its seq and whose `Nats-Msg-Id` is `<service.id>-<seq>`. Reads use the
+//! is its seq, whose `Nats-Msg-Id` is `<service.id>-<seq>` and whose
+//! `Ingestor-Installation` is this installation's (another installation on
+//! the same id numbers its own batches: its seqs say nothing about ours). Reads use the
 //! stream's message-get API (`STREAM.MSG.GET`, answered by the stream
 //! leader, so a follower that lags cannot hide a stored message), walking
 //! our subjects forward with `next_by_subj`.
@@ -43,11 +45,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream::context::CreateStreamErrorKind;
+use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
 use async_nats::jetstream::{self, stream};
 use tracing::{info, warn};
 
 use super::PublishError;
+use crate::installation::{self, Installation};
 use crate::settings::NatsSettings;
 
 /// The shortest de-duplication window a stream we create gets (NATS' default).
@@ -141,37 +145,72 @@ pub(super) struct Reader<'a> {
     /// `<prefix>.<service.id>.>`
     pub(super) filter: String,
     pub(super) service_id: &'a str,
+    /// Only messages of this installation are ours.
+    pub(super) installation: &'a Installation,
+}
+
+/// Who sent a message, as its headers say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct MessageOrigin {
+    /// `Ingestor-Installation` (none from builds before it).
+    pub(super) installation: Option<Installation>,
+    /// `Ingestor-Seq`.
+    pub(super) seq: Option<u64>,
+    /// `Nats-Msg-Id`.
+    pub(super) msg_id: Option<String>,
+}
+
+impl MessageOrigin {
+    pub(super) fn of(message: &StreamMessage) -> MessageOrigin {
+        let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
+        MessageOrigin {
+            installation: header(installation::HEADER)
+                .as_deref()
+                .and_then(Installation::parse),
+            seq: header("Ingestor-Seq").and_then(|v| v.parse::<u64>().ok()),
+            msg_id: header("Nats-Msg-Id"),
+        }
+    }
 }
 
 impl Reader<'_> {
+    /// The first message on our subjects at or after `stream_seq`, whoever
+    /// sent it; `None` past the end of the stream.
+    pub(super) async fn next_any(
+        &self,
+        stream_seq: u64,
+    ) -> Result<Option<StreamMessage>, PublishError> {
+        let got = self
+            .stream
+            .raw_message_builder()
+            .sequence(stream_seq.max(1))
+            .next_by_subject(self.filter.clone())
+            .send()
+            .await;
+        match got {
+            Ok(message) => Ok(Some(message)),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(PublishError::Client(format!(
+                "reading back what the stream holds: {e}"
+            ))),
+        }
+    }
+
     /// The first of our messages at or after `stream_seq`, if any. Messages
-    /// on our subjects that are not our batches (no or another header) are
-    /// stepped over.
+    /// on our subjects that are not our batches (no or another header,
+    /// another installation's) are stepped over.
     async fn next(&self, mut stream_seq: u64) -> Result<Option<Ours>, PublishError> {
         loop {
-            let got = self
-                .stream
-                .raw_message_builder()
-                .sequence(stream_seq.max(1))
-                .next_by_subject(self.filter.clone())
-                .send()
-                .await;
-            let message = match got {
-                Ok(message) => message,
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
-                Err(e) => {
-                    return Err(PublishError::Client(format!(
-                        "reading back what the stream holds: {e}"
-                    )))
-                }
+            let Some(message) = self.next_any(stream_seq).await? else {
+                return Ok(None);
             };
-            let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
-            let seq = header("Ingestor-Seq").and_then(|v| v.parse::<u64>().ok());
-            let msg_id = header("Nats-Msg-Id");
-            match seq {
-                Some(seq)
-                    if msg_id.as_deref()
-                        == Some(crate::batch::msg_id(self.service_id, seq).as_str()) =>
+            match MessageOrigin::of(&message) {
+                MessageOrigin {
+                    installation: Some(installation),
+                    seq: Some(seq),
+                    msg_id: Some(msg_id),
+                } if installation == *self.installation
+                    && msg_id == crate::batch::msg_id(self.service_id, seq) =>
                 {
                     return Ok(Some(Ours {
                         seq,
