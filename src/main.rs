@@ -43,8 +43,15 @@ impl ConfigArg {
 enum Command {
     /// Run the service until SIGTERM/SIGINT.
     Run(ConfigArg),
-    /// Validate the config and print the poll plan.
-    Check(ConfigArg),
+    /// Validate the config and print the poll plan (and, when the NATS
+    /// server answers, what its stream's replicas mean for an ack).
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Do not contact NATS (the config and its files only).
+        #[arg(long)]
+        offline: bool,
+    },
     /// Read every tag once and print a table (commissioning).
     Poll {
         #[command(flatten)]
@@ -95,7 +102,7 @@ fn main() -> ExitCode {
     telemetry::init_logging(cli.log_json, level);
     match cli.command {
         Command::Run(c) => cli::run::run(&c.path()),
-        Command::Check(c) => cli::check::run(&c.path()),
+        Command::Check { config, offline } => cli::check::run(&config.path(), !offline),
         Command::Poll { config, device } => cli::poll::run(&config.path(), device.as_deref()),
         Command::Simulate {
             config,

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 fn check(file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ingestor"))
-        .args(["check", "-c"])
+        .args(["check", "--offline", "-c"])
         .arg(file)
         .env_remove("INGESTOR_CONFIG")
         .output()

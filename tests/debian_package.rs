@@ -174,7 +174,7 @@ fn package_installs_binary_unit_user_config_and_dashboards() {
     // id picked the packaged config is valid.
     let packaged = root.join("etc/ingestor/ingestor.toml");
     let refused = Command::new(&binary)
-        .args(["check", "-c"])
+        .args(["check", "--offline", "-c"])
         .arg(&packaged)
         .env_remove("INGESTOR_CONFIG")
         .output()
@@ -192,7 +192,7 @@ fn package_installs_binary_unit_user_config_and_dashboards() {
     )
     .unwrap();
     let check = run(Command::new(&binary)
-        .args(["check", "-c"])
+        .args(["check", "--offline", "-c"])
         .arg(&picked)
         .env_remove("INGESTOR_CONFIG"));
     let stdout = String::from_utf8_lossy(&check.stdout);

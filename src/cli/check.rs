@@ -5,6 +5,10 @@
 //! device's TLS key file that group or others may read. A TLS device's
 //! line in the plan shows `tls` and the name its certificate must carry.
 //!
+//! Unless `--offline`, it then asks the NATS server (at most a few
+//! seconds; unreachable is only a note) what the stream's replicas mean for
+//! an acknowledged batch, as the service logs at start.
+//!
 //! Exit 0 when valid; exit 2 with every problem on stderr when not (also
 //! when the file cannot be read).
 
@@ -13,11 +17,12 @@ use std::process::ExitCode;
 
 use ingestor_actors::settings::{DeviceSettings, NatsMode, Settings, TagSettings};
 
+use ingestor_actors::nats::durability::{self, Probe};
 use ingestor_actors::{credentials, tls};
 
 use crate::config;
 
-pub(crate) fn run(path: &Path) -> ExitCode {
+pub(crate) fn run(path: &Path, ask_nats: bool) -> ExitCode {
     match config::load(path) {
         Ok(settings) => {
             print_summary(path, &settings);
@@ -28,6 +33,9 @@ pub(crate) fn run(path: &Path) -> ExitCode {
                 println!("warning   {warning}");
             }
             print_poll_plan(&settings);
+            if ask_nats {
+                print_stream_durability(&settings.nats);
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -41,6 +49,41 @@ pub(crate) fn run(path: &Path) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// How long `check` waits for the NATS server: never long, and offline
+/// (no server, a blackholed address) only a note.
+const PROBE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What the stream's replicas mean for an acknowledged batch (one replica:
+/// not yet on the server's disk), when the server answers.
+fn print_stream_durability(nats: &ingestor_actors::settings::NatsSettings) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    match rt.block_on(durability::probe(nats, PROBE_WITHIN)) {
+        Probe::Stream(Some(warning)) => println!("warning   {warning}"),
+        Probe::Stream(None) => println!("stream    {}: replicated, acks are on a quorum", nats.stream),
+        Probe::NoStream if nats.create_stream => {
+            println!("stream    {} does not exist yet: the service creates it with one replica", nats.stream);
+            if let Some(warning) = durability::single_replica_warning(&nats.stream, 1) {
+                println!("warning   {warning}");
+            }
+        }
+        Probe::NoStream => println!(
+            "warning   stream {} does not exist and create_stream = false: nothing will be stored until it is created",
+            nats.stream
+        ),
+        Probe::Core => {}
+        Probe::Unreachable(why) => println!(
+            "note      NATS not reached ({why}): the stream's durability was not checked"
+        ),
+    }
+    // A client still connecting must not keep the command alive.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
 }
 
 fn print_summary(path: &Path, s: &Settings) {

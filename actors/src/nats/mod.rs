@@ -1,6 +1,7 @@
 //! `[nats]` for a client: the rules the settings must follow, checked in
 //! one place ([`check`]), and the client options built from them
-//! ([`connect_options`], [`server_addrs`]).
+//! ([`connect_options`], [`server_addrs`]), and what a stream's replicas
+//! mean for an acknowledged batch ([`durability`]).
 //!
 //! # Invariants
 //! - The config file's validation and the client setup use the same
@@ -12,6 +13,7 @@
 //!   it is the ConnectionMonitor's (`monitor::connect`).
 
 mod check;
+pub mod durability;
 mod options;
 
 use thiserror::Error;

@@ -9,7 +9,7 @@
 //! Only this module can make or match one.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -148,6 +148,8 @@ pub struct PublisherState {
     /// `stop_session` when it cuts a session short.
     unsent: Arc<Unsent>,
     confirmed_at_last_failure: u64,
+    /// Whether this Publisher logged the stream's durability warning yet.
+    durability_told: Arc<AtomicBool>,
     last_error: Option<PublishError>,
     errors: BTreeMap<&'static str, u64>,
     /// Whether batches are being confirmed; a stall once this state is gone.
@@ -186,6 +188,7 @@ impl Actor for Publisher {
             last_confirmed: Arc::new(Mutex::new(None)),
             unsent: Arc::new(Unsent::default()),
             confirmed_at_last_failure: 0,
+            durability_told: Arc::new(AtomicBool::new(false)),
             last_error: None,
             errors: BTreeMap::new(),
             delivery: DeliveryReport(args.delivery),
@@ -287,6 +290,7 @@ impl PublisherState {
             unsent: self.unsent.clone(),
             recovering_from: self.last_error.clone(),
             delivery: self.delivery.0.begin(),
+            durability_told: self.durability_told.clone(),
             subjects: Default::default(),
         };
         let me = myself.clone();

@@ -13,7 +13,7 @@
 //! unanswered; the Publisher reports the stall when the session ends.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -62,6 +62,8 @@ pub(super) struct Session {
     pub(super) recovering_from: Option<PublishError>,
     /// Where this session reports whether its batches are confirmed.
     pub(super) delivery: SessionDelivery,
+    /// Set once the stream's durability was told (`nats::durability`).
+    pub(super) durability_told: Arc<AtomicBool>,
     /// Each device's subject, made once.
     pub(super) subjects: HashMap<std::sync::Arc<str>, Subject>,
 }
@@ -173,10 +175,11 @@ impl Session {
             .max_ack_inflight(max)
             .backpressure_on_inflight(true)
             .build(self.client.clone());
-        let stream = match open_stream(&js, &self.settings, &self.service_id).await {
-            Ok(stream) => stream,
-            Err(e) => return e,
-        };
+        let stream =
+            match open_stream(&js, &self.settings, &self.service_id, &self.durability_told).await {
+                Ok(stream) => stream,
+                Err(e) => return e,
+            };
         let reader = Reader {
             stream: &stream,
             filter: format!("{}.{}.>", self.settings.subject_prefix, self.service_id),

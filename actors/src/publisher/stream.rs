@@ -42,6 +42,7 @@
 //! were stored is not in the set and is sent again.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::context::CreateStreamErrorKind;
@@ -52,6 +53,7 @@ use tracing::{info, warn};
 
 use super::PublishError;
 use crate::installation::{self, Installation};
+use crate::nats::durability::single_replica_warning;
 use crate::settings::NatsSettings;
 
 /// The shortest de-duplication window a stream we create gets (NATS' default).
@@ -65,11 +67,14 @@ pub(super) fn duplicate_window(settings: &NatsSettings) -> Duration {
 
 /// The stream, created first with `create_stream` (subjects `<prefix>.>`, a
 /// de-dup window covering any retry). Logs when its `duplicate_window` is
-/// shorter than `ack_timeout × 20`.
+/// shorter than `ack_timeout × 20`, and (once per `durability_told`, i.e.
+/// per Publisher: at start and after a `[nats]` reload) when it has fewer
+/// than three replicas (`nats::durability`).
 pub(super) async fn open_stream(
     js: &jetstream::Context,
     settings: &NatsSettings,
     service_id: &str,
+    durability_told: &AtomicBool,
 ) -> Result<Stream, PublishError> {
     let wanted = duplicate_window(settings);
     let stream = if settings.create_stream {
@@ -118,6 +123,12 @@ pub(super) async fn open_stream(
              still holds (the ingestor reads back what the stream holds before resending), \
              but the server-side de-duplication is a shorter second line"
         );
+    }
+    let replicas = stream.cached_info().config.num_replicas;
+    if let Some(warning) = single_replica_warning(&settings.stream, replicas) {
+        if !durability_told.swap(true, Ordering::Relaxed) {
+            warn!(stream = %settings.stream, replicas = replicas.max(1), "{warning}");
+        }
     }
     Ok(stream)
 }
