@@ -77,6 +77,21 @@ enum Command {
     },
     /// Run a simulator and the service together from config/demo.toml.
     Demo,
+    /// Is the record in the stream complete? Per installation: seqs,
+    /// explained gaps, missing ranges, doubles, order.
+    Audit {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only messages stored since this time (RFC 3339) or this long ago ("2h").
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only this installation.
+        #[arg(long, value_name = "ID")]
+        installation: Option<String>,
+        /// One JSON document on stdout, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Offline view and check of the on-disk backlog.
     Spool {
         #[command(subcommand)]
@@ -111,6 +126,19 @@ fn main() -> ExitCode {
             tls,
         } => cli::simulate::run(&config.path(), &listen, framing.as_deref(), &tls),
         Command::Demo => cli::demo::run(),
+        Command::Audit {
+            config,
+            since,
+            installation,
+            json,
+        } => cli::audit::run(
+            &config.path(),
+            &cli::audit::AuditArgs {
+                since: since.as_deref(),
+                installation: installation.as_deref(),
+                json,
+            },
+        ),
         Command::Spool { command } => match command {
             SpoolCommand::Stats(c) => cli::spool::stats(&c.path()),
             SpoolCommand::Check(c) => cli::spool::check(&c.path()),
