@@ -208,3 +208,52 @@ fn a_replaced_pc_is_taken_over_with_replaces_and_the_old_one_back_publishes_noth
     assert_stream_and_spool_complete(&seqs_of(&records, &new_id), &new);
     assert_stream_and_spool_complete(&seqs_of(&records, &old_id), &old);
 }
+
+#[test]
+fn a_batch_answered_duplicate_of_another_installation_s_message_is_kept_not_counted() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let plant = Plant::new(&url, "");
+    let mut service = plant.start();
+    wait_until(Duration::from_secs(30), "publishing", || {
+        service.metric("ingestor_published_total") >= 5.0
+    });
+    // Another installation already stored a message under the msg id of a
+    // batch this one is about to publish (a subject the check does not read).
+    let planted = service.metric("ingestor_batches_total") as u64 + 40;
+    block_on(async {
+        let client = async_nats::connect(url.as_str()).await.unwrap();
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("{SERVICE}-{planted}").as_str());
+        headers.insert("Ingestor-Seq", planted.to_string().as_str());
+        headers.insert("Ingestor-Installation", "ffffffffffffffffffffffffffffffff");
+        async_nats::jetstream::new(client)
+            .publish_with_headers("telemetry.elsewhere.x", headers, "{}".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    wait_until(Duration::from_secs(30), "the duplicate refused", || {
+        service.metric(CONFLICTS) >= 1.0
+    });
+    let log = service.log_text();
+    assert!(
+        log.contains(&format!("took batch {planted} for a duplicate")),
+        "{log}"
+    );
+    assert!(service.term(Duration::from_secs(15)).success());
+    let records = read_records(&url);
+    let delivered =
+        assert_stream_and_spool_complete(&seqs_of(&records, &plant.installation()), &plant);
+    let in_stream = seqs_of(&records, &plant.installation()).len() as u64;
+    assert_eq!(
+        in_stream,
+        planted - 1,
+        "stored up to the planted id, not past it"
+    );
+    assert!(
+        delivered >= planted,
+        "batch {planted} and later kept in the spool"
+    );
+}

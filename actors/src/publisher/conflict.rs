@@ -19,6 +19,12 @@
 //!   warning. A header-less message with a lower seq is taken for this PC
 //!   before its upgrade: clear.
 //!
+//! A second line covers what a check cannot see (two PCs starting at the
+//! same moment on an empty id, a message under our `Nats-Msg-Id` stored
+//! elsewhere): a PubAck that says "duplicate" counts only when the stored
+//! message is ours ([`duplicate_is_ours`]); otherwise the session ends
+//! with `IdConflict` and the batch stays buffered.
+//!
 //! A conflict ends the session before its first Take
 //! ([`PublishError::IdConflict`], `reason="id_conflict"`, retried slowly):
 //! nothing is sent, the buffer keeps every batch, `/health` is degraded.
@@ -26,6 +32,8 @@
 use std::time::{Duration, SystemTime};
 
 use async_nats::jetstream::message::StreamMessage;
+use async_nats::jetstream::publish::PublishAck;
+use async_nats::jetstream::stream::Stream;
 use ractor::rpc::CallResult;
 use tracing::warn;
 
@@ -192,6 +200,42 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// A PubAck that says "duplicate": JetStream holds a message with our
+/// `Nats-Msg-Id` already. Ours (a resend after a lost ack): confirmed.
+/// Another installation's (two PCs that passed the check at the same
+/// moment, or a build without the check on our id): `IdConflict`, and the
+/// batch stays in the buffer.
+pub(super) async fn duplicate_is_ours(
+    stream: &Stream,
+    ack: &PublishAck,
+    installation: &Installation,
+    service_id: &str,
+    seq: u64,
+) -> Result<(), PublishError> {
+    let stored = stream
+        .get_raw_message(ack.sequence)
+        .await
+        .map_err(|e| PublishError::Client(format!("reading the duplicate of batch {seq}: {e}")))?;
+    let origin = MessageOrigin::of(&stored);
+    if origin.installation.as_ref() == Some(installation) && origin.seq == Some(seq) {
+        return Ok(());
+    }
+    Err(PublishError::IdConflict {
+        stream: ack.stream.clone(),
+        service_id: service_id.to_string(),
+        ours: installation.to_string(),
+        theirs: origin
+            .installation
+            .map_or_else(|| "(none)".into(), |i| i.to_string()),
+        what: format!(
+            "JetStream took batch {seq} for a duplicate of stream seq {} ({}), stored under \
+             the same Nats-Msg-Id by that installation: two PCs publish on one id. Give this \
+             PC its own [service] id",
+            ack.sequence, stored.subject
+        ),
+    })
 }
 
 impl Reader<'_> {

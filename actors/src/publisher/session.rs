@@ -22,17 +22,18 @@ use async_nats::jetstream;
 use async_nats::jetstream::context::{ContextBuilder, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
+use async_nats::jetstream::stream::Stream;
 use async_nats::{Client, HeaderMap, Subject};
 use futures::future::BoxFuture;
-use futures::FutureExt;
 use ractor::rpc::CallResult;
 use ractor::ActorRef;
 use tracing::info;
 
+use super::conflict;
 use super::delivery::SessionDelivery;
 use super::limit::Limit;
 use super::stream::{open_stream, Ours, Reader};
-use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, Unsent, FENCE};
+use super::window::{AckCoalescer, AckFailure, AckFuture, AckResult, InFlight, Unsent, FENCE};
 use super::PublishError;
 use crate::buffer::{BufferMsg, SetAsideReason};
 use crate::installation::{self, Installation};
@@ -212,6 +213,8 @@ impl Session {
             },
             None => Default::default(),
         };
+        // For the acks that say "duplicate" (`conflict::duplicate_is_ours`).
+        let shared_stream = Arc::new(stream.clone());
         let mut pending = InFlight::default();
         let fence = FENCE.min(self.settings.ack_timeout);
         // Read-ahead: taken from the buffer, not yet published. Up to two
@@ -238,7 +241,7 @@ impl Session {
                     continue;
                 }
                 let seq = batch.seq;
-                match self.publish_js(&js, batch, &limit).await {
+                match self.publish_js(&js, &shared_stream, batch, &limit).await {
                     Ok(Sent::Ack(ack)) => pending.push(ack),
                     Ok(Sent::TooBig(reason)) => {
                         if let Err(e) = acks.set_aside(seq, reason) {
@@ -315,7 +318,8 @@ impl Session {
                     self.note_confirmed(seq, ack.sequence);
                     acks.confirmed(seq);
                 }
-                Err(e) => match limit.refused_ack(&e) {
+                Err(AckFailure::NotOurs(e)) => return Err(e),
+                Err(AckFailure::Js(e)) => match limit.refused_ack(&e) {
                     Some(reason) => acks.set_aside(seq, reason)?,
                     None => return Err(self.ack_error(seq, e)),
                 },
@@ -346,6 +350,7 @@ impl Session {
     async fn publish_js(
         &mut self,
         js: &jetstream::Context,
+        stream: &Arc<Stream>,
         batch: EncodedBatch,
         limit: &Limit,
     ) -> Result<Sent, PublishError> {
@@ -363,10 +368,26 @@ impl Session {
             .headers(self.headers(&batch));
         let sent = Instant::now();
         let subject = self.subject(&batch);
+        let check = (
+            self.installation.clone(),
+            self.service_id.clone(),
+            stream.clone(),
+        );
         match js.send_publish(subject, message).await {
-            Ok(ack) => Ok(Sent::Ack(Box::pin(
-                std::future::IntoFuture::into_future(ack).map(move |r| (seq, Some(sent), r)),
-            ))),
+            Ok(ack) => Ok(Sent::Ack(Box::pin(async move {
+                let result = match ack.await {
+                    Ok(ack) if ack.duplicate => {
+                        let (installation, service_id, stream) = check;
+                        conflict::duplicate_is_ours(&stream, &ack, &installation, &service_id, seq)
+                            .await
+                            .map(|()| ack)
+                            .map_err(AckFailure::NotOurs)
+                    }
+                    Ok(ack) => Ok(ack),
+                    Err(e) => Err(AckFailure::Js(e)),
+                };
+                (seq, Some(sent), result)
+            }))),
             Err(e) => match e.kind() {
                 PublishErrorKind::MaxPayloadExceeded => {
                     Ok(Sent::TooBig(limit.over_max_payload(size)))
