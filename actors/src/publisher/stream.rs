@@ -28,7 +28,8 @@
 //!   out batches already confirmed), from the first of our messages whose
 //!   `Ingestor-Seq` is at least `oldest`, found by a binary search over
 //!   stream sequences. The search relies on our messages being in seq
-//!   order in the stream; if an older stream is not, it may start too late
+//!   order in the stream, after any other installation's (a replaced one);
+//!   if an older stream is not, it may start too late
 //!   and miss a stored batch, which is then sent again (de-duplicated
 //!   within the duplicate window) — never skipped.
 //!
@@ -215,20 +216,9 @@ impl Reader<'_> {
             let Some(message) = self.next_any(stream_seq).await? else {
                 return Ok(None);
             };
-            match MessageOrigin::of(&message) {
-                MessageOrigin {
-                    installation: Some(installation),
-                    seq: Some(seq),
-                    msg_id: Some(msg_id),
-                } if installation == *self.installation
-                    && msg_id == crate::batch::msg_id(self.service_id, seq) =>
-                {
-                    return Ok(Some(Ours {
-                        seq,
-                        stream_seq: message.sequence,
-                    }))
-                }
-                _ => stream_seq = message.sequence + 1,
+            match self.ours(&message) {
+                Some(ours) => return Ok(Some(ours)),
+                None => stream_seq = message.sequence + 1,
             }
         }
     }
@@ -270,18 +260,43 @@ impl Reader<'_> {
     }
 
     /// Binary search for the stream sequence of our first message with seq
-    /// `>= oldest` (or the end of the stream).
+    /// `>= oldest` (or the end of the stream). Another installation's
+    /// message is taken to lie before ours (after a takeover the replaced
+    /// installation's messages all do), so the search never walks through
+    /// its history one message at a time.
     async fn first_at_or_after(&self, oldest: u64) -> Result<u64, PublishError> {
         let state = &self.stream.cached_info().state;
         let (mut lo, mut hi) = (state.first_sequence.max(1), state.last_sequence + 1);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.next(mid).await? {
-                Some(ours) if ours.seq < oldest => lo = (ours.stream_seq + 1).min(hi),
-                _ => hi = mid,
+            match self.next_any(mid).await? {
+                Some(message) => match self.ours(&message) {
+                    Some(ours) if ours.seq >= oldest => hi = mid,
+                    _ => lo = (message.sequence + 1).min(hi),
+                },
+                None => hi = mid,
             }
         }
         Ok(lo)
+    }
+
+    /// `message` as one of ours, if it is (see "The already-stored rule").
+    fn ours(&self, message: &StreamMessage) -> Option<Ours> {
+        match MessageOrigin::of(message) {
+            MessageOrigin {
+                installation: Some(installation),
+                seq: Some(seq),
+                msg_id: Some(msg_id),
+            } if installation == *self.installation
+                && msg_id == crate::batch::msg_id(self.service_id, seq) =>
+            {
+                Some(Ours {
+                    seq,
+                    stream_seq: message.sequence,
+                })
+            }
+            _ => None,
+        }
     }
 }
 
