@@ -109,7 +109,12 @@ enum SpoolCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = if matches!(cli.command, Command::Demo) {
+    // The demo prints its own status; `check` and `audit` print reports
+    // (the NATS client's connection notes would only clutter them).
+    let level = if matches!(
+        cli.command,
+        Command::Demo | Command::Check { .. } | Command::Audit { .. }
+    ) {
         "warn"
     } else {
         "info"

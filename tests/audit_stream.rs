@@ -110,8 +110,8 @@ fn audit_explains_gaps_by_events_and_names_a_deleted_seq_and_a_poll_stored_twice
     );
     let (code, out) = audit(&plant, &[]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("disk_full_oldest: 3 seqs (1 events)"), "{out}");
-    assert!(out.contains("crash: 10 seqs (1 events)"), "{out}");
+    assert!(out.contains("disk_full_oldest: 3 seqs (1 event)"), "{out}");
+    assert!(out.contains("crash: 10 seqs (1 event)"), "{out}");
 
     // One message deleted from the stream: named, exit 1.
     let gone = records.iter().find(|r| r.seq == 10).unwrap();

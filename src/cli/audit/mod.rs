@@ -124,8 +124,9 @@ fn print_report(r: &InstallationReport) {
         r.batches, r.gap_events, r.messages
     );
     for (reason, e) in &r.explained {
+        let events = if e.events == 1 { "event" } else { "events" };
         println!(
-            "  explained     {reason}: {} seqs ({} events)",
+            "  explained     {reason}: {} seqs ({} {events})",
             e.seqs, e.events
         );
     }
