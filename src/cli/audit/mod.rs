@@ -183,3 +183,17 @@ fn print_report(r: &InstallationReport) {
         }
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_a_time_or_a_duration_ago() {
+        let t = parse_since("2026-12-03T10:00:00Z").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-12-03T10:00:00+00:00");
+        let ago = Utc::now() - parse_since("2h").unwrap();
+        assert!((ago.num_minutes() - 120).abs() <= 1, "{ago}");
+        assert!(parse_since("yesterday").unwrap_err().contains("RFC 3339"));
+    }
+}
