@@ -1,7 +1,8 @@
 //! An ack from a stream with one replica is not yet on the server's disk:
 //! the service says so once at start, and `ingestor check` says the same
-//! when it reaches the server; without a server `check` still answers at
-//! once, exit 0, with a note (docs/reference.md §1, §3).
+//! when it reaches the server, with who last published on `[service] id`;
+//! without a server `check` still answers at once, exit 0, with a note
+//! (docs/reference.md §1, §3).
 
 mod service_rig;
 
@@ -48,6 +49,28 @@ fn check_and_the_service_warn_about_a_single_replica_stream_once() {
         line.starts_with("warning") && line.contains("1 replica:"),
         "{stdout}"
     );
+    let mine = plant.installation();
+    assert!(
+        stdout.contains(&format!("is this installation's ({mine})")),
+        "{stdout}"
+    );
+
+    // A second PC with a copy of the config hears, before it runs, that the
+    // id is in use, by whom, and what to do.
+    let copy = Plant::new(&server.url(), "");
+    let out = check(&copy);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("is in use"))
+        .unwrap_or_default();
+    assert!(line.starts_with("warning"), "{stdout}");
+    assert!(
+        line.contains(&mine) && line.contains("a new installation"),
+        "{stdout}"
+    );
+    assert!(line.contains(&format!("replaces = \"{mine}\"")), "{stdout}");
 }
 
 #[test]

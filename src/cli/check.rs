@@ -17,7 +17,8 @@ use std::process::ExitCode;
 
 use ingestor_actors::settings::{DeviceSettings, NatsMode, Settings, TagSettings};
 
-use ingestor_actors::nats::durability::{self, Probe};
+use ingestor_actors::installation::Installation;
+use ingestor_actors::nats::durability::{self, LastOnId, Probe};
 use ingestor_actors::{credentials, tls};
 
 use crate::config;
@@ -34,7 +35,7 @@ pub(crate) fn run(path: &Path, ask_nats: bool) -> ExitCode {
             }
             print_poll_plan(&settings);
             if ask_nats {
-                print_stream_durability(&settings.nats);
+                print_from_server(&settings);
             }
             ExitCode::SUCCESS
         }
@@ -56,17 +57,24 @@ pub(crate) fn run(path: &Path, ask_nats: bool) -> ExitCode {
 const PROBE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What the stream's replicas mean for an acknowledged batch (one replica:
-/// not yet on the server's disk), when the server answers.
-fn print_stream_durability(nats: &ingestor_actors::settings::NatsSettings) {
+/// not yet on the server's disk), and who last published on this
+/// `[service] id`, when the server answers.
+fn print_from_server(settings: &Settings) {
+    let nats = &settings.nats;
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     else {
         return;
     };
-    match rt.block_on(durability::probe(nats, PROBE_WITHIN)) {
-        Probe::Stream(Some(warning)) => println!("warning   {warning}"),
-        Probe::Stream(None) => println!("stream    {}: replicated, acks are on a quorum", nats.stream),
+    match rt.block_on(durability::probe(nats, &settings.service.id, PROBE_WITHIN)) {
+        Probe::Stream { warning, last_on_id } => {
+            match warning {
+                Some(warning) => println!("warning   {warning}"),
+                None => println!("stream    {}: replicated, acks are on a quorum", nats.stream),
+            }
+            print_id_owner(settings, last_on_id.as_ref());
+        }
         Probe::NoStream if nats.create_stream => {
             println!("stream    {} does not exist yet: the service creates it with one replica", nats.stream);
             if let Some(warning) = durability::single_replica_warning(&nats.stream, 1) {
@@ -79,11 +87,44 @@ fn print_stream_durability(nats: &ingestor_actors::settings::NatsSettings) {
         ),
         Probe::Core => {}
         Probe::Unreachable(why) => println!(
-            "note      NATS not reached ({why}): the stream's durability was not checked"
+            "note      NATS not reached ({why}): the stream's durability and the id were not checked"
         ),
     }
     // A client still connecting must not keep the command alive.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
+}
+
+/// Whose the stream's last message on `[service] id` is, against this
+/// `data_dir`'s installation (read only): a PC about to start on an id in
+/// use hears it here, before `run` refuses to publish.
+fn print_id_owner(settings: &Settings, last: Option<&LastOnId>) {
+    let id = &settings.service.id;
+    let Some(last) = last else {
+        println!("id        {id:?}: nothing on the stream yet");
+        return;
+    };
+    let ours = Installation::read(&settings.service.data_dir)
+        .ok()
+        .flatten();
+    let replaces = settings.service.replaces.as_deref();
+    match (&last.installation, &ours) {
+        (Some(theirs), Some(ours)) if theirs == ours.as_str() => println!(
+            "id        {id:?}: the stream's last message on it is this installation's ({ours})"
+        ),
+        (Some(theirs), _) if replaces == Some(theirs.as_str()) => println!(
+            "id        {id:?}: last published by installation {theirs} {}s ago, which [service] replaces names: taken over once silent for the stream's duplicate_window",
+            last.age.as_secs()
+        ),
+        (Some(theirs), ours) => println!(
+            "warning   [service] id {id:?} is in use: the stream's last message on it is from installation {theirs} ({}s ago), this data_dir is {}. `run` would publish nothing (and keep the data): give this PC its own id, or set [service] replaces = \"{theirs}\" if it replaces that PC",
+            last.age.as_secs(),
+            ours.as_ref().map_or_else(|| "a new installation".to_owned(), |o| format!("installation {o}"))
+        ),
+        (None, _) => println!(
+            "id        {id:?}: the stream's last message on it (seq {}) is from a build before installation ids",
+            last.seq.unwrap_or_default()
+        ),
+    }
 }
 
 fn print_summary(path: &Path, s: &Settings) {

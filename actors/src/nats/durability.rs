@@ -3,11 +3,13 @@
 //! synced (every 2 minutes by default), so a power failure of the NATS host
 //! can lose acknowledged batches. The service says so once per Publisher
 //! (at start and after a `[nats]` reload) when the stream has one replica;
-//! `ingestor check` says the same when it can reach the server.
+//! `ingestor check` says the same when it can reach the server, and shows
+//! which installation last published on `[service] id` ([`probe`]).
 
 use std::time::Duration;
 
 use async_nats::jetstream;
+use async_nats::jetstream::message::StreamMessage;
 
 use crate::settings::{NatsMode, NatsSettings};
 
@@ -30,8 +32,13 @@ pub fn single_replica_warning(stream: &str, replicas: usize) -> Option<String> {
 /// What `check` learns from the server, within `within` (never longer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
-    /// The stream exists; the warning, if it has fewer than three replicas.
-    Stream(Option<String>),
+    /// The stream exists.
+    Stream {
+        /// The warning, if it has fewer than three replicas.
+        warning: Option<String>,
+        /// Its last message on `<prefix>.<service.id>.>`, if any.
+        last_on_id: Option<LastOnId>,
+    },
     /// Reached, but there is no such stream yet (`create_stream` makes one
     /// with one replica).
     NoStream,
@@ -41,18 +48,30 @@ pub enum Probe {
     Unreachable(String),
 }
 
-/// Connects with the `[nats]` options and reads the stream's replicas.
-pub async fn probe(settings: &NatsSettings, within: Duration) -> Probe {
+/// The stream's last message on a service id: who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastOnId {
+    /// Its `Ingestor-Installation` (none from builds before it).
+    pub installation: Option<String>,
+    /// Its `Ingestor-Seq`.
+    pub seq: Option<u64>,
+    /// How long ago it was stored (by the server's clock against ours).
+    pub age: Duration,
+}
+
+/// Connects with the `[nats]` options and reads the stream's replicas and
+/// its last message on `<prefix>.<service_id>.>`.
+pub async fn probe(settings: &NatsSettings, service_id: &str, within: Duration) -> Probe {
     if settings.mode == NatsMode::Core {
         return Probe::Core;
     }
-    match tokio::time::timeout(within, ask(settings)).await {
+    match tokio::time::timeout(within, ask(settings, service_id)).await {
         Ok(probe) => probe,
         Err(_) => Probe::Unreachable(format!("no answer within {within:?}")),
     }
 }
 
-async fn ask(settings: &NatsSettings) -> Probe {
+async fn ask(settings: &NatsSettings, service_id: &str) -> Probe {
     let options = match super::connect_options(settings, Duration::from_secs(60)).await {
         Ok(options) => options,
         Err(e) => return Probe::Unreachable(e.to_string()),
@@ -67,11 +86,36 @@ async fn ask(settings: &NatsSettings) -> Probe {
     };
     let js = jetstream::new(client);
     match js.get_stream(&settings.stream).await {
-        Ok(stream) => Probe::Stream(single_replica_warning(
-            &settings.stream,
-            stream.cached_info().config.num_replicas,
-        )),
+        Ok(stream) => {
+            let filter = format!("{}.{service_id}.>", settings.subject_prefix);
+            let last_on_id = match super::last::last_on_subjects(&stream, &filter).await {
+                Ok(last) => last.as_ref().map(last_on_id),
+                Err(e) => return Probe::Unreachable(e),
+            };
+            Probe::Stream {
+                warning: single_replica_warning(
+                    &settings.stream,
+                    stream.cached_info().config.num_replicas,
+                ),
+                last_on_id,
+            }
+        }
         Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => Probe::NoStream,
         Err(e) => Probe::Unreachable(e.to_string()),
+    }
+}
+
+fn last_on_id(message: &StreamMessage) -> LastOnId {
+    let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or_default();
+    let age =
+        u64::try_from(now.saturating_sub(message.time.unix_timestamp_nanos())).unwrap_or_default();
+    LastOnId {
+        installation: header(crate::installation::HEADER),
+        seq: header("Ingestor-Seq").and_then(|v| v.parse().ok()),
+        age: Duration::from_nanos(age),
     }
 }

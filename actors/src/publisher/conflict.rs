@@ -43,10 +43,6 @@ use super::PublishError;
 use crate::buffer::BufferMsg;
 use crate::installation::Installation;
 
-/// How many messages stored after the search began are stepped over to
-/// find the very last one (another installation busy publishing).
-const CATCH_UP_STEPS: usize = 1000;
-
 /// The last message on our subjects, as far as the check needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct LastMessage {
@@ -239,35 +235,13 @@ pub(super) async fn duplicate_is_ours(
 }
 
 impl Reader<'_> {
-    /// The last message on our subjects, whoever sent it: a binary search
-    /// over stream sequences with "next message on the filter at or after"
-    /// (`STREAM.MSG.GET` with `next_by_subj`, answered by the leader; a
-    /// wildcard "last by subject" is not served by every server), then on
-    /// over what was stored meanwhile. About log2(stream length) requests.
+    /// The last message on our subjects, whoever sent it (`nats::last`).
     pub(super) async fn last_any(&self) -> Result<Option<StreamMessage>, PublishError> {
-        let state = &self.stream.cached_info().state;
-        let (mut lo, mut hi) = (state.first_sequence.max(1), state.last_sequence + 1);
-        let mut best: Option<StreamMessage> = None;
-        // Invariant: nothing on the filter at or after `hi` (when asked);
-        // the last one is at or after `lo`, if any.
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.next_any(mid).await? {
-                Some(message) => {
-                    lo = message.sequence + 1;
-                    best = Some(message);
-                }
-                None => hi = mid,
-            }
-        }
-        for _ in 0..CATCH_UP_STEPS {
-            let from = best.as_ref().map_or(hi, |b| b.sequence + 1);
-            match self.next_any(from).await? {
-                Some(message) => best = Some(message),
-                None => break,
-            }
-        }
-        Ok(best)
+        crate::nats::last::last_on_subjects(self.stream, &self.filter)
+            .await
+            .map_err(|e| {
+                PublishError::Client(format!("reading the stream's last message on our id: {e}"))
+            })
     }
 }
 

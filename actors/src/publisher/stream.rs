@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::context::CreateStreamErrorKind;
 use async_nats::jetstream::message::StreamMessage;
-use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
+use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::{self, stream};
 use tracing::{info, warn};
 
@@ -192,20 +192,9 @@ impl Reader<'_> {
         &self,
         stream_seq: u64,
     ) -> Result<Option<StreamMessage>, PublishError> {
-        let got = self
-            .stream
-            .raw_message_builder()
-            .sequence(stream_seq.max(1))
-            .next_by_subject(self.filter.clone())
-            .send()
-            .await;
-        match got {
-            Ok(message) => Ok(Some(message)),
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-            Err(e) => Err(PublishError::Client(format!(
-                "reading back what the stream holds: {e}"
-            ))),
-        }
+        crate::nats::last::next_on_subjects(self.stream, &self.filter, stream_seq)
+            .await
+            .map_err(|e| PublishError::Client(format!("reading back what the stream holds: {e}")))
     }
 
     /// The first of our messages at or after `stream_seq`, if any. Messages
