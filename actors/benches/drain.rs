@@ -198,6 +198,7 @@ async fn bare_jetstream(n: u64, max_in_flight: usize, pre_encoded: bool) -> f64 
         let mut h = HeaderMap::new();
         h.insert("Nats-Msg-Id", b.msg_id(SERVICE).as_str());
         h.insert("Ingestor-Seq", b.seq.to_string().as_str());
+        h.insert("Ingestor-Installation", "0123456789abcdef0123456789abcdef");
         (
             format!("bare.{SERVICE}.{}", b.device),
             h,
