@@ -10,7 +10,7 @@
 //!
 //! Bare, in the same run, against another fresh server: one async-nats
 //! JetStream publisher with the same window (`max_in_flight`), the same
-//! subjects and headers (`Nats-Msg-Id`, `Ingestor-Seq`) and payloads of the
+//! subjects and headers (`Nats-Msg-Id`, `Ingestor-Seq`, `Ingestor-Installation`) and payloads of the
 //! same shape: the backlog ours had when NATS returned, available at once,
 //! plus live batches arriving at the same rate; its clock runs from its
 //! server listening until fewer than one second of live data are
@@ -222,6 +222,7 @@ async fn run_bare(plan: &Plan, backlog: u64, window: usize) -> (f64, u64) {
             let mut h = HeaderMap::new();
             h.insert("Nats-Msg-Id", b.msg_id(SERVICE).as_str());
             h.insert("Ingestor-Seq", b.seq.to_string().as_str());
+            h.insert("Ingestor-Installation", "0123456789abcdef0123456789abcdef");
             let subject = format!("{PREFIX}.{SERVICE}.{}", b.device);
             let msg = PublishMessage::build()
                 .payload(bytes::Bytes::from(b.to_json()))

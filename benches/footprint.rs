@@ -17,7 +17,7 @@
 //!   device (function, start, count) with the same 500 ms timeout, decoding
 //!   the 20 values, serializing the same JSON payload and publishing it with
 //!   async-nats JetStream to `<prefix>.<service>.<device>` with
-//!   `Nats-Msg-Id` and `Ingestor-Seq` headers, acknowledgements awaited with
+//!   `Nats-Msg-Id`, `Ingestor-Seq` and `Ingestor-Installation` headers, acknowledgements awaited with
 //!   the same window (`max_in_flight`).
 //!
 //! The simulator and the nats-servers are separate processes, not counted.

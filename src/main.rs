@@ -43,8 +43,15 @@ impl ConfigArg {
 enum Command {
     /// Run the service until SIGTERM/SIGINT.
     Run(ConfigArg),
-    /// Validate the config and print the poll plan.
-    Check(ConfigArg),
+    /// Validate the config and print the poll plan (and, when the NATS
+    /// server answers, what its stream's replicas mean for an ack).
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Do not contact NATS (the config and its files only).
+        #[arg(long)]
+        offline: bool,
+    },
     /// Read every tag once and print a table (commissioning).
     Poll {
         #[command(flatten)]
@@ -70,6 +77,21 @@ enum Command {
     },
     /// Run a simulator and the service together from config/demo.toml.
     Demo,
+    /// Is the record in the stream complete? Per installation: seqs,
+    /// explained gaps, missing ranges, doubles, order.
+    Audit {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only messages stored since this time (RFC 3339) or this long ago ("2h").
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only this installation.
+        #[arg(long, value_name = "ID")]
+        installation: Option<String>,
+        /// One JSON document on stdout, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Offline view and check of the on-disk backlog.
     Spool {
         #[command(subcommand)]
@@ -87,7 +109,12 @@ enum SpoolCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = if matches!(cli.command, Command::Demo) {
+    // The demo prints its own status; `check` and `audit` print reports
+    // (the NATS client's connection notes would only clutter them).
+    let level = if matches!(
+        cli.command,
+        Command::Demo | Command::Check { .. } | Command::Audit { .. }
+    ) {
         "warn"
     } else {
         "info"
@@ -95,7 +122,7 @@ fn main() -> ExitCode {
     telemetry::init_logging(cli.log_json, level);
     match cli.command {
         Command::Run(c) => cli::run::run(&c.path()),
-        Command::Check(c) => cli::check::run(&c.path()),
+        Command::Check { config, offline } => cli::check::run(&config.path(), !offline),
         Command::Poll { config, device } => cli::poll::run(&config.path(), device.as_deref()),
         Command::Simulate {
             config,
@@ -104,6 +131,19 @@ fn main() -> ExitCode {
             tls,
         } => cli::simulate::run(&config.path(), &listen, framing.as_deref(), &tls),
         Command::Demo => cli::demo::run(),
+        Command::Audit {
+            config,
+            since,
+            installation,
+            json,
+        } => cli::audit::run(
+            &config.path(),
+            &cli::audit::AuditArgs {
+                since: since.as_deref(),
+                installation: installation.as_deref(),
+                json,
+            },
+        ),
         Command::Spool { command } => match command {
             SpoolCommand::Stats(c) => cli::spool::stats(&c.path()),
             SpoolCommand::Check(c) => cli::spool::check(&c.path()),

@@ -14,7 +14,7 @@ use certs::Ca;
 
 fn check(file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ingestor"))
-        .args(["check", "-c"])
+        .args(["check", "--offline", "-c"])
         .arg(file)
         .env_remove("INGESTOR_CONFIG")
         .output()

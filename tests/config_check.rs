@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 fn check(file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ingestor"))
-        .args(["check", "-c"])
+        .args(["check", "--offline", "-c"])
         .arg(file)
         .env_remove("INGESTOR_CONFIG")
         .output()
@@ -29,8 +29,17 @@ fn shipped(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn check_accepts_the_annotated_default_config() {
+fn check_refuses_the_shipped_placeholder_id_and_accepts_the_default_config_once_it_is_picked() {
     let out = check(&shipped("default.toml"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("service.id"), "{stderr}");
+    assert!(stderr.contains("placeholder"), "{stderr}");
+    let text = std::fs::read_to_string(shipped("default.toml"))
+        .unwrap()
+        .replace("id = \"CHANGE-ME\"", "id = \"site4-line2-ipc\"");
+    let picked = write_config(&text);
+    let out = check(picked.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),

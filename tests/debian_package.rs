@@ -169,9 +169,31 @@ fn package_installs_binary_unit_user_config_and_dashboards() {
     for s in [".symtab", ".debug_info"] {
         assert!(!sections.contains(s), "binary not stripped: has {s}");
     }
+    // As installed, the conffile's id is the placeholder: no two sites
+    // start on one id. `check` refuses it and says how to pick one; with an
+    // id picked the packaged config is valid.
+    let packaged = root.join("etc/ingestor/ingestor.toml");
+    let refused = Command::new(&binary)
+        .args(["check", "--offline", "-c"])
+        .arg(&packaged)
+        .env_remove("INGESTOR_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("service.id") && stderr.contains("placeholder"),
+        "{stderr}"
+    );
+    let picked = work.path().join("picked.toml");
+    std::fs::write(
+        &picked,
+        read(&packaged).replace("id = \"CHANGE-ME\"", "id = \"site4-line2-ipc\""),
+    )
+    .unwrap();
     let check = run(Command::new(&binary)
-        .args(["check", "-c"])
-        .arg(root.join("etc/ingestor/ingestor.toml"))
+        .args(["check", "--offline", "-c"])
+        .arg(&picked)
         .env_remove("INGESTOR_CONFIG"));
     let stdout = String::from_utf8_lossy(&check.stdout);
     assert!(

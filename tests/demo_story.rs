@@ -239,4 +239,13 @@ fn demo_with_the_users_own_nats_server_publishes_there_and_leaves_it_running() {
     // The user's server still runs and has the demo's data.
     let seqs = read_stream(&nats.url());
     assert!(!seqs.is_empty());
+    // And the README's audit of the demo's stream finds it complete.
+    let audit = Command::new(env!("CARGO_BIN_EXE_ingestor"))
+        .args(["audit", "-c"])
+        .arg(dir.path().join("config/demo.toml"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(audit.status.code(), Some(0), "{report}");
+    assert!(report.contains(&format!("1..={}", seqs.len())), "{report}");
 }

@@ -23,6 +23,7 @@ fn health(nats_connected: bool, backlog: u64, devices_up: usize, devices: usize)
         devices_up,
         devices,
         spool: ingestor_actors::buffer::SpoolState::Ok,
+        id_conflict: false,
     }
 }
 
@@ -269,6 +270,7 @@ fn metrics_series_the_alerts_watch_exist_at_zero_before_any_event() {
         r#"ingestor_actor_restarts_total{actor="monitor"} 0"#,
         r#"ingestor_config_reloads_total{result="error"} 0"#,
         r#"ingestor_publish_errors_total{reason="rejected"} 0"#,
+        r#"ingestor_publish_errors_total{reason="id_conflict"} 0"#,
         r#"ingestor_buffer_set_aside_total{reason="unreadable"} 0"#,
         r#"ingestor_polls_total{device="press-01",result="error"} 0"#,
         r#"ingestor_polls_total{device="meter-02",result="partial"} 0"#,

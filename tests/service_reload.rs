@@ -252,6 +252,9 @@ fn reload_adds_changes_and_removes_devices_while_the_untouched_one_keeps_its_sch
     });
     service.wait_backlog_empty(Duration::from_secs(20));
     let meter_after_removal = of_device(&read_batches(&url), "meter-07").len();
+    // The stream has one replica: said once at start, once after the [nats] reload.
+    let told = service.log_text().matches("sync_interval: always").count();
+    assert_eq!(told, 2, "{}", service.log_text());
 
     // An invalid file: counted, ignored, everything keeps running.
     let published = service.metric("ingestor_published_total");

@@ -47,6 +47,9 @@ fn spool_stats_and_check_report_backlog_and_set_aside_damage() {
     assert!(out.contains("batches       5"), "{out}");
     assert!(out.contains("oldest        seq 1 "), "{out}");
     assert!(out.contains("newest        seq 5 "), "{out}");
+    // Offline: it only looks, it makes no installation.
+    assert!(out.contains("installation  none yet"), "{out}");
+    assert!(!data.join("installation").exists());
 
     {
         let (spool, _) = Spool::open(&data).unwrap();

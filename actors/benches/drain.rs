@@ -21,6 +21,7 @@ use bytesize::ByteSize;
 use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, Lease, Store};
+use ingestor_actors::installation::Installation;
 use ingestor_actors::monitor::{
     ConnectionMonitor, ConnectionMonitorArgs, ConnectionWatch, DEFAULT_PING_INTERVAL,
 };
@@ -96,6 +97,8 @@ async fn drain_through_publisher(dir: &std::path::Path, n: u64) -> f64 {
         PublisherArgs {
             settings: settings.clone(),
             service_id: SERVICE.into(),
+            installation: Installation::generate(),
+            replaces: None,
             buffer: buffer.clone(),
             retry: RetryPolicy::default(),
             connection: connection.subscribe(),
@@ -200,6 +203,7 @@ async fn bare_jetstream(n: u64, max_in_flight: usize, pre_encoded: bool) -> f64 
         let mut h = HeaderMap::new();
         h.insert("Nats-Msg-Id", b.msg_id(SERVICE).as_str());
         h.insert("Ingestor-Seq", b.seq.to_string().as_str());
+        h.insert("Ingestor-Installation", "0123456789abcdef0123456789abcdef");
         (
             format!("bare.{SERVICE}.{}", b.device),
             h,

@@ -9,6 +9,7 @@
 //! - [`credentials`] (`credentials.rs`): what `[nats]` credentials may show; TLS warnings.
 //! - [`encoded`] (`encoded.rs`): `EncodedBatch`, a batch encoded once for NATS.
 //! - [`fault`] (`fault.rs`): test-only fault injection (feature `fault-injection`).
+//! - [`installation`] (`installation.rs`): the installation id in `<data_dir>/installation`.
 //! - [`metric_names`] (`metric_names.rs`): every exported metric name (docs/reference.md §4).
 //! - [`monitor`] (`monitor/`): ConnectionMonitor, a fresh NATS client per connection; its state as a watch.
 //! - [`nats`] (`nats/`): `[nats]` for a client: its rules checked in one place, the connect options.
@@ -39,6 +40,7 @@ pub mod buffer;
 pub mod credentials;
 pub mod encoded;
 pub mod fault;
+pub mod installation;
 pub mod metric_names;
 pub mod monitor;
 pub mod nats;

@@ -32,6 +32,8 @@ async fn publisher_restarted_mid_flow_and_reattached_resumes_without_loss() {
         PublisherArgs {
             settings: settings.clone(),
             service_id: SERVICE.into(),
+            installation: rig_installation(),
+            replaces: None,
             buffer: pipeline.buffer.clone(),
             retry: test_retry(),
             connection: pipeline.connection.subscribe(),

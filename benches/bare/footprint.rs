@@ -5,8 +5,8 @@
 //!
 //! Invariants: one TCP connection to the simulator, requests never overlap
 //! on it; each device polls once a second, devices spread over the second;
-//! every poll is one JSON payload published with `Nats-Msg-Id` and
-//! `Ingestor-Seq`, at most `max_in_flight` unacknowledged. Prints
+//! every poll is one JSON payload published with `Nats-Msg-Id`,
+//! `Ingestor-Seq` and `Ingestor-Installation`, at most `max_in_flight` unacknowledged. Prints
 //! "requests R publishes P" (running totals) four times a second on stdout.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -226,6 +226,7 @@ async fn publish(
                 let mut h = HeaderMap::new();
                 h.insert("Nats-Msg-Id", format!("{SERVICE}-{seq}").as_str());
                 h.insert("Ingestor-Seq", seq.to_string().as_str());
+                h.insert("Ingestor-Installation", "0123456789abcdef0123456789abcdef");
                 let msg = PublishMessage::build().payload(body.into()).headers(h);
                 if let Ok(ack) = js.send_publish(subject, msg).await {
                     acks.push(std::future::IntoFuture::into_future(ack));

@@ -5,6 +5,10 @@
 //! device's TLS key file that group or others may read. A TLS device's
 //! line in the plan shows `tls` and the name its certificate must carry.
 //!
+//! Unless `--offline`, it then asks the NATS server (at most a few
+//! seconds; unreachable is only a note) what the stream's replicas mean for
+//! an acknowledged batch, as the service logs at start.
+//!
 //! Exit 0 when valid; exit 2 with every problem on stderr when not (also
 //! when the file cannot be read).
 
@@ -13,11 +17,13 @@ use std::process::ExitCode;
 
 use ingestor_actors::settings::{DeviceSettings, NatsMode, Settings, TagSettings};
 
+use ingestor_actors::installation::Installation;
+use ingestor_actors::nats::durability::{self, LastOnId, Probe};
 use ingestor_actors::{credentials, tls};
 
 use crate::config;
 
-pub(crate) fn run(path: &Path) -> ExitCode {
+pub(crate) fn run(path: &Path, ask_nats: bool) -> ExitCode {
     match config::load(path) {
         Ok(settings) => {
             print_summary(path, &settings);
@@ -28,6 +34,9 @@ pub(crate) fn run(path: &Path) -> ExitCode {
                 println!("warning   {warning}");
             }
             print_poll_plan(&settings);
+            if ask_nats {
+                print_from_server(&settings);
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -40,6 +49,81 @@ pub(crate) fn run(path: &Path) -> ExitCode {
             );
             ExitCode::from(2)
         }
+    }
+}
+
+/// How long `check` waits for the NATS server: never long, and offline
+/// (no server, a blackholed address) only a note.
+const PROBE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What the stream's replicas mean for an acknowledged batch (one replica:
+/// not yet on the server's disk), and who last published on this
+/// `[service] id`, when the server answers.
+fn print_from_server(settings: &Settings) {
+    let nats = &settings.nats;
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    match rt.block_on(durability::probe(nats, &settings.service.id, PROBE_WITHIN)) {
+        Probe::Stream { warning, last_on_id } => {
+            match warning {
+                Some(warning) => println!("warning   {warning}"),
+                None => println!("stream    {}: replicated, acks are on a quorum", nats.stream),
+            }
+            print_id_owner(settings, last_on_id.as_ref());
+        }
+        Probe::NoStream if nats.create_stream => {
+            println!("stream    {} does not exist yet: the service creates it with one replica", nats.stream);
+            if let Some(warning) = durability::single_replica_warning(&nats.stream, 1) {
+                println!("warning   {warning}");
+            }
+        }
+        Probe::NoStream => println!(
+            "warning   stream {} does not exist and create_stream = false: nothing will be stored until it is created",
+            nats.stream
+        ),
+        Probe::Core => {}
+        Probe::Unreachable(why) => println!(
+            "note      NATS not reached ({why}): the stream's durability and the id were not checked"
+        ),
+    }
+    // A client still connecting must not keep the command alive.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+}
+
+/// Whose the stream's last message on `[service] id` is, against this
+/// `data_dir`'s installation (read only): a PC about to start on an id in
+/// use hears it here, before `run` refuses to publish.
+fn print_id_owner(settings: &Settings, last: Option<&LastOnId>) {
+    let id = &settings.service.id;
+    let Some(last) = last else {
+        println!("id        {id:?}: nothing on the stream yet");
+        return;
+    };
+    let ours = Installation::read(&settings.service.data_dir)
+        .ok()
+        .flatten();
+    let replaces = settings.service.replaces.as_deref();
+    match (&last.installation, &ours) {
+        (Some(theirs), Some(ours)) if theirs == ours.as_str() => println!(
+            "id        {id:?}: the stream's last message on it is this installation's ({ours})"
+        ),
+        (Some(theirs), _) if replaces == Some(theirs.as_str()) => println!(
+            "id        {id:?}: last published by installation {theirs} {}s ago, which [service] replaces names: taken over once silent for the stream's duplicate_window",
+            last.age.as_secs()
+        ),
+        (Some(theirs), ours) => println!(
+            "warning   [service] id {id:?} is in use: the stream's last message on it is from installation {theirs} ({}s ago), this data_dir is {}. `run` would publish nothing (and keep the data): give this PC its own id, or set [service] replaces = \"{theirs}\" if it replaces that PC",
+            last.age.as_secs(),
+            ours.as_ref().map_or_else(|| "a new installation".to_owned(), |o| format!("installation {o}"))
+        ),
+        (None, _) => println!(
+            "id        {id:?}: the stream's last message on it (seq {}) is from a build before installation ids",
+            last.seq.unwrap_or_default()
+        ),
     }
 }
 

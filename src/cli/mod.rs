@@ -1,5 +1,6 @@
 //! One module per command of docs/reference.md §1.
 
+pub(crate) mod audit;
 pub(crate) mod check;
 pub(crate) mod demo;
 pub(crate) mod poll;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ingestor_actors::buffer::{Read, Spool};
+use ingestor_actors::installation::Installation;
 use ingestor_actors::EncodedBatch;
 
 use crate::config;
@@ -66,6 +67,13 @@ pub(crate) fn stats(path: &Path) -> ExitCode {
     println!("acknowledged  up to seq {}", spool.acked());
     println!("next seq      after {} (reserved)", spool.reserved());
     println!("quarantined   {}", spool.quarantined().unwrap_or(0));
+    // Read only: the first `run` creates it.
+    let installation = match Installation::read(spool.dir().parent().unwrap_or(spool.dir())) {
+        Ok(Some(id)) => id.to_string(),
+        Ok(None) => "none yet (the first `ingestor run` creates it)".to_owned(),
+        Err(e) => format!("unreadable: {e}"),
+    };
+    println!("installation  {installation}");
     ExitCode::SUCCESS
 }
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ingestor_actors::buffer::{BufferMsg, BufferStats};
-use ingestor_actors::publisher::DeliveryState;
+use ingestor_actors::publisher::{DeliveryState, PublishError};
 use ingestor_actors::supervisor::{Refs, RootSupervisorMsg};
 use ractor::ActorRef;
 use tokio::sync::watch;
@@ -35,6 +35,8 @@ pub(crate) struct Snapshot {
     /// Batches wait and nothing was confirmed for `ack_timeout`.
     pub(crate) delivery_stalled: bool,
     pub(crate) published: u64,
+    /// The publisher's last failure is an id conflict (it publishes nothing).
+    pub(crate) id_conflict: bool,
     pub(crate) devices_up: usize,
     pub(crate) devices: usize,
 }
@@ -111,6 +113,9 @@ impl TreeHealth {
                 ractor::call_t!(p, ingestor_actors::publisher::PublisherMsg::Status, ms)
             {
                 snap.published = status.published;
+                snap.id_conflict = status
+                    .last_error
+                    .is_some_and(|e| matches!(e, PublishError::IdConflict { .. }));
             }
         }
         snap
@@ -175,6 +180,7 @@ impl HealthSource for TreeHealth {
             delivery_stalled: snap.delivery_stalled,
             backlog: backlog(&snap.buffer),
             spool: snap.buffer.spool,
+            id_conflict: snap.id_conflict,
             devices_up: snap.devices_up,
             devices: snap.devices,
         }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ingestor_actors::buffer::{CloseReport, Store, StoreControl};
+use ingestor_actors::installation::Installation;
 use ingestor_actors::publisher::DeliveryWatch;
 use ingestor_actors::settings::Settings;
 use ingestor_actors::supervisor::{Exit, RootSupervisor, RootSupervisorArgs, RootSupervisorMsg};
@@ -68,15 +69,9 @@ pub(crate) async fn serve_reloading(
     telemetry::metrics::register_devices(settings.devices.iter().map(|d| d.id.as_str()));
     let data_dir = settings.service.data_dir.clone();
     let buffer = settings.buffer.clone();
-    let (store, report) = tokio::task::spawn_blocking(move || Store::open(&data_dir, buffer))
-        .await?
-        .with_context(|| {
-            format!(
-                "opening the spool in {}",
-                settings.service.data_dir.display()
-            )
-        })?;
-    tracing::info!(next_seq = report.next_seq, data_dir = %settings.service.data_dir.display(), "spool open");
+    let (store, report, installation) = open_data_dir(data_dir, buffer).await?;
+    tracing::info!(next_seq = report.next_seq, data_dir = %settings.service.data_dir.display(),
+        %installation, "spool open");
     // Bound before any actor runs: a taken port is a fatal start-up error.
     // (After the spool: a second ingestor on the same config is told that
     // the data dir is in use, which is the real reason.)
@@ -98,6 +93,7 @@ pub(crate) async fn serve_reloading(
     let args = RootSupervisorArgs {
         settings: settings.clone(),
         store,
+        installation,
         device_up: device_up.clone(),
         exit: exit_tx,
         delivery,
@@ -150,6 +146,27 @@ pub(crate) async fn serve_reloading(
     endpoint.stop().await;
     close_store(control).await?;
     Ok(exit)
+}
+
+/// Opens the spool, then the installation id (created with the spool:
+/// a new `data_dir` is a new installation). Blocking file I/O, off the
+/// async workers.
+async fn open_data_dir(
+    data_dir: PathBuf,
+    buffer: ingestor_actors::settings::BufferSettings,
+) -> anyhow::Result<(Store, ingestor_actors::buffer::OpenReport, Installation)> {
+    tokio::task::spawn_blocking(move || {
+        let (store, report) = Store::open(&data_dir, buffer)
+            .with_context(|| format!("opening the spool in {}", data_dir.display()))?;
+        let (installation, created) = Installation::open_or_create(&data_dir)
+            .context("reading this data_dir's installation id")?;
+        if created {
+            tracing::info!(%installation, file = %Installation::path(&data_dir).display(),
+                "a new installation: its id is sent with every message (Ingestor-Installation)");
+        }
+        Ok((store, report, installation))
+    })
+    .await?
 }
 
 /// Closes the store whatever the actors did: the supervisor closed it

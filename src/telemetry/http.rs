@@ -44,14 +44,18 @@ pub(crate) struct Health {
     pub(crate) devices: usize,
     /// Whether the spool takes writes (`ok`), is full, or failed.
     pub(crate) spool: SpoolState,
+    /// The publisher refuses to publish: the stream's last message on our
+    /// `service.id` is another installation's (or ahead of our seq).
+    pub(crate) id_conflict: bool,
 }
 
 impl Health {
-    /// `ok` only when NATS is connected and confirms batches, every device
-    /// answers and the spool is ok.
+    /// `ok` only when NATS is connected and confirms batches (no id
+    /// conflict), every device answers and the spool is ok.
     pub(crate) fn is_ok(&self) -> bool {
         self.nats_connected
             && !self.delivery_stalled
+            && !self.id_conflict
             && self.devices_up >= self.devices
             && self.spool == SpoolState::Ok
     }

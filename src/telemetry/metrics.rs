@@ -231,7 +231,8 @@ pub(crate) const SET_ASIDE_REASONS: &[&str] = &["unreadable", "too_big"];
 /// `op` values of `ingestor_spool_errors_total`.
 pub(crate) const SPOOL_OPS: &[&str] = &["open", "write", "sync", "read", "delete", "compact"];
 /// `reason` values of `ingestor_publish_errors_total` known up front.
-pub(crate) const PUBLISH_ERROR_REASONS: &[&str] = &["timeout", "rejected", "disconnected"];
+pub(crate) const PUBLISH_ERROR_REASONS: &[&str] =
+    &["timeout", "rejected", "disconnected", "id_conflict"];
 /// `actor` values of `ingestor_actor_restarts_total`.
 pub(crate) const ACTORS: &[&str] = &["buffer", "publisher", "monitor", "poller"];
 /// `result` values of `ingestor_config_reloads_total`.

@@ -6,6 +6,7 @@
 mod publisher_rig;
 
 mod crash;
+mod records;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 pub use crash::*;
 #[allow(unused_imports)]
 pub use publisher_rig::{cluster, create_r3_stream, free_port, users, NatsServer, SERVICE};
+#[allow(unused_imports)]
+pub use records::*;
 
 pub const STREAM: &str = "TELEMETRY";
 

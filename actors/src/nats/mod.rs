@@ -1,6 +1,8 @@
 //! `[nats]` for a client: the rules the settings must follow, checked in
 //! one place ([`check`]), and the client options built from them
-//! ([`connect_options`], [`server_addrs`]).
+//! ([`connect_options`], [`server_addrs`]), what a stream's replicas
+//! mean for an acknowledged batch ([`durability`]), and the last message
+//! on a subject filter ([`last`]).
 //!
 //! # Invariants
 //! - The config file's validation and the client setup use the same
@@ -12,6 +14,8 @@
 //!   it is the ConnectionMonitor's (`monitor::connect`).
 
 mod check;
+pub mod durability;
+pub mod last;
 mod options;
 
 use thiserror::Error;

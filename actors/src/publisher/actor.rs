@@ -9,7 +9,7 @@
 //! Only this module can make or match one.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
 use crate::buffer::{BufferMsg, Lease};
+use crate::installation::Installation;
 use crate::metric_names;
 use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::settings::NatsSettings;
@@ -37,6 +38,11 @@ pub struct PublisherArgs {
     pub settings: NatsSettings,
     /// `[service] id`: part of subjects and msg ids.
     pub service_id: String,
+    /// This `data_dir`'s installation id: the `Ingestor-Installation` header.
+    pub installation: Installation,
+    /// `[service] replaces`: the installation this one takes over from (a
+    /// replaced PC), if any (see `conflict`).
+    pub replaces: Option<Installation>,
     /// Where batches come from.
     pub buffer: ActorRef<BufferMsg>,
     /// Back-off after failures.
@@ -131,6 +137,8 @@ impl Drop for Running {
 pub struct PublisherState {
     settings: Arc<NatsSettings>,
     service_id: Arc<str>,
+    installation: Installation,
+    replaces: Option<Installation>,
     buffer: ActorRef<BufferMsg>,
     retry: RetryPolicy,
     client: Option<async_nats::Client>,
@@ -149,6 +157,8 @@ pub struct PublisherState {
     /// `stop_session` when it cuts a session short.
     unsent: Arc<Unsent>,
     confirmed_at_last_failure: u64,
+    /// Whether this Publisher logged the stream's durability warning yet.
+    durability_told: Arc<AtomicBool>,
     last_error: Option<PublishError>,
     errors: BTreeMap<&'static str, u64>,
     /// Whether batches are being confirmed; a stall once this state is gone.
@@ -173,6 +183,8 @@ impl Actor for Publisher {
         Ok(PublisherState {
             settings: Arc::new(args.settings),
             service_id: args.service_id.into(),
+            installation: args.installation,
+            replaces: args.replaces,
             buffer: args.buffer,
             retry: args.retry,
             client: None,
@@ -185,6 +197,7 @@ impl Actor for Publisher {
             last_confirmed: Arc::new(Mutex::new(None)),
             unsent: Arc::new(Unsent::default()),
             confirmed_at_last_failure: 0,
+            durability_told: Arc::new(AtomicBool::new(false)),
             last_error: None,
             errors: BTreeMap::new(),
             delivery: DeliveryReport(args.delivery),
@@ -274,6 +287,8 @@ impl PublisherState {
             client,
             settings: self.settings.clone(),
             service_id: self.service_id.clone(),
+            installation: self.installation.clone(),
+            replaces: self.replaces.clone(),
             buffer: self.buffer.clone(),
             lease: lease.id(),
             confirmed: self.confirmed.clone(),
@@ -282,6 +297,7 @@ impl PublisherState {
             unsent: self.unsent.clone(),
             recovering_from: self.last_error.clone(),
             delivery: self.delivery.0.begin(),
+            durability_told: self.durability_told.clone(),
             subjects: Default::default(),
         };
         let me = myself.clone();

@@ -71,6 +71,29 @@ pub enum PublishError {
         /// The server's answer.
         reason: String,
     },
+    /// The stream's last message on `<prefix>.<service.id>.>` is not ours
+    /// to follow: another installation's (two PCs on one `[service] id`), or
+    /// this installation's with a seq at or above our next one (a spool
+    /// restored from an old copy). Nothing is published, every batch stays
+    /// buffered; someone has to act (`what` says what). Checked again slowly
+    /// (see `publisher::conflict`).
+    #[error(
+        "[service] id = {service_id:?} on stream {stream:?}: not publishing, every batch is \
+         kept. This is installation {ours}; the stream's last message on this id is from \
+         installation {theirs}: {what}"
+    )]
+    IdConflict {
+        /// The stream.
+        stream: String,
+        /// `[service] id`.
+        service_id: String,
+        /// This installation.
+        ours: String,
+        /// The installation of the stream's last message.
+        theirs: String,
+        /// What was found and what to do.
+        what: String,
+    },
     /// Any other client-side failure.
     #[error("NATS client error: {0}")]
     Client(String),
@@ -91,6 +114,7 @@ impl PublishError {
             PublishError::StreamSetup { .. } => "stream_setup",
             PublishError::PayloadTooBig { .. } => "payload_too_big",
             PublishError::Rejected { .. } => "rejected",
+            PublishError::IdConflict { .. } => "id_conflict",
             PublishError::Client(_) => "client",
             PublishError::BufferGone => "buffer_gone",
         }
@@ -108,6 +132,7 @@ impl PublishError {
                 }
                 | PublishError::PayloadTooBig { .. }
                 | PublishError::Rejected { .. }
+                | PublishError::IdConflict { .. }
         )
     }
 }

@@ -23,6 +23,13 @@
 //!   their way to it are never answered; the fence (`window`) stops new
 //!   publishes once the oldest has waited 1 s, seconds before a new leader
 //!   can be elected, so none can be stored ahead of the lost ones.
+//! - One installation per id (`conflict`): before a JetStream session
+//!   takes anything from the buffer, it reads the stream's last message on
+//!   `<prefix>.<service.id>.>`. Another installation's (unless
+//!   `[service] replaces` names it and it has been silent for the
+//!   duplicate window), or ours with a seq at or above our next one, ends
+//!   the session with `IdConflict`: nothing sent, everything kept, checked
+//!   again slowly. Every message carries `Ingestor-Installation`.
 //! - Exactly once, however long the outage: before a session sends anything
 //!   it reads what the stream already holds of ours from the oldest batch
 //!   the buffer hands out on (`stream`: each message of
@@ -30,7 +37,8 @@
 //!   read from the stream leader, and its `Ingestor-Seq` header). The walk
 //!   starts after the last PubAck only when that batch is older than the
 //!   oldest handed out; otherwise (acks lost anywhere on their way to disk)
-//!   it searches the stream for the oldest. Exactly those seqs are treated
+//!   it searches the stream for the oldest. Only this installation's
+//!   messages count. Exactly those seqs are treated
 //!   as confirmed and not sent again; every other batch is sent. No high-water mark is
 //!   assumed: a batch counts as stored only when its own message was read
 //!   back, so a batch refused while later ones were stored is still resent.
@@ -78,12 +86,14 @@
 //! - `delivery`: [`DeliveryWatch`], whether batches are being confirmed.
 //! - `session`: one publishing session, from a connect to its first failure.
 //! - `core_mode`: the session's loop in `mode = "core"` (publish, flush, ack).
+//! - `conflict`: before the first publish, is the id still ours to write?
 //! - `stream`: the stream, and what it already holds of ours.
 //! - `window`: the publishes in flight, the fence, acks taken in order.
 //! - `limit`: what NATS takes, and which batches are over it.
 //! - `error`: [`PublishError`] and the [`RetryPolicy`] after one.
 
 pub mod actor;
+mod conflict;
 mod core_mode;
 mod delivery;
 mod error;

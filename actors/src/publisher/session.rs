@@ -13,7 +13,7 @@
 //! unanswered; the Publisher reports the stall when the session ends.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -22,19 +22,21 @@ use async_nats::jetstream;
 use async_nats::jetstream::context::{ContextBuilder, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
+use async_nats::jetstream::stream::Stream;
 use async_nats::{Client, HeaderMap, Subject};
 use futures::future::BoxFuture;
-use futures::FutureExt;
 use ractor::rpc::CallResult;
 use ractor::ActorRef;
 use tracing::info;
 
+use super::conflict;
 use super::delivery::SessionDelivery;
 use super::limit::Limit;
 use super::stream::{open_stream, Ours, Reader};
-use super::window::{AckCoalescer, AckFuture, AckResult, InFlight, Unsent, FENCE};
+use super::window::{AckCoalescer, AckFailure, AckFuture, AckResult, InFlight, Unsent, FENCE};
 use super::PublishError;
 use crate::buffer::{BufferMsg, LeaseId, SetAsideReason};
+use crate::installation::{self, Installation};
 use crate::metric_names;
 use crate::settings::{NatsMode, NatsSettings};
 use crate::EncodedBatch;
@@ -43,6 +45,10 @@ pub(super) struct Session {
     pub(super) client: Client,
     pub(super) settings: Arc<NatsSettings>,
     pub(super) service_id: Arc<str>,
+    /// The `Ingestor-Installation` header of every message.
+    pub(super) installation: Installation,
+    /// `[service] replaces`, for the conflict check.
+    pub(super) replaces: Option<Installation>,
     pub(super) buffer: ActorRef<BufferMsg>,
     /// The lease this session takes and acks under (the Publisher holds it).
     pub(super) lease: LeaseId,
@@ -59,6 +65,8 @@ pub(super) struct Session {
     pub(super) recovering_from: Option<PublishError>,
     /// Where this session reports whether its batches are confirmed.
     pub(super) delivery: SessionDelivery,
+    /// Set once the stream's durability was told (`nats::durability`).
+    pub(super) durability_told: Arc<AtomicBool>,
     /// Each device's subject, made once.
     pub(super) subjects: HashMap<std::sync::Arc<str>, Subject>,
 }
@@ -122,6 +130,7 @@ impl Session {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", batch.msg_id(&self.service_id).as_str());
         headers.insert("Ingestor-Seq", itoa::Buffer::new().format(batch.seq));
+        headers.insert(installation::HEADER, self.installation.as_str());
         headers
     }
 
@@ -169,10 +178,21 @@ impl Session {
             .max_ack_inflight(max)
             .backpressure_on_inflight(true)
             .build(self.client.clone());
-        let stream = match open_stream(&js, &self.settings, &self.service_id).await {
-            Ok(stream) => stream,
-            Err(e) => return e,
+        let stream =
+            match open_stream(&js, &self.settings, &self.service_id, &self.durability_told).await {
+                Ok(stream) => stream,
+                Err(e) => return e,
+            };
+        let reader = Reader {
+            stream: &stream,
+            filter: format!("{}.{}.>", self.settings.subject_prefix, self.service_id),
+            service_id: &self.service_id,
+            installation: &self.installation,
         };
+        // Before anything is taken or sent: is this id still ours to write?
+        if let Err(e) = self.check_conflict(&reader).await {
+            return e;
+        }
         let limit = Limit::learn(&self.client, Some(&stream));
         if self.buffer_is_empty().await {
             // Caught up: the stream answers and nothing waits.
@@ -183,11 +203,6 @@ impl Session {
         let first = match take(self.buffer.clone(), self.lease, max).await {
             Ok(batches) => batches,
             Err(e) => return e,
-        };
-        let reader = Reader {
-            stream: &stream,
-            filter: format!("{}.{}.>", self.settings.subject_prefix, self.service_id),
-            service_id: &self.service_id,
         };
         let after = *self
             .last_confirmed
@@ -200,6 +215,8 @@ impl Session {
             },
             None => Default::default(),
         };
+        // For the acks that say "duplicate" (`conflict::duplicate_is_ours`).
+        let shared_stream = Arc::new(stream.clone());
         let mut pending = InFlight::default();
         let fence = FENCE.min(self.settings.ack_timeout);
         // Read-ahead: taken from the buffer, not yet published. Up to two
@@ -226,7 +243,7 @@ impl Session {
                     continue;
                 }
                 let seq = batch.seq;
-                match self.publish_js(&js, batch, &limit).await {
+                match self.publish_js(&js, &shared_stream, batch, &limit).await {
                     Ok(Sent::Ack(ack)) => pending.push(ack),
                     Ok(Sent::TooBig(reason)) => {
                         if let Err(e) = acks.set_aside(seq, reason) {
@@ -303,7 +320,8 @@ impl Session {
                     self.note_confirmed(seq, ack.sequence);
                     acks.confirmed(seq);
                 }
-                Err(e) => match limit.refused_ack(&e) {
+                Err(AckFailure::NotOurs(e)) => return Err(e),
+                Err(AckFailure::Js(e)) => match limit.refused_ack(&e) {
                     Some(reason) => acks.set_aside(seq, reason)?,
                     None => return Err(self.ack_error(seq, e)),
                 },
@@ -334,6 +352,7 @@ impl Session {
     async fn publish_js(
         &mut self,
         js: &jetstream::Context,
+        stream: &Arc<Stream>,
         batch: EncodedBatch,
         limit: &Limit,
     ) -> Result<Sent, PublishError> {
@@ -351,10 +370,26 @@ impl Session {
             .headers(self.headers(&batch));
         let sent = Instant::now();
         let subject = self.subject(&batch);
+        let check = (
+            self.installation.clone(),
+            self.service_id.clone(),
+            stream.clone(),
+        );
         match js.send_publish(subject, message).await {
-            Ok(ack) => Ok(Sent::Ack(Box::pin(
-                std::future::IntoFuture::into_future(ack).map(move |r| (seq, Some(sent), r)),
-            ))),
+            Ok(ack) => Ok(Sent::Ack(Box::pin(async move {
+                let result = match ack.await {
+                    Ok(ack) if ack.duplicate => {
+                        let (installation, service_id, stream) = check;
+                        conflict::duplicate_is_ours(&stream, &ack, &installation, &service_id, seq)
+                            .await
+                            .map(|()| ack)
+                            .map_err(AckFailure::NotOurs)
+                    }
+                    Ok(ack) => Ok(ack),
+                    Err(e) => Err(AckFailure::Js(e)),
+                };
+                (seq, Some(sent), result)
+            }))),
             Err(e) => match e.kind() {
                 PublishErrorKind::MaxPayloadExceeded => {
                     Ok(Sent::TooBig(limit.over_max_payload(size)))

@@ -5,7 +5,9 @@
 //! # The already-stored rule
 //! A batch counts as stored only when *its own* message was read back from
 //! the stream: a message on `<prefix>.<service.id>.>` whose `Ingestor-Seq`
-//! is its seq and whose `Nats-Msg-Id` is `<service.id>-<seq>`. Reads use the
+//! is its seq, whose `Nats-Msg-Id` is `<service.id>-<seq>` and whose
+//! `Ingestor-Installation` is this installation's (another installation on
+//! the same id numbers its own batches: its seqs say nothing about ours). Reads use the
 //! stream's message-get API (`STREAM.MSG.GET`, answered by the stream
 //! leader, so a follower that lags cannot hide a stored message), walking
 //! our subjects forward with `next_by_subj`.
@@ -26,7 +28,8 @@
 //!   out batches already confirmed), from the first of our messages whose
 //!   `Ingestor-Seq` is at least `oldest`, found by a binary search over
 //!   stream sequences. The search relies on our messages being in seq
-//!   order in the stream; if an older stream is not, it may start too late
+//!   order in the stream, after any other installation's (a replaced one);
+//!   if an older stream is not, it may start too late
 //!   and miss a stored batch, which is then sent again (de-duplicated
 //!   within the duplicate window) — never skipped.
 //!
@@ -40,14 +43,18 @@
 //! were stored is not in the set and is sent again.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::context::CreateStreamErrorKind;
-use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
+use async_nats::jetstream::message::StreamMessage;
+use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::{self, stream};
 use tracing::{info, warn};
 
 use super::PublishError;
+use crate::installation::{self, Installation};
+use crate::nats::durability::single_replica_warning;
 use crate::settings::NatsSettings;
 
 /// The shortest de-duplication window a stream we create gets (NATS' default).
@@ -61,11 +68,14 @@ pub(super) fn duplicate_window(settings: &NatsSettings) -> Duration {
 
 /// The stream, created first with `create_stream` (subjects `<prefix>.>`, a
 /// de-dup window covering any retry). Logs when its `duplicate_window` is
-/// shorter than `ack_timeout × 20`.
+/// shorter than `ack_timeout × 20`, and (once per `durability_told`, i.e.
+/// per Publisher: at start and after a `[nats]` reload) when it has fewer
+/// than three replicas (`nats::durability`).
 pub(super) async fn open_stream(
     js: &jetstream::Context,
     settings: &NatsSettings,
     service_id: &str,
+    durability_told: &AtomicBool,
 ) -> Result<Stream, PublishError> {
     let wanted = duplicate_window(settings);
     let stream = if settings.create_stream {
@@ -115,6 +125,12 @@ pub(super) async fn open_stream(
              but the server-side de-duplication is a shorter second line"
         );
     }
+    let replicas = stream.cached_info().config.num_replicas;
+    if let Some(warning) = single_replica_warning(&settings.stream, replicas) {
+        if !durability_told.swap(true, Ordering::Relaxed) {
+            warn!(stream = %settings.stream, replicas = replicas.max(1), "{warning}");
+        }
+    }
     Ok(stream)
 }
 
@@ -141,44 +157,57 @@ pub(super) struct Reader<'a> {
     /// `<prefix>.<service.id>.>`
     pub(super) filter: String,
     pub(super) service_id: &'a str,
+    /// Only messages of this installation are ours.
+    pub(super) installation: &'a Installation,
+}
+
+/// Who sent a message, as its headers say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct MessageOrigin {
+    /// `Ingestor-Installation` (none from builds before it).
+    pub(super) installation: Option<Installation>,
+    /// `Ingestor-Seq`.
+    pub(super) seq: Option<u64>,
+    /// `Nats-Msg-Id`.
+    pub(super) msg_id: Option<String>,
+}
+
+impl MessageOrigin {
+    pub(super) fn of(message: &StreamMessage) -> MessageOrigin {
+        let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
+        MessageOrigin {
+            installation: header(installation::HEADER)
+                .as_deref()
+                .and_then(Installation::parse),
+            seq: header("Ingestor-Seq").and_then(|v| v.parse::<u64>().ok()),
+            msg_id: header("Nats-Msg-Id"),
+        }
+    }
 }
 
 impl Reader<'_> {
+    /// The first message on our subjects at or after `stream_seq`, whoever
+    /// sent it; `None` past the end of the stream.
+    pub(super) async fn next_any(
+        &self,
+        stream_seq: u64,
+    ) -> Result<Option<StreamMessage>, PublishError> {
+        crate::nats::last::next_on_subjects(self.stream, &self.filter, stream_seq)
+            .await
+            .map_err(|e| PublishError::Client(format!("reading back what the stream holds: {e}")))
+    }
+
     /// The first of our messages at or after `stream_seq`, if any. Messages
-    /// on our subjects that are not our batches (no or another header) are
-    /// stepped over.
+    /// on our subjects that are not our batches (no or another header,
+    /// another installation's) are stepped over.
     async fn next(&self, mut stream_seq: u64) -> Result<Option<Ours>, PublishError> {
         loop {
-            let got = self
-                .stream
-                .raw_message_builder()
-                .sequence(stream_seq.max(1))
-                .next_by_subject(self.filter.clone())
-                .send()
-                .await;
-            let message = match got {
-                Ok(message) => message,
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
-                Err(e) => {
-                    return Err(PublishError::Client(format!(
-                        "reading back what the stream holds: {e}"
-                    )))
-                }
+            let Some(message) = self.next_any(stream_seq).await? else {
+                return Ok(None);
             };
-            let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
-            let seq = header("Ingestor-Seq").and_then(|v| v.parse::<u64>().ok());
-            let msg_id = header("Nats-Msg-Id");
-            match seq {
-                Some(seq)
-                    if msg_id.as_deref()
-                        == Some(crate::batch::msg_id(self.service_id, seq).as_str()) =>
-                {
-                    return Ok(Some(Ours {
-                        seq,
-                        stream_seq: message.sequence,
-                    }))
-                }
-                _ => stream_seq = message.sequence + 1,
+            match self.ours(&message) {
+                Some(ours) => return Ok(Some(ours)),
+                None => stream_seq = message.sequence + 1,
             }
         }
     }
@@ -220,18 +249,43 @@ impl Reader<'_> {
     }
 
     /// Binary search for the stream sequence of our first message with seq
-    /// `>= oldest` (or the end of the stream).
+    /// `>= oldest` (or the end of the stream). Another installation's
+    /// message is taken to lie before ours (after a takeover the replaced
+    /// installation's messages all do), so the search never walks through
+    /// its history one message at a time.
     async fn first_at_or_after(&self, oldest: u64) -> Result<u64, PublishError> {
         let state = &self.stream.cached_info().state;
         let (mut lo, mut hi) = (state.first_sequence.max(1), state.last_sequence + 1);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.next(mid).await? {
-                Some(ours) if ours.seq < oldest => lo = (ours.stream_seq + 1).min(hi),
-                _ => hi = mid,
+            match self.next_any(mid).await? {
+                Some(message) => match self.ours(&message) {
+                    Some(ours) if ours.seq >= oldest => hi = mid,
+                    _ => lo = (message.sequence + 1).min(hi),
+                },
+                None => hi = mid,
             }
         }
         Ok(lo)
+    }
+
+    /// `message` as one of ours, if it is (see "The already-stored rule").
+    fn ours(&self, message: &StreamMessage) -> Option<Ours> {
+        match MessageOrigin::of(message) {
+            MessageOrigin {
+                installation: Some(installation),
+                seq: Some(seq),
+                msg_id: Some(msg_id),
+            } if installation == *self.installation
+                && msg_id == crate::batch::msg_id(self.service_id, seq) =>
+            {
+                Some(Ours {
+                    seq,
+                    stream_seq: message.sequence,
+                })
+            }
+            _ => None,
+        }
     }
 }
 

@@ -32,7 +32,17 @@ use crate::buffer::{BufferMsg, LeaseId, SetAsideReason};
 /// taking new publishes.
 pub(super) const FENCE: Duration = Duration::from_secs(1);
 
-pub(super) type AckResult = Result<PublishAck, async_nats::jetstream::context::PublishError>;
+/// Why a publish was not confirmed.
+#[derive(Debug)]
+pub(super) enum AckFailure {
+    /// The client's or the server's answer.
+    Js(async_nats::jetstream::context::PublishError),
+    /// Answered "duplicate", but the message stored under our
+    /// `Nats-Msg-Id` is not ours (`conflict::duplicate_is_ours`).
+    NotOurs(PublishError),
+}
+
+pub(super) type AckResult = Result<PublishAck, AckFailure>;
 
 /// A batch's seq, when it was sent (`None`: found already stored), its ack.
 pub(super) type AckFuture =

@@ -14,6 +14,11 @@ pub struct ServiceSettings {
     /// Where the spool lives (`<data_dir>/spool`).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// The installation this one takes over `id` from: the id that a
+    /// replaced PC's messages carry in `Ingestor-Installation` (the error
+    /// of the conflict check names it). Unset: nobody's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {

@@ -21,6 +21,7 @@ use ractor::{
 use super::devices::DeviceTable;
 use super::{Child, Exit, Refs, ReloadReport, Restarts, Verdict};
 use crate::buffer::{BufferInlet, BufferMsg, SharedStore, StoreControl};
+use crate::installation::Installation;
 use crate::metric_names;
 use crate::monitor::ConnectionWatch;
 use crate::poller::Links;
@@ -36,6 +37,8 @@ pub struct RootSupervisorArgs {
     pub settings: Arc<Settings>,
     /// The buffer's store; survives every restart.
     pub store: SharedStore,
+    /// This `data_dir`'s installation id (`Ingestor-Installation`).
+    pub installation: Installation,
     /// One flag per device, set while its last poll got answers.
     pub device_up: Vec<Arc<AtomicBool>>,
     /// Told once when the tree has shut down, and why.
@@ -86,6 +89,8 @@ impl Internal {
 /// other files (`children`, `stop`, `reload`), which are its handlers too.
 pub struct RootSupervisorState {
     pub(super) settings: Arc<Settings>,
+    /// This `data_dir`'s installation id, for each Publisher.
+    pub(super) installation: Installation,
     /// Handed to each BufferActor; never read or written here.
     pub(super) store: SharedStore,
     /// All the root does with the store itself: close it at the stop.
@@ -127,6 +132,7 @@ impl Actor for RootSupervisor {
             restarts: Restarts::new(args.settings.supervision.clone()),
             devices: DeviceTable::new(&args.settings.devices, &args.device_up),
             settings: args.settings,
+            installation: args.installation,
             control: args.store.control(),
             store: args.store,
             links: Links::new(),

@@ -9,6 +9,7 @@ use super::actor::{RootSupervisorMsg, RootSupervisorState};
 use super::Child;
 use crate::backoff::Backoff;
 use crate::buffer::{BufferActor, BufferArgs};
+use crate::installation::Installation;
 use crate::monitor::{ConnectionMonitor, ConnectionMonitorArgs, DEFAULT_PING_INTERVAL};
 use crate::poller::spread_start;
 use crate::poller::{DevicePoller, DevicePollerArgs};
@@ -47,6 +48,8 @@ impl RootSupervisorState {
                 let args = PublisherArgs {
                     settings: s.nats.clone(),
                     service_id: s.service.id.clone(),
+                    installation: self.installation.clone(),
+                    replaces: s.service.replaces.as_deref().and_then(Installation::parse),
                     buffer,
                     retry,
                     connection: self.connection.subscribe(),

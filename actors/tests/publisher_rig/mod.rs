@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use ingestor_actors::backoff::Backoff;
 use ingestor_actors::buffer::{BufferActor, BufferArgs, BufferMsg, BufferStats, PushError, Store};
+use ingestor_actors::installation::Installation;
 use ingestor_actors::monitor::{
     ConnectionMonitor, ConnectionMonitorArgs, ConnectionMonitorMsg, ConnectionMonitorStatus,
     ConnectionWatch,
@@ -32,6 +33,14 @@ pub use nats_server::{cluster, free_port, users, NatsServer};
 pub use stream::*;
 
 pub const SERVICE: &str = "line1-ipc";
+
+/// The installation id of every pipeline of the rig (one `data_dir` that
+/// restarts keep): what its messages carry in `Ingestor-Installation`.
+pub const INSTALLATION: &str = "0123456789abcdef0123456789abcdef";
+
+pub fn rig_installation() -> Installation {
+    Installation::parse(INSTALLATION).unwrap()
+}
 
 /// `[nats]` for one server or a cluster, short timeouts for tests.
 pub fn nats_settings(servers: &[String], stream: &str) -> NatsSettings {
@@ -88,6 +97,8 @@ pub async fn start_nats_side(
         PublisherArgs {
             settings: settings.clone(),
             service_id: SERVICE.into(),
+            installation: rig_installation(),
+            replaces: None,
             buffer: buffer.clone(),
             retry: test_retry(),
             connection: connection.subscribe(),

@@ -65,6 +65,7 @@ pub async fn read_seqs(client: &async_nats::Client, stream: &str) -> Vec<u64> {
     };
     let mut messages = consumer.messages().await.unwrap();
     let mut seqs = Vec::with_capacity(total as usize);
+    let mut installations: Option<String> = None;
     while (seqs.len() as u64) < total {
         let m = tokio::time::timeout(Duration::from_secs(20), messages.next())
             .await
@@ -79,6 +80,14 @@ pub async fn read_seqs(client: &async_nats::Client, stream: &str) -> Vec<u64> {
             .parse()
             .unwrap();
         let msg_id = headers.get("Nats-Msg-Id").unwrap().as_str().to_string();
+        // Every message carries the installation, one and the same.
+        let installation = headers
+            .get("Ingestor-Installation")
+            .expect("Ingestor-Installation header")
+            .as_str()
+            .to_string();
+        let first = installations.get_or_insert_with(|| installation.clone());
+        assert_eq!(*first, installation, "one installation per stream");
         assert_eq!(msg_id, format!("{SERVICE}-{seq}"));
         let payload: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
         assert_eq!(

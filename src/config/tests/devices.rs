@@ -12,6 +12,38 @@ fn ids_must_be_letters_digits_dash_underscore() {
 }
 
 #[test]
+fn device_ids_may_not_start_with_an_underscore_the_service_s_own_subjects_do() {
+    let text = config("", &tag(GOOD_TAG)).replace("id = \"dev\"", "id = \"_gaps\"");
+    assert!(problem_at(&text, "devices[0].id").contains("reserved for the service's own"));
+    assert_valid(&config("", &tag(GOOD_TAG)).replace("id = \"dev\"", "id = \"dev_1\""));
+}
+
+#[test]
+fn the_shipped_placeholder_id_is_refused_with_how_to_pick_one() {
+    for placeholder in ["CHANGE-ME", "change-me"] {
+        let text = config("", &tag(GOOD_TAG))
+            .replace("id = \"plant\"", &format!("id = \"{placeholder}\""));
+        let problem = problem_at(&text, "service.id");
+        assert!(problem.contains("placeholder"), "{problem}");
+        assert!(problem.contains("hostname"), "{problem}");
+    }
+}
+
+#[test]
+fn replaces_must_be_an_installation_id() {
+    let text = format!(
+        "{SERVICE}replaces = \"not an id\"\n{}",
+        &config("", &tag(GOOD_TAG))[SERVICE.len()..]
+    );
+    assert!(problem_at(&text, "service.replaces").contains("installation id"));
+    let text = format!(
+        "{SERVICE}replaces = \"3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b\"\n{}",
+        &config("", &tag(GOOD_TAG))[SERVICE.len()..]
+    );
+    assert_valid(&text);
+}
+
+#[test]
 fn device_ids_must_be_unique() {
     let mut text = config("", &tag(GOOD_TAG));
     text.push_str(&format!(

@@ -46,6 +46,13 @@ pub(super) fn devices(devices: &[ParsedDevice], out: &mut Vec<Problem>) {
 fn device(d: &DeviceSettings, parsed: &ParsedDevice, path: &KeyPath, out: &mut Vec<Problem>) {
     if !is_id(&d.id) {
         out.push(Problem::invalid(path.key("id"), quoted(&d.id), ID_CHARS));
+    } else if d.id.starts_with('_') {
+        out.push(Problem::invalid(
+            path.key("id"),
+            quoted(&d.id),
+            "an id not starting with '_': that prefix is reserved for the service's own subjects \
+             (<prefix>.<service.id>._gaps, ._writes)",
+        ));
     }
     match (&d.address, &d.serial) {
         (Some(_), Some(_)) => out.push(Problem::invalid(

@@ -69,10 +69,33 @@ pub(super) fn positive(d: Duration, path: KeyPath, out: &mut Vec<Problem>) {
     }
 }
 
+/// The `[service] id` the shipped config (and the Debian package's
+/// conffile) carries: no two sites may publish under it, so `check` and
+/// `run` refuse it until someone picks this PC's own.
+pub(super) const PLACEHOLDER_ID: &str = "CHANGE-ME";
+
 fn service(s: &ServiceSettings, out: &mut Vec<Problem>) {
     let path = KeyPath::root().key("service");
     if !is_id(&s.id) {
         out.push(Problem::invalid(path.key("id"), quoted(&s.id), ID_CHARS));
+    } else if s.id.eq_ignore_ascii_case(PLACEHOLDER_ID) {
+        out.push(Problem::invalid(
+            path.key("id"),
+            quoted(&s.id),
+            "this PC's own id, not the shipped placeholder: one that no other ingestor \
+             publishing to this NATS uses, e.g. the host name (`hostname -s`) or \
+             \"<site>-<line>-ipc\" (it names this PC's subjects, <prefix>.<id>.<device>)",
+        ));
+    }
+    if let Some(replaces) = &s.replaces {
+        if ingestor_actors::installation::Installation::parse(replaces).is_none() {
+            out.push(Problem::invalid(
+                path.key("replaces"),
+                quoted(replaces),
+                "the installation id of the PC this one replaces, as the conflict error \
+                 names it (letters, digits and '-', at most 64)",
+            ));
+        }
     }
     if s.data_dir.as_os_str().is_empty() {
         out.push(Problem::invalid(
