@@ -5,25 +5,11 @@
 
 mod service_rig;
 
-use std::process::Command;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::HeaderMap;
 use service_rig::*;
-
-fn audit(plant: &Plant, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ingestor"))
-        .arg("audit")
-        .args(args)
-        .arg("-c")
-        .arg(&plant.config)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
-}
 
 /// Publishes `payload` on `subject` with the service's three headers.
 fn publish(url: &str, subject: &str, seq: u64, installation: &str, payload: &serde_json::Value) {
@@ -70,7 +56,7 @@ fn audit_explains_gaps_by_events_and_names_a_deleted_seq_and_a_poll_stored_twice
     let installation = plant.installation();
     let last = records.iter().map(|r| r.seq).max().unwrap();
 
-    let (code, out) = audit(&plant, &[]);
+    let (code, out) = plant.audit(&[]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&installation) && out.contains(&format!("1..={last}")),
@@ -108,7 +94,7 @@ fn audit_explains_gaps_by_events_and_names_a_deleted_seq_and_a_poll_stored_twice
         &installation,
         &batch,
     );
-    let (code, out) = audit(&plant, &[]);
+    let (code, out) = plant.audit(&[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("disk_full_oldest: 3 seqs (1 event)"), "{out}");
     assert!(out.contains("crash: 10 seqs (1 event)"), "{out}");
@@ -116,14 +102,14 @@ fn audit_explains_gaps_by_events_and_names_a_deleted_seq_and_a_poll_stored_twice
     // One message deleted from the stream: named, exit 1.
     let gone = records.iter().find(|r| r.seq == 10).unwrap();
     delete(&url, gone.stream_seq);
-    let (code, out) = audit(&plant, &[]);
+    let (code, out) = plant.audit(&[]);
     assert_eq!(code, 1, "{out}");
     let missing = out
         .lines()
         .find(|l| l.contains("MISSING"))
         .unwrap_or_default();
     assert!(missing.contains("seq 10 "), "{out}");
-    let (code, json) = audit(&plant, &["--json"]);
+    let (code, json) = plant.audit(&["--json"]);
     assert_eq!(code, 1);
     let json: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(json["complete"], false);
@@ -138,7 +124,7 @@ fn audit_explains_gaps_by_events_and_names_a_deleted_seq_and_a_poll_stored_twice
     let second = after_crash + 1;
     copy["seq"] = second.into();
     publish(&url, &again.subject, second, &installation, &copy);
-    let (code, out) = audit(&plant, &["--installation", &installation]);
+    let (code, out) = plant.audit(&["--installation", &installation]);
     assert_eq!(code, 1, "{out}");
     let twice = out
         .lines()
@@ -147,6 +133,6 @@ fn audit_explains_gaps_by_events_and_names_a_deleted_seq_and_a_poll_stored_twice
     assert!(twice.contains(&format!("as seqs 12 and {second}")), "{out}");
 
     // Another installation asked for: nothing of it, not complete.
-    let (code, out) = audit(&plant, &["--installation", "0000"]);
+    let (code, out) = plant.audit(&["--installation", "0000"]);
     assert_eq!(code, 1, "{out}");
 }

@@ -87,6 +87,20 @@ pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 impl Plant {
+    /// `ingestor audit -c <config> <args>`: exit code, and stdout then stderr.
+    pub fn audit(&self, args: &[&str]) -> (i32, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingestor"))
+            .arg("audit")
+            .args(args)
+            .arg("-c")
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
