@@ -82,3 +82,36 @@ fn check_without_a_server_answers_at_once_with_exit_0_and_a_note() {
     assert!(stdout.contains("NATS not reached"), "{stdout}");
     assert!(!stdout.contains(HOW), "{stdout}");
 }
+
+#[test]
+fn check_warns_when_a_poll_group_can_make_a_batch_over_the_servers_max_payload() {
+    let server = NatsServer::start_with("max_payload: 4096");
+    // Four 100-register strings on one device: a batch can reach about
+    // 5 KB (every byte escaped), over the server's 4 KiB.
+    let mut labels = String::from(
+        "[[devices]]\nid = \"labels-01\"\naddress = \"127.0.0.1:1\"\nunit = 9\npoll_interval = \"5s\"\n",
+    );
+    for i in 0..4 {
+        labels.push_str(&format!(
+            "\n[[devices.tags]]\nname = \"label_{i}\"\nregister = \"holding\"\naddress = {}\ntype = \"string\"\nlength = 100\n",
+            i * 100
+        ));
+    }
+    let plant = Plant::new(&server.url(), &labels);
+    let out = check(&plant);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning, not an error:\n{stdout}"
+    );
+    let warned: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("warning") && l.contains("max_payload"))
+        .collect();
+    assert_eq!(warned.len(), 1, "one group over the limit:\n{stdout}");
+    assert!(
+        warned[0].contains("\"labels-01\"") && warned[0].contains("(4096)"),
+        "{stdout}"
+    );
+}

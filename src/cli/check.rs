@@ -7,7 +7,9 @@
 //!
 //! Unless `--offline`, it then asks the NATS server (at most a few
 //! seconds; unreachable is only a note) what the stream's replicas mean for
-//! an acknowledged batch, as the service logs at start.
+//! an acknowledged batch, as the service logs at start, and warns about a
+//! poll group whose largest possible batch is over what the server and
+//! stream take (`poller::size`).
 //!
 //! Exit 0 when valid; exit 2 with every problem on stderr when not (also
 //! when the file cannot be read).
@@ -68,23 +70,32 @@ fn print_from_server(settings: &Settings) {
         return;
     };
     match rt.block_on(durability::probe(nats, &settings.service.id, PROBE_WITHIN)) {
-        Probe::Stream { warning, last_on_id } => {
+        Probe::Stream {
+            warning,
+            last_on_id,
+            limit,
+        } => {
             match warning {
                 Some(warning) => println!("warning   {warning}"),
                 None => println!("stream    {}: replicated, acks are on a quorum", nats.stream),
             }
             print_id_owner(settings, last_on_id.as_ref());
+            print_size_warnings(settings, limit, "the server's max_payload or the stream's max_msg_size");
         }
-        Probe::NoStream if nats.create_stream => {
+        Probe::NoStream { limit } if nats.create_stream => {
+            print_size_warnings(settings, limit, "the server's max_payload");
             println!("stream    {} does not exist yet: the service creates it with one replica", nats.stream);
             if let Some(warning) = durability::single_replica_warning(&nats.stream, 1) {
                 println!("warning   {warning}");
             }
         }
-        Probe::NoStream => println!(
-            "warning   stream {} does not exist and create_stream = false: nothing will be stored until it is created",
-            nats.stream
-        ),
+        Probe::NoStream { limit } => {
+            print_size_warnings(settings, limit, "the server's max_payload");
+            println!(
+                "warning   stream {} does not exist and create_stream = false: nothing will be stored until it is created",
+                nats.stream
+            );
+        }
         Probe::Core => {}
         Probe::Unreachable(why) => println!(
             "note      NATS not reached ({why}): the stream's durability and the id were not checked"
@@ -92,6 +103,23 @@ fn print_from_server(settings: &Settings) {
     }
     // A client still connecting must not keep the command alive.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
+}
+
+/// A warning per poll group whose largest possible batch is over `limit`
+/// (`what` names it): such a batch is set aside, never published.
+fn print_size_warnings(settings: &Settings, limit: usize, what: &str) {
+    for (i, device) in settings.devices.iter().enumerate() {
+        for group in ingestor_actors::poller::group::poll_groups(device) {
+            let largest = ingestor_actors::poller::size::largest_batch_bytes(&group);
+            if limit > 0 && largest > limit {
+                println!(
+                    "warning   devices[{i}] {:?} (every {}): a batch can take up to {largest} bytes, over {what} ({limit}): such a batch is set aside, never published; poll fewer or shorter tags in one group, or raise the limit",
+                    device.id,
+                    humantime::format_duration(group.poll_interval)
+                );
+            }
+        }
+    }
 }
 
 /// Whose the stream's last message on `[service] id` is, against this

@@ -38,10 +38,16 @@ pub enum Probe {
         warning: Option<String>,
         /// Its last message on `<prefix>.<service.id>.>`, if any.
         last_on_id: Option<LastOnId>,
+        /// The biggest message it and the server take (`max_msg_size`,
+        /// `max_payload`, headers included).
+        limit: usize,
     },
     /// Reached, but there is no such stream yet (`create_stream` makes one
     /// with one replica).
-    NoStream,
+    NoStream {
+        /// The server's `max_payload`.
+        limit: usize,
+    },
     /// Core mode: nothing to ask.
     Core,
     /// Not reachable (or refused us) within `within`: not checked.
@@ -84,9 +90,15 @@ async fn ask(settings: &NatsSettings, service_id: &str) -> Probe {
         Ok(client) => client,
         Err(e) => return Probe::Unreachable(e.to_string()),
     };
+    let max_payload = client.server_info().max_payload;
     let js = jetstream::new(client);
     match js.get_stream(&settings.stream).await {
         Ok(stream) => {
+            let config = &stream.cached_info().config;
+            let limit = match usize::try_from(config.max_message_size) {
+                Ok(m) if m > 0 => m.min(max_payload),
+                _ => max_payload,
+            };
             let filter = format!("{}.{service_id}.>", settings.subject_prefix);
             let last_on_id = match super::last::last_on_subjects(&stream, &filter).await {
                 Ok(last) => last.as_ref().map(last_on_id),
@@ -98,9 +110,12 @@ async fn ask(settings: &NatsSettings, service_id: &str) -> Probe {
                     stream.cached_info().config.num_replicas,
                 ),
                 last_on_id,
+                limit,
             }
         }
-        Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => Probe::NoStream,
+        Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => {
+            Probe::NoStream { limit: max_payload }
+        }
         Err(e) => Probe::Unreachable(e.to_string()),
     }
 }

@@ -27,6 +27,7 @@ pub mod link;
 mod metrics;
 pub mod plan;
 pub mod schedule;
+pub mod size;
 
 pub use actor::{DevicePoller, DevicePollerArgs, DevicePollerMsg};
 pub use cycle::{DeviceReader, PollOutcome, PollResult};
