@@ -13,7 +13,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
 use service_rig::*;
 
 /// The untouched device's interval: long enough that a loaded test machine
@@ -134,40 +133,14 @@ fn reload(service: &Service, result: &str) {
 
 /// Every message of the stream, in stream order.
 fn read_batches(url: &str) -> Vec<Seen> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use async_nats::jetstream::{self, consumer};
-        let client = async_nats::connect(url).await.unwrap();
-        let js = jetstream::new(client);
-        let mut stream = js.get_stream(STREAM).await.unwrap();
-        let total = stream.info().await.unwrap().state.messages;
-        let consumer: consumer::PullConsumer = stream
-            .create_consumer(consumer::pull::Config {
-                ack_policy: consumer::AckPolicy::None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let mut messages = consumer.messages().await.unwrap();
-        let mut seen = Vec::new();
-        while (seen.len() as u64) < total {
-            let m = tokio::time::timeout(Duration::from_secs(20), messages.next())
-                .await
-                .expect("stream read stalled")
-                .unwrap()
-                .unwrap();
-            let payload: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
-            seen.push(Seen {
-                seq: payload["seq"].as_u64().unwrap(),
-                device: payload["device"].as_str().unwrap().to_owned(),
-                ts: payload["ts"].as_str().unwrap().parse().unwrap(),
-            });
-        }
-        seen
-    })
+    read_records(url)
+        .into_iter()
+        .map(|r| Seen {
+            seq: r.payload["seq"].as_u64().unwrap(),
+            device: r.payload["device"].as_str().unwrap().to_owned(),
+            ts: r.payload["ts"].as_str().unwrap().parse().unwrap(),
+        })
+        .collect()
 }
 
 fn of_device<'a>(batches: &'a [Seen], device: &str) -> Vec<&'a Seen> {
