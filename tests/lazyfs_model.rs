@@ -76,6 +76,11 @@ fn fsync_after_reopen_and_rename_keeps_data() {
     f.sync_all().unwrap();
     drop(f);
     std::fs::rename(&a, &b).unwrap();
+    assert_eq!(
+        read(&b),
+        b"onetwo",
+        "a renamed file opens under its new name"
+    );
     std::fs::create_dir(fs.path().join("d")).unwrap();
     std::fs::write(fs.path().join("d/x"), b"unsynced").unwrap();
     fs.cut();

@@ -241,7 +241,11 @@ impl State {
             .map(|(p, i)| (p.clone(), *i))
             .collect();
         for (p, ino) in moved {
-            let new = to.join(p.strip_prefix(from).unwrap_or(Path::new("")));
+            // (`join("")` would add a trailing slash: a directory.)
+            let new = match p.strip_prefix(from) {
+                Ok(rest) if !rest.as_os_str().is_empty() => to.join(rest),
+                _ => to.to_path_buf(),
+            };
             self.inos.remove(&p);
             self.inos.insert(new.clone(), ino);
             self.paths.insert(ino, new);
