@@ -24,13 +24,15 @@ use service_rig::*;
 
 /// Cycles (three cuts each) per test unless `INGESTOR_POWER_CUT_SEEDS` says.
 const SEEDS: u64 = 5;
-/// 4 devices of 150 tags every 50 ms: 80 batches/s of about 1.6 KB.
+/// 4 devices of 500 tags every 50 ms: 80 batches/s of about 5 KB, so that
+/// each outage's backlog passes the 4 MiB after which a drained spool
+/// gives its space back (the reclaim the third cut falls into).
 const DEVICES: usize = 4;
-const TAGS: usize = 150;
+const TAGS: usize = 500;
 const INTERVAL: Duration = Duration::from_millis(50);
 /// The uplink to NATS (bytes/s): about twice what the plant makes, so a
 /// backlog takes seconds to drain while new polls keep coming.
-const UPLINK: u64 = 250_000;
+const UPLINK: u64 = 900_000;
 /// README: `disconnect` loses "≤ 1 s of data": the tick syncs once a
 /// second; half a second more for the sync itself on a loaded machine.
 const DISCONNECT_WINDOW: Duration = Duration::from_millis(1500);
@@ -85,10 +87,11 @@ fn backlog(service: &Service) -> u64 {
     service.health()["backlog"].as_u64().unwrap_or(u64::MAX)
 }
 
+/// Fields drop in this order: the service first, the mount last.
 struct Rig {
+    service: Service,
     plant: PowerPlant,
     fs: LazyMount,
-    service: Service,
     first_seq: u64,
     runs: Vec<Run>,
 }
@@ -99,6 +102,8 @@ impl Rig {
     fn cut(&mut self, phase: &'static str) {
         let accepted = self.service.metric("ingestor_batches_total") as u64;
         let backlog = backlog(&self.service);
+        let reclaimed = self.service.log_text().matches("space given back").count();
+        let disk_bytes = self.service.metric("ingestor_buffer_disk_bytes");
         self.service.kill9();
         self.fs.cut();
         self.runs.push(Run {
@@ -117,7 +122,8 @@ impl Rig {
             .service
             .metric("ingestor_spool_errors_total{op=\"open\"}");
         eprintln!(
-            "cut {}: {phase}, accepted {accepted}, backlog {backlog}; reopened (corrupt {corrupt}, open errors {open_errors})",
+            "cut {}: {phase}, accepted {accepted}, backlog {backlog}, spool {disk_bytes} bytes, \
+             reclaims done {reclaimed}; reopened (corrupt {corrupt}, open errors {open_errors})",
             self.runs.len()
         );
     }
@@ -159,9 +165,9 @@ fn power_cuts(persist: &str, test: &str) {
     );
     let service = plant.start();
     let mut rig = Rig {
+        service,
         plant,
         fs,
-        service,
         first_seq: 1,
         runs: Vec::new(),
     };
@@ -189,7 +195,7 @@ fn power_cuts(persist: &str, test: &str) {
         rig.cut("draining the backlog");
 
         rig.service.wait_backlog_empty(Duration::from_secs(60));
-        sleep_ms(rng.between(0, 1500));
+        sleep_ms(rng.between(0, 4000));
         rig.cut("drained: reclaiming the spool's space");
 
         sleep_ms(rng.between(300, 1000));
@@ -197,6 +203,20 @@ fn power_cuts(persist: &str, test: &str) {
     }
     nats.launch();
     rig.service.wait_backlog_empty(Duration::from_secs(60));
+    // After all those cuts the drained spool still gives its space back.
+    let reclaimed = || rig.service.log_text().contains("space given back");
+    if persist == "disconnect" {
+        wait_until(
+            Duration::from_secs(30),
+            "the drained spool's space given back",
+            reclaimed,
+        );
+    }
+    eprintln!(
+        "the last run: spool {} bytes, space given back: {}",
+        rig.service.metric("ingestor_buffer_disk_bytes"),
+        reclaimed()
+    );
     let accepted = rig.service.metric("ingestor_batches_total") as u64;
     assert!(rig.service.term(Duration::from_secs(30)).success());
     rig.runs.push(Run {
