@@ -181,7 +181,7 @@ fn power_cuts(persist: &str, test: &str) {
             rng.between(0, 2);
         }
         eprintln!("cycle {k}: seed {}", base.wrapping_add(k));
-        sleep_ms(rng.between(800, 2000));
+        sleep_ms(rng.between(500, 1500));
         rig.cut("polling, NATS down");
 
         sleep_ms(rng.between(2000, 3500));
@@ -199,7 +199,7 @@ fn power_cuts(persist: &str, test: &str) {
         rig.cut("draining the backlog");
 
         rig.service.wait_backlog_empty(Duration::from_secs(60));
-        sleep_ms(rng.between(0, 4000));
+        sleep_ms(rng.between(0, 3000));
         rig.cut("drained: reclaiming the spool's space");
 
         sleep_ms(rng.between(300, 1000));
