@@ -110,3 +110,26 @@ fn truncate_is_durable_and_cuts_unsynced_data() {
     fs.cut();
     assert_eq!(read(&path), b"0123");
 }
+
+#[test]
+fn a_torn_cut_keeps_what_it_picks_of_the_unsynced_writes() {
+    let Some((_root, mut fs)) = mounted("a_torn_cut_keeps_what_it_picks") else {
+        return;
+    };
+    let (a, b) = (fs.path().join("a"), fs.path().join("b"));
+    let f = std::fs::File::create(&a).unwrap();
+    (&f).write_all(b"synced;").unwrap();
+    f.sync_data().unwrap();
+    (&f).write_all(b"kept").unwrap();
+    drop(f);
+    std::fs::write(&b, b"dropped").unwrap();
+    // Every pick 1: each unsynced write kept (1 of 2), whole (1 of 4).
+    fs.cut_torn(|_| 1);
+    assert_eq!(read(&a), b"synced;kept");
+    assert_eq!(read(&b), b"dropped");
+    let f = OpenOptions::new().append(true).open(&a).unwrap();
+    (&f).write_all(b"-gone").unwrap();
+    drop(f);
+    fs.cut_torn(|_| 0);
+    assert_eq!(read(&a), b"synced;kept", "a write not picked is lost");
+}

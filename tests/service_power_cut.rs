@@ -101,14 +101,22 @@ struct Rig {
 impl Rig {
     /// `kill -9`, the unsynced data dropped, the power back, the service
     /// started again: its spool must open.
-    fn cut(&mut self, phase: &'static str) {
+    /// Half the cuts (by `rng`) are torn: a random part of the unsynced
+    /// writes reaches the disk, some cut short, in no order.
+    fn cut(&mut self, phase: &'static str, rng: &mut Rng) {
         let accepted = self.service.metric("ingestor_batches_total") as u64;
         let backlog = backlog(&self.service);
         let reclaimed = self.service.log_text().matches("space given back").count();
         let disk_bytes = self.service.metric("ingestor_buffer_disk_bytes");
         self.reclaims += reclaimed;
         self.service.kill9();
-        self.fs.cut();
+        let torn = rng.between(0, 2) == 1;
+        if torn {
+            let mut tear = Rng(rng.between(1, u64::MAX) | 1);
+            self.fs.cut_torn(|n| tear.between(0, n));
+        } else {
+            self.fs.cut();
+        }
         self.runs.push(Run {
             phase,
             first_seq: self.first_seq,
@@ -125,9 +133,10 @@ impl Rig {
             .service
             .metric("ingestor_spool_errors_total{op=\"open\"}");
         eprintln!(
-            "cut {}: {phase}, accepted {accepted}, backlog {backlog}, spool {disk_bytes} bytes, \
+            "cut {}{}: {phase}, accepted {accepted}, backlog {backlog}, spool {disk_bytes} bytes, \
              reclaims done {reclaimed}; reopened (corrupt {corrupt}, open errors {open_errors})",
-            self.runs.len()
+            self.runs.len(),
+            if torn { " (torn)" } else { "" },
         );
     }
 }
@@ -182,7 +191,7 @@ fn power_cuts(persist: &str, test: &str) {
         }
         eprintln!("cycle {k}: seed {}", base.wrapping_add(k));
         sleep_ms(rng.between(500, 1500));
-        rig.cut("polling, NATS down");
+        rig.cut("polling, NATS down", &mut rng);
 
         sleep_ms(rng.between(2000, 3500));
         nats.launch();
@@ -196,11 +205,11 @@ fn power_cuts(persist: &str, test: &str) {
             "the backlog partly drained",
             || backlog(&rig.service) <= left,
         );
-        rig.cut("draining the backlog");
+        rig.cut("draining the backlog", &mut rng);
 
         rig.service.wait_backlog_empty(Duration::from_secs(60));
         sleep_ms(rng.between(0, 3000));
-        rig.cut("drained: reclaiming the spool's space");
+        rig.cut("drained: reclaiming the spool's space", &mut rng);
 
         sleep_ms(rng.between(300, 1000));
         nats.kill();
@@ -223,36 +232,39 @@ fn power_cuts(persist: &str, test: &str) {
         accepted,
         backlog: 0,
     });
-    let stored = read_stored(&nats.url());
+    let in_stream = read_stored(&nats.url());
+    let polls: Vec<(String, String)> = in_stream.iter().filter_map(|s| s.poll.clone()).collect();
+    let mut stored: Vec<u64> = in_stream.iter().map(|s| s.seq).collect();
+    // What the clean stop saved to disk (polled after the last publish)
+    // continues the stream there.
+    let (in_spool, oldest, _) = spool_stats(&rig.plant.config);
+    if let Some(oldest) = oldest {
+        stored.extend(oldest..oldest + in_spool);
+    }
     let allowed = match persist {
         "always" => 0,
         _ => (rig.plant.batches_per_s * DISCONNECT_WINDOW.as_secs_f64()).ceil() as u64,
     };
-    check(&stored, &rig.runs, allowed);
+    check(&polls, &stored, &rig.runs, allowed);
 }
 
-/// Nothing twice; per run, what is stored is a prefix of what it accepted
-/// (no hole: a later batch never survives an earlier one), short by at
-/// most `allowed` (the last one, stopped cleanly: by nothing).
-fn check(stored: &[Stored], runs: &[Run], allowed: u64) {
-    let ascending = stored.windows(2).all(|w| w[0].seq < w[1].seq);
+/// Nothing twice; per run, what is stored (the stream, then what the
+/// clean stop left in the spool) is a prefix of what it accepted (no hole:
+/// a later batch never survives an earlier one), short by at most
+/// `allowed` (the last run, stopped cleanly: by nothing).
+fn check(polls: &[(String, String)], stored: &[u64], runs: &[Run], allowed: u64) {
+    let ascending = stored.windows(2).all(|w| w[0] < w[1]);
     assert!(ascending, "a seq stored twice or out of order");
-    let mut polls = std::collections::HashSet::new();
-    for s in stored {
-        if let Some(p) = &s.poll {
-            assert!(
-                polls.insert(p.clone()),
-                "one poll stored twice: {p:?} (seq {})",
-                s.seq
-            );
-        }
+    let mut seen = std::collections::HashSet::new();
+    for p in polls {
+        assert!(seen.insert(p), "one poll stored twice: {p:?}");
     }
     let mut failures = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let end = runs.get(i + 1).map_or(u64::MAX, |r| r.first_seq);
         let seqs: Vec<u64> = stored
             .iter()
-            .map(|s| s.seq)
+            .copied()
             .filter(|s| (run.first_seq..end).contains(s))
             .collect();
         let n = seqs.len() as u64;

@@ -12,7 +12,7 @@ use std::ffi::OsStr;
 use std::fs::{File, Metadata, OpenOptions};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
@@ -44,8 +44,12 @@ struct State {
 
 /// The filesystem; one per mount (a remount after a cut starts empty).
 pub struct LazyFs {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
+
+/// A handle on a mounted LazyFs's unsynced data, for a torn cut.
+#[derive(Clone)]
+pub struct UnsyncedData(Arc<Mutex<State>>);
 
 type Io<T> = Result<T, Errno>;
 
@@ -56,7 +60,7 @@ impl LazyFs {
         paths.insert(INodeNo::ROOT.0, PathBuf::new());
         inos.insert(PathBuf::new(), INodeNo::ROOT.0);
         LazyFs {
-            state: Mutex::new(State {
+            state: Arc::new(Mutex::new(State {
                 backing: backing.to_path_buf(),
                 paths,
                 inos,
@@ -64,13 +68,38 @@ impl LazyFs {
                 handles: HashMap::new(),
                 next_fh: 1,
                 unsynced: HashMap::new(),
-            }),
+            })),
         }
+    }
+
+    /// The handle a torn cut uses (`UnsyncedData::persist_some`).
+    pub fn unsynced_data(&self) -> UnsyncedData {
+        UnsyncedData(self.state.clone())
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> Io<T>) -> Io<T> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut state)
+    }
+}
+
+impl UnsyncedData {
+    /// A torn cut (what a disk that reorders writes may leave): of each
+    /// file's unsynced writes, oldest first, each is kept or not at random
+    /// (`pick(n)` in `0..n`), and a kept one may be cut short. Written to
+    /// the backing directory; the rest is dropped with the mount.
+    pub fn persist_some(&self, mut pick: impl FnMut(u64) -> u64) {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let unsynced = std::mem::take(&mut state.unsynced);
+        for (ino, u) in unsynced {
+            let Some(rel) = state.paths.get(&ino) else {
+                continue; // unlinked: nothing a disk would show
+            };
+            let Ok(file) = OpenOptions::new().write(true).open(state.backing.join(rel)) else {
+                continue;
+            };
+            u.persist_some(&file, &mut pick);
+        }
     }
 }
 

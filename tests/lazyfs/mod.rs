@@ -19,13 +19,14 @@ mod overlay;
 
 use std::path::{Path, PathBuf};
 
-pub use fs::LazyFs;
+pub use fs::{LazyFs, UnsyncedData};
 
 /// A mounted LazyFS over `<root>/backing`, at `<root>/mnt`.
 pub struct LazyMount {
     backing: PathBuf,
     mountpoint: PathBuf,
     session: Option<fuser::BackgroundSession>,
+    unsynced: Option<UnsyncedData>,
 }
 
 impl LazyMount {
@@ -65,15 +66,18 @@ impl LazyMount {
             backing,
             mountpoint,
             session: None,
+            unsynced: None,
         };
         m.session = Some(m.spawn()?);
         Ok(m)
     }
 
-    fn spawn(&self) -> Result<fuser::BackgroundSession, String> {
+    fn spawn(&mut self) -> Result<fuser::BackgroundSession, String> {
         let mut config = fuser::Config::default();
         config.mount_options = vec![fuser::MountOption::FSName("lazyfs".into())];
-        fuser::spawn_mount(LazyFs::new(&self.backing), &self.mountpoint, &config)
+        let fs = LazyFs::new(&self.backing);
+        self.unsynced = Some(fs.unsynced_data());
+        fuser::spawn_mount(fs, &self.mountpoint, &config)
             .map_err(|e| format!("mounting at {}: {e}", self.mountpoint.display()))
     }
 
@@ -91,6 +95,21 @@ impl LazyMount {
     /// process using the mount first (a cut of a running writer is a
     /// `kill -9` first, as the power would do it).
     pub fn cut(&mut self) {
+        self.remount();
+    }
+
+    /// A torn power cut: of the unsynced writes a random part reaches the
+    /// disk, in no particular order, some cut short (`pick(n)`: a number in
+    /// `0..n`); the rest is gone. What a disk that reorders and tears
+    /// writes may leave.
+    pub fn cut_torn(&mut self, pick: impl FnMut(u64) -> u64) {
+        if let Some(u) = &self.unsynced {
+            u.persist_some(pick);
+        }
+        self.remount();
+    }
+
+    fn remount(&mut self) {
         if let Some(session) = self.session.take() {
             session
                 .umount_and_join()

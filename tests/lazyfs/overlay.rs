@@ -59,6 +59,21 @@ impl Unsynced {
         }
     }
 
+    /// A torn cut: each unsynced write is kept with odds 1/2, a kept one
+    /// cut to a random prefix with odds 1/4; the rest is lost.
+    pub fn persist_some(&self, file: &File, pick: &mut impl FnMut(u64) -> u64) {
+        for (o, b) in &self.runs {
+            if pick(2) == 0 {
+                continue;
+            }
+            let len = match pick(4) {
+                0 => pick(b.len() as u64) as usize,
+                _ => b.len(),
+            };
+            let _ = file.write_all_at(&b[..len], *o);
+        }
+    }
+
     /// fsync: everything goes to the backing file, in order.
     pub fn write_through(&mut self, file: &File) -> std::io::Result<()> {
         for (o, b) in &self.runs {
