@@ -16,10 +16,12 @@
 
 mod fs;
 mod overlay;
+mod state;
 
 use std::path::{Path, PathBuf};
 
-pub use fs::{LazyFs, UnsyncedData};
+pub use fs::LazyFs;
+pub use state::UnsyncedData;
 
 /// A mounted LazyFS over `<root>/backing`, at `<root>/mnt`.
 pub struct LazyMount {
