@@ -88,7 +88,7 @@ persist = "{persist}"
         while service.get("/health").is_none() {
             if let Some(status) = service.exited() {
                 panic!(
-                    "the service exited ({status}) before serving /health: the spool did not open?\n{}",
+                    "the service exited ({status}) before serving /health (its spool did not open, or its port was taken?):\n{}",
                     service.log_text()
                 );
             }
