@@ -59,7 +59,8 @@
 //! delete is a tombstone; the bytes stay in tables and in fjall's journal.
 //! When an ack empties the spool after enough deletes (10 000, or any with
 //! more than 4 MiB allocated, or any after it was full), `batches` is
-//! flushed and major-compacted on a thread of its own; the ticks after it
+//! flushed and major-compacted on a thread of its own (never a second one
+//! while the first one's reclaim is still due); the ticks after it
 //! then write `meta` and rotate every keyspace's memtable without waiting
 //! (fjall drops the replaced tables), one step per tick until a step finds
 //! nothing left to flush, and only then close the database, truncate the
