@@ -112,27 +112,30 @@ impl LazyMount {
     }
 
     fn remount(&mut self) {
-        if let Some(session) = self.session.take() {
-            session
-                .umount_and_join()
-                .expect("unmounting the LazyFS for a cut (a file still open on it?)");
+        if let Err(e) = self.unmount() {
+            panic!("unmounting the LazyFS for a cut (a file still open on it?): {e}");
         }
         self.session = Some(self.spawn().expect("mounting the LazyFS again after a cut"));
+    }
+
+    /// Unmounts; one still in use (a test that failed midway) is detached
+    /// instead, so that no dead mount is left behind, and the error returned.
+    fn unmount(&mut self) -> std::io::Result<()> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        session.umount_and_join().inspect_err(|_| {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.mountpoint)
+                .status();
+        })
     }
 }
 
 impl Drop for LazyMount {
     fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
-            if session.umount_and_join().is_err() {
-                // Still in use (a test that failed midway): detach it, so
-                // no dead mount is left behind.
-                let _ = std::process::Command::new("umount")
-                    .arg("-l")
-                    .arg(&self.mountpoint)
-                    .status();
-            }
-        }
+        let _ = self.unmount();
     }
 }
 
