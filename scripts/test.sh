@@ -9,6 +9,9 @@ command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 command -v mbpoll >/dev/null 2>&1 || need_apt+=(mbpoll)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# The power-cut tests (tests/lazyfs) mount a FUSE filesystem: as root with a
+# direct mount, otherwise through fusermount3.
+[ "$(id -u)" -ne 0 ] && ! command -v fusermount3 >/dev/null 2>&1 && need_apt+=(fuse3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]} from apt"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -6,18 +6,24 @@
 mod publisher_rig;
 
 mod crash;
+mod power;
 mod records;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)] // each test binary uses its own part of the rig
 pub use crash::*;
 #[allow(unused_imports)]
-pub use publisher_rig::{cluster, create_r3_stream, free_port, users, NatsServer, SERVICE};
+pub use power::*;
+#[allow(unused_imports)]
+pub use publisher_rig::{
+    cluster, create_r3_stream, free_port, proxy::Proxy, users, NatsServer, SERVICE,
+};
 #[allow(unused_imports)]
 pub use records::*;
 
@@ -122,29 +128,20 @@ type = "u32"
     }
 
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Service {
-        let log = self.dir.path().join(format!(
-            "service-{}.log",
-            Instant::now().elapsed().as_nanos()
-        ));
-        let child = Command::new(env!("CARGO_BIN_EXE_ingestor"))
-            .args(["run", "-c"])
-            .arg(&self.config)
-            .envs(env.iter().copied())
-            .env("INGESTOR_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let service = Service {
-            child: Some(child),
-            metrics: self.metrics.clone(),
-            log,
-        };
+        let service = Service::spawn(&self.config, &self.metrics, self.dir.path(), env);
         wait_until(Duration::from_secs(20), "service serving /health", || {
             service.get("/health").is_some()
         });
         service
     }
+}
+
+/// A new log file name under `dir` for each start (two starts in one test
+/// must not write over each other's log).
+fn next_log(dir: &Path) -> PathBuf {
+    static STARTS: AtomicU64 = AtomicU64::new(0);
+    let n = STARTS.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("service-{}-{n}.log", std::process::id()))
 }
 
 impl Drop for Plant {
@@ -162,6 +159,33 @@ pub struct Service {
 }
 
 impl Service {
+    /// Starts `ingestor run -c config` (serving metrics on `metrics`), its
+    /// log in a new file under `log_dir`; does not wait for it.
+    pub fn spawn(config: &Path, metrics: &str, log_dir: &Path, env: &[(&str, &str)]) -> Service {
+        let log = next_log(log_dir);
+        let child = Command::new(env!("CARGO_BIN_EXE_ingestor"))
+            .args(["run", "-c"])
+            .arg(config)
+            .envs(env.iter().copied())
+            .env("INGESTOR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Service {
+            child: Some(child),
+            metrics: metrics.to_string(),
+            log,
+        }
+    }
+
+    /// Whether the process has exited (and how).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
     /// GET `path` from the metrics listener (HTTP/1.0, so no chunking).
     pub fn get(&self, path: &str) -> Option<String> {
         self.request("GET", path)

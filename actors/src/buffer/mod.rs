@@ -7,7 +7,8 @@
 //! oldest. Invariant: every batch on disk has a smaller `seq` than every batch
 //! in the ring, so replay is disk first, then ring, strictly ascending. The
 //! ring only ever moves its *oldest* batches to disk, and write-through modes
-//! only write while the ring is empty, which keeps the invariant.
+//! only write while the ring is empty, which keeps the invariant (in
+//! `disconnect` a stall first moves the whole ring to disk).
 //!
 //! **On disk.** Keyspace `batches`: key = seq as 8 bytes big-endian, value =
 //! a versioned, checksummed record (`record`): format 2 holds the batch as
@@ -62,7 +63,8 @@
 //! delete is a tombstone; the bytes stay in tables and in fjall's journal.
 //! When an ack empties the spool after enough deletes (10 000, or any with
 //! more than 4 MiB allocated, or any after it was full), `batches` is
-//! flushed and major-compacted on a thread of its own; the ticks after it
+//! flushed and major-compacted on a thread of its own (never a second one
+//! while the first one's reclaim is still due); the ticks after it
 //! then write `meta` and rotate every keyspace's memtable without waiting
 //! (fjall drops the replaced tables), one step per tick until a step finds
 //! nothing left to flush, and only then close the database, truncate the
@@ -158,10 +160,14 @@
 //! (no stream, no leader, a refusal, an ack timeout, the connection lost),
 //! when a session begins, when the Publisher is gone, and as soon as the
 //! oldest publish in flight has waited 1 s unanswered (a paused server, a
-//! socket that died silently). A stall moves the ring to disk at once; the
-//! first confirmation after it commits what waits and keeps new batches in
-//! memory again. Without a Publisher (tests, offline tools) the buffer
-//! counts as stalled.
+//! socket that died silently). A stall moves the ring to disk at once. After
+//! the first confirmation new batches are still written through while the
+//! ring is empty and the spool holds a backlog (`Store::writes_through`):
+//! a drain can take long (a slow uplink), and polls made meanwhile must
+//! not wait in memory behind it, where a crash or a power cut would take
+//! them all. Once an ack empties the spool the next push commits what waits
+//! and new batches stay in memory again. Without a Publisher (tests,
+//! offline tools) the buffer counts as stalled.
 //!
 //! **Replies.** A push is answered with its seq or a `PushError` (closed;
 //! no seq could be reserved; dropped by its group commit, per batch a
@@ -199,13 +205,17 @@
 //!   they are not (NATS unreachable, no stream or no leader, a refusal,
 //!   acks overdue: see *Deliverable* below) every batch is written through
 //!   to disk (flushed to OS buffers on write) and the ring is moved to disk
-//!   the moment delivery stalls. A process crash while delivery is stalled
-//!   loses nothing accepted; while batches are confirmed it loses the ring,
-//!   which then holds at most about a second of polls (what was sent and is
-//!   not yet confirmed, and what waits to be sent). Power loss loses at most
-//!   the last second (the spool is fsynced every second while dirty).
+//!   the moment delivery stalls; after it, batches are written through
+//!   until the backlog has drained. A process crash while delivery is
+//!   stalled or a backlog drains loses nothing accepted; while batches are
+//!   confirmed and the spool is empty it loses the ring, which then holds
+//!   at most about a second of polls (what was sent and is not yet
+//!   confirmed, and what waits to be sent). Power loss loses at most the
+//!   last second (the spool is fsynced every second while dirty), measured
+//!   by `tests/service_power_cut.rs`.
 //! - `always` — every batch is written and fdatasync'ed before it counts as
-//!   accepted (group commit: batches arriving together share one sync).
+//!   accepted (group commit: batches arriving together share one sync;
+//!   `ingestor_batches_total` counts it after the sync).
 //!   Survives process crash and power loss; costs an fsync per group.
 //!
 //! A hung actor is not a crash: the service notices it (no answer for 3

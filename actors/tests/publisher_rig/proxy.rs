@@ -2,7 +2,8 @@
 //! bytes through and, on command, resets every connection (RST, as a broken
 //! link or a NAT box timing out does), refuses new ones, stops reading from
 //! the clients (a congested link), or drops what the server sends
-//! (publishes get stored, their acks never arrive).
+//! (publishes get stored, their acks never arrive), or passes the clients'
+//! bytes at a set rate only (a slow uplink).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,6 +20,8 @@ struct Shared {
     mute_replies: AtomicBool,
     stall: AtomicBool,
     accepted: AtomicU64,
+    /// Client-to-server bytes per second, 0: unlimited.
+    uplink: AtomicU64,
 }
 
 pub struct Proxy {
@@ -42,6 +45,7 @@ impl Proxy {
             mute_replies: AtomicBool::new(false),
             stall: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
+            uplink: AtomicU64::new(0),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -84,6 +88,12 @@ impl Proxy {
         self.shared.stall.store(on, Ordering::SeqCst);
     }
 
+    /// Passes what the clients send at `bytes_per_s` at most (0: no limit),
+    /// a slow uplink: publishes are confirmed, just slowly.
+    pub fn limit_uplink(&self, bytes_per_s: u64) {
+        self.shared.uplink.store(bytes_per_s, Ordering::SeqCst);
+    }
+
     /// Connections passed through so far.
     pub fn accepted(&self) -> u64 {
         self.shared.accepted.load(Ordering::SeqCst)
@@ -111,11 +121,21 @@ async fn pipe(client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
             while shared.stall.load(Ordering::SeqCst) {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
-            match client_rx.read(&mut buf).await {
+            let rate = shared.uplink.load(Ordering::SeqCst);
+            // A limited link passes at most 1/50 s worth per read.
+            let most = match rate {
+                0 => buf.len(),
+                r => (r as usize / 50).clamp(1, buf.len()),
+            };
+            match client_rx.read(&mut buf[..most]).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
                     if server_tx.write_all(&buf[..n]).await.is_err() {
                         return;
+                    }
+                    if rate > 0 {
+                        let secs = n as f64 / rate as f64;
+                        tokio::time::sleep(std::time::Duration::from_secs_f64(secs)).await;
                     }
                 }
             }

@@ -177,13 +177,20 @@ impl Store {
         }
         match self.settings.persist {
             PersistMode::Always => true,
-            PersistMode::Disconnect => !self.deliverable,
+            // Also while a disk backlog drains (the ring is empty then):
+            // polls made meanwhile wait behind it on disk, not in memory,
+            // however long the drain takes.
+            PersistMode::Disconnect => {
+                !self.deliverable || (self.ring.is_empty() && self.spool.live_count() > 0)
+            }
             PersistMode::Overflow => false,
         }
     }
 
     /// Accepts a batch: assigns its seq. In write-through modes it waits in
-    /// `pending` until `commit`; otherwise it is in the ring on return.
+    /// `pending` until `commit` (and counts in `ingestor_batches_total`
+    /// only then: in `always` once synced); otherwise it is in the ring on
+    /// return.
     pub fn push(&mut self, batch: impl Into<EncodedBatch>) -> Result<u64, SpoolError> {
         let mut batch = batch.into();
         if self.closed {
@@ -193,12 +200,13 @@ impl Store {
         self.reserve_ahead(seq)?;
         self.next_seq += 1;
         batch.seq = seq;
-        counter!(metric_names::BATCHES_TOTAL).increment(1);
         if self.writes_through() {
+            // Counted as accepted by `commit`, once written (and synced).
             self.pending.push(batch);
         } else {
             // Pending batches are older than this one: disk first.
             self.commit()?;
+            counter!(metric_names::BATCHES_TOTAL).increment(1);
             self.ring.push_back(batch);
             self.spill_overflow();
             self.enforce_memory_cap();

@@ -40,7 +40,10 @@ impl Store {
             || (n > 0
                 && (self.health.state() == SpoolState::Full
                     || self.space.allocated() > COMPACT_ABOVE_BYTES));
-        if self.spool.live_count() > 0 || !enough {
+        // A reclaim already under way (compacted, its flush steps due) goes
+        // first: under steady acks (`persist = "always"`) a new compaction
+        // after every emptying ack kept the ticks from ever stepping it.
+        if self.spool.live_count() > 0 || !enough || self.reclaim_due {
             return;
         }
         if self.compacting.swap(true, Ordering::AcqRel) {

@@ -47,6 +47,8 @@ impl Store {
         let seqs: Vec<u64> = records.iter().map(|(s, _)| *s).collect();
         let dropped = match self.write_records(records, sync) {
             Ok(()) => {
+                // Accepted now: on disk (synced in `always`).
+                counter!(metric_names::BATCHES_TOTAL).increment(self.pending.len() as u64);
                 self.pending.clear();
                 Vec::new()
             }
@@ -207,8 +209,9 @@ impl Store {
             state.as_str()
         );
         // Accepted batches waiting for a write-through are the newest: they
-        // join the ring's end.
+        // join the ring's end, accepted in memory from now on.
         let pending = std::mem::take(&mut self.pending);
+        counter!(metric_names::BATCHES_TOTAL).increment(pending.len() as u64);
         self.ring.extend(pending);
         self.publish_gauges();
     }
