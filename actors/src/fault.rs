@@ -5,12 +5,15 @@
 //! Every actor calls [`hit`] first thing in its message handler; without the
 //! feature it is an empty inline function.
 //!
-//! Invariants: the feature cannot be compiled into a release build (a
-//! `compile_error!` below: `debug_assertions` off means release), so no
+//! Invariants: the feature cannot be compiled into a build with the release
+//! profile, whatever the environment says (`build.rs` stops such a build:
+//! it asks cargo for the profile, not for `debug_assertions`, which
+//! `CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true` turns on; the
+//! `compile_error!` below catches a build without that script), so no
 //! installed ingestor has the `POST /fault/...` endpoint; and only the actor
 //! kinds in [`ACTORS`] can be armed, so a stray request cannot fill memory.
 
-#[cfg(all(feature = "fault-injection", not(debug_assertions)))]
+#[cfg(all(feature = "fault-injection", not(ingestor_test_build)))]
 compile_error!(
     "the `fault-injection` feature lets an HTTP request crash the service: \
      it is for test builds only and cannot be part of a release build"
