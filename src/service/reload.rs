@@ -90,14 +90,24 @@ impl Reloader {
         endpoint: &mut Endpoint,
     ) -> Result<ReloadReport, ReloadError> {
         let path = self.path.clone();
-        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
-            .await
-            .map_err(|e| ReloadError::Read(e.to_string()))?;
+        // The secret files' modes are looked at again: a reload is when a
+        // new creds file or key comes in.
+        let loaded = tokio::task::spawn_blocking(move || {
+            config::load(&path).map(|s| {
+                let secrets = ingestor_actors::credentials::secret_file_warnings(&s);
+                (s, secrets)
+            })
+        })
+        .await
+        .map_err(|e| ReloadError::Read(e.to_string()))?;
         let new = match loaded {
-            Ok(settings) => {
+            Ok((settings, secrets)) => {
                 if let Some(warning) =
                     ingestor_actors::credentials::plaintext_warning(&settings.nats)
                 {
+                    tracing::warn!("{warning}");
+                }
+                for warning in secrets {
                     tracing::warn!("{warning}");
                 }
                 self.live_part_of(settings)
