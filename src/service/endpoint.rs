@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::TreeHealth;
 use crate::telemetry::http::{self, HttpError};
+use crate::telemetry::metrics::Exposition;
 
 /// How long open connections may take to finish when the server stops.
 const STOP_WAIT: Duration = Duration::from_secs(1);
@@ -18,7 +18,7 @@ const STOP_WAIT: Duration = Duration::from_secs(1);
 /// A running `/metrics` + `/health` server.
 pub(super) struct Endpoint {
     listen: String,
-    handle: PrometheusHandle,
+    exposition: Exposition,
     health: TreeHealth,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), HttpError>>,
@@ -29,13 +29,13 @@ impl Endpoint {
     pub(super) fn start(
         listener: TcpListener,
         listen: &str,
-        handle: PrometheusHandle,
+        exposition: Exposition,
         health: TreeHealth,
     ) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(http::serve_on(
             listener,
-            handle.clone(),
+            exposition.clone(),
             health.clone(),
             async move {
                 let _ = stopped.await;
@@ -43,7 +43,7 @@ impl Endpoint {
         ));
         Endpoint {
             listen: listen.to_owned(),
-            handle,
+            exposition,
             health,
             stop,
             task,
@@ -58,7 +58,12 @@ impl Endpoint {
     /// Serves on `listener` (bound to `listen`) from now on; the old
     /// address is released.
     pub(super) async fn move_to(&mut self, listener: TcpListener, listen: &str) {
-        let next = Endpoint::start(listener, listen, self.handle.clone(), self.health.clone());
+        let next = Endpoint::start(
+            listener,
+            listen,
+            self.exposition.clone(),
+            self.health.clone(),
+        );
         let old = std::mem::replace(self, next);
         tracing::info!(from = %old.listen, to = %listen, "/metrics and /health moved");
         old.stop().await;

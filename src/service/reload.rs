@@ -22,7 +22,7 @@ use ractor::ActorRef;
 use super::endpoint::Endpoint;
 use crate::config;
 use crate::telemetry::http::HttpError;
-use crate::telemetry::metrics::{register_devices, CONFIG_RELOADS_TOTAL};
+use crate::telemetry::metrics::{register_devices, RemovedDevices, CONFIG_RELOADS_TOTAL};
 
 /// How long the tree may take to apply a reload (stopping pollers and the
 /// publisher waits a few seconds each at most).
@@ -52,12 +52,18 @@ enum ReloadError {
 pub(super) struct Reloader {
     path: PathBuf,
     running: Settings,
+    /// Tells `/metrics` which devices a reload removed.
+    removed: RemovedDevices,
 }
 
 impl Reloader {
     /// `running`: the settings the service started with.
-    pub(super) fn new(path: PathBuf, running: Settings) -> Self {
-        Reloader { path, running }
+    pub(super) fn new(path: PathBuf, running: Settings, removed: RemovedDevices) -> Self {
+        Reloader {
+            path,
+            running,
+            removed,
+        }
     }
 
     /// One reload, start to end, with its log lines, count and systemd
@@ -139,6 +145,12 @@ impl Reloader {
         if let Some(listener) = listener {
             endpoint.move_to(listener, &new.metrics.listen).await;
         }
+        // After the tree stopped their pollers: a removed device's series
+        // (`ingestor_device_up` = 1 forever, its alert) leave `/metrics`.
+        self.removed.update(
+            self.running.devices.iter().map(|d| d.id.as_str()),
+            new.devices.iter().map(|d| d.id.as_str()),
+        );
         self.running = new;
         applied.map_err(|e| ReloadError::Tree(e.to_string()))
     }

@@ -19,6 +19,8 @@ use axum::{Json, Router};
 use ingestor_actors::buffer::SpoolState;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
+
+use super::metrics::Exposition;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -154,21 +156,22 @@ pub(crate) async fn serve<H: HealthSource>(
 /// `shutdown` completes. Also runs the recorder's periodic upkeep.
 pub(crate) async fn serve_on<H: HealthSource>(
     listener: TcpListener,
-    handle: PrometheusHandle,
+    exposition: impl Into<Exposition>,
     health: H,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HttpError> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving /metrics and /health");
     }
-    let upkeep = tokio::spawn(upkeep(handle.clone()));
+    let exposition = exposition.into();
+    let upkeep = tokio::spawn(upkeep(exposition.handle().clone()));
     let app = Router::new()
         .route("/metrics", get(render_metrics::<H>))
         .route("/health", get(health_report::<H>));
     #[cfg(feature = "fault-injection")]
     let app = app.route("/fault/{actor}/{kind}", axum::routing::post(inject_fault));
     let app = app.with_state(Endpoints {
-        handle,
+        exposition,
         health: Arc::new(health),
     });
     let served = axum::serve(listener, app)
@@ -181,7 +184,7 @@ pub(crate) async fn serve_on<H: HealthSource>(
 
 /// What the handlers share.
 struct Endpoints<H> {
-    handle: PrometheusHandle,
+    exposition: Exposition,
     health: Arc<H>,
 }
 
@@ -189,7 +192,7 @@ struct Endpoints<H> {
 impl<H> Clone for Endpoints<H> {
     fn clone(&self) -> Self {
         Endpoints {
-            handle: self.handle.clone(),
+            exposition: self.exposition.clone(),
             health: Arc::clone(&self.health),
         }
     }
@@ -198,7 +201,7 @@ impl<H> Clone for Endpoints<H> {
 async fn render_metrics<H: HealthSource>(State(ep): State<Endpoints<H>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-        ep.handle.render(),
+        ep.exposition.render(),
     )
 }
 
