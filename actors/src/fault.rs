@@ -19,12 +19,17 @@ compile_error!(
      it is for test builds only and cannot be part of a release build"
 );
 
-/// The actor kinds that call [`hit`]: the only names a fault can be armed for.
+/// The actor kinds that call [`hit`] in their message handler.
 pub const ACTORS: &[&str] = &["buffer", "publisher", "monitor", "poller"];
 
-/// Whether `actor` is one of [`ACTORS`].
+/// The actors' own tasks that call [`hit`]: the publisher's session (on
+/// each batch taken), a link (on each request) and a poll (before it reads).
+pub const TASKS: &[&str] = &["publisher.session", "poller.link", "poller.poll"];
+
+/// Whether `actor` is one of [`ACTORS`] or [`TASKS`]: the only names a
+/// fault can be armed for.
 pub fn is_known_actor(actor: &str) -> bool {
-    ACTORS.contains(&actor)
+    ACTORS.contains(&actor) || TASKS.contains(&actor)
 }
 
 /// What an armed actor does on its next message.
@@ -60,8 +65,9 @@ mod armed {
     pub fn arm(actor: &str, fault: Fault) -> Result<(), String> {
         if !super::is_known_actor(actor) {
             return Err(format!(
-                "unknown actor {actor:?}: one of {}",
-                super::ACTORS.join(", ")
+                "unknown actor {actor:?}: one of {}, {}",
+                super::ACTORS.join(", "),
+                super::TASKS.join(", ")
             ));
         }
         let mut armed = ARMED

@@ -18,6 +18,7 @@
 //! - [`simulator`] (`simulator.rs`): a Modbus slave serving a config's devices (`ingestor simulate`).
 //! - [`supervisor`] (`supervisor/`): the root supervisor, restarting children with back-off.
 //! - [`tls`] (`tls/`): Modbus/TCP Security: TLS to devices (always verified), the simulator's TLS.
+//! - [`watched`] (`watched.rs`): spawning an actor's tasks so a panic in one fails the actor, logged.
 //!
 //! Every actor has one shape, in one file, `<name>/actor.rs`: its unit
 //! struct, `XArgs`, `XMsg`, `XState` and `impl Actor` side by side (X is the
@@ -50,6 +51,7 @@ pub mod settings;
 pub mod simulator;
 pub mod supervisor;
 pub mod tls;
+pub mod watched;
 
 pub use batch::{Batch, Value};
 pub use encoded::EncodedBatch;

@@ -1,0 +1,84 @@
+//! A panic in one of the actors' own tasks (the publisher's session, the
+//! link every device at an address shares, a device's poll) while data
+//! flows: logged with the actor and the task, counted in
+//! `ingestor_actor_restarts_total`, and work goes on (before, each left a
+//! silent stall: nothing published while /health said ok, or a device
+//! never polled again). The stream holds every seq exactly once, in order.
+#![cfg(feature = "fault-injection")]
+mod service_rig;
+
+use std::time::Duration;
+
+use service_rig::*;
+
+const SUPERVISION: &str = "[supervision]\nmax_restarts = 5\nwithin = \"60s\"\nbackoff_min = \"50ms\"\nbackoff_max = \"1s\"\n";
+
+/// `ingestor_polls_total{device,result="ok"}`.
+fn polls_ok(service: &Service, device: &str) -> f64 {
+    service.metric(&format!(
+        "ingestor_polls_total{{device=\"{device}\",result=\"ok\"}}"
+    ))
+}
+
+#[test]
+fn panic_in_the_session_link_and_poll_tasks_is_logged_counted_and_work_goes_on() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let plant = Plant::new(&url, SUPERVISION);
+    let mut service = plant.start();
+    wait_until(Duration::from_secs(20), "data flowing", || {
+        service.metric("ingestor_published_total") >= 20.0
+    });
+    let cases = [
+        (
+            "publisher.session",
+            "publisher",
+            "the publisher's session task panicked",
+        ),
+        ("poller.link", "poller", "the poller's link task panicked"),
+        ("poller.poll", "poller", "the poller's poll task panicked"),
+    ];
+    for (task, actor, logged) in cases {
+        let label = format!("ingestor_actor_restarts_total{{actor=\"{actor}\"}}");
+        let before = service.metric(&label);
+        let published = service.metric("ingestor_published_total");
+        let polled = ["press-01", "meter-07"].map(|d| polls_ok(&service, d));
+        service.fault(task, "panic");
+        wait_until(
+            Duration::from_secs(20),
+            &format!("{task}: restart counted"),
+            || service.metric(&label) > before,
+        );
+        let log = service.log_text();
+        assert!(
+            log.contains(logged),
+            "{task}: not logged as {logged:?}:\n{log}"
+        );
+        wait_until(
+            Duration::from_secs(20),
+            &format!("{task}: publishing goes on"),
+            || service.metric("ingestor_published_total") >= published + 20.0,
+        );
+        wait_until(
+            Duration::from_secs(20),
+            &format!("{task}: both devices poll on"),
+            || {
+                polls_ok(&service, "press-01") >= polled[0] + 5.0
+                    && polls_ok(&service, "meter-07") >= polled[1] + 5.0
+            },
+        );
+        assert_eq!(
+            service.health()["status"],
+            "ok",
+            "{task}: {}",
+            service.health()
+        );
+    }
+    assert!(
+        service.term(Duration::from_secs(10)).success(),
+        "{}",
+        service.log_text()
+    );
+    let seqs = assert_stream_plus_spool_complete(&url, &plant.config);
+    assert!(seqs.len() >= 60);
+}
