@@ -5,11 +5,10 @@
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::TreeHealth;
-use crate::telemetry::http::{self, HttpError};
+use crate::telemetry::http::{self, Health, HttpError};
 use crate::telemetry::metrics::Exposition;
 
 /// How long open connections may take to finish when the server stops.
@@ -19,7 +18,7 @@ const STOP_WAIT: Duration = Duration::from_secs(1);
 pub(super) struct Endpoint {
     listen: String,
     exposition: Exposition,
-    health: TreeHealth,
+    health: watch::Receiver<Health>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), HttpError>>,
 }
@@ -30,7 +29,7 @@ impl Endpoint {
         listener: TcpListener,
         listen: &str,
         exposition: Exposition,
-        health: TreeHealth,
+        health: watch::Receiver<Health>,
     ) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(http::serve_on(

@@ -1,4 +1,9 @@
 //! What `/health`, the watchdog and the demo's status line ask the tree.
+//!
+//! `/health` asks no actor: one task ([`TreeHealth::publish`]) asks the
+//! tree every [`PUBLISH_EVERY`] and puts the answer in a `watch`, which
+//! every request reads. A flood of `/health` therefore sends no message to
+//! any mailbox and cannot starve the watchdog's probes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +19,9 @@ use crate::telemetry::http::{Health, HealthSource};
 
 /// How long a healthy actor may take to answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+/// How often `/health`'s state is refreshed from the tree (how stale an
+/// answer may be).
+const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 
 /// A handle on the running tree.
 #[derive(Clone)]
@@ -164,6 +172,26 @@ impl TreeHealth {
         silent.sort_unstable();
         silent.dedup();
         silent
+    }
+}
+
+impl TreeHealth {
+    /// `/health`'s state, refreshed from the tree every [`PUBLISH_EVERY`]
+    /// by one task, which ends when the last receiver is dropped.
+    pub(crate) async fn publish(&self) -> watch::Receiver<Health> {
+        let (tx, rx) = watch::channel(self.health().await);
+        let tree = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tx.closed() => return,
+                    () = tokio::time::sleep(PUBLISH_EVERY) => {}
+                }
+                let health = tree.health().await;
+                tx.send_replace(health);
+            }
+        });
+        rx
     }
 }
 

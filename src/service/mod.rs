@@ -108,12 +108,8 @@ pub(crate) async fn serve_reloading(
 
     let removed = RemovedDevices::new();
     let exposition = removed.exposition(handle);
-    let mut endpoint = Endpoint::start(
-        listener,
-        &settings.metrics.listen,
-        exposition,
-        health.clone(),
-    );
+    let published = health.publish().await;
+    let mut endpoint = Endpoint::start(listener, &settings.metrics.listen, exposition, published);
     let mut reloader = config.map(|path| Reloader::new(path, (*settings).clone(), removed));
     let mut watchdog = Watchdog::start(health.clone());
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);

@@ -123,9 +123,6 @@ pub(crate) enum HttpError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// Accepting connections failed after the server was up.
-    #[error("the /metrics and /health server stopped: {0}")]
-    Serve(#[source] std::io::Error),
 }
 
 /// Binds `listen` (`host:port`; port 0 picks a free one, see
@@ -153,7 +150,8 @@ pub(crate) async fn serve<H: HealthSource>(
 }
 
 /// Serves `/metrics` and `/health` on an already bound listener until
-/// `shutdown` completes. Also runs the recorder's periodic upkeep.
+/// `shutdown` completes, with the connections bounded (`conn`). Also runs
+/// the recorder's periodic upkeep.
 pub(crate) async fn serve_on<H: HealthSource>(
     listener: TcpListener,
     exposition: impl Into<Exposition>,
@@ -170,16 +168,21 @@ pub(crate) async fn serve_on<H: HealthSource>(
         .route("/health", get(health_report::<H>));
     #[cfg(feature = "fault-injection")]
     let app = app.route("/fault/{actor}/{kind}", axum::routing::post(inject_fault));
-    let app = app.with_state(Endpoints {
-        exposition,
-        health: Arc::new(health),
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(HttpError::Serve);
+    let app = app
+        .with_state(Endpoints {
+            exposition,
+            health: Arc::new(health),
+        })
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async { axum::http::StatusCode::SERVICE_UNAVAILABLE },
+                ))
+                .timeout(super::conn::REQUEST_TIMEOUT),
+        );
+    super::conn::serve_bounded(listener, app, shutdown).await;
     upkeep.abort();
-    served
+    Ok(())
 }
 
 /// What the handlers share.

@@ -7,6 +7,7 @@
 
 use tracing_subscriber::EnvFilter;
 
+mod conn;
 pub(crate) mod http;
 pub(crate) mod metrics;
 

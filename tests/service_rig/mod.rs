@@ -119,11 +119,24 @@ type = "u32"
     }
 
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Service {
+        self.launch(Command::new(env!("CARGO_BIN_EXE_ingestor")), env)
+    }
+
+    /// Starts `ingestor run` allowed at most `limit` open files (`ulimit
+    /// -n`, as a unit's `LimitNOFILE` does); same pid (`exec`).
+    pub fn start_with_open_files(&self, limit: u32) -> Service {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
+            .arg(env!("CARGO_BIN_EXE_ingestor"));
+        self.launch(sh, &[])
+    }
+
+    fn launch(&self, mut command: Command, env: &[(&str, &str)]) -> Service {
         let log = self.dir.path().join(format!(
             "service-{}.log",
             Instant::now().elapsed().as_nanos()
         ));
-        let child = Command::new(env!("CARGO_BIN_EXE_ingestor"))
+        let child = command
             .args(["run", "-c"])
             .arg(&self.config)
             .envs(env.iter().copied())
