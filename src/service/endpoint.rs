@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::telemetry::http::{self, Health, HttpError};
+use super::health::HealthFeed;
+use crate::telemetry::http::{self, HttpError};
 use crate::telemetry::metrics::Exposition;
 
 /// How long open connections may take to finish when the server stops.
@@ -18,7 +19,7 @@ const STOP_WAIT: Duration = Duration::from_secs(1);
 pub(super) struct Endpoint {
     listen: String,
     exposition: Exposition,
-    health: watch::Receiver<Health>,
+    health: HealthFeed,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), HttpError>>,
 }
@@ -29,13 +30,13 @@ impl Endpoint {
         listener: TcpListener,
         listen: &str,
         exposition: Exposition,
-        health: watch::Receiver<Health>,
+        health: HealthFeed,
     ) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(http::serve_on(
             listener,
             exposition.clone(),
-            health.clone(),
+            health.subscribe(),
             async move {
                 let _ = stopped.await;
             },
@@ -47,6 +48,11 @@ impl Endpoint {
             stop,
             task,
         }
+    }
+
+    /// `/health` asks the tree now (after a reload).
+    pub(super) async fn refresh_health(&self) {
+        self.health.refresh().await;
     }
 
     /// The configured address it serves on.

@@ -175,23 +175,47 @@ impl TreeHealth {
     }
 }
 
+/// `/health`'s state as the tree last reported it: one writer task, read
+/// by every request.
+#[derive(Clone)]
+pub(crate) struct HealthFeed {
+    tree: TreeHealth,
+    tx: Arc<watch::Sender<Health>>,
+}
+
+impl HealthFeed {
+    /// The latest state, for the HTTP server.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Health> {
+        self.tx.subscribe()
+    }
+
+    /// Asks the tree now (a reload changed the devices: `/health` says so
+    /// before the reload is counted).
+    pub(crate) async fn refresh(&self) {
+        let health = self.tree.health().await;
+        self.tx.send_replace(health);
+    }
+}
+
 impl TreeHealth {
     /// `/health`'s state, refreshed from the tree every [`PUBLISH_EVERY`]
     /// by one task, which ends when the last receiver is dropped.
-    pub(crate) async fn publish(&self) -> watch::Receiver<Health> {
-        let (tx, rx) = watch::channel(self.health().await);
-        let tree = self.clone();
+    pub(crate) async fn publish(&self) -> HealthFeed {
+        let feed = HealthFeed {
+            tree: self.clone(),
+            tx: Arc::new(watch::Sender::new(self.health().await)),
+        };
+        let refresher = feed.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    () = tx.closed() => return,
+                    () = refresher.tx.closed() => return,
                     () = tokio::time::sleep(PUBLISH_EVERY) => {}
                 }
-                let health = tree.health().await;
-                tx.send_replace(health);
+                refresher.refresh().await;
             }
         });
-        rx
+        feed
     }
 }
 

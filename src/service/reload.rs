@@ -75,7 +75,9 @@ impl Reloader {
     ) {
         notify_reloading();
         tracing::info!(file = %self.path.display(), "SIGHUP: reloading the config");
-        match self.apply(root, endpoint).await {
+        let applied = self.apply(root, endpoint).await;
+        endpoint.refresh_health().await;
+        match applied {
             Ok(r) => {
                 metrics::counter!(CONFIG_RELOADS_TOTAL, "result" => "ok").increment(1);
                 tracing::info!(added = ?r.added, removed = ?r.removed, changed = ?r.changed,
