@@ -9,8 +9,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::health::HealthFeed;
+use crate::telemetry::exposition::Exposition;
 use crate::telemetry::http::{self, HttpError};
-use crate::telemetry::metrics::Exposition;
 
 /// How long open connections may take to finish when the server stops.
 const STOP_WAIT: Duration = Duration::from_secs(1);

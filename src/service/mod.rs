@@ -28,7 +28,7 @@ use reload::Reloader;
 use watchdog::Watchdog;
 
 use crate::telemetry;
-use crate::telemetry::metrics::RemovedDevices;
+use crate::telemetry::exposition::RemovedDevices;
 
 /// The whole stop, SIGTERM to exit, must fit in this (docs/reference.md §1: within 10 s).
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);

@@ -21,8 +21,9 @@ use ractor::ActorRef;
 
 use super::endpoint::Endpoint;
 use crate::config;
+use crate::telemetry::exposition::RemovedDevices;
 use crate::telemetry::http::HttpError;
-use crate::telemetry::metrics::{register_devices, RemovedDevices, CONFIG_RELOADS_TOTAL};
+use crate::telemetry::metrics::{register_devices, CONFIG_RELOADS_TOTAL};
 
 /// How long the tree may take to apply a reload (stopping pollers and the
 /// publisher waits a few seconds each at most).

@@ -20,7 +20,7 @@ use ingestor_actors::buffer::SpoolState;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
-use super::metrics::Exposition;
+use super::exposition::Exposition;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 

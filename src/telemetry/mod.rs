@@ -8,6 +8,7 @@
 use tracing_subscriber::EnvFilter;
 
 mod conn;
+pub(crate) mod exposition;
 pub(crate) mod http;
 pub(crate) mod metrics;
 

@@ -6,6 +6,8 @@
 
 #[path = "../../src/telemetry/conn.rs"]
 pub mod conn;
+#[path = "../../src/telemetry/exposition.rs"]
+pub mod exposition;
 #[path = "../../src/telemetry/http.rs"]
 pub mod http;
 #[path = "../../src/telemetry/metrics.rs"]
