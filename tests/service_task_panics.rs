@@ -3,7 +3,8 @@
 //! flows: logged with the actor and the task, counted in
 //! `ingestor_actor_restarts_total`, and work goes on (before, each left a
 //! silent stall: nothing published while /health said ok, or a device
-//! never polled again). The stream holds every seq exactly once, in order.
+//! never polled again, or NATS never connected again after a panicked
+//! connect attempt). The stream holds every seq exactly once, in order.
 #![cfg(feature = "fault-injection")]
 mod service_rig;
 
@@ -80,4 +81,32 @@ fn panic_in_the_session_link_and_poll_tasks_is_logged_counted_and_work_goes_on()
     );
     let seqs = assert_stream_plus_spool_complete(&url, &plant.config);
     assert!(seqs.len() >= 60);
+}
+
+#[test]
+fn panic_in_the_monitors_connect_attempt_restarts_the_monitor_and_it_reconnects() {
+    let mut nats = NatsServer::start();
+    let url = nats.url();
+    let plant = Plant::new(&url, SUPERVISION);
+    let mut service = plant.start();
+    wait_until(Duration::from_secs(20), "data flowing", || {
+        service.metric("ingestor_published_total") >= 20.0
+    });
+    let label = "ingestor_actor_restarts_total{actor=\"monitor\"}";
+    service.fault("monitor.connect", "panic");
+    // The next attempt comes with a lost connection.
+    nats.restart();
+    wait_until(Duration::from_secs(20), "monitor restart counted", || {
+        service.metric(label) >= 1.0
+    });
+    let log = service.log_text();
+    assert!(log.contains("the monitor's connect task panicked"), "{log}");
+    let published = service.metric("ingestor_published_total");
+    wait_until(
+        Duration::from_secs(30),
+        "publishing after the reconnect",
+        || service.metric("ingestor_published_total") >= published + 20.0,
+    );
+    assert!(service.term(Duration::from_secs(10)).success(), "{log}");
+    assert_stream_plus_spool_complete(&url, &plant.config);
 }

@@ -23,8 +23,14 @@ compile_error!(
 pub const ACTORS: &[&str] = &["buffer", "publisher", "monitor", "poller"];
 
 /// The actors' own tasks that call [`hit`]: the publisher's session (on
-/// each batch taken), a link (on each request) and a poll (before it reads).
-pub const TASKS: &[&str] = &["publisher.session", "poller.link", "poller.poll"];
+/// each batch taken), a link (on each request), a poll (before it reads)
+/// and the monitor's connect attempt (before it connects).
+pub const TASKS: &[&str] = &[
+    "publisher.session",
+    "poller.link",
+    "poller.poll",
+    "monitor.connect",
+];
 
 /// Whether `actor` is one of [`ACTORS`] or [`TASKS`]: the only names a
 /// fault can be armed for.

@@ -25,6 +25,7 @@ use super::failure::{Cause, ConnectFailure, FailureLog};
 use crate::metric_names;
 use crate::nats::{connect_options, server_addrs};
 use crate::settings::NatsSettings;
+use crate::watched::{self, TaskPanicked};
 
 /// How often the client pings the server by default; two missed pongs drop
 /// the connection.
@@ -95,6 +96,9 @@ enum Internal {
         /// The client, or why there is none.
         result: Result<Client, ConnectFailure>,
     },
+    /// The attempt task panicked (a bug): the monitor fails and its
+    /// supervisor restarts it (else no attempt would ever start again).
+    AttemptPanicked(TaskPanicked),
 }
 
 impl Internal {
@@ -217,6 +221,9 @@ impl Actor for ConnectionMonitor {
                     }
                 }
             }
+            ConnectionMonitorMsg::Internal(InternalMsg(Internal::AttemptPanicked(panicked))) => {
+                return Err(panicked.into());
+            }
             ConnectionMonitorMsg::Status(reply) => {
                 let _ = reply.send(ConnectionMonitorStatus {
                     connected: state.client.is_some(),
@@ -265,8 +272,9 @@ impl ConnectionMonitorState {
         let name = self.client_name.clone();
         let ping = self.ping_interval;
         let sink = self.sink.addr();
-        let me = myself.clone();
-        self.attempt = Some(tokio::spawn(async move {
+        let (me, on_panic) = (myself.clone(), myself.clone());
+        let run = async move {
+            crate::fault::hit("monitor.connect").await;
             let events = me.clone();
             let result = async {
                 let options = connect_options(&settings, ping)
@@ -292,6 +300,9 @@ impl ConnectionMonitorState {
             }
             .await;
             let _ = me.cast(Internal::Connected { generation, result }.msg());
+        };
+        self.attempt = Some(watched::spawn("monitor", "connect", run, move |p| {
+            let _ = on_panic.cast(Internal::AttemptPanicked(p).msg());
         }));
     }
 
