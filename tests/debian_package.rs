@@ -272,3 +272,51 @@ fn verify_unit(unit: &Path) {
         complaints.join("\n")
     );
 }
+
+/// The unit's exposure by `systemd-analyze security --offline=yes` (printed),
+/// at most 2.5 (it was 3.4 before `SystemCallFilter`, `ProtectProc`, ...).
+/// The packaged unit is this file (checked above).
+#[test]
+fn unit_exposure_by_systemd_analyze_security_is_at_most_2_5() {
+    let unit = manifest_dir().join("config/ingestor.service");
+    let text = std::fs::read_to_string(&unit).expect("config/ingestor.service");
+    for line in [
+        "SystemCallFilter=@system-service",
+        "SystemCallErrorNumber=EPERM",
+        "ProtectProc=invisible",
+        "ProcSubset=pid",
+        "RemoveIPC=yes",
+        "LimitNOFILE=65536",
+        // RTU on a Raspberry Pi, an i.MX board, an SC16IS7xx UART.
+        "DeviceAllow=char-ttyAMA rw",
+        "DeviceAllow=char-ttymxc rw",
+        "DeviceAllow=char-ttySC rw",
+    ] {
+        assert!(text.lines().any(|l| l == line), "unit lacks {line}");
+    }
+    let Ok(out) = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&unit)
+        .output()
+    else {
+        eprintln!("systemd-analyze not available: exposure not measured");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let overall = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no exposure level in:\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    eprintln!("{overall}");
+    let exposure: f64 = overall
+        .split(':')
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the level: {overall}"));
+    assert!(exposure <= 2.5, "exposure {exposure} > 2.5:\n{text}");
+}

@@ -7,7 +7,7 @@ use std::process::Command;
 use ingestor_actors::buffer::{Spool, Store};
 use ingestor_actors::settings::BufferSettings;
 use ingestor_actors::{Batch, Value};
-use spool_rig::{damage_biggest_table, prefill};
+use spool_rig::{damage_biggest_table, garble_journal, prefill, prefill_crashed};
 
 fn config(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("ingestor.toml");
@@ -153,4 +153,69 @@ fn spool_check_finds_a_damaged_table_block_and_stats_changes_nothing() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap();
     assert!(readable > 2000 && readable < 3000, "{out}");
+}
+
+/// Every entry under `dir`, directories included: name, size, mtime and
+/// bytes, exactly as they are (nothing left out, nothing trimmed).
+fn exact_snapshot(
+    dir: &std::path::Path,
+) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = std::fs::metadata(&p).unwrap();
+            let bytes = if meta.is_dir() {
+                stack.push(p.clone());
+                Vec::new()
+            } else {
+                std::fs::read(&p).unwrap()
+            };
+            out.push((p, meta.len(), meta.modified().unwrap(), bytes));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn spool_stats_leaves_a_damaged_journal_and_the_data_dir_exactly_as_they_were() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let data = tmp.path().join("data");
+    prefill(&data, 10, 200, |n| {
+        let mut b = Batch::new("d", chrono::Utc::now());
+        b.values.push(("x".into(), Value::UInt(n)));
+        b
+    });
+    prefill_crashed(&data, 300, |n| {
+        let mut b = Batch::new("d", chrono::Utc::now());
+        b.values.push(("x".into(), Value::UInt(200 + n)));
+        b.values.push(("pad".into(), Value::Str("p".repeat(40))));
+        b
+    });
+    // Over a record of the journal: fjall refuses to replay it.
+    let journal = garble_journal(&data.join("spool"), 800, 8);
+    // mtimes of what is left untouched must not be "now" for the test to see a touch.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let cfg = cfg.to_str().unwrap();
+    let before = exact_snapshot(tmp.path());
+    let (code, out, err) = ingestor(&["spool", "stats", "-c", cfg]);
+    let after = exact_snapshot(tmp.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(journal.exists(), "the journal was moved: {out}");
+    let differ: Vec<_> = after
+        .iter()
+        .filter(|f| !before.contains(f))
+        .chain(before.iter().filter(|f| !after.contains(f)))
+        .map(|(p, len, _, _)| (p.clone(), *len))
+        .collect();
+    assert!(differ.is_empty(), "spool stats changed {differ:?}\n{out}");
+    assert!(
+        out.contains("cannot be replayed"),
+        "the damage is reported: {out}"
+    );
+    assert!(out.contains("batches       "), "{out}");
 }

@@ -9,8 +9,12 @@
 //!   sure to use TLS are reported by [`plaintext_warning`], at start and in
 //!   `ingestor check`. It is a warning, not an error: a lab network may be
 //!   fine with it, a plant network usually is not.
+//! - a secret file (`creds_file`, `nkey_seed_file`, `[nats] key_file`, a
+//!   device's `tls_key_file`) that others, or a group other than root's,
+//!   may read is reported by [`secret_file_warnings`] at start, on every
+//!   reload and in `ingestor check`, naming the file and the mode to set.
 
-use crate::settings::NatsSettings;
+use crate::settings::{NatsSettings, Settings};
 
 /// What stands in for the user info of a URL.
 const HIDDEN: &str = "***";
@@ -104,6 +108,34 @@ pub fn plaintext_warning(s: &NatsSettings) -> Option<String> {
         found.join(", "),
         redacted_servers(s)
     ))
+}
+
+/// A warning per secret file of `s` that is readable by more than the
+/// service's user (see [`crate::tls::key_mode_warning`]), each naming its
+/// key path. Blocking (a `stat` per file): call from a blocking thread.
+pub fn secret_file_warnings(s: &Settings) -> Vec<String> {
+    let nats = [
+        ("nats.creds_file", &s.nats.creds_file),
+        ("nats.nkey_seed_file", &s.nats.nkey_seed_file),
+        ("nats.key_file", &s.nats.key_file),
+    ];
+    let nats = nats
+        .into_iter()
+        .filter_map(|(key, path)| Some((key.to_owned(), path.as_deref()?)));
+    let devices = s
+        .devices
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.tls)
+        .filter_map(|(i, d)| {
+            Some((
+                format!("devices[{i}].tls_key_file"),
+                d.tls_key_file.as_deref()?,
+            ))
+        });
+    nats.chain(devices)
+        .filter_map(|(key, path)| crate::tls::key_mode_warning(&key, path))
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,23 +5,37 @@
 //! Every actor calls [`hit`] first thing in its message handler; without the
 //! feature it is an empty inline function.
 //!
-//! Invariants: the feature cannot be compiled into a release build (a
-//! `compile_error!` below: `debug_assertions` off means release), so no
+//! Invariants: the feature cannot be compiled into a build with the release
+//! profile, whatever the environment says (`build.rs` stops such a build:
+//! it asks cargo for the profile, not for `debug_assertions`, which
+//! `CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true` turns on; the
+//! `compile_error!` below catches a build without that script), so no
 //! installed ingestor has the `POST /fault/...` endpoint; and only the actor
 //! kinds in [`ACTORS`] can be armed, so a stray request cannot fill memory.
 
-#[cfg(all(feature = "fault-injection", not(debug_assertions)))]
+#[cfg(all(feature = "fault-injection", not(ingestor_test_build)))]
 compile_error!(
     "the `fault-injection` feature lets an HTTP request crash the service: \
      it is for test builds only and cannot be part of a release build"
 );
 
-/// The actor kinds that call [`hit`]: the only names a fault can be armed for.
+/// The actor kinds that call [`hit`] in their message handler.
 pub const ACTORS: &[&str] = &["buffer", "publisher", "monitor", "poller"];
 
-/// Whether `actor` is one of [`ACTORS`].
+/// The actors' own tasks that call [`hit`]: the publisher's session (on
+/// each batch taken), a link (on each request), a poll (before it reads)
+/// and the monitor's connect attempt (before it connects).
+pub const TASKS: &[&str] = &[
+    "publisher.session",
+    "poller.link",
+    "poller.poll",
+    "monitor.connect",
+];
+
+/// Whether `actor` is one of [`ACTORS`] or [`TASKS`]: the only names a
+/// fault can be armed for.
 pub fn is_known_actor(actor: &str) -> bool {
-    ACTORS.contains(&actor)
+    ACTORS.contains(&actor) || TASKS.contains(&actor)
 }
 
 /// What an armed actor does on its next message.
@@ -57,8 +71,9 @@ mod armed {
     pub fn arm(actor: &str, fault: Fault) -> Result<(), String> {
         if !super::is_known_actor(actor) {
             return Err(format!(
-                "unknown actor {actor:?}: one of {}",
-                super::ACTORS.join(", ")
+                "unknown actor {actor:?}: one of {}, {}",
+                super::ACTORS.join(", "),
+                super::TASKS.join(", ")
             ));
         }
         let mut armed = ARMED

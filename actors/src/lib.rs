@@ -19,6 +19,7 @@
 //! - [`simulator`] (`simulator.rs`): a Modbus slave serving a config's devices (`ingestor simulate`).
 //! - [`supervisor`] (`supervisor/`): the root supervisor, restarting children with back-off.
 //! - [`tls`] (`tls/`): Modbus/TCP Security: TLS to devices (always verified), the simulator's TLS.
+//! - [`watched`] (`watched.rs`): spawning an actor's tasks so a panic in one fails the actor, logged.
 //!
 //! Every actor has one shape, in one file, `<name>/actor.rs`: its unit
 //! struct, `XArgs`, `XMsg`, `XState` and `impl Actor` side by side (X is the
@@ -31,7 +32,9 @@
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-#[cfg(all(feature = "failpoints", not(debug_assertions)))]
+// `build.rs` refuses the feature with the release profile; this catches a
+// build without that script.
+#[cfg(all(feature = "failpoints", not(ingestor_test_build)))]
 compile_error!("the `failpoints` feature is for tests only: a release build must not have it");
 
 pub mod backoff;
@@ -50,6 +53,7 @@ pub mod settings;
 pub mod simulator;
 pub mod supervisor;
 pub mod tls;
+pub mod watched;
 
 pub use batch::{Batch, Value};
 pub use encoded::EncodedBatch;

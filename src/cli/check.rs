@@ -2,7 +2,8 @@
 //!
 //! Server URLs are shown without their user info, and credentials that
 //! would travel without TLS get a `warning` line (still exit 0), as does a
-//! device's TLS key file that group or others may read. A TLS device's
+//! secret file (`creds_file`, `nkey_seed_file`, a TLS key) that others or
+//! a group other than root's may read. A TLS device's
 //! line in the plan shows `tls` and the name its certificate must carry.
 //!
 //! Unless `--offline`, it then asks the NATS server (at most a few
@@ -19,9 +20,9 @@ use std::process::ExitCode;
 
 use ingestor_actors::settings::{DeviceSettings, NatsMode, Settings, TagSettings};
 
+use ingestor_actors::credentials;
 use ingestor_actors::installation::Installation;
 use ingestor_actors::nats::durability::{self, LastOnId, Probe};
-use ingestor_actors::{credentials, tls};
 
 use crate::config;
 
@@ -32,7 +33,7 @@ pub(crate) fn run(path: &Path, ask_nats: bool) -> ExitCode {
             if let Some(warning) = credentials::plaintext_warning(&settings.nats) {
                 println!("warning   {warning}");
             }
-            for warning in key_mode_warnings(&settings) {
+            for warning in credentials::secret_file_warnings(&settings) {
                 println!("warning   {warning}");
             }
             print_poll_plan(&settings);
@@ -208,19 +209,6 @@ fn print_poll_plan(s: &Settings) {
             println!("  {line}");
         }
     }
-}
-
-/// A warning per TLS device whose client key file group or others may read.
-fn key_mode_warnings(s: &Settings) -> Vec<String> {
-    s.devices
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.tls)
-        .filter_map(|(i, d)| {
-            let key = d.tls_key_file.as_deref()?;
-            tls::key_mode_warning(&format!("devices[{i}].tls_key_file"), key)
-        })
-        .collect()
 }
 
 fn endpoint(d: &DeviceSettings) -> String {

@@ -7,3 +7,4 @@ pub(crate) mod poll;
 pub(crate) mod run;
 pub(crate) mod simulate;
 pub(crate) mod spool;
+mod spool_copy;

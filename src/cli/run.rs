@@ -22,6 +22,9 @@ pub(crate) fn run(path: &Path) -> ExitCode {
     if let Some(warning) = ingestor_actors::credentials::plaintext_warning(&settings.nats) {
         tracing::warn!("{warning}");
     }
+    for warning in ingestor_actors::credentials::secret_file_warnings(&settings) {
+        tracing::warn!("{warning}");
+    }
     let reload_from = Some(path.to_path_buf());
     exit_code(runtime().and_then(|rt| {
         let result = rt.block_on(service::serve_reloading(settings, reload_from, |_| {}));

@@ -1,7 +1,9 @@
 //! `ingestor spool stats|check`: the on-disk backlog, offline.
 //!
-//! Both take the data dir's lock, so they refuse to run beside a live
-//! service (exit 1), and neither publishes nor deletes anything.
+//! Both refuse to run beside a live service (exit 1), and neither
+//! publishes nor deletes anything. `check` opens the spool itself (it sets
+//! unreadable records and journals aside); `stats` changes nothing: it
+//! looks at a private copy (`spool_copy`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,20 +12,25 @@ use ingestor_actors::buffer::{Read, Spool};
 use ingestor_actors::installation::Installation;
 use ingestor_actors::EncodedBatch;
 
+use super::spool_copy::{self, SpoolCopy};
 use crate::config;
 
-/// Opens the spool named by the config, or says why not (exit 2 bad config, 1 otherwise).
-fn open(path: &Path) -> Result<Spool, ExitCode> {
-    open_reporting(path).map(|(spool, _)| spool)
-}
-
-/// The spool and how many journals its open set aside.
-fn open_reporting(path: &Path) -> Result<(Spool, usize), ExitCode> {
+/// The data dir named by the config (exit 2 on a bad config).
+fn data_dir(path: &Path) -> Result<std::path::PathBuf, ExitCode> {
     let settings = config::load(path).map_err(|errors| {
         eprintln!("{errors}");
         ExitCode::from(2)
     })?;
-    let dir = &settings.service.data_dir;
+    Ok(settings.service.data_dir)
+}
+
+/// Opens the spool named by the config, or says why not (exit 2 bad
+/// config, 1 otherwise); with how many journals its open set aside.
+fn open_reporting(path: &Path) -> Result<(Spool, usize), ExitCode> {
+    open_dir(&data_dir(path)?)
+}
+
+fn open_dir(dir: &Path) -> Result<(Spool, usize), ExitCode> {
     match Spool::open(dir) {
         Ok((spool, report)) => Ok((spool, report.journals_set_aside)),
         Err(e) => {
@@ -40,13 +47,38 @@ fn describe(b: Option<&EncodedBatch>) -> String {
     )
 }
 
+/// A copy of the spool to look at, or why not.
+fn copy_of(path: &Path) -> Result<Option<SpoolCopy>, ExitCode> {
+    spool_copy::copy(&data_dir(path)?).map_err(|e| {
+        eprintln!("ingestor spool stats: {e}");
+        ExitCode::from(1)
+    })
+}
+
 pub(crate) fn stats(path: &Path) -> ExitCode {
-    let mut spool = match open(path) {
+    let copy = match copy_of(path) {
+        Ok(Some(copy)) => copy,
+        Ok(None) => {
+            println!("batches       0 (no spool yet)");
+            return ExitCode::SUCCESS;
+        }
+        Err(code) => return code,
+    };
+    // What the open does to the copy (a journal set aside, say) is told
+    // below in terms of the real spool, not logged with the copy's paths.
+    let opened =
+        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::new(), || {
+            open_dir(copy.data_dir())
+        });
+    let (mut spool, journals) = match opened {
         Ok(s) => s,
         Err(code) => return code,
     };
-    // stats only looks: an unreadable record is not moved to quarantine.
+    // An unreadable record is reported, not moved (the copy goes anyway).
     spool.set_read_only();
+    if journals > 0 {
+        println!("journal       {journals} cannot be replayed: the next start or `spool check` sets it aside as *.jnl.damaged");
+    }
     let oldest = match spool.oldest() {
         Ok(Some(Read::Batch(b, _))) => Some(b),
         Ok(_) => None,

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::TreeHealth;
+use super::health::HealthFeed;
+use crate::telemetry::exposition::Exposition;
 use crate::telemetry::http::{self, HttpError};
 
 /// How long open connections may take to finish when the server stops.
@@ -18,8 +18,8 @@ const STOP_WAIT: Duration = Duration::from_secs(1);
 /// A running `/metrics` + `/health` server.
 pub(super) struct Endpoint {
     listen: String,
-    handle: PrometheusHandle,
-    health: TreeHealth,
+    exposition: Exposition,
+    health: HealthFeed,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), HttpError>>,
 }
@@ -29,25 +29,30 @@ impl Endpoint {
     pub(super) fn start(
         listener: TcpListener,
         listen: &str,
-        handle: PrometheusHandle,
-        health: TreeHealth,
+        exposition: Exposition,
+        health: HealthFeed,
     ) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(http::serve_on(
             listener,
-            handle.clone(),
-            health.clone(),
+            exposition.clone(),
+            health.subscribe(),
             async move {
                 let _ = stopped.await;
             },
         ));
         Endpoint {
             listen: listen.to_owned(),
-            handle,
+            exposition,
             health,
             stop,
             task,
         }
+    }
+
+    /// `/health` asks the tree now (after a reload).
+    pub(super) async fn refresh_health(&self) {
+        self.health.refresh().await;
     }
 
     /// The configured address it serves on.
@@ -58,7 +63,12 @@ impl Endpoint {
     /// Serves on `listener` (bound to `listen`) from now on; the old
     /// address is released.
     pub(super) async fn move_to(&mut self, listener: TcpListener, listen: &str) {
-        let next = Endpoint::start(listener, listen, self.handle.clone(), self.health.clone());
+        let next = Endpoint::start(
+            listener,
+            listen,
+            self.exposition.clone(),
+            self.health.clone(),
+        );
         let old = std::mem::replace(self, next);
         tracing::info!(from = %old.listen, to = %listen, "/metrics and /health moved");
         old.stop().await;

@@ -1,4 +1,9 @@
 //! What `/health`, the watchdog and the demo's status line ask the tree.
+//!
+//! `/health` asks no actor: one task ([`TreeHealth::publish`]) asks the
+//! tree every [`PUBLISH_EVERY`] and puts the answer in a `watch`, which
+//! every request reads. A flood of `/health` therefore sends no message to
+//! any mailbox and cannot starve the watchdog's probes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +19,9 @@ use crate::telemetry::http::{Health, HealthSource};
 
 /// How long a healthy actor may take to answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+/// How often `/health`'s state is refreshed from the tree (how stale an
+/// answer may be).
+const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 
 /// A handle on the running tree.
 #[derive(Clone)]
@@ -169,6 +177,50 @@ impl TreeHealth {
         silent.sort_unstable();
         silent.dedup();
         silent
+    }
+}
+
+/// `/health`'s state as the tree last reported it: one writer task, read
+/// by every request.
+#[derive(Clone)]
+pub(crate) struct HealthFeed {
+    tree: TreeHealth,
+    tx: Arc<watch::Sender<Health>>,
+}
+
+impl HealthFeed {
+    /// The latest state, for the HTTP server.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Health> {
+        self.tx.subscribe()
+    }
+
+    /// Asks the tree now (a reload changed the devices: `/health` says so
+    /// before the reload is counted).
+    pub(crate) async fn refresh(&self) {
+        let health = self.tree.health().await;
+        self.tx.send_replace(health);
+    }
+}
+
+impl TreeHealth {
+    /// `/health`'s state, refreshed from the tree every [`PUBLISH_EVERY`]
+    /// by one task, which ends when the last receiver is dropped.
+    pub(crate) async fn publish(&self) -> HealthFeed {
+        let feed = HealthFeed {
+            tree: self.clone(),
+            tx: Arc::new(watch::Sender::new(self.health().await)),
+        };
+        let refresher = feed.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = refresher.tx.closed() => return,
+                    () = tokio::time::sleep(PUBLISH_EVERY) => {}
+                }
+                refresher.refresh().await;
+            }
+        });
+        feed
     }
 }
 

@@ -29,6 +29,7 @@ use reload::Reloader;
 use watchdog::Watchdog;
 
 use crate::telemetry;
+use crate::telemetry::exposition::RemovedDevices;
 
 /// The whole stop, SIGTERM to exit, must fit in this (docs/reference.md §1: within 10 s).
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);
@@ -103,8 +104,11 @@ pub(crate) async fn serve_reloading(
         .context("starting the supervision tree")?;
     let health = TreeHealth::new(root.clone(), device_up, health_delivery);
 
-    let mut endpoint = Endpoint::start(listener, &settings.metrics.listen, handle, health.clone());
-    let mut reloader = config.map(|path| Reloader::new(path, (*settings).clone()));
+    let removed = RemovedDevices::new();
+    let exposition = removed.exposition(handle);
+    let published = health.publish().await;
+    let mut endpoint = Endpoint::start(listener, &settings.metrics.listen, exposition, published);
+    let mut reloader = config.map(|path| Reloader::new(path, (*settings).clone(), removed));
     let mut watchdog = Watchdog::start(health.clone());
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(devices = settings.devices.len(), "ingestor running");

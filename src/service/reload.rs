@@ -21,6 +21,7 @@ use ractor::ActorRef;
 
 use super::endpoint::Endpoint;
 use crate::config;
+use crate::telemetry::exposition::RemovedDevices;
 use crate::telemetry::http::HttpError;
 use crate::telemetry::metrics::{register_devices, CONFIG_RELOADS_TOTAL};
 
@@ -52,12 +53,18 @@ enum ReloadError {
 pub(super) struct Reloader {
     path: PathBuf,
     running: Settings,
+    /// Tells `/metrics` which devices a reload removed.
+    removed: RemovedDevices,
 }
 
 impl Reloader {
     /// `running`: the settings the service started with.
-    pub(super) fn new(path: PathBuf, running: Settings) -> Self {
-        Reloader { path, running }
+    pub(super) fn new(path: PathBuf, running: Settings, removed: RemovedDevices) -> Self {
+        Reloader {
+            path,
+            running,
+            removed,
+        }
     }
 
     /// One reload, start to end, with its log lines, count and systemd
@@ -69,7 +76,9 @@ impl Reloader {
     ) {
         notify_reloading();
         tracing::info!(file = %self.path.display(), "SIGHUP: reloading the config");
-        match self.apply(root, endpoint).await {
+        let applied = self.apply(root, endpoint).await;
+        endpoint.refresh_health().await;
+        match applied {
             Ok(r) => {
                 metrics::counter!(CONFIG_RELOADS_TOTAL, "result" => "ok").increment(1);
                 tracing::info!(added = ?r.added, removed = ?r.removed, changed = ?r.changed,
@@ -90,14 +99,24 @@ impl Reloader {
         endpoint: &mut Endpoint,
     ) -> Result<ReloadReport, ReloadError> {
         let path = self.path.clone();
-        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
-            .await
-            .map_err(|e| ReloadError::Read(e.to_string()))?;
+        // The secret files' modes are looked at again: a reload is when a
+        // new creds file or key comes in.
+        let loaded = tokio::task::spawn_blocking(move || {
+            config::load(&path).map(|s| {
+                let secrets = ingestor_actors::credentials::secret_file_warnings(&s);
+                (s, secrets)
+            })
+        })
+        .await
+        .map_err(|e| ReloadError::Read(e.to_string()))?;
         let new = match loaded {
-            Ok(settings) => {
+            Ok((settings, secrets)) => {
                 if let Some(warning) =
                     ingestor_actors::credentials::plaintext_warning(&settings.nats)
                 {
+                    tracing::warn!("{warning}");
+                }
+                for warning in secrets {
                     tracing::warn!("{warning}");
                 }
                 self.live_part_of(settings)
@@ -129,6 +148,12 @@ impl Reloader {
         if let Some(listener) = listener {
             endpoint.move_to(listener, &new.metrics.listen).await;
         }
+        // After the tree stopped their pollers: a removed device's series
+        // (`ingestor_device_up` = 1 forever, its alert) leave `/metrics`.
+        self.removed.update(
+            self.running.devices.iter().map(|d| d.id.as_str()),
+            new.devices.iter().map(|d| d.id.as_str()),
+        );
         self.running = new;
         applied.map_err(|e| ReloadError::Tree(e.to_string()))
     }

@@ -19,6 +19,8 @@ use axum::{Json, Router};
 use ingestor_actors::buffer::SpoolState;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
+
+use super::exposition::Exposition;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -125,9 +127,6 @@ pub(crate) enum HttpError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// Accepting connections failed after the server was up.
-    #[error("the /metrics and /health server stopped: {0}")]
-    Serve(#[source] std::io::Error),
 }
 
 /// Binds `listen` (`host:port`; port 0 picks a free one, see
@@ -155,37 +154,44 @@ pub(crate) async fn serve<H: HealthSource>(
 }
 
 /// Serves `/metrics` and `/health` on an already bound listener until
-/// `shutdown` completes. Also runs the recorder's periodic upkeep.
+/// `shutdown` completes, with the connections bounded (`conn`). Also runs
+/// the recorder's periodic upkeep.
 pub(crate) async fn serve_on<H: HealthSource>(
     listener: TcpListener,
-    handle: PrometheusHandle,
+    exposition: impl Into<Exposition>,
     health: H,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HttpError> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving /metrics and /health");
     }
-    let upkeep = tokio::spawn(upkeep(handle.clone()));
+    let exposition = exposition.into();
+    let upkeep = tokio::spawn(upkeep(exposition.handle().clone()));
     let app = Router::new()
         .route("/metrics", get(render_metrics::<H>))
         .route("/health", get(health_report::<H>));
     #[cfg(feature = "fault-injection")]
     let app = app.route("/fault/{actor}/{kind}", axum::routing::post(inject_fault));
-    let app = app.with_state(Endpoints {
-        handle,
-        health: Arc::new(health),
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(HttpError::Serve);
+    let app = app
+        .with_state(Endpoints {
+            exposition,
+            health: Arc::new(health),
+        })
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async { axum::http::StatusCode::SERVICE_UNAVAILABLE },
+                ))
+                .timeout(super::conn::REQUEST_TIMEOUT),
+        );
+    super::conn::serve_bounded(listener, app, shutdown).await;
     upkeep.abort();
-    served
+    Ok(())
 }
 
 /// What the handlers share.
 struct Endpoints<H> {
-    handle: PrometheusHandle,
+    exposition: Exposition,
     health: Arc<H>,
 }
 
@@ -193,7 +199,7 @@ struct Endpoints<H> {
 impl<H> Clone for Endpoints<H> {
     fn clone(&self) -> Self {
         Endpoints {
-            handle: self.handle.clone(),
+            exposition: self.exposition.clone(),
             health: Arc::clone(&self.health),
         }
     }
@@ -202,7 +208,7 @@ impl<H> Clone for Endpoints<H> {
 async fn render_metrics<H: HealthSource>(State(ep): State<Endpoints<H>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-        ep.handle.render(),
+        ep.exposition.render(),
     )
 }
 

@@ -16,6 +16,9 @@
 //!   dashboard panels from saying "No data" on a healthy site.
 //!   [`register_devices`] does the same for the per-device series.
 //!
+//! - `super::exposition` renders `/metrics` without the series of devices
+//!   a reload removed.
+//!
 //! The names are the contract: never rename or drop one. They are defined
 //! once, in `ingestor_actors::metric_names`.
 

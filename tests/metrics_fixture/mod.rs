@@ -4,6 +4,10 @@
 //! `/metrics` + `/health` server on a free loopback port that has every
 //! contract metric recorded, as a running service would.
 
+#[path = "../../src/telemetry/conn.rs"]
+pub mod conn;
+#[path = "../../src/telemetry/exposition.rs"]
+pub mod exposition;
 #[path = "../../src/telemetry/http.rs"]
 pub mod http;
 #[path = "../../src/telemetry/metrics.rs"]

@@ -134,6 +134,19 @@ type = "u32"
         });
         service
     }
+
+    /// Starts `ingestor run` allowed at most `limit` open files (`ulimit
+    /// -n`, as a unit's `LimitNOFILE` does); same pid (`exec`).
+    pub fn start_with_open_files(&self, limit: u32) -> Service {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
+            .arg(env!("CARGO_BIN_EXE_ingestor"));
+        let service = Service::spawn_with(sh, &self.config, &self.metrics, self.dir.path(), &[]);
+        wait_until(Duration::from_secs(20), "service serving /health", || {
+            service.get("/health").is_some()
+        });
+        service
+    }
 }
 
 /// A new log file name under `dir` for each start (two starts in one test
@@ -162,8 +175,21 @@ impl Service {
     /// Starts `ingestor run -c config` (serving metrics on `metrics`), its
     /// log in a new file under `log_dir`; does not wait for it.
     pub fn spawn(config: &Path, metrics: &str, log_dir: &Path, env: &[(&str, &str)]) -> Service {
+        let ingestor = Command::new(env!("CARGO_BIN_EXE_ingestor"));
+        Service::spawn_with(ingestor, config, metrics, log_dir, env)
+    }
+
+    /// As `spawn`, with `command` (the binary, or a shell that execs it)
+    /// given `run -c config`.
+    pub fn spawn_with(
+        mut command: Command,
+        config: &Path,
+        metrics: &str,
+        log_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Service {
         let log = next_log(log_dir);
-        let child = Command::new(env!("CARGO_BIN_EXE_ingestor"))
+        let child = command
             .args(["run", "-c"])
             .arg(config)
             .envs(env.iter().copied())

@@ -21,9 +21,11 @@ use tracing::{info, warn};
 
 use super::connect::{one_connection, reconnect_delay, Sink};
 use super::connection::{Announcer, ConnectionWatch, MONITOR_GONE};
+use super::failure::{Cause, ConnectFailure, FailureLog};
 use crate::metric_names;
 use crate::nats::{connect_options, server_addrs};
 use crate::settings::NatsSettings;
+use crate::watched::{self, TaskPanicked};
 
 /// How often the client pings the server by default; two missed pongs drop
 /// the connection.
@@ -92,8 +94,11 @@ enum Internal {
         /// The connection it made.
         generation: u64,
         /// The client, or why there is none.
-        result: Result<Client, String>,
+        result: Result<Client, ConnectFailure>,
     },
+    /// The attempt task panicked (a bug): the monitor fails and its
+    /// supervisor restarts it (else no attempt would ever start again).
+    AttemptPanicked(TaskPanicked),
 }
 
 impl Internal {
@@ -124,7 +129,8 @@ pub struct ConnectionMonitorState {
     reconnects: u64,
     connect_attempts: u64,
     pub(super) last_error: Option<String>,
-    pub(super) tls_configured: bool,
+    /// What the last connect failure logged, so a repeat is not.
+    pub(super) failure_log: FailureLog,
 }
 
 impl Actor for ConnectionMonitor {
@@ -140,8 +146,6 @@ impl Actor for ConnectionMonitor {
         // Settings problems (`nats::check`) and unreadable creds fail the start.
         connect_options(&args.settings, args.ping_interval).await?;
         let servers = server_addrs(&args.settings)?;
-        let s = &args.settings;
-        let tls_configured = s.tls_required || s.ca_file.is_some() || s.cert_file.is_some();
         metrics::gauge!(metric_names::NATS_CONNECTED).set(0.0);
         info!(servers = %crate::credentials::redacted_servers(&args.settings), "connecting to NATS in the background");
         let _ = myself.cast(Internal::Connect { generation: 0 }.msg());
@@ -161,7 +165,7 @@ impl Actor for ConnectionMonitor {
             reconnects: 0,
             connect_attempts: 0,
             last_error: None,
-            tls_configured,
+            failure_log: FailureLog::default(),
         })
     }
 
@@ -201,18 +205,24 @@ impl Actor for ConnectionMonitor {
                 let result = result.and_then(|client| {
                     match !lost && client.connection_state() == State::Connected {
                         true => Ok(client),
-                        false => Err("connection lost right after connecting".to_string()),
+                        false => Err(ConnectFailure::from_message(
+                            Some(Cause::Unreachable),
+                            "connection lost right after connecting".to_string(),
+                        )),
                     }
                 });
                 match result {
                     Ok(client) => state.on_connected(client),
-                    Err(text) => {
-                        state.connection_problem(text);
+                    Err(failure) => {
+                        state.connection_problem(failure);
                         state.failures = state.failures.saturating_add(1);
                         let delay = reconnect_delay(state.failures);
                         myself.send_after(delay, move || Internal::Connect { generation }.msg());
                     }
                 }
+            }
+            ConnectionMonitorMsg::Internal(InternalMsg(Internal::AttemptPanicked(panicked))) => {
+                return Err(panicked.into());
             }
             ConnectionMonitorMsg::Status(reply) => {
                 let _ = reply.send(ConnectionMonitorStatus {
@@ -262,13 +272,14 @@ impl ConnectionMonitorState {
         let name = self.client_name.clone();
         let ping = self.ping_interval;
         let sink = self.sink.addr();
-        let me = myself.clone();
-        self.attempt = Some(tokio::spawn(async move {
+        let (me, on_panic) = (myself.clone(), myself.clone());
+        let run = async move {
+            crate::fault::hit("monitor.connect").await;
             let events = me.clone();
             let result = async {
                 let options = connect_options(&settings, ping)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| ConnectFailure::from_message(Some(Cause::Setup), e.to_string()))?;
                 let client = one_connection(options, servers.len())
                     .name(name)
                     .event_callback(move |event| {
@@ -278,17 +289,20 @@ impl ConnectionMonitorState {
                     })
                     .connect(servers)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| ConnectFailure::of(&e))?;
                 // From now on this client can only "reconnect" to the sink:
                 // it ends with its connection (see `connect`).
                 client
                     .set_server_pool(vec![sink])
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| ConnectFailure::from_message(None, e.to_string()))?;
                 Ok(client)
             }
             .await;
             let _ = me.cast(Internal::Connected { generation, result }.msg());
+        };
+        self.attempt = Some(watched::spawn("monitor", "connect", run, move |p| {
+            let _ = on_panic.cast(Internal::AttemptPanicked(p).msg());
         }));
     }
 
@@ -304,6 +318,7 @@ impl ConnectionMonitorState {
         self.ever_connected = true;
         self.failures = 0;
         self.last_error = None;
+        self.failure_log.clear();
         metrics::gauge!(metric_names::NATS_CONNECTED).set(1.0);
         self.announcer.0.up(client.clone());
         self.client = Some(client);

@@ -1,11 +1,13 @@
 //! What the current client's events mean for the connection state, and how a
-//! connection problem is reported (once per cause, with what to check).
+//! connection problem is reported (once per cause, with what to check:
+//! `failure`).
 
 use async_nats::{ClientError, Event, ServerError};
 use ractor::ActorRef;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use super::actor::{ConnectionMonitorMsg, ConnectionMonitorState};
+use super::failure::{Cause, ConnectFailure};
 
 impl ConnectionMonitorState {
     pub(super) fn on_event(&mut self, myself: &ActorRef<ConnectionMonitorMsg>, event: Event) {
@@ -14,7 +16,10 @@ impl ConnectionMonitorState {
             Event::Connected => {}
             Event::Disconnected | Event::Closed => self.on_disconnected(myself),
             Event::ServerError(ServerError::AuthorizationViolation) => {
-                self.connection_problem("authorization violation".into())
+                self.connection_problem(ConnectFailure::from_message(
+                    Some(Cause::Authorization),
+                    "authorization violation".into(),
+                ))
             }
             Event::ServerError(ServerError::Other(text)) => {
                 if text.to_ascii_lowercase().contains("permissions violation") {
@@ -36,35 +41,12 @@ impl ConnectionMonitorState {
         }
     }
 
-    /// A failed connect attempt: logged once per distinct cause, not per retry.
-    pub(super) fn connection_problem(&mut self, text: String) {
-        if self.last_error.as_deref() == Some(text.as_str()) {
-            debug!(error = %text, "NATS connect attempt failed again");
-            return;
-        }
-        let lower = text.to_ascii_lowercase();
-        if lower.contains("authorization") || lower.contains("authentication") {
-            error!(
-                error = %text,
-                "NATS refused our credentials: check [nats] token / user + password / \
-                 creds_file / nkey_seed_file; batches stay buffered, retrying"
-            );
-        } else if lower.contains("tls") {
-            error!(
-                error = %text,
-                "TLS to NATS failed: check [nats] ca_file / cert_file / key_file / \
-                 tls_required against the server; batches stay buffered, retrying"
-            );
-        } else if self.tls_configured {
-            warn!(
-                error = %text,
-                "cannot reach NATS (server down, unreachable, or the TLS handshake failed: \
-                 check [nats] ca_file / cert_file / key_file); batches stay buffered, retrying"
-            );
-        } else {
-            warn!(error = %text, "cannot reach NATS; batches stay buffered, retrying");
-        }
-        self.announcer.0.problem(&text);
-        self.last_error = Some(text);
+    /// A failed connect attempt: classified, and logged once per cause
+    /// (again every few minutes with a count; `failure`), not per retry.
+    pub(super) fn connection_problem(&mut self, failure: ConnectFailure) {
+        self.failure_log.report(&failure);
+        let line = failure.line();
+        self.announcer.0.problem(&line);
+        self.last_error = Some(line);
     }
 }

@@ -44,6 +44,7 @@ pub mod actor;
 mod connect;
 mod connection;
 mod events;
+mod failure;
 
 pub use actor::{
     ConnectionMonitor, ConnectionMonitorArgs, ConnectionMonitorMsg, ConnectionMonitorStatus,

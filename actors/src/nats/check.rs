@@ -115,11 +115,13 @@ pub fn check(n: &NatsSettings) -> Vec<NatsProblem> {
             "a JetStream stream name: not empty, no spaces, '.', '*', '>', '/' or '\\'",
         ));
     }
-    if n.max_in_flight == 0 {
+    // The JetStream context sizes a tokio semaphore with it, which panics
+    // above MAX_PERMITS.
+    if n.max_in_flight == 0 || n.max_in_flight > MAX_IN_FLIGHT {
         out.push(NatsProblem::invalid(
             "max_in_flight",
-            "0",
-            "1 or more unacknowledged messages",
+            n.max_in_flight.to_string(),
+            "1 to 1048576 unacknowledged messages (256 to 1024 is the useful range)",
         ));
     }
     if n.ack_timeout.is_zero() {
@@ -194,6 +196,13 @@ fn auth(n: &NatsSettings, out: &mut Vec<NatsProblem>) {
     }
 }
 
+/// The most unacknowledged messages `max_in_flight` may ask for: far
+/// below tokio's `Semaphore::MAX_PERMITS` (which `Semaphore::new` panics
+/// above), and more than any server acknowledges usefully.
+pub(crate) const MAX_IN_FLIGHT: usize = 1 << 20;
+
+const _: () = assert!(MAX_IN_FLIGHT <= tokio::sync::Semaphore::MAX_PERMITS);
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -240,5 +249,25 @@ mod tests {
         );
         let shown = check(&s)[0].to_string();
         assert!(!shown.contains("pw"), "credentials redacted: {shown}");
+    }
+
+    #[test]
+    fn max_in_flight_that_would_panic_the_semaphore_is_a_problem() {
+        for bad in [
+            usize::MAX,
+            tokio::sync::Semaphore::MAX_PERMITS + 1,
+            MAX_IN_FLIGHT + 1,
+        ] {
+            let s = NatsSettings {
+                max_in_flight: bad,
+                ..NatsSettings::default()
+            };
+            assert_eq!(keys(&s), ["nats.max_in_flight"], "{bad}");
+        }
+        let s = NatsSettings {
+            max_in_flight: MAX_IN_FLIGHT,
+            ..NatsSettings::default()
+        };
+        assert_eq!(check(&s), vec![]);
     }
 }

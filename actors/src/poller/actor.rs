@@ -23,8 +23,9 @@
 //! # Messages
 //! [`DevicePollerMsg`] has what others send (`Ping` from the watchdog,
 //! `Reloaded` from a reload) and one opaque [`InternalMsg`] for what the
-//! poller's own poll tasks send it (a finished group poll); only this module
-//! can make or match one.
+//! poller's own poll tasks send it (a finished group poll, or its panic,
+//! which fails the poller: see [`crate::watched`]); only this module can
+//! make or match one.
 //!
 //! # Batches
 //! A group poll makes one batch (`ts` = when it started) of the values its
@@ -65,6 +66,7 @@ use crate::poller::link::Link;
 use crate::poller::metrics::PollMetrics;
 use crate::poller::schedule::{first_due, Schedule};
 use crate::settings::DeviceSettings;
+use crate::watched::{self, TaskPanicked};
 use crate::{Batch, EncodedBatch};
 
 /// The DevicePoller actor.
@@ -114,6 +116,9 @@ pub struct InternalMsg(Internal);
 enum Internal {
     /// A group poll finished (sent by its poll task).
     Done(Box<CycleDone>),
+    /// The poll task panicked (a bug), taking the group's reader with it:
+    /// the poller fails and its supervisor restarts it.
+    Panicked(TaskPanicked),
 }
 
 /// A finished group poll, with the reader handed back.
@@ -186,9 +191,11 @@ impl DevicePollerState {
         let n = group.next;
         let at = group.schedule.slot_time(n);
         let lag = self.metrics.lag.clone();
-        let me = myself.clone();
-        self.running = Some(tokio::spawn(async move {
+        let (me, on_panic) = (myself.clone(), myself.clone());
+        let panicked = |p| DevicePollerMsg::Internal(InternalMsg(Internal::Panicked(p)));
+        let run = async move {
             tokio::time::sleep_until(at).await;
+            crate::fault::hit("poller.poll").await;
             let started = Instant::now();
             let ts = Utc::now();
             lag.record(started.saturating_duration_since(at).as_secs_f64());
@@ -203,6 +210,9 @@ impl DevicePollerState {
             };
             let done = Internal::Done(Box::new(done));
             let _ = me.cast(DevicePollerMsg::Internal(InternalMsg(done)));
+        };
+        self.running = Some(watched::spawn("poller", "poll", run, move |p| {
+            let _ = on_panic.cast(panicked(p));
         }));
     }
 
@@ -327,6 +337,10 @@ impl Actor for DevicePoller {
                     state.deliver(batch).await;
                 }
                 state.schedule_next(&myself);
+            }
+            DevicePollerMsg::Internal(InternalMsg(Internal::Panicked(panicked))) => {
+                tracing::error!(device = %state.device, error = %panicked, "device poll task panicked; restarting its poller");
+                return Err(panicked.into());
             }
         }
         Ok(())

@@ -5,7 +5,8 @@
 //! [`PublisherMsg`] has what others send (`Status`, from `/health` and
 //! tests) and one opaque [`InternalMsg`] for what the Publisher's own tasks
 //! and timers send it: a change of the connection (the follower task), a
-//! session's end (the session task), the end of a back-off (its timer).
+//! session's end or panic (the session task), the end of a back-off (its
+//! timer).
 //! Only this module can make or match one.
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use crate::installation::Installation;
 use crate::metric_names;
 use crate::monitor::{ConnectionState, Following, LinkEvent};
 use crate::settings::NatsSettings;
+use crate::watched::{self, TaskPanicked};
 
 use super::delivery::{DeliveryReport, Stall};
 use super::session::Session;
@@ -96,6 +98,10 @@ enum Internal {
         /// Why.
         error: PublishError,
     },
+    /// The session task panicked (a bug): the Publisher fails, and its
+    /// supervisor restarts it (the new one's first Take requeues what the
+    /// dead session held).
+    SessionPanicked(TaskPanicked),
     /// The back-off after a failure is over (its timer).
     Resume {
         /// The failure it follows.
@@ -249,6 +255,9 @@ impl Actor for Publisher {
                     state.failed(&myself, error)?;
                 }
             }
+            PublisherMsg::Internal(InternalMsg(Internal::SessionPanicked(panicked))) => {
+                return Err(panicked.into());
+            }
             PublisherMsg::Internal(InternalMsg(Internal::Resume { id })) => {
                 if state.waiting == Some(id) {
                     state.waiting = None;
@@ -300,10 +309,13 @@ impl PublisherState {
             durability_told: self.durability_told.clone(),
             subjects: Default::default(),
         };
-        let me = myself.clone();
-        let task = tokio::spawn(async move {
+        let (me, on_panic) = (myself.clone(), myself.clone());
+        let run = async move {
             let error = session.run().await;
             let _ = me.cast(Internal::SessionEnded { id, error }.msg());
+        };
+        let task = watched::spawn("publisher", "session", run, move |p| {
+            let _ = on_panic.cast(Internal::SessionPanicked(p).msg());
         });
         self.session = Some(Running {
             id,

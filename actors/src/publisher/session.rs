@@ -286,7 +286,10 @@ impl Session {
                 } => {
                     parked = None;
                     match taken {
-                        Ok(batches) => ready.extend(batches),
+                        Ok(batches) => {
+                            crate::fault::hit("publisher.session").await;
+                            ready.extend(batches);
+                        }
                         Err(e) => return acks.flush_then(e),
                     }
                 }

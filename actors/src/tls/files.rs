@@ -165,17 +165,28 @@ pub(crate) fn certified_key(
     }
 }
 
-/// A warning when the key file at `path` is readable by group or others:
-/// names the file, its mode and the mode to set. `None` when only its
-/// owner may read it (or it cannot be inspected: loading reports that).
+/// A warning when the secret file at `path` (a private key, NATS
+/// credentials, an nkey seed) may be read by others, or by a group other
+/// than root's: names the key, the file, its mode and the mode to set.
+/// `None` when only its owner (and the root group) may read it, or it
+/// cannot be inspected (loading reports that). Blocking (one `stat`).
 pub fn key_mode_warning(key: &str, path: &Path) -> Option<String> {
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then(|| {
-        format!(
-            "{key} {} is readable by group or others (mode {mode:04o}): a private key should be \
-             readable by its owner only; chmod 0600 {} (owned by the user the service runs as)",
-            path.display(),
-            path.display()
-        )
-    })
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.permissions().mode() & 0o777;
+    let by_others = mode & 0o007 != 0;
+    let by_group = mode & 0o070 != 0 && meta.gid() != 0;
+    let who = match (by_group, by_others) {
+        (true, true) => format!("group {} and others", meta.gid()),
+        (true, false) => format!("group {}", meta.gid()),
+        (false, true) => "others".to_owned(),
+        (false, false) => return None,
+    };
+    Some(format!(
+        "{key} {} is readable by {who} (mode {mode:04o}): a secret should be readable by the \
+         service's user only; chmod 0600 {} (owned by the user the service runs as), or 0640 \
+         with group root",
+        path.display(),
+        path.display()
+    ))
 }

@@ -35,6 +35,7 @@ use tokio_modbus::Slave;
 use crate::settings::{DeviceSettings, RegisterKind};
 use crate::tls::{closed_after_handshake, failure_reason};
 
+mod restart;
 mod target;
 
 use target::Target;
@@ -181,7 +182,7 @@ impl Link {
     fn spawn(target: Target) -> Link {
         let (jobs, rx) = mpsc::channel(1024);
         let name: Arc<str> = Arc::from(target.name());
-        tokio::spawn(serve(target, rx));
+        tokio::spawn(restart::serve_restarting(target, rx));
         Link { jobs, name }
     }
 
@@ -247,8 +248,9 @@ impl Links {
     }
 }
 
-/// The link's task: one request at a time until every handle is dropped.
-async fn serve(target: Target, mut jobs: mpsc::Receiver<Job>) {
+/// The link's task: one request at a time until every handle is dropped
+/// (through panics: `restart`).
+async fn serve(target: &Target, jobs: &mut mpsc::Receiver<Job>) {
     if let Some(tls) = target.tls().cloned() {
         if let Ok(Some(warning)) = tokio::task::spawn_blocking(move || tls.key_mode_warning()).await
         {
@@ -261,7 +263,8 @@ async fn serve(target: Target, mut jobs: mpsc::Receiver<Job>) {
         if job.reply.is_closed() {
             continue;
         }
-        let result = exchange(&target, &mut conn, &mut last_end, &job).await;
+        crate::fault::hit("poller.link").await;
+        let result = exchange(target, &mut conn, &mut last_end, &job).await;
         last_end = Some(Instant::now());
         let _ = job.reply.send(result);
     }
