@@ -45,6 +45,23 @@ where
     })
 }
 
+/// As [`spawn`], for a helper task of `actor` (a ticker, a watch
+/// follower) whose panic simply stops that actor: its supervisor restarts
+/// it (counted), and the new one starts the task afresh.
+pub fn spawn_stopping<F>(
+    kind: &'static str,
+    task: &'static str,
+    run: F,
+    actor: ractor::ActorCell,
+) -> JoinHandle<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    spawn(kind, task, run, move |panicked| {
+        actor.stop(Some(panicked.to_string()));
+    })
+}
+
 /// Logs a caught panic and says what it was.
 pub fn caught(
     actor: &'static str,

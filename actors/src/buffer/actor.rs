@@ -159,19 +159,24 @@ impl Actor for BufferActor {
         myself: ActorRef<BufferMsg>,
         args: BufferArgs,
     ) -> Result<BufferState, ActorProcessingErr> {
-        let following = FollowingDelivery::start(args.delivery, myself.clone(), |confirming| {
-            Internal::Deliverable(confirming).msg()
-        });
-        let ticker = tokio::spawn(async move {
+        let following =
+            FollowingDelivery::start("buffer", args.delivery, myself.clone(), |confirming| {
+                Internal::Deliverable(confirming).msg()
+            });
+        let cell = myself.get_cell();
+        let ticks = async move {
             let mut every = tokio::time::interval(Duration::from_secs(1));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
+                // Failpoint: the ticker panics (it must not die quietly).
+                fail::fail_point!("buffer::ticker");
                 if myself.cast(Internal::Tick.msg()).is_err() {
                     break;
                 }
             }
-        });
+        };
+        let ticker = crate::watched::spawn_stopping("buffer", "ticker", ticks, cell);
         Ok(BufferState {
             store: args.store,
             parked: None,

@@ -236,15 +236,17 @@ impl Follower {
 pub struct Following(JoinHandle<()>);
 
 impl Following {
-    /// Starts following `rx` for `actor`; events `to_msg` maps to `None`
-    /// are not the actor's business.
+    /// Starts following `rx` for `actor` (of kind `kind`, for the log);
+    /// events `to_msg` maps to `None` are not the actor's business.
     pub fn start<M: Message>(
+        kind: &'static str,
         rx: watch::Receiver<ConnectionState>,
         actor: ActorRef<M>,
         to_msg: fn(LinkEvent) -> Option<M>,
     ) -> Self {
         let mut follower = Follower::new(rx);
-        Following(tokio::spawn(async move {
+        let cell = actor.get_cell();
+        let follow = async move {
             let mut events = follower.events();
             loop {
                 for msg in events.into_iter().filter_map(to_msg) {
@@ -257,7 +259,14 @@ impl Following {
                     None => return,
                 }
             }
-        }))
+        };
+        // A panic here stops the actor (`watched`): its supervisor restarts it.
+        Following(crate::watched::spawn_stopping(
+            kind,
+            "connection watch",
+            follow,
+            cell,
+        ))
     }
 }
 

@@ -183,8 +183,9 @@ impl Actor for Publisher {
         myself: ActorRef<PublisherMsg>,
         args: PublisherArgs,
     ) -> Result<PublisherState, ActorProcessingErr> {
-        let following =
-            Following::start(args.connection, myself, |e| Some(Internal::Link(e).msg()));
+        let following = Following::start("publisher", args.connection, myself, |e| {
+            Some(Internal::Link(e).msg())
+        });
         args.delivery.publisher_started(args.settings.ack_timeout);
         Ok(PublisherState {
             settings: Arc::new(args.settings),

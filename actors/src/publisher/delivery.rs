@@ -250,20 +250,29 @@ impl SessionDelivery {
 pub struct FollowingDelivery(JoinHandle<()>);
 
 impl FollowingDelivery {
-    /// Starts following `rx` for `actor`.
+    /// Starts following `rx` for `actor` (of kind `kind`, for the log: a
+    /// panic in the task stops the actor, `watched`).
     pub fn start<M: Message>(
+        kind: &'static str,
         mut rx: watch::Receiver<DeliveryState>,
         actor: ActorRef<M>,
         to_msg: fn(bool) -> M,
     ) -> Self {
-        FollowingDelivery(tokio::spawn(async move {
+        let cell = actor.get_cell();
+        let follow = async move {
             loop {
                 let confirming = rx.borrow_and_update().is_confirming();
                 if actor.cast(to_msg(confirming)).is_err() || rx.changed().await.is_err() {
                     return;
                 }
             }
-        }))
+        };
+        FollowingDelivery(crate::watched::spawn_stopping(
+            kind,
+            "delivery watch",
+            follow,
+            cell,
+        ))
     }
 }
 
