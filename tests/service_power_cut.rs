@@ -24,6 +24,11 @@ use service_rig::*;
 
 /// Cycles (three cuts each) per test unless `INGESTOR_POWER_CUT_SEEDS` says.
 const SEEDS: u64 = 5;
+
+/// The two modes' runs take turns: each is four devices of 500 tags at
+/// 20 Hz through a FUSE mount, which on two cores is all the machine has
+/// (together they starved each other's drains past the test's deadlines).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// 4 devices of 500 tags every 50 ms: 80 batches/s of about 5 KB, so that
 /// each outage's backlog passes the 4 MiB after which a drained spool
 /// gives its space back (the reclaim the third cut falls into).
@@ -142,6 +147,9 @@ impl Rig {
 }
 
 fn power_cuts(persist: &str, test: &str) {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let root = tempfile::tempdir().unwrap();
     let Some(fs) = LazyMount::mount_or_skip(root.path(), test) else {
         return;
