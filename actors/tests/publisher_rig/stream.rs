@@ -38,11 +38,30 @@ pub async fn stream_count(client: &async_nats::Client, stream: &str) -> u64 {
     }
 }
 
-/// Every batch of the stream in stream order, read with an ordinary pull
+/// Every message of the stream in stream order, read with an ordinary pull
 /// consumer: the `Ingestor-Seq` header of each, checked against the payload.
-/// The service's own messages (gap events, `._gaps`) are read and checked
-/// too, but skipped, as a consumer of batches does.
+/// Gap events (`._gaps`) included: every seq is a batch or an event.
 pub async fn read_seqs(client: &async_nats::Client, stream: &str) -> Vec<u64> {
+    read_messages(client, stream)
+        .await
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect()
+}
+
+/// `read_seqs` without the service's own messages (gap events), as a
+/// consumer of batches reads the stream.
+pub async fn read_batch_seqs(client: &async_nats::Client, stream: &str) -> Vec<u64> {
+    read_messages(client, stream)
+        .await
+        .into_iter()
+        .filter(|(_, device)| !device.starts_with('_'))
+        .map(|(seq, _)| seq)
+        .collect()
+}
+
+/// Every message: its seq and device (checked as `read_seqs` says).
+async fn read_messages(client: &async_nats::Client, stream: &str) -> Vec<(u64, String)> {
     let js = jetstream::new(client.clone());
     let mut s = js.get_stream(stream).await.unwrap();
     let total = s.info().await.unwrap().state.messages;
@@ -101,9 +120,7 @@ pub async fn read_seqs(client: &async_nats::Client, stream: &str) -> Vec<u64> {
         );
         let device = payload["device"].as_str().unwrap();
         assert_eq!(m.subject.as_str(), format!("telemetry.{SERVICE}.{device}"));
-        if !device.starts_with('_') {
-            seqs.push(seq);
-        }
+        seqs.push((seq, device.to_owned()));
     }
     seqs
 }
