@@ -204,20 +204,25 @@ impl HealthFeed {
 
 impl TreeHealth {
     /// `/health`'s state, refreshed from the tree every [`PUBLISH_EVERY`]
-    /// by one task, which ends when the last receiver is dropped.
+    /// by one task, which ends once the feed (every clone) is dropped. (Not
+    /// when the receivers are gone: right after the start there are none
+    /// yet, and a task ending then left `/health` frozen at its first
+    /// answer, backlog and `devices_up: 0` included.)
     pub(crate) async fn publish(&self) -> HealthFeed {
         let feed = HealthFeed {
             tree: self.clone(),
             tx: Arc::new(watch::Sender::new(self.health().await)),
         };
-        let refresher = feed.clone();
+        let tree = self.clone();
+        let tx = Arc::downgrade(&feed.tx);
         tokio::spawn(async move {
             loop {
-                tokio::select! {
-                    () = refresher.tx.closed() => return,
-                    () = tokio::time::sleep(PUBLISH_EVERY) => {}
-                }
-                refresher.refresh().await;
+                tokio::time::sleep(PUBLISH_EVERY).await;
+                let Some(tx) = tx.upgrade() else {
+                    return;
+                };
+                let health = tree.health().await;
+                tx.send_replace(health);
             }
         });
         feed

@@ -324,10 +324,24 @@ impl Service {
 
     /// Waits until NATS confirmed everything accepted so far and nothing is left.
     pub fn wait_backlog_empty(&self, within: Duration) {
-        wait_until(within, "backlog empty with NATS connected", || {
+        let deadline = Instant::now() + within;
+        loop {
             let h = self.health();
-            h["nats"] == "connected" && h["backlog"] == 0
-        });
+            if h["nats"] == "connected" && h["backlog"] == 0 {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let log = self.log_text();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                panic!(
+                    "timed out waiting for: backlog empty with NATS connected; /health {h}; \
+                     published {}; the log's end:\n{}",
+                    self.metric("ingestor_published_total"),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
