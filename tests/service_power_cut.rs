@@ -26,8 +26,8 @@ use service_rig::*;
 const SEEDS: u64 = 5;
 
 /// The two modes' runs take turns: each is four devices of 500 tags at
-/// 20 Hz through a FUSE mount, which on two cores is all the machine has
-/// (together they starved each other's drains past the test's deadlines).
+/// 20 Hz through a FUSE mount, which on two cores is all the machine has,
+/// so neither's drain deadlines depend on the other's load.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// 4 devices of 500 tags every 50 ms: 80 batches/s of about 5 KB, so that
 /// each outage's backlog passes the 4 MiB after which a drained spool
