@@ -129,9 +129,7 @@ type = "u32"
 
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Service {
         let service = Service::spawn(&self.config, &self.metrics, self.dir.path(), env);
-        wait_until(Duration::from_secs(20), "service serving /health", || {
-            service.get("/health").is_some()
-        });
+        service.wait_serving();
         service
     }
 
@@ -142,9 +140,7 @@ type = "u32"
         sh.args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
             .arg(env!("CARGO_BIN_EXE_ingestor"));
         let service = Service::spawn_with(sh, &self.config, &self.metrics, self.dir.path(), &[]);
-        wait_until(Duration::from_secs(20), "service serving /health", || {
-            service.get("/health").is_some()
-        });
+        service.wait_serving();
         service
     }
 }
@@ -202,6 +198,23 @@ impl Service {
             child: Some(child),
             metrics: metrics.to_string(),
             log,
+        }
+    }
+
+    /// Waits until `/health` answers (40 s on a loaded machine); says what
+    /// the log said when it does not.
+    pub fn wait_serving(&self) {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while self.get("/health").is_none() {
+            if Instant::now() >= deadline {
+                let log = self.log_text();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                panic!(
+                    "timed out waiting for: service serving /health; the log's end:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
