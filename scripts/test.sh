@@ -9,6 +9,8 @@ command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 command -v mbpoll >/dev/null 2>&1 || need_apt+=(mbpoll)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# tests/status_page.rs renders the status page in headless Chromium (Debian's package).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # The power-cut tests (tests/lazyfs) mount a FUSE filesystem: as root with a
 # direct mount, otherwise through fusermount3.
 [ "$(id -u)" -ne 0 ] && ! command -v fusermount3 >/dev/null 2>&1 && need_apt+=(fuse3)

@@ -268,7 +268,7 @@ fn main() {
                 continue;
             }
             let args = DevicePollerArgs {
-                up: Default::default(),
+                status: Default::default(),
                 link: links.link_for(d).expect("link"),
                 device: d.clone(),
                 buffer: buffer.clone().into(),

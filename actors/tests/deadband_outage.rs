@@ -73,7 +73,7 @@ async fn outage_with_deadband_spools_only_the_sent_fraction_and_loses_none() {
          [[tags]]\nname = \"level\"\nregister = \"input\"\naddress = 0\ntype = \"u16\"\ndeadband = 2.0\nmax_silence = \"1h\"\n"
     ));
     let args = DevicePollerArgs {
-        up: Default::default(),
+        status: Default::default(),
         link: Links::new().link_for(&dev).unwrap(),
         device: dev.clone(),
         buffer: pipeline.buffer.clone().into(),

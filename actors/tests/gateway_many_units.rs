@@ -87,7 +87,7 @@ async fn gateway_ten_units_share_one_connection_and_never_overlap() {
              [[tags]]\nname = \"b\"\nregister = \"holding\"\naddress = 100\ntype = \"u16\"\n"
         ));
         let args = DevicePollerArgs {
-            up: Default::default(),
+            status: Default::default(),
             link: links.link_for(&dev).unwrap(),
             first_poll: spread_start(&dev.id, Duration::from_millis(5)),
             device: dev,

@@ -36,7 +36,7 @@ impl Endpoint {
         let task = tokio::spawn(http::serve_on(
             listener,
             exposition.clone(),
-            health.subscribe(),
+            health.view(),
             async move {
                 let _ = stopped.await;
             },
@@ -50,9 +50,10 @@ impl Endpoint {
         }
     }
 
-    /// `/health` asks the tree now (after a reload).
-    pub(super) async fn refresh_health(&self) {
-        self.health.refresh().await;
+    /// `/health` asks the tree now (after a reload; `settings`: the
+    /// config now running).
+    pub(super) async fn refresh_health(&self, settings: &ingestor_actors::settings::Settings) {
+        self.health.refresh(settings).await;
     }
 
     /// The configured address it serves on.

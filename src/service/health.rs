@@ -5,17 +5,18 @@
 //! every request reads. A flood of `/health` therefore sends no message to
 //! any mailbox and cannot starve the watchdog's probes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ingestor_actors::buffer::{BufferMsg, BufferStats};
+use ingestor_actors::poller::DeviceStatus;
 use ingestor_actors::publisher::{DeliveryState, PublishError};
 use ingestor_actors::supervisor::{Refs, RootSupervisorMsg};
 use ractor::ActorRef;
 use tokio::sync::watch;
 
 use crate::telemetry::http::{Health, HealthSource};
+use crate::telemetry::status::{without_credentials, BacklogHistory, Overview, StatusSource};
 
 /// How long a healthy actor may take to answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(2);
@@ -27,9 +28,9 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub(crate) struct TreeHealth {
     root: ActorRef<RootSupervisorMsg>,
-    /// The devices' `up` flags as the tree last reported them (a reload
+    /// The devices' statuses as the tree last reported them (a reload
     /// adds and removes devices); used when the tree is busy.
-    device_up: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+    devices: Arc<Mutex<Vec<DeviceStatus>>>,
     /// The Publisher's delivery state (read as it is, without asking an
     /// actor: a restarting Publisher left it stalled).
     delivery: watch::Receiver<DeliveryState>,
@@ -47,19 +48,26 @@ pub(crate) struct Snapshot {
     pub(crate) id_conflict: bool,
     pub(crate) devices_up: usize,
     pub(crate) devices: usize,
+    /// The ConnectionMonitor's last connection problem.
+    pub(crate) nats_error: Option<String>,
 }
 
 impl TreeHealth {
     pub(crate) fn new(
         root: ActorRef<RootSupervisorMsg>,
-        device_up: Vec<Arc<AtomicBool>>,
+        devices: Vec<DeviceStatus>,
         delivery: watch::Receiver<DeliveryState>,
     ) -> Self {
         TreeHealth {
             root,
-            device_up: Arc::new(Mutex::new(device_up)),
+            devices: Arc::new(Mutex::new(devices)),
             delivery,
         }
+    }
+
+    /// Every device's status, in config order, as last reported.
+    pub(crate) fn devices(&self) -> Vec<DeviceStatus> {
+        self.devices.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
     async fn refs(&self) -> Option<Refs> {
@@ -69,19 +77,16 @@ impl TreeHealth {
             ANSWER_WITHIN.as_millis() as u64
         )
         .ok();
-        if let (Some(r), Ok(mut known)) = (&refs, self.device_up.lock()) {
-            known.clone_from(&r.device_up);
+        if let (Some(r), Ok(mut known)) = (&refs, self.devices.lock()) {
+            known.clone_from(&r.devices);
         }
         refs
     }
 
-    /// (devices up, devices), from the flags last reported.
+    /// (devices up, devices), from the statuses last reported.
     fn devices_up(&self) -> (usize, usize) {
-        match self.device_up.lock() {
-            Ok(flags) => (
-                flags.iter().filter(|u| u.load(Ordering::Relaxed)).count(),
-                flags.len(),
-            ),
+        match self.devices.lock() {
+            Ok(devices) => (devices.iter().filter(|d| d.is_up()).count(), devices.len()),
             Err(_) => (0, 0),
         }
     }
@@ -114,6 +119,7 @@ impl TreeHealth {
                 ms
             ) {
                 snap.nats_connected = status.connected;
+                snap.nats_error = status.last_error;
             }
         }
         if let Some(p) = &refs.publisher {
@@ -180,25 +186,112 @@ impl TreeHealth {
     }
 }
 
-/// `/health`'s state as the tree last reported it: one writer task, read
-/// by every request.
+/// `/health`'s state and the status page's header as the tree last
+/// reported them: one writer task, read by every request.
 #[derive(Clone)]
 pub(crate) struct HealthFeed {
     tree: TreeHealth,
-    tx: Arc<watch::Sender<Health>>,
+    tx: Arc<watch::Sender<Overview>>,
+    /// What the tree does not know: `[service].id`, `[nats].servers`
+    /// (a reload may change them), the start time.
+    about: Arc<Mutex<About>>,
+}
+
+/// The header's part that comes from the config.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct About {
+    service_id: String,
+    nats_servers: Vec<String>,
+    started: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl About {
+    /// From the running settings, started now.
+    pub(crate) fn new(settings: &ingestor_actors::settings::Settings) -> Self {
+        About {
+            service_id: settings.service.id.clone(),
+            nats_servers: settings
+                .nats
+                .servers
+                .iter()
+                .map(|s| without_credentials(s))
+                .collect(),
+            started: Some(chrono::Utc::now()),
+        }
+    }
 }
 
 impl HealthFeed {
     /// The latest state, for the HTTP server.
-    pub(crate) fn subscribe(&self) -> watch::Receiver<Health> {
-        self.tx.subscribe()
+    pub(crate) fn view(&self) -> StatusView {
+        StatusView {
+            overview: self.tx.subscribe(),
+            tree: self.tree.clone(),
+        }
     }
 
     /// Asks the tree now (a reload changed the devices: `/health` says so
-    /// before the reload is counted).
-    pub(crate) async fn refresh(&self) {
-        let health = self.tree.health().await;
-        self.tx.send_replace(health);
+    /// before the reload is counted); `settings`: the config now running.
+    pub(crate) async fn refresh(&self, settings: &ingestor_actors::settings::Settings) {
+        if let Ok(mut about) = self.about.lock() {
+            let started = about.started;
+            *about = About {
+                started,
+                ..About::new(settings)
+            };
+        }
+        let snap = self.tree.snapshot().await;
+        let about = self.about();
+        self.tx
+            .send_modify(|o| *o = overview(snap, &about, std::mem::take(&mut o.history)));
+    }
+
+    fn about(&self) -> About {
+        self.about.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+/// The header from a snapshot of the tree, with the backlog noted in the
+/// sparkline's history.
+fn overview(snap: Snapshot, about: &About, mut history: BacklogHistory) -> Overview {
+    let health = snap.health();
+    history.note(chrono::Utc::now(), health.backlog);
+    Overview {
+        health,
+        service_id: about.service_id.clone(),
+        started: about.started,
+        nats_servers: about.nats_servers.clone(),
+        nats_error: snap.nats_error,
+        published: snap.published,
+        memory_batches: snap.buffer.memory_batches + snap.buffer.pending,
+        disk_batches: snap.buffer.disk_batches,
+        disk_bytes: snap.buffer.disk_bytes,
+        oldest_ts_micros: snap.buffer.oldest_ts_micros,
+        history,
+    }
+}
+
+/// What one HTTP request reads: the feed's latest header, and the devices'
+/// statuses (read as they are: nothing is asked of an actor).
+#[derive(Clone)]
+pub(crate) struct StatusView {
+    overview: watch::Receiver<Overview>,
+    tree: TreeHealth,
+}
+
+impl HealthSource for StatusView {
+    fn health(&self) -> impl std::future::Future<Output = Health> + Send {
+        std::future::ready(self.overview.borrow().health.clone())
+    }
+}
+
+impl StatusSource for StatusView {
+    fn overview(&self) -> Overview {
+        self.overview.borrow().clone()
+    }
+
+    fn devices(&self) -> Vec<DeviceStatus> {
+        self.tree.devices()
     }
 }
 
@@ -208,38 +301,41 @@ impl TreeHealth {
     /// when the receivers are gone: right after the start there are none
     /// yet, and a task ending then left `/health` frozen at its first
     /// answer, backlog and `devices_up: 0` included.)
-    pub(crate) async fn publish(&self) -> HealthFeed {
+    pub(crate) async fn publish(&self, about: About) -> HealthFeed {
+        let first = overview(self.snapshot().await, &about, BacklogHistory::default());
         let feed = HealthFeed {
             tree: self.clone(),
-            tx: Arc::new(watch::Sender::new(self.health().await)),
+            tx: Arc::new(watch::Sender::new(first)),
+            about: Arc::new(Mutex::new(about)),
         };
         let tree = self.clone();
-        let tx = Arc::downgrade(&feed.tx);
+        let (tx, about) = (Arc::downgrade(&feed.tx), Arc::downgrade(&feed.about));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PUBLISH_EVERY).await;
-                let Some(tx) = tx.upgrade() else {
+                let (Some(tx), Some(about)) = (tx.upgrade(), about.upgrade()) else {
                     return;
                 };
-                let health = tree.health().await;
-                tx.send_replace(health);
+                let snap = tree.snapshot().await;
+                let about = about.lock().map(|a| a.clone()).unwrap_or_default();
+                tx.send_modify(|o| *o = overview(snap, &about, std::mem::take(&mut o.history)));
             }
         });
         feed
     }
 }
 
-impl HealthSource for TreeHealth {
-    async fn health(&self) -> Health {
-        let snap = self.snapshot().await;
+impl Snapshot {
+    /// What `/health` says of it.
+    pub(crate) fn health(&self) -> Health {
         Health {
-            nats_connected: snap.nats_connected,
-            delivery_stalled: snap.delivery_stalled,
-            backlog: backlog(&snap.buffer),
-            spool: snap.buffer.spool,
-            id_conflict: snap.id_conflict,
-            devices_up: snap.devices_up,
-            devices: snap.devices,
+            nats_connected: self.nats_connected,
+            delivery_stalled: self.delivery_stalled,
+            backlog: backlog(&self.buffer),
+            spool: self.buffer.spool,
+            id_conflict: self.id_conflict,
+            devices_up: self.devices_up,
+            devices: self.devices,
         }
     }
 }

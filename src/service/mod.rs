@@ -10,13 +10,13 @@ mod reload;
 mod watchdog;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use ingestor_actors::buffer::{CloseReport, Store, StoreControl};
 use ingestor_actors::installation::Installation;
+use ingestor_actors::poller::DeviceStatus;
 use ingestor_actors::publisher::DeliveryWatch;
 use ingestor_actors::settings::Settings;
 use ingestor_actors::supervisor::{Exit, RootSupervisor, RootSupervisorArgs, RootSupervisorMsg};
@@ -79,11 +79,7 @@ pub(crate) async fn serve_reloading(
     let listener = telemetry::http::bind(&settings.metrics.listen).await?;
 
     let settings = Arc::new(settings);
-    let device_up: Vec<Arc<AtomicBool>> = settings
-        .devices
-        .iter()
-        .map(|_| Arc::new(AtomicBool::new(false)))
-        .collect();
+    let devices: Vec<DeviceStatus> = settings.devices.iter().map(DeviceStatus::new).collect();
     let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
     let store = store
         .shared()
@@ -95,18 +91,18 @@ pub(crate) async fn serve_reloading(
         settings: settings.clone(),
         store,
         installation,
-        device_up: device_up.clone(),
+        devices: devices.clone(),
         exit: exit_tx,
         delivery,
     };
     let (root, root_done) = Actor::spawn(None, RootSupervisor, args)
         .await
         .context("starting the supervision tree")?;
-    let health = TreeHealth::new(root.clone(), device_up, health_delivery);
+    let health = TreeHealth::new(root.clone(), devices, health_delivery);
 
     let removed = RemovedDevices::new();
     let exposition = removed.exposition(handle);
-    let published = health.publish().await;
+    let published = health.publish(health::About::new(&settings)).await;
     let mut endpoint = Endpoint::start(listener, &settings.metrics.listen, exposition, published);
     let mut reloader = config.map(|path| Reloader::new(path, (*settings).clone(), removed));
     let mut watchdog = Watchdog::start(health.clone());

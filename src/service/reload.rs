@@ -77,7 +77,7 @@ impl Reloader {
         notify_reloading();
         tracing::info!(file = %self.path.display(), "SIGHUP: reloading the config");
         let applied = self.apply(root, endpoint).await;
-        endpoint.refresh_health().await;
+        endpoint.refresh_health(&self.running).await;
         match applied {
             Ok(r) => {
                 metrics::counter!(CONFIG_RELOADS_TOTAL, "result" => "ok").increment(1);

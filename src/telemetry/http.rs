@@ -1,5 +1,6 @@
-//! `GET /metrics` (Prometheus text format) and `GET /health` (JSON) on
-//! `[metrics].listen` (docs/reference.md §4).
+//! `GET /metrics` (Prometheus text format), `GET /health` (JSON) and the
+//! status page (`GET /`, `GET /devices/<id>`, `GET /status.json`: see
+//! [`super::status`]) on `[metrics].listen` (docs/reference.md §4).
 //!
 //! `/health` always answers 200 while the process runs: `degraded` means the
 //! service still works but NATS is unreachable or does not confirm what it
@@ -11,9 +12,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
 use ingestor_actors::buffer::SpoolState;
@@ -21,6 +22,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
 use super::exposition::Exposition;
+use super::status::{self, StatusSource};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -143,7 +145,7 @@ pub(crate) async fn bind(listen: &str) -> Result<TcpListener, HttpError> {
 /// Serves `/metrics` and `/health` on `listen` until `shutdown` completes.
 /// (The service binds first and calls `serve_on`; tests use this.)
 #[allow(dead_code)]
-pub(crate) async fn serve<H: HealthSource>(
+pub(crate) async fn serve<H: HealthSource + StatusSource>(
     listen: &str,
     handle: PrometheusHandle,
     health: H,
@@ -156,7 +158,7 @@ pub(crate) async fn serve<H: HealthSource>(
 /// Serves `/metrics` and `/health` on an already bound listener until
 /// `shutdown` completes, with the connections bounded (`conn`). Also runs
 /// the recorder's periodic upkeep.
-pub(crate) async fn serve_on<H: HealthSource>(
+pub(crate) async fn serve_on<H: HealthSource + StatusSource>(
     listener: TcpListener,
     exposition: impl Into<Exposition>,
     health: H,
@@ -169,7 +171,10 @@ pub(crate) async fn serve_on<H: HealthSource>(
     let upkeep = tokio::spawn(upkeep(exposition.handle().clone()));
     let app = Router::new()
         .route("/metrics", get(render_metrics::<H>))
-        .route("/health", get(health_report::<H>));
+        .route("/health", get(health_report::<H>))
+        .route("/", get(status_page::<H>))
+        .route("/status.json", get(status_json::<H>))
+        .route("/devices/{id}", get(device_page::<H>));
     #[cfg(feature = "fault-injection")]
     let app = app.route("/fault/{actor}/{kind}", axum::routing::post(inject_fault));
     let app = app
@@ -214,6 +219,47 @@ async fn render_metrics<H: HealthSource>(State(ep): State<Endpoints<H>>) -> impl
 
 async fn health_report<H: HealthSource>(State(ep): State<Endpoints<H>>) -> Json<HealthReport> {
     Json(ep.health.health().await.into())
+}
+
+async fn status_page<H: StatusSource>(State(ep): State<Endpoints<H>>) -> Html<String> {
+    let now = chrono::Utc::now();
+    Html(
+        status::page::overview_page(&ep.health.overview(), &ep.health.devices(), now).into_string(),
+    )
+}
+
+async fn status_json<H: StatusSource>(
+    State(ep): State<Endpoints<H>>,
+) -> Json<status::StatusReport> {
+    let now = chrono::Utc::now();
+    Json(status::report(
+        &ep.health.overview(),
+        &ep.health.devices(),
+        now,
+    ))
+}
+
+async fn device_page<H: StatusSource>(
+    State(ep): State<Endpoints<H>>,
+    Path(id): Path<String>,
+) -> (StatusCode, Html<String>) {
+    let now = chrono::Utc::now();
+    let found = ep
+        .health
+        .devices()
+        .into_iter()
+        .find(|d| d.id() == id)
+        .map(|d| (d.is_up(), d.snapshot()));
+    match found {
+        Some((up, last)) => {
+            let page = status::page::device_page(&ep.health.overview(), up, &last, now);
+            (StatusCode::OK, Html(page.into_string()))
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Html(status::page::no_such_device(&id).into_string()),
+        ),
+    }
 }
 
 /// Test builds only: `POST /fault/<actor>/<panic|hang>` arms a fault for the

@@ -1,6 +1,6 @@
 //! Telemetry: logs (tracing: human by default, JSON on request), the
 //! Prometheus metrics catalogue (`metrics`) and the HTTP endpoints
-//! `GET /metrics` and `GET /health` (`http`).
+//! `GET /metrics` and `GET /health` (`http`), and the status page (`status`).
 //!
 //! Metric names are fixed by docs/reference.md §4: dashboards and alert rules under
 //! `grafana/` query exactly those names.
@@ -11,6 +11,7 @@ mod conn;
 pub(crate) mod exposition;
 pub(crate) mod http;
 pub(crate) mod metrics;
+pub(crate) mod status;
 
 /// Logs go to stderr so that CLI output on stdout stays clean. The level is
 /// `$INGESTOR_LOG` (an `EnvFilter`), else `default` (`info` for the service;

@@ -264,7 +264,8 @@ impl Actor for BufferActor {
                 serve_parked(state).await?;
             }
             BufferMsg::Stats(reply) => {
-                let stats = state.store.run(|s| s.stats()).await?;
+                let mut stats = state.store.run(|s| s.stats()).await?;
+                stats.oldest_ts_micros = state.oldest;
                 let _ = reply.send(stats);
             }
             BufferMsg::Internal(InternalMsg(Internal::Commit)) => commit(&myself, state).await?,

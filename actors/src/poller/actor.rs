@@ -48,7 +48,6 @@
 //! [`group`]: crate::poller::group
 //! [`schedule`]: crate::poller::schedule
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +64,7 @@ use crate::poller::group::poll_groups;
 use crate::poller::link::Link;
 use crate::poller::metrics::PollMetrics;
 use crate::poller::schedule::{first_due, Schedule};
+use crate::poller::status::DeviceStatus;
 use crate::settings::DeviceSettings;
 use crate::watched::{self, TaskPanicked};
 use crate::{Batch, EncodedBatch};
@@ -90,8 +90,9 @@ pub struct DevicePollerArgs {
     /// When slot 0 of every group is due. [`spread_start`](crate::poller::spread_start) spreads devices
     /// over the interval.
     pub first_poll: Instant,
-    /// Set while the last poll got answers (for `/health`; outlives restarts).
-    pub up: Arc<AtomicBool>,
+    /// What the last polls showed, up or not (for `/health` and the status
+    /// page; outlives restarts).
+    pub status: DeviceStatus,
 }
 
 /// Messages of a DevicePoller: what others may send it, and its own.
@@ -127,6 +128,8 @@ struct CycleDone {
     group: usize,
     slot: u64,
     started: Instant,
+    /// How late it started against its slot.
+    lag: Duration,
     ts: DateTime<Utc>,
     reader: DeviceReader,
     outcome: PollOutcome,
@@ -160,7 +163,7 @@ pub struct DevicePollerState {
     failures: u32,
     running: Option<JoinHandle<()>>,
     metrics: PollMetrics,
-    up: Arc<AtomicBool>,
+    status: DeviceStatus,
 }
 
 impl DevicePollerState {
@@ -198,12 +201,14 @@ impl DevicePollerState {
             crate::fault::hit("poller.poll").await;
             let started = Instant::now();
             let ts = Utc::now();
-            lag.record(started.saturating_duration_since(at).as_secs_f64());
+            let late = started.saturating_duration_since(at);
+            lag.record(late.as_secs_f64());
             let outcome = reader.poll().await;
             let done = CycleDone {
                 group: g,
                 slot: n,
                 started,
+                lag: late,
                 ts,
                 reader,
                 outcome,
@@ -230,14 +235,15 @@ impl DevicePollerState {
             group: g,
             slot,
             started,
+            lag,
             ts,
             reader,
             outcome,
         } = done;
         let now = Instant::now();
-        self.metrics
-            .record(&outcome, now.saturating_duration_since(started));
-        self.up.store(outcome.answered, Ordering::Relaxed);
+        let took = now.saturating_duration_since(started);
+        self.metrics.record(&outcome, took);
+        self.status.record(ts, lag, took, &outcome);
         if outcome.answered {
             self.failures = 0;
         } else {
@@ -308,7 +314,7 @@ impl Actor for DevicePoller {
             },
             failures: 0,
             running: None,
-            up: args.up,
+            status: args.status,
         };
         state.schedule_next(&myself);
         Ok(state)

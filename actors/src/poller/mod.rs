@@ -28,6 +28,7 @@ mod metrics;
 pub mod plan;
 pub mod schedule;
 pub mod size;
+pub mod status;
 
 pub use actor::{DevicePoller, DevicePollerArgs, DevicePollerMsg};
 pub use cycle::{DeviceReader, PollOutcome, PollResult};
@@ -35,3 +36,4 @@ pub use group::poll_groups;
 pub use link::{Link, LinkError, Links};
 pub use plan::describe_plan;
 pub use schedule::spread_start;
+pub use status::{DeviceStatus, LastPolls, TagLast};

@@ -9,7 +9,6 @@
 //! match one.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,6 +23,7 @@ use crate::buffer::{BufferInlet, BufferMsg, SharedStore, StoreControl};
 use crate::installation::Installation;
 use crate::metric_names;
 use crate::monitor::ConnectionWatch;
+use crate::poller::DeviceStatus;
 use crate::poller::Links;
 use crate::publisher::DeliveryWatch;
 use crate::settings::Settings;
@@ -39,8 +39,9 @@ pub struct RootSupervisorArgs {
     pub store: SharedStore,
     /// This `data_dir`'s installation id (`Ingestor-Installation`).
     pub installation: Installation,
-    /// One flag per device, set while its last poll got answers.
-    pub device_up: Vec<Arc<AtomicBool>>,
+    /// One status per device, in config order (a fresh one for any
+    /// missing); the service makes them to read them before the tree answers.
+    pub devices: Vec<DeviceStatus>,
     /// Told once when the tree has shut down, and why.
     pub exit: tokio::sync::watch::Sender<Option<Exit>>,
     /// Whether batches are being confirmed: written by each Publisher
@@ -130,7 +131,7 @@ impl Actor for RootSupervisor {
             inlet: BufferInlet::new(target),
             inlet_target,
             restarts: Restarts::new(args.settings.supervision.clone()),
-            devices: DeviceTable::new(&args.settings.devices, &args.device_up),
+            devices: DeviceTable::new(&args.settings.devices, &args.devices),
             settings: args.settings,
             installation: args.installation,
             control: args.store.control(),
@@ -177,7 +178,7 @@ impl Actor for RootSupervisor {
             RootSupervisorMsg::Refs(reply) => {
                 let refs = Refs {
                     pollers: state.devices.pollers(),
-                    device_up: state.devices.up_flags(),
+                    devices: state.devices.statuses(),
                     ..state.refs.clone()
                 };
                 let _ = reply.send(refs);

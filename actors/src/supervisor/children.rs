@@ -73,7 +73,7 @@ impl RootSupervisorState {
             Child::Poller(key) => {
                 let slot = self.devices.slot(key).ok_or("no such device")?;
                 let device = slot.device.clone();
-                let up = slot.up.clone();
+                let status = slot.status.clone();
                 let args = DevicePollerArgs {
                     link: self.links.link_for(&device)?,
                     first_poll: spread_start(&device.id, device.poll_interval),
@@ -81,7 +81,7 @@ impl RootSupervisorState {
                     buffer: self.inlet.clone(),
                     backoff_min: s.supervision.backoff_min,
                     backoff_max: s.supervision.backoff_max,
-                    up,
+                    status,
                 };
                 let (r, _) = Actor::spawn_linked(None, DevicePoller, args, sup).await?;
                 if let Some(slot) = self.devices.slot_mut(key) {

@@ -4,15 +4,12 @@
 //! poller (`Child::Poller(key)`) for as long as the entry stays unchanged,
 //! across restarts and reloads. A reload that changes an entry gives it a new
 //! key (a new poller with a fresh restart record); an entry that did not
-//! change keeps its key, its `up` flag and its running poller. The table is
+//! change keeps its key, its status (up flag, last values) and its running poller. The table is
 //! in config order (`Refs::pollers`, `/health`).
-
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use ractor::ActorRef;
 
-use crate::poller::DevicePollerMsg;
+use crate::poller::{DevicePollerMsg, DeviceStatus};
 use crate::settings::DeviceSettings;
 
 /// One `[[devices]]` entry and its poller.
@@ -22,8 +19,9 @@ pub(super) struct DeviceSlot {
     pub(super) key: usize,
     /// The entry as configured.
     pub(super) device: DeviceSettings,
-    /// Set while the last poll got answers; outlives poller restarts.
-    pub(super) up: Arc<AtomicBool>,
+    /// What its polls showed (up or not, last values); outlives poller
+    /// restarts.
+    pub(super) status: DeviceStatus,
     /// The running poller, unless (re)starting.
     pub(super) poller: Option<ActorRef<DevicePollerMsg>>,
 }
@@ -51,22 +49,25 @@ pub(super) struct DeviceTable {
 }
 
 impl DeviceTable {
-    /// A table for `devices`; `up[i]` is the flag of `devices[i]` (a fresh
-    /// one when missing).
-    pub(super) fn new(devices: &[DeviceSettings], up: &[Arc<AtomicBool>]) -> Self {
+    /// A table for `devices`; `status[i]` is the status of `devices[i]` (a
+    /// fresh one when missing).
+    pub(super) fn new(devices: &[DeviceSettings], status: &[DeviceStatus]) -> Self {
         let mut table = DeviceTable::default();
         for (i, device) in devices.iter().enumerate() {
-            let flag = up.get(i).cloned().unwrap_or_default();
-            table.push(device.clone(), flag);
+            let status = status
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| DeviceStatus::new(device));
+            table.push(device.clone(), status);
         }
         table
     }
 
-    fn push(&mut self, device: DeviceSettings, up: Arc<AtomicBool>) {
+    fn push(&mut self, device: DeviceSettings, status: DeviceStatus) {
         self.slots.push(DeviceSlot {
             key: self.next_key,
             device,
-            up,
+            status,
             poller: None,
         });
         self.next_key += 1;
@@ -97,9 +98,9 @@ impl DeviceTable {
         self.slots.iter().map(|s| s.poller.clone()).collect()
     }
 
-    /// The `up` flags, in config order.
-    pub(super) fn up_flags(&self) -> Vec<Arc<AtomicBool>> {
-        self.slots.iter().map(|s| s.up.clone()).collect()
+    /// The devices' statuses, in config order.
+    pub(super) fn statuses(&self) -> Vec<DeviceStatus> {
+        self.slots.iter().map(|s| s.status.clone()).collect()
     }
 
     /// Makes the table hold `devices`, in their order. An entry equal to
@@ -118,11 +119,11 @@ impl DeviceTable {
                 Some(i) => {
                     changes.changed.push(device.id.clone());
                     changes.stopped.push(old.swap_remove(i));
-                    self.push(device.clone(), Arc::default());
+                    self.push(device.clone(), DeviceStatus::new(device));
                 }
                 None => {
                     changes.added.push(device.id.clone());
-                    self.push(device.clone(), Arc::default());
+                    self.push(device.clone(), DeviceStatus::new(device));
                 }
             }
         }

@@ -67,9 +67,6 @@ mod reload;
 mod restarts;
 mod stop;
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
 use ractor::ActorRef;
 
 pub use actor::{RootSupervisor, RootSupervisorArgs, RootSupervisorMsg};
@@ -78,7 +75,7 @@ pub use restarts::{Restarts, Verdict};
 
 use crate::buffer::BufferMsg;
 use crate::monitor::ConnectionMonitorMsg;
-use crate::poller::DevicePollerMsg;
+use crate::poller::{DevicePollerMsg, DeviceStatus};
 use crate::publisher::PublisherMsg;
 
 /// A child of the root, in start order.
@@ -150,7 +147,7 @@ pub struct Refs {
     pub monitor: Option<ActorRef<ConnectionMonitorMsg>>,
     /// The DevicePollers, in config order.
     pub pollers: Vec<Option<ActorRef<DevicePollerMsg>>>,
-    /// One flag per device, in config order, set while its last poll got
-    /// answers (a reload changes the devices).
-    pub device_up: Vec<Arc<AtomicBool>>,
+    /// One status per device, in config order: up or not, last poll, last
+    /// values (a reload changes the devices).
+    pub devices: Vec<DeviceStatus>,
 }

@@ -242,7 +242,7 @@ pub async fn spawn_pollers(
     let mut pollers = Vec::new();
     for dev in devices {
         let args = DevicePollerArgs {
-            up: Default::default(),
+            status: Default::default(),
             link: links.link_for(dev).unwrap(),
             device: (*dev).clone(),
             buffer: buffer.clone().into(),

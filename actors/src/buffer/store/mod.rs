@@ -58,6 +58,9 @@ pub struct BufferStats {
     pub next_seq: u64,
     /// Whether the spool takes writes (`/health`'s `"spool"`).
     pub spool: SpoolState,
+    /// When the oldest unpublished batch was polled (µs since the epoch),
+    /// as the last tick found it (`ingestor_buffer_oldest_age_seconds`).
+    pub oldest_ts_micros: Option<i64>,
 }
 
 /// The buffer: ring (newest batches) over spool (oldest batches).
@@ -347,6 +350,7 @@ impl Store {
             in_flight: self.taken - self.acked,
             next_seq: self.next_seq,
             spool: self.health.state(),
+            oldest_ts_micros: None,
         }
     }
 
