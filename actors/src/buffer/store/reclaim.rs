@@ -9,7 +9,9 @@
 //! (`reclaim_if_due`): no tick ever waits on a flush or on the compaction. Goal: within 60 s
 //! of the drain the spool occupies at most max(8 MiB, 2 % of its peak).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::Store;
@@ -23,6 +25,36 @@ const COMPACT_ABOVE_BYTES: u64 = 4 << 20;
 /// flushes before calling it off.
 const FLUSH_PATIENCE: Duration = Duration::from_secs(60);
 
+/// The reclaim's state: deletes counted since the last compaction, the
+/// compaction thread, and the stepped flush that follows it.
+#[derive(Debug, Default)]
+pub(super) struct Reclaim {
+    /// Records deleted since the last compaction.
+    deletes: u64,
+    /// Set while the compaction thread runs (it clears it).
+    compacting: Arc<AtomicBool>,
+    /// The compaction thread, joined before the database is closed or
+    /// reopened (it holds a handle on it: fjall refuses a second open).
+    compaction: Option<JoinHandle<()>>,
+    /// A compaction of the emptied spool was started: the ticks finish
+    /// the reclaim once it is done.
+    due: bool,
+    /// The reclaim's flush started then (a step per tick).
+    flushing_since: Option<Instant>,
+}
+
+impl Reclaim {
+    /// `n` more records deleted (by an ack).
+    pub(super) fn deleted(&mut self, n: u64) {
+        self.deletes += n;
+    }
+
+    /// Whether the compaction thread still holds the database.
+    pub(super) fn is_compacting(&self) -> bool {
+        self.compacting.load(Ordering::Acquire)
+    }
+}
+
 impl Drop for Store {
     /// The database closes when the store is dropped: not while a
     /// compaction thread still holds it (a reopen right after would find
@@ -35,7 +67,7 @@ impl Drop for Store {
 impl Store {
     /// Called after every ack: starts the compaction of an emptied spool.
     pub(super) fn compact_if_drained(&mut self) {
-        let n = self.deletes_since_compact;
+        let n = self.reclaim.deletes;
         let enough = n >= COMPACT_AFTER_DELETES
             || (n > 0
                 && (self.health.state() == SpoolState::Full
@@ -43,18 +75,18 @@ impl Store {
         // A reclaim already under way (compacted, its flush steps due) goes
         // first: under steady acks (`persist = "always"`) a new compaction
         // after every emptying ack kept the ticks from ever stepping it.
-        if self.spool.live_count() > 0 || !enough || self.reclaim_due {
+        if self.spool.live_count() > 0 || !enough || self.reclaim.due {
             return;
         }
-        if self.compacting.swap(true, Ordering::AcqRel) {
+        if self.reclaim.compacting.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.deletes_since_compact = 0;
+        self.reclaim.deletes = 0;
         let Some(compactor) = self.spool.compactor() else {
-            self.compacting.store(false, Ordering::Release);
+            self.reclaim.compacting.store(false, Ordering::Release);
             return;
         };
-        let flag = self.compacting.clone();
+        let flag = self.reclaim.compacting.clone();
         let spawned = std::thread::Builder::new()
             .name("spool-compact".into())
             .spawn(move || {
@@ -67,17 +99,17 @@ impl Store {
             });
         match spawned {
             Ok(thread) => {
-                self.compaction = Some(thread);
-                self.reclaim_due = true;
+                self.reclaim.compaction = Some(thread);
+                self.reclaim.due = true;
             }
-            Err(_) => self.compacting.store(false, Ordering::Release),
+            Err(_) => self.reclaim.compacting.store(false, Ordering::Release),
         }
     }
 
     /// Waits for a compaction thread still running (it holds the database
     /// open): before the spool is closed, reopened or dropped.
     pub(super) fn wait_for_compaction(&mut self) {
-        if let Some(thread) = self.compaction.take() {
+        if let Some(thread) = self.reclaim.compaction.take() {
             let _ = thread.join();
         }
     }
@@ -93,14 +125,14 @@ impl Store {
     /// leaves the spool closed, and the tick reopens it
     /// (`SpoolState::Error` until then, batches stay in memory).
     pub fn reclaim_if_due(&mut self) {
-        if !self.reclaim_due || self.compacting.load(Ordering::Acquire) {
+        if !self.reclaim.due || self.reclaim.is_compacting() {
             return;
         }
-        if self.closed || !self.health.is_ok() || self.spool.live_count() > 0 {
+        if self.lifecycle.is_closed() || !self.health.is_ok() || self.spool.live_count() > 0 {
             return self.call_off_reclaim();
         }
-        let first = self.flushing_since.is_none();
-        let since = *self.flushing_since.get_or_insert_with(Instant::now);
+        let first = self.reclaim.flushing_since.is_none();
+        let since = *self.reclaim.flushing_since.get_or_insert_with(Instant::now);
         match self.spool.reclaim_flush_step(first) {
             Ok(true) => {}
             Ok(false) if since.elapsed() < FLUSH_PATIENCE => return,
@@ -138,7 +170,7 @@ impl Store {
 
     /// The reclaim is over (done, or called off until the next drain).
     fn call_off_reclaim(&mut self) {
-        self.reclaim_due = false;
-        self.flushing_since = None;
+        self.reclaim.due = false;
+        self.reclaim.flushing_since = None;
     }
 }
