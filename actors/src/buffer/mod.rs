@@ -62,21 +62,27 @@
 //!
 //! **Space given back** (`spool/reclaim.rs`, `store/reclaim.rs`). A
 //! delete is a tombstone; the bytes stay in tables and in fjall's journal.
-//! When an ack empties the spool after enough deletes (10 000, or any with
+//! When an ack drains the spool after enough deletes (10 000, or any with
 //! more than 4 MiB allocated, or any after it was full), `batches` is
 //! flushed and major-compacted on a thread of its own (never a second one
 //! while the first one's reclaim is still due); the ticks after it
 //! then write `meta` and rotate every keyspace's memtable without waiting
 //! (fjall drops the replaced tables), one step per tick until a step finds
-//! nothing left to flush, and only then close the database, truncate the
-//! journal (everything in it is in tables by then) and reopen. No tick
-//! waits on a flush or on the compaction thread, so the actor answers the
-//! watchdog's probe throughout; a new record on disk calls the reclaim off. Goal: within 60 s of the drain at most
-//! max(8 MiB, 2 % of the peak). Crash-safe at every step: before the
-//! truncation the journal replays onto tables that already hold it, after
-//! it the tables hold everything; `meta` and `quarantine` are flushed,
-//! never rewritten, so `acked`, the counters, the seq reservation and
-//! quarantined records survive as they were. A failure after the close
+//! those flushes done; that step flushes what came in since, waiting (at
+//! most 1 MiB), and only then closes the database, truncates the journal
+//! (everything in it is in tables by then) and reopens. *Drained* means
+//! at most 1 024 records left on disk: in `persist = "always"` every poll
+//! is on disk until its ack, so under steady polling the spool is never
+//! empty; records written meanwhile are in tables before the truncation,
+//! kept like any other. No tick waits on the compaction thread or on more
+//! than that last small flush, so the actor answers the watchdog's probe
+//! throughout; a backlog on disk again (more than 1 024 records) calls the
+//! reclaim off. Goal: within 60 s of the drain at most max(8 MiB, 2 % of
+//! the peak). Crash-safe at every step: before the truncation the journal
+//! replays onto tables that already hold it, after it the tables hold
+//! everything; `meta` and `quarantine` are flushed, never rewritten, so
+//! `acked`, the counters, the seq reservation and quarantined records
+//! survive as they were. A failure after the close
 //! leaves the spool `Error` until the tick's reopen succeeds.
 //!
 //! **Write first, forget second.** A batch leaves the ring or `pending`
