@@ -133,3 +133,25 @@ fn a_torn_cut_keeps_what_it_picks_of_the_unsynced_writes() {
     fs.cut_torn(|_| 0);
     assert_eq!(read(&a), b"synced;kept", "a write not picked is lost");
 }
+
+#[test]
+fn a_failed_fsync_reports_eio_and_drops_what_it_held() {
+    let Some((_root, mut fs)) = mounted("a_failed_fsync_reports_eio") else {
+        return;
+    };
+    let path = fs.path().join("journal");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(b"synced;").unwrap();
+    f.sync_data().unwrap();
+    f.write_all(b"lost").unwrap();
+    fs.fail_next_sync();
+    let e = f.sync_data().expect_err("the armed fsync fails");
+    assert_eq!(e.raw_os_error(), Some(5), "EIO: {e}");
+    assert_eq!(read(&path), b"synced;", "the data it held is gone at once");
+    f.write_all(b"again").unwrap();
+    f.sync_data().expect("only the next fsync fails");
+    drop(f);
+    fs.cut();
+    // The file offset went on past the dropped bytes: a hole, as on Linux.
+    assert_eq!(read(&path), b"synced;\0\0\0\0again");
+}
