@@ -215,7 +215,7 @@ mod faults {
 
     use ingestor_actors::buffer::{SpoolState, Store};
     use ingestor_actors::settings::{PersistMode, WhenDiskFull};
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::debugging::DebuggingRecorder;
     use proptest::prelude::*;
 
     use super::mode;
@@ -260,23 +260,6 @@ mod faults {
             3 => (0usize..4, prop::option::of(any::<bool>())).prop_map(|(p, a)| Op::Fail(p, a)),
             1 => Just(Op::Corrupt),
         ]
-    }
-
-    /// Dropped plus corrupt (one snapshot: taking one resets the counters).
-    fn counted(recorder: &metrics_util::debugging::Snapshotter) -> u64 {
-        recorder
-            .snapshot()
-            .into_vec()
-            .iter()
-            .filter(|(k, ..)| {
-                let name = k.key().name();
-                name == "ingestor_buffer_dropped_total" || name == "ingestor_buffer_corrupt_total"
-            })
-            .map(|(.., v)| match v {
-                DebugValue::Counter(c) => *c,
-                _ => 0,
-            })
-            .sum()
     }
 
     proptest! {
@@ -396,7 +379,7 @@ mod faults {
             let published: Vec<u64> = published_set.iter().copied().collect();
             prop_assert!(published_set.is_subset(&accepted), "published a seq never accepted");
             let missing = accepted.len() as u64 - published.len() as u64;
-            let counted = counted(&snap);
+            let counted = dropped_or_corrupt(&snap);
             prop_assert!(missing <= counted, "a seq went missing without being counted: {missing} missing, {counted} counted");
             // Counted beyond what is missing: only records NATS confirmed
             // whose delete failed and that were garbled on disk afterwards.

@@ -111,6 +111,14 @@ impl LazyMount {
         self.remount();
     }
 
+    /// The next fsync of a file with unsynced data fails with EIO and
+    /// drops that data (`UnsyncedData::fail_next_sync`).
+    pub fn fail_next_sync(&self) {
+        if let Some(u) = &self.unsynced {
+            u.fail_next_sync();
+        }
+    }
+
     fn remount(&mut self) {
         if let Err(e) = self.unmount() {
             panic!("unmounting the LazyFS for a cut (a file still open on it?): {e}");

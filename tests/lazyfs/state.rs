@@ -29,6 +29,8 @@ pub(super) struct State {
     pub(super) handles: HashMap<u64, Handle>,
     pub(super) next_fh: u64,
     pub(super) unsynced: HashMap<u64, Unsynced>,
+    /// fsyncs still to fail (`UnsyncedData::fail_next_sync`).
+    pub(super) failing_syncs: u32,
 }
 
 /// A handle on a mounted LazyFs's unsynced data, for a torn cut.
@@ -53,6 +55,15 @@ impl UnsyncedData {
             u.persist_some(&file, &mut pick);
         }
     }
+
+    /// The next fsync/fdatasync of a file with unsynced data fails with
+    /// EIO, and that data is gone: what Linux does when writeback fails
+    /// (the dirty pages are dropped, a later fsync succeeds with them
+    /// lost). Nothing else changes: the mount stays, the file stays open.
+    pub fn fail_next_sync(&self) {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        state.failing_syncs += 1;
+    }
 }
 
 pub(super) fn io(e: std::io::Error) -> Errno {
@@ -73,6 +84,7 @@ impl State {
             handles: HashMap::new(),
             next_fh: 1,
             unsynced: HashMap::new(),
+            failing_syncs: 0,
         }
     }
 
@@ -213,6 +225,11 @@ impl State {
         let Some(mut u) = self.unsynced.remove(&ino) else {
             return Ok(());
         };
+        if self.failing_syncs > 0 {
+            // Writeback failed: the data is dropped, the error reported once.
+            self.failing_syncs -= 1;
+            return Err(Errno::EIO);
+        }
         let result = match self.handles.get(&fh) {
             Some(h) => u.write_through(&h.file),
             None => OpenOptions::new()

@@ -2,9 +2,10 @@
 //!
 //! # Design note (keep in step with the code)
 //!
-//! **Tiers.** A memory *ring* holds the newest batches (up to
-//! `memory_batches`); a fjall *spool* under `<data_dir>/spool` holds the
-//! oldest. Invariant: every batch on disk has a smaller `seq` than every batch
+//! **Tiers.** A memory *ring* (`store/ring.rs`, `Ring`: the ring, the
+//! batches waiting for their group commit, the drop policy) holds the
+//! newest batches (up to `memory_batches`); a fjall *spool* under
+//! `<data_dir>/spool` holds the oldest. Invariant: every batch on disk has a smaller `seq` than every batch
 //! in the ring, so replay is disk first, then ring, strictly ascending. The
 //! ring only ever moves its *oldest* batches to disk, and write-through modes
 //! only write while the ring is empty, which keeps the invariant (in
@@ -23,7 +24,7 @@
 //! `ingestor_buffer_set_aside_total`; never deleted and never published. `<data_dir>/ingestor.lock` is held
 //! (OS file lock) while a process has the spool open: a second one fails.
 //!
-//! **Cursors.** `taken`: highest seq handed to the publisher; `acked`:
+//! **Cursors** (`store/delivery/`, `Delivery`). `taken`: highest seq handed to the publisher; `acked`:
 //! highest seq NATS confirmed. In flight = (acked, taken]. *Take* reads from
 //! `taken + 1` (a range seek, so tombstones of published batches below are
 //! never walked — fjall issue #115), and hands out ring batches only once
@@ -61,21 +62,27 @@
 //!
 //! **Space given back** (`spool/reclaim.rs`, `store/reclaim.rs`). A
 //! delete is a tombstone; the bytes stay in tables and in fjall's journal.
-//! When an ack empties the spool after enough deletes (10 000, or any with
+//! When an ack drains the spool after enough deletes (10 000, or any with
 //! more than 4 MiB allocated, or any after it was full), `batches` is
 //! flushed and major-compacted on a thread of its own (never a second one
 //! while the first one's reclaim is still due); the ticks after it
 //! then write `meta` and rotate every keyspace's memtable without waiting
 //! (fjall drops the replaced tables), one step per tick until a step finds
-//! nothing left to flush, and only then close the database, truncate the
-//! journal (everything in it is in tables by then) and reopen. No tick
-//! waits on a flush or on the compaction thread, so the actor answers the
-//! watchdog's probe throughout; a new record on disk calls the reclaim off. Goal: within 60 s of the drain at most
-//! max(8 MiB, 2 % of the peak). Crash-safe at every step: before the
-//! truncation the journal replays onto tables that already hold it, after
-//! it the tables hold everything; `meta` and `quarantine` are flushed,
-//! never rewritten, so `acked`, the counters, the seq reservation and
-//! quarantined records survive as they were. A failure after the close
+//! those flushes done; that step flushes what came in since, waiting (at
+//! most 1 MiB), and only then closes the database, truncates the journal
+//! (everything in it is in tables by then) and reopens. *Drained* means
+//! at most 1 024 records left on disk: in `persist = "always"` every poll
+//! is on disk until its ack, so under steady polling the spool is never
+//! empty; records written meanwhile are in tables before the truncation,
+//! kept like any other. No tick waits on the compaction thread or on more
+//! than that last small flush, so the actor answers the watchdog's probe
+//! throughout; a backlog on disk again (more than 1 024 records) calls the
+//! reclaim off. Goal: within 60 s of the drain at most max(8 MiB, 2 % of
+//! the peak). Crash-safe at every step: before the truncation the journal
+//! replays onto tables that already hold it, after it the tables hold
+//! everything; `meta` and `quarantine` are flushed, never rewritten, so
+//! `acked`, the counters, the seq reservation and quarantined records
+//! survive as they were. A failure after the close
 //! leaves the spool `Error` until the tick's reopen succeeds.
 //!
 //! **Write first, forget second.** A batch leaves the ring or `pending`
@@ -242,17 +249,25 @@
 //! - `inlet`: the pollers' way in (a bounded queue, tickets, resends).
 //! - `push`: a chunk of pushes, answered once (group commit waiters).
 //! - `lease`: [`Lease`], a publishing session's right to take and ack.
-//! - `store/`: the [`Store`], one synchronous object on its disk thread:
+//! - `store/`: the [`Store`], one synchronous object on its disk thread,
+//!   made of one type per concept:
 //!   - `disk_thread`: the one owner; [`SharedStore`], [`StoreControl`],
 //!     `close(budget) -> CloseReport`.
-//!   - `mod`: the ring and `pending` (memory, the drop policy's input),
-//!     push, close, stats.
-//!   - `cursor`, `leases`: delivery: Take, Ack, who holds what is in flight.
-//!   - `health`: disk health, one enum.
-//!   - `spill`: writing to disk, full/failed and the way back,
-//!     `when_disk_full`.
-//!   - `unsynced`, `tickets`, `set_aside`, `reclaim`: the records of a
-//!     failed sync, one poll one seq, set aside never stuck, space given back.
+//!   - `mod`: the `Store` itself: push, close, stats, write-through.
+//!   - `ring`: the memory tier, `Ring`: the ring, `pending` (waiting for
+//!     the group commit), the drop policy (`memory_batches`,
+//!     `when_disk_full`) and its counters.
+//!   - `delivery/`: `Delivery`, the cursors (`taken`, `acked`), the
+//!     in-flight records on disk and the leases; `cursor` (Take, Ack),
+//!     `leases` (who holds what is in flight).
+//!   - `health`: disk health, one enum (`DiskHealth`).
+//!   - `lifecycle`: open or closed, one enum (`Lifecycle`: the seq
+//!     reservation's retry while open, the close's verdict once closed);
+//!     `seqs`: the seq reservation ahead.
+//!   - `spill`: writing to disk, full/failed and the way back.
+//!   - `unsynced`, `tickets`, `set_aside`, `reclaim`, `gaps`: the records
+//!     of a failed sync, one poll one seq, set aside never stuck, space
+//!     given back, gap events.
 //! - `spool/`: the fjall database ([`Spool`]: keyspaces, reads, the seq
 //!   reservation, the journal, the reclaim's compaction).
 //! - `record`: the frozen record formats; `space`: bytes on disk and free.

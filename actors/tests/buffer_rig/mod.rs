@@ -55,6 +55,25 @@ pub fn take_all(store: &mut Store, chunk: usize) -> Vec<EncodedBatch> {
     }
 }
 
+/// Batches counted as lost: dropped plus corrupt (one snapshot: taking
+/// one resets the counters).
+pub fn dropped_or_corrupt(recorder: &metrics_util::debugging::Snapshotter) -> u64 {
+    use metrics_util::debugging::DebugValue;
+    recorder
+        .snapshot()
+        .into_vec()
+        .iter()
+        .filter(|(k, ..)| {
+            let name = k.key().name();
+            name == "ingestor_buffer_dropped_total" || name == "ingestor_buffer_corrupt_total"
+        })
+        .map(|(.., v)| match v {
+            DebugValue::Counter(c) => *c,
+            _ => 0,
+        })
+        .sum()
+}
+
 pub fn seqs(batches: &[EncodedBatch]) -> Vec<u64> {
     batches.iter().map(|b| b.seq).collect()
 }

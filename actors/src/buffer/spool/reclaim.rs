@@ -11,9 +11,11 @@
 //!    memtable and major-compact it, so tombstones and the records they
 //!    cover leave the tree.
 //! 2. [`Spool::reclaim_flush_step`] then [`Spool::reclaim_finish`] (the
-//!    buffer's ticks, store lock held for a bounded step each, never a
-//!    wait on a flush): one write to `meta` and a flush of every keyspace,
-//!    a step per tick until one finds nothing left to flush. The flush moves
+//!    buffer's ticks, on the disk thread, a bounded step each): one write
+//!    to `meta` and a flush of every keyspace, not waited for, a step per
+//!    tick until one finds the earlier flushes done; that last step
+//!    flushes, waiting, what came in since (at most 1 MiB: the newest
+//!    batches, always there under steady polling). The flush moves
 //!    fjall's GC watermark past the compaction, so the table files it
 //!    replaced are deleted (and fully flushed sealed journals with them).
 //!    Then the database is closed and, with every keyspace flushed, the
@@ -42,6 +44,10 @@ use crate::buffer::error::counted;
 /// How long the offline `reclaim` waits for fjall's flushes before giving
 /// up (the buffer's stepped reclaim waits as many ticks, never blocking).
 const FLUSH_WAIT: Duration = Duration::from_secs(10);
+/// Memtable bytes the last step flushes waiting: what came in since the
+/// step before (under steady polling in `persist = "always"` there always
+/// is some: the newest batches). A bounded flush of a few ms.
+const LAST_FLUSH_BYTES: u64 = 1 << 20;
 
 /// Reclaims the space of deleted records (step 1 above): rotate the
 /// memtable, major compaction. Holds a keyspace handle: drop it before the
@@ -91,9 +97,11 @@ impl Spool {
     /// One bounded step of step 2's flush: the `first` writes `meta` (so
     /// its memtable is not empty and its rotation runs fjall's version GC
     /// over every keyspace); every call rotates each keyspace's memtable
-    /// without waiting for the flush (an empty one is not rotated). `true`
-    /// once a call found nothing to rotate and no flush outstanding: every
-    /// keyspace is then in tables, and [`Spool::reclaim_finish`] may run.
+    /// without waiting for the flush (an empty one is not rotated). A later
+    /// call that finds the earlier flushes done and at most
+    /// [`LAST_FLUSH_BYTES`] in the memtables (written since: writes do not
+    /// stop for a reclaim) flushes those waiting, the last step. `true`
+    /// once every keyspace is in tables: [`Spool::reclaim_finish`] may run.
     pub fn reclaim_flush_step(&mut self, first: bool) -> Result<bool, SpoolError> {
         if first {
             fail::fail_point!("spool::reclaim", |a| Err(counted("compact")(
@@ -105,10 +113,18 @@ impl Spool {
             wb.commit().map_err(counted("compact"))?;
         }
         let h = self.h()?;
-        let mut busy = h.db.outstanding_flushes() > 0;
-        for ks in [&h.meta, &h.quarantine, &h.batches] {
+        let keyspaces = [&h.meta, &h.quarantine, &h.batches];
+        let flushing = h.db.outstanding_flushes() > 0
+            || keyspaces.iter().any(|ks| ks.sealed_memtable_count() > 0);
+        if !first && !flushing && h.db.write_buffer_size() <= LAST_FLUSH_BYTES {
+            for ks in keyspaces {
+                ks.rotate_memtable_and_wait().map_err(counted("compact"))?;
+            }
+            return Ok(true);
+        }
+        let mut busy = flushing;
+        for ks in keyspaces {
             busy |= ks.rotate_memtable().map_err(counted("compact"))?;
-            busy |= ks.sealed_memtable_count() > 0;
         }
         Ok(!busy)
     }

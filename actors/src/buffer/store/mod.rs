@@ -1,24 +1,29 @@
-//! `Store`: the ring, the spool and the cursors, as one synchronous object.
+//! `Store`: the ring, delivery, disk health and the spool, as one
+//! synchronous object.
 //!
 //! It lives on its disk thread (`disk_thread`), its one owner: the
 //! BufferActor sends it jobs; the supervisor keeps the `SharedStore` handle
 //! so a restarted actor finds the ring exactly as it was, and may only
-//! requeue and close through a `StoreControl`.
+//! close through a `StoreControl`. Its parts, each a type of its own:
+//! [`ring::Ring`] (memory, pending, the drop policy),
+//! [`delivery::Delivery`] (cursors, in flight, leases),
+//! [`health::DiskHealth`] (whether the spool takes writes), the
+//! [`Spool`] (fjall), and [`lifecycle::Lifecycle`] (open or closed).
 //! Writing to disk, the full/error state and its recovery are in `spill`.
 
-mod cursor;
+mod delivery;
 mod disk_thread;
 mod gaps;
 mod health;
-mod leases;
+mod lifecycle;
 mod reclaim;
+mod ring;
+mod seqs;
 mod set_aside;
 mod spill;
 mod tickets;
 mod unsynced;
 
-use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use metrics::{counter, gauge};
@@ -30,8 +35,6 @@ use crate::metric_names;
 use crate::settings::{BufferSettings, PersistMode};
 use crate::EncodedBatch;
 
-/// Seqs reserved (and synced) ahead of what is handed out.
-const RESERVE_BLOCK: u64 = 65_536;
 /// Damaged seq ranges longer than this are left on disk (not deleted by
 /// the ack that passes them) rather than listed one by one.
 const MAX_DAMAGED_DELETE: u64 = 1 << 20;
@@ -66,48 +69,30 @@ pub struct BufferStats {
 /// The buffer: ring (newest batches) over spool (oldest batches).
 pub struct Store {
     settings: BufferSettings,
-    ring: VecDeque<EncodedBatch>,
+    /// The memory tier: ring, pending, drop policy (`ring`).
+    ring: ring::Ring,
     spool: Spool,
-    /// Batches accepted but not yet written through to disk (group commit).
-    pending: Vec<EncodedBatch>,
     next_seq: u64,
-    /// Highest seq handed to the publisher.
-    taken: u64,
-    /// Highest seq the publisher confirmed.
-    acked: u64,
-    /// In-flight batches that live on disk: (seq, record size).
-    in_flight_disk: VecDeque<(u64, u32)>,
+    /// Cursors, in-flight records, leases (`delivery`).
+    delivery: delivery::Delivery,
     /// Newest seq written to disk (0: none).
     disk_newest: u64,
     /// The Publisher says batches are being confirmed (`set_deliverable`).
     deliverable: bool,
+    /// Written to OS buffers since the last sync (the tick syncs).
     dirty: bool,
-    closed: bool,
-    deletes_since_compact: u64,
-    compacting: Arc<AtomicBool>,
-    /// The compaction thread, joined before the database is closed or
-    /// reopened (it holds a handle on it: fjall refuses a second open).
-    compaction: Option<std::thread::JoinHandle<()>>,
-    /// A compaction of the emptied spool was started: the tick finishes
-    /// the reclaim (`reclaim`) once it is done.
-    reclaim_due: bool,
-    /// The reclaim's flush started then (a step per tick, `reclaim`).
-    flushing_since: Option<std::time::Instant>,
+    /// Open (and the seq reservation's state) or closed (`lifecycle`).
+    lifecycle: lifecycle::Lifecycle,
     /// Whether disk writes are possible, and what gets them back (`health`).
     health: health::DiskHealth,
-    /// Why the first close failed (a repeated close says so again).
-    close_error: Option<CloseError>,
+    /// The emptied spool's space given back, in steps (`reclaim`).
+    reclaim: reclaim::Reclaim,
     /// Records written since the last good sync (`unsynced`).
     unsynced: unsynced::Unsynced,
     /// What each inlet's tickets got (`tickets`).
     tickets: tickets::Tickets,
     /// Gaps noted since the last tick, to become events (`gaps`).
     gaps: gaps::Gaps,
-    /// Which session's lease holds the batches in flight (`leases`).
-    leases: leases::Leases,
-    /// The last reservation of seqs failed: retried after the tick, as
-    /// long as reserved seqs are left (`reserve_ahead`).
-    reserve_failed: bool,
     /// The spool's size on disk and its filesystem's free space.
     space: Space,
     /// Batches set aside (`set_aside`): what the cursor steps over.
@@ -133,30 +118,20 @@ impl Store {
         let disk_newest = spool.newest_seq()?.unwrap_or(0);
         let space = Space::measure(spool.dir());
         let mut store = Store {
-            ring: VecDeque::with_capacity(settings.memory_batches.min(1 << 16)),
+            ring: ring::Ring::new(&settings),
             settings,
             spool,
-            pending: Vec::new(),
             next_seq: report.next_seq,
-            taken: acked,
-            acked,
-            in_flight_disk: VecDeque::new(),
+            delivery: delivery::Delivery::from_acked(acked),
             disk_newest,
             deliverable: false,
             dirty: false,
-            closed: false,
-            deletes_since_compact: 0,
-            compacting: Arc::new(AtomicBool::new(false)),
-            compaction: None,
-            reclaim_due: false,
-            flushing_since: None,
+            lifecycle: Default::default(),
             health: health::DiskHealth::Ok,
-            close_error: None,
-            reserve_failed: false,
-            tickets: tickets::Tickets::default(),
-            leases: Default::default(),
+            reclaim: Default::default(),
+            unsynced: Default::default(),
+            tickets: Default::default(),
             gaps: Default::default(),
-            unsynced: unsynced::Unsynced::default(),
             space,
             aside: Default::default(),
         };
@@ -196,7 +171,7 @@ impl Store {
     /// return.
     pub fn push(&mut self, batch: impl Into<EncodedBatch>) -> Result<u64, SpoolError> {
         let mut batch = batch.into();
-        if self.closed {
+        if self.lifecycle.is_closed() {
             return Err(SpoolError::Closed);
         }
         let seq = self.next_seq;
@@ -205,12 +180,11 @@ impl Store {
         batch.seq = seq;
         if self.writes_through() {
             // Counted as accepted by `commit`, once written (and synced).
-            self.pending.push(batch);
+            self.ring.add_pending(batch);
         } else {
             // Pending batches are older than this one: disk first.
             self.commit()?;
-            counter!(metric_names::BATCHES_TOTAL).increment(1);
-            self.ring.push_back(batch);
+            self.ring.accept(batch);
             self.spill_overflow();
             self.enforce_memory_cap();
             self.publish_gauges();
@@ -218,45 +192,9 @@ impl Store {
         Ok(seq)
     }
 
-    /// Whether `seq` needs a reservation call first: less than half a
-    /// block of headroom left, unless the last try failed and `seq` is
-    /// still covered (then the tick's retry is waited for).
-    fn reserve_due(&self, seq: u64) -> bool {
-        let reserved = self.spool.reserved();
-        seq.saturating_add(RESERVE_BLOCK / 2) > reserved && (seq > reserved || !self.reserve_failed)
-    }
-
-    /// Reserves the next block while half of the current one is still
-    /// left, so a failing reservation (a full or failing disk) costs no
-    /// reading for at least 32 768 pushes: the batch goes on with a seq
-    /// already reserved, and the store turns full or failed as for any
-    /// other write. Only a seq no reservation covers is refused: one beyond
-    /// a synced reservation could be handed out again after a crash.
-    fn reserve_ahead(&mut self, seq: u64) -> Result<(), SpoolError> {
-        if !self.reserve_due(seq) {
-            return Ok(());
-        }
-        match self.spool.reserve(seq + RESERVE_BLOCK - 1) {
-            Ok(()) => {
-                self.reserve_failed = false;
-                Ok(())
-            }
-            Err(e) => {
-                self.enter_degraded(&e);
-                if seq <= self.spool.reserved() {
-                    self.reserve_failed = true;
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
-        }
-    }
-
     /// Every in-flight batch goes out again, first.
     pub fn nack(&mut self) {
-        self.taken = self.acked;
-        self.in_flight_disk.clear();
+        self.delivery.requeue();
     }
 
     /// Batches are being confirmed (`true`) or not, as the Publisher says;
@@ -298,8 +236,8 @@ impl Store {
     /// refused from here on. Idempotent (a second call repeats the first
     /// one's verdict). An error names what could not be saved.
     pub fn close(&mut self) -> Result<(), SpoolError> {
-        if self.closed {
-            return match &self.close_error {
+        if let lifecycle::Lifecycle::Closed { unsaved } = &self.lifecycle {
+            return match unsaved {
                 None => Ok(()),
                 Some(why) => Err(SpoolError::CloseFailed(why.clone())),
             };
@@ -311,13 +249,13 @@ impl Store {
         // What `commit` could not write is in the ring now: oldest first,
         // as much as fits.
         self.save_ring_what_fits();
-        let unsaved = self.ring.len() + self.pending.len() + self.unsynced_lost();
+        let unsaved = self.ring.len() + self.ring.pending_len() + self.unsynced_lost();
         let synced = self
             .spool
             .sync()
             .and_then(|()| self.spool.close(self.next_seq));
         self.nack();
-        self.closed = true;
+        self.lifecycle = lifecycle::Lifecycle::Closed { unsaved: None };
         self.dirty = false;
         self.publish_gauges();
         let why = match (synced, unsaved) {
@@ -336,7 +274,9 @@ impl Store {
             counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => "storage_error")
                 .increment(unsaved as u64);
         }
-        self.close_error = Some(why.clone());
+        self.lifecycle = lifecycle::Lifecycle::Closed {
+            unsaved: Some(why.clone()),
+        };
         Err(SpoolError::CloseFailed(why))
     }
 
@@ -344,10 +284,10 @@ impl Store {
     pub fn stats(&self) -> BufferStats {
         BufferStats {
             memory_batches: self.ring.len() as u64,
-            pending: self.pending.len() as u64,
+            pending: self.ring.pending_len() as u64,
             disk_batches: self.spool.live_count(),
             disk_bytes: self.space.allocated(),
-            in_flight: self.taken - self.acked,
+            in_flight: self.delivery.in_flight(),
             next_seq: self.next_seq,
             spool: self.health.state(),
             oldest_ts_micros: None,
@@ -361,11 +301,7 @@ impl Store {
                 return Ok(Some(b.ts_micros()));
             }
         }
-        Ok(self
-            .ring
-            .front()
-            .or(self.pending.first())
-            .map(|b| b.ts_micros()))
+        Ok(self.ring.oldest_batch().map(|b| b.ts_micros()))
     }
 
     /// The spool, for offline inspection.
@@ -383,11 +319,11 @@ impl Store {
 impl Store {
     /// Accepted batches waiting for a commit.
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.ring.pending_len()
     }
 
     /// Whether accepted batches wait for a commit.
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+        self.ring.pending_len() > 0
     }
 }

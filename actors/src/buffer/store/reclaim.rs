@@ -1,15 +1,25 @@
 //! An emptied spool gives its space back (`spool/reclaim.rs` has the steps
 //! and why they are crash-safe).
 //!
-//! Trigger: an ack that leaves no record on disk after enough deletes
-//! (`COMPACT_AFTER_DELETES` records, or more than `COMPACT_ABOVE_BYTES`
-//! allocated, or any after the spool was full) starts the compaction on a
-//! thread of its own; the buffer's ticks after it finished flush (a
-//! non-waiting step per tick), then truncate the journal and reopen
-//! (`reclaim_if_due`): no tick ever waits on a flush or on the compaction. Goal: within 60 s
-//! of the drain the spool occupies at most max(8 MiB, 2 % of its peak).
+//! Trigger: an ack that leaves at most [`DRAINED_AT_MOST`] records on disk
+//! after enough deletes (`COMPACT_AFTER_DELETES` records, or more than
+//! `COMPACT_ABOVE_BYTES` allocated, or any after the spool was full) starts
+//! the compaction on a thread of its own; the buffer's ticks after it
+//! finished flush (a non-waiting step per tick, the last one flushing at
+//! most 1 MiB of what came in since), then truncate the journal and reopen
+//! (`reclaim_if_due`): no tick ever waits on the compaction or on a big
+//! flush. Goal: within 60 s of the drain the spool occupies at most
+//! max(8 MiB, 2 % of its peak).
+//!
+//! "Drained" allows a few records: in `persist = "always"` every poll is
+//! on disk until its ack, so under steady polling the spool is never
+//! empty, neither at an ack nor at a tick. Records written during the
+//! reclaim are flushed to tables before the journal is truncated, so they
+//! are kept like any other.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::Store;
@@ -19,9 +29,42 @@ use crate::buffer::error::SpoolState;
 const COMPACT_AFTER_DELETES: u64 = 10_000;
 /// ...or, after any delete, allocated bytes above which it is.
 const COMPACT_ABOVE_BYTES: u64 = 4 << 20;
+/// Records on disk a spool may still hold and count as drained (the
+/// newest polls; more is a backlog again, and its drain reclaims).
+const DRAINED_AT_MOST: u64 = 1024;
 /// How long the stepped reclaim waits (a step per tick) for fjall's
 /// flushes before calling it off.
 const FLUSH_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The reclaim's state: deletes counted since the last compaction, the
+/// compaction thread, and the stepped flush that follows it.
+#[derive(Debug, Default)]
+pub(super) struct Reclaim {
+    /// Records deleted since the last compaction.
+    deletes: u64,
+    /// Set while the compaction thread runs (it clears it).
+    compacting: Arc<AtomicBool>,
+    /// The compaction thread, joined before the database is closed or
+    /// reopened (it holds a handle on it: fjall refuses a second open).
+    compaction: Option<JoinHandle<()>>,
+    /// A compaction of the emptied spool was started: the ticks finish
+    /// the reclaim once it is done.
+    due: bool,
+    /// The reclaim's flush started then (a step per tick).
+    flushing_since: Option<Instant>,
+}
+
+impl Reclaim {
+    /// `n` more records deleted (by an ack).
+    pub(super) fn deleted(&mut self, n: u64) {
+        self.deletes += n;
+    }
+
+    /// Whether the compaction thread still holds the database.
+    pub(super) fn is_compacting(&self) -> bool {
+        self.compacting.load(Ordering::Acquire)
+    }
+}
 
 impl Drop for Store {
     /// The database closes when the store is dropped: not while a
@@ -35,7 +78,7 @@ impl Drop for Store {
 impl Store {
     /// Called after every ack: starts the compaction of an emptied spool.
     pub(super) fn compact_if_drained(&mut self) {
-        let n = self.deletes_since_compact;
+        let n = self.reclaim.deletes;
         let enough = n >= COMPACT_AFTER_DELETES
             || (n > 0
                 && (self.health.state() == SpoolState::Full
@@ -43,18 +86,18 @@ impl Store {
         // A reclaim already under way (compacted, its flush steps due) goes
         // first: under steady acks (`persist = "always"`) a new compaction
         // after every emptying ack kept the ticks from ever stepping it.
-        if self.spool.live_count() > 0 || !enough || self.reclaim_due {
+        if self.spool.live_count() > DRAINED_AT_MOST || !enough || self.reclaim.due {
             return;
         }
-        if self.compacting.swap(true, Ordering::AcqRel) {
+        if self.reclaim.compacting.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.deletes_since_compact = 0;
+        self.reclaim.deletes = 0;
         let Some(compactor) = self.spool.compactor() else {
-            self.compacting.store(false, Ordering::Release);
+            self.reclaim.compacting.store(false, Ordering::Release);
             return;
         };
-        let flag = self.compacting.clone();
+        let flag = self.reclaim.compacting.clone();
         let spawned = std::thread::Builder::new()
             .name("spool-compact".into())
             .spawn(move || {
@@ -67,40 +110,44 @@ impl Store {
             });
         match spawned {
             Ok(thread) => {
-                self.compaction = Some(thread);
-                self.reclaim_due = true;
+                self.reclaim.compaction = Some(thread);
+                self.reclaim.due = true;
             }
-            Err(_) => self.compacting.store(false, Ordering::Release),
+            Err(_) => self.reclaim.compacting.store(false, Ordering::Release),
         }
     }
 
     /// Waits for a compaction thread still running (it holds the database
     /// open): before the spool is closed, reopened or dropped.
     pub(super) fn wait_for_compaction(&mut self) {
-        if let Some(thread) = self.compaction.take() {
+        if let Some(thread) = self.reclaim.compaction.take() {
             let _ = thread.join();
         }
     }
 
-    /// From the buffer's tick (blocking thread), one bounded step per
+    /// From the buffer's tick (on the disk thread), one bounded step per
     /// tick: once the compaction has finished and the spool is still
-    /// empty, rotates every keyspace's memtable (never waiting for the
+    /// drained, rotates every keyspace's memtable (never waiting for the
     /// flush, so the buffer always answers), and on a later tick that
-    /// finds everything flushed, truncates the journal and reopens, then
-    /// measures again. New records on disk meanwhile, or flushes that take
-    /// longer than [`FLUSH_PATIENCE`], call it off (tried again after the
-    /// next drain). A failure before the close only logs; one after it
+    /// finds those flushes done, flushes what came in since (at most
+    /// 1 MiB, waiting), truncates the journal and reopens, then measures
+    /// again. A backlog on disk meanwhile (more than [`DRAINED_AT_MOST`]
+    /// records), or flushes that take longer than [`FLUSH_PATIENCE`], call
+    /// it off (tried again after the next drain). A failure before the close only logs; one after it
     /// leaves the spool closed, and the tick reopens it
     /// (`SpoolState::Error` until then, batches stay in memory).
     pub fn reclaim_if_due(&mut self) {
-        if !self.reclaim_due || self.compacting.load(Ordering::Acquire) {
+        if !self.reclaim.due || self.reclaim.is_compacting() {
             return;
         }
-        if self.closed || !self.health.is_ok() || self.spool.live_count() > 0 {
+        if self.lifecycle.is_closed()
+            || !self.health.is_ok()
+            || self.spool.live_count() > DRAINED_AT_MOST
+        {
             return self.call_off_reclaim();
         }
-        let first = self.flushing_since.is_none();
-        let since = *self.flushing_since.get_or_insert_with(Instant::now);
+        let first = self.reclaim.flushing_since.is_none();
+        let since = *self.reclaim.flushing_since.get_or_insert_with(Instant::now);
         match self.spool.reclaim_flush_step(first) {
             Ok(true) => {}
             Ok(false) if since.elapsed() < FLUSH_PATIENCE => return,
@@ -138,7 +185,7 @@ impl Store {
 
     /// The reclaim is over (done, or called off until the next drain).
     fn call_off_reclaim(&mut self) {
-        self.reclaim_due = false;
-        self.flushing_since = None;
+        self.reclaim.due = false;
+        self.reclaim.flushing_since = None;
     }
 }

@@ -80,22 +80,19 @@ impl Store {
     /// when its record cannot be read), never handed out again, counted and
     /// logged. A seq already confirmed is left alone.
     pub fn set_aside(&mut self, seq: u64, reason: SetAsideReason) {
-        if seq <= self.acked {
+        if seq <= self.delivery.acked {
             return;
         }
-        let kept = match self.ring.binary_search_by_key(&seq, |b| b.seq) {
-            Ok(i) => match self.ring.remove(i) {
-                Some(batch) => match self.spool.quarantine_record(seq, &record::encode(&batch)) {
-                    Ok(()) => "quarantine",
-                    Err(e) => {
-                        tracing::warn!(seq, error = %e, "writing a batch set aside to quarantine failed; kept in memory, retried every second");
-                        self.aside.unsaved.push(batch);
-                        "memory"
-                    }
-                },
-                None => return,
+        let kept = match self.ring.remove(seq) {
+            Some(batch) => match self.spool.quarantine_record(seq, &record::encode(&batch)) {
+                Ok(()) => "quarantine",
+                Err(e) => {
+                    tracing::warn!(seq, error = %e, "writing a batch set aside to quarantine failed; kept in memory, retried every second");
+                    self.aside.unsaved.push(batch);
+                    "memory"
+                }
             },
-            Err(_) => match self.spool.quarantine_on_disk(seq) {
+            None => match self.spool.quarantine_on_disk(seq) {
                 Ok(true) => "quarantine",
                 Ok(false) if reason == SetAsideReason::Unreadable => return,
                 Ok(false) => {
@@ -108,7 +105,7 @@ impl Store {
                 }
             },
         };
-        self.in_flight_disk.retain(|(s, _)| *s != seq);
+        self.delivery.in_flight_disk.retain(|(s, _)| *s != seq);
         counter!(metric_names::BUFFER_SET_ASIDE_TOTAL, "reason" => reason.label()).increment(1);
         self.gaps
             .note(seq, seq, super::gaps::GapReason::set_aside(reason));
@@ -134,7 +131,7 @@ impl Store {
         if !matches!(error, SpoolError::Storage(_)) || !self.health.is_ok() {
             return false;
         }
-        let at = self.taken;
+        let at = self.delivery.taken;
         let (tries, since) = match self.aside.failing {
             Some((pos, tries, since)) if pos == at => (tries + 1, since),
             _ => (1, Instant::now()),
@@ -165,7 +162,7 @@ impl Store {
             );
         }
         self.aside.in_place.push((first, last));
-        self.taken = self.taken.max(last);
+        self.delivery.taken = self.delivery.taken.max(last);
         true
     }
 
@@ -177,11 +174,11 @@ impl Store {
     /// Steps the cursor over unreadable spans left in place (after a Nack
     /// set it back), and forgets spans `acked` has passed.
     pub(super) fn skip_set_aside(&mut self) {
-        let acked = self.acked;
+        let acked = self.delivery.acked;
         self.aside.in_place.retain(|(_, last)| *last > acked);
         for (first, last) in &self.aside.in_place {
-            if self.taken + 1 >= *first && self.taken < *last {
-                self.taken = *last;
+            if self.delivery.taken + 1 >= *first && self.delivery.taken < *last {
+                self.delivery.taken = *last;
             }
         }
     }

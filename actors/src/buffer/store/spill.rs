@@ -9,15 +9,11 @@
 //! measures again and retries (`refresh_and_retry`); a poisoned database
 //! is reopened first.
 
-use metrics::counter;
-
-use super::gaps::GapReason;
 use super::Store;
 use crate::buffer::error::{CommitError, SpoolError, SpoolState};
 use crate::buffer::record;
 use crate::buffer::space::NoRoom;
-use crate::metric_names;
-use crate::settings::{PersistMode, WhenDiskFull};
+use crate::settings::PersistMode;
 
 /// What a group commit did with one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,12 +31,13 @@ impl Store {
     /// cannot take them they move to the ring (and count as accepted in
     /// memory); those the ring cannot hold are dropped by `when_disk_full`.
     pub fn commit(&mut self) -> Result<Vec<Committed>, SpoolError> {
-        if self.pending.is_empty() {
+        if self.ring.pending_len() == 0 {
             return Ok(Vec::new());
         }
         let sync = self.settings.persist == PersistMode::Always;
         let records: Vec<(u64, Vec<u8>)> = self
-            .pending
+            .ring
+            .pending()
             .iter()
             .map(|b| (b.seq, record::encode(b)))
             .collect();
@@ -48,8 +45,7 @@ impl Store {
         let dropped = match self.write_records(records, sync) {
             Ok(()) => {
                 // Accepted now: on disk (synced in `always`).
-                counter!(metric_names::BATCHES_TOTAL).increment(self.pending.len() as u64);
-                self.pending.clear();
+                self.ring.committed();
                 Vec::new()
             }
             Err(e) => {
@@ -73,12 +69,12 @@ impl Store {
 
     /// Moves the oldest part of a full ring to disk, many batches per write.
     pub(super) fn spill_overflow(&mut self) {
-        let cap = self.settings.memory_batches.max(1);
-        if self.ring.len() <= cap || !self.health.is_ok() {
+        if !self.health.is_ok() {
             return;
         }
-        let chunk = (cap / 8).clamp(1, 4096).max(self.ring.len() - cap);
-        self.spill_oldest(chunk);
+        if let Some(chunk) = self.ring.overflow() {
+            self.spill_oldest(chunk);
+        }
     }
 
     /// Moves the `n` oldest ring batches to disk in one write, counted as
@@ -99,15 +95,14 @@ impl Store {
         }
         let records: Vec<(u64, Vec<u8>)> = self
             .ring
-            .range(..n)
+            .oldest(n)
             .map(|b| (b.seq, record::encode(b)))
             .collect();
         match checked {
             true => self.write_records(records, false)?,
             false => self.write_within_caps(records, false)?,
         }
-        self.ring.drain(..n);
-        counter!(metric_names::BUFFER_SPILLED_TOTAL).increment(n as u64);
+        self.ring.spilled(n);
         Ok(())
     }
 
@@ -139,9 +134,9 @@ impl Store {
         self.spool.append(&records, sync)?;
         self.space.note_written(incoming);
         for (seq, rec) in &records {
-            if *seq <= self.taken {
+            if *seq <= self.delivery.taken {
                 // Taken from the ring, now on disk: its ack deletes it there.
-                self.in_flight_disk.push_back((*seq, rec.len() as u32));
+                self.delivery.on_disk(*seq, rec.len() as u32);
             }
         }
         if let Some((seq, _)) = records.last() {
@@ -210,33 +205,19 @@ impl Store {
         );
         // Accepted batches waiting for a write-through are the newest: they
         // join the ring's end, accepted in memory from now on.
-        let pending = std::mem::take(&mut self.pending);
-        counter!(metric_names::BATCHES_TOTAL).increment(pending.len() as u64);
-        self.ring.extend(pending);
+        self.ring.pending_to_memory();
         self.publish_gauges();
     }
 
     /// While the spool is not writable: keeps the ring's batches not in
-    /// flight at `memory_batches` by `when_disk_full` (batches in flight
-    /// leave with their ack); returns the seqs dropped.
+    /// flight at `memory_batches` by `when_disk_full` (the ring's drop
+    /// policy; batches in flight leave with their ack); returns the seqs
+    /// dropped, each noted as a gap.
     pub(super) fn enforce_memory_cap(&mut self) -> Vec<u64> {
-        let cap = self.settings.memory_batches.max(1);
-        let waiting = self.ring.partition_point(|b| b.seq <= self.taken);
-        let mut dropped = Vec::new();
-        if self.health.is_ok() || self.ring.len() - waiting <= cap {
-            return dropped;
+        if self.health.is_ok() {
+            return Vec::new();
         }
-        let excess = self.ring.len() - waiting - cap;
-        let (range, reason) = match self.settings.when_disk_full {
-            WhenDiskFull::DropNewest => (
-                self.ring.len() - excess..self.ring.len(),
-                GapReason::DiskFullNewest,
-            ),
-            WhenDiskFull::DropOldest => (waiting..waiting + excess, GapReason::DiskFullOldest),
-        };
-        dropped.extend(self.ring.drain(range).map(|b| b.seq));
-        counter!(metric_names::BUFFER_DROPPED_TOTAL, "reason" => reason.as_str())
-            .increment(dropped.len() as u64);
+        let (dropped, reason) = self.ring.enforce_cap(self.delivery.taken);
         self.gaps.note_each(&dropped, reason);
         dropped
     }
@@ -248,14 +229,14 @@ impl Store {
     /// `memory_batches` (or all of them in a write-through mode) go to disk.
     pub fn refresh_and_retry(&mut self) {
         // A failed seq reservation is tried again by the next push.
-        self.reserve_failed = false;
+        self.lifecycle.set_reserve_failed(false);
         self.space.refresh(self.spool.dir());
         self.publish_gauges();
-        if self.health.is_ok() || self.closed {
+        if self.health.is_ok() || self.lifecycle.is_closed() {
             return;
         }
         if self.health.needs_reopen() || !self.spool.is_open() {
-            if self.compacting.load(std::sync::atomic::Ordering::Acquire) {
+            if self.reclaim.is_compacting() {
                 // The compaction holds the database: reopened on a later
                 // tick, never waited for here.
                 return;

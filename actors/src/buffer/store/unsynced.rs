@@ -61,7 +61,7 @@ impl Store {
         if !self.unsynced.rewrite_due {
             return Ok(());
         }
-        let acked = self.acked;
+        let acked = self.delivery.acked;
         self.unsynced.records.retain(|(seq, _)| *seq > acked);
         let missing = self.spool.rewrite(&self.unsynced.records)?;
         let records = self.unsynced.records.len();

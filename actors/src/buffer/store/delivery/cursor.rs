@@ -3,9 +3,9 @@
 
 use metrics::counter;
 
-use super::gaps::GapReason;
-use super::{Store, MAX_DAMAGED_DELETE};
 use crate::buffer::spool::{Read, SpoolError};
+use crate::buffer::store::gaps::GapReason;
+use crate::buffer::store::{Store, MAX_DAMAGED_DELETE};
 use crate::metric_names;
 use crate::EncodedBatch;
 
@@ -24,8 +24,11 @@ impl Store {
             return Ok(out);
         }
         self.skip_set_aside();
-        if self.taken < self.disk_newest && max > 0 {
-            let reads = match self.spool.read_after(self.taken, max, self.disk_newest) {
+        if self.delivery.taken < self.disk_newest && max > 0 {
+            let reads = match self
+                .spool
+                .read_after(self.delivery.taken, max, self.disk_newest)
+            {
                 Ok(reads) => {
                     self.read_worked();
                     reads
@@ -40,19 +43,18 @@ impl Store {
             }
             // Short, and no record left above: the rest was set aside. (A
             // read cut short by an I/O error leaves records above.)
-            if short && !self.spool.has_record_after(self.taken) {
+            if short && !self.spool.has_record_after(self.delivery.taken) {
                 // Nothing left on disk above the cursor (the rest was set aside).
-                self.taken = self.taken.max(self.disk_newest);
+                self.delivery.taken = self.delivery.taken.max(self.disk_newest);
             }
-            if self.taken < self.disk_newest {
+            if self.delivery.taken < self.disk_newest {
                 return Ok(out);
             }
         }
-        let start = self.ring.partition_point(|b| b.seq <= self.taken);
         let room = max.saturating_sub(out.len());
-        out.extend(self.ring.range(start..).take(room).cloned());
+        out.extend(self.ring.after(self.delivery.taken, room).cloned());
         if let Some(last) = out.last() {
-            self.taken = self.taken.max(last.seq);
+            self.delivery.taken = self.delivery.taken.max(last.seq);
         }
         Ok(out)
     }
@@ -61,25 +63,27 @@ impl Store {
     fn note_read(&mut self, read: Read, out: &mut Vec<EncodedBatch>) {
         match read {
             Read::Batch(batch, size) => {
-                self.taken = self.taken.max(batch.seq);
-                self.in_flight_disk.push_back((batch.seq, size));
+                self.delivery.taken = self.delivery.taken.max(batch.seq);
+                self.delivery.on_disk(batch.seq, size);
                 out.push(batch);
             }
             Read::Quarantined(seq, reason) => {
-                self.taken = self.taken.max(seq);
+                self.delivery.taken = self.delivery.taken.max(seq);
                 self.gaps.note(seq, seq, GapReason::Corrupt);
                 counter!(metric_names::BUFFER_CORRUPT_TOTAL).increment(1);
                 tracing::error!(seq, %reason, "unreadable spool record set aside in quarantine; not published");
             }
             Read::Damaged(first, last) => {
-                self.taken = self.taken.max(last);
+                self.delivery.taken = self.delivery.taken.max(last);
                 let n = last - first + 1;
                 counter!(metric_names::BUFFER_CORRUPT_TOTAL).increment(n);
                 self.gaps.note(first, last, GapReason::Corrupt);
                 tracing::error!(first, last, "spool block failed its checksum: seqs {first}..={last} are unreadable, skipped and not published");
                 // Deleted with the ack that passes them (size unknown: 0).
                 if n <= MAX_DAMAGED_DELETE {
-                    self.in_flight_disk.extend((first..=last).map(|s| (s, 0)));
+                    self.delivery
+                        .in_flight_disk
+                        .extend((first..=last).map(|s| (s, 0)));
                 }
             }
         }
@@ -87,19 +91,20 @@ impl Store {
 
     /// Forgets a take whose batches never reached the publisher.
     pub fn untake(&mut self, back_to: u64) {
-        self.taken = back_to.max(self.acked);
+        self.delivery.taken = back_to.max(self.delivery.acked);
         while self
+            .delivery
             .in_flight_disk
             .back()
-            .is_some_and(|(s, _)| *s > self.taken)
+            .is_some_and(|(s, _)| *s > self.delivery.taken)
         {
-            self.in_flight_disk.pop_back();
+            self.delivery.in_flight_disk.pop_back();
         }
     }
 
     /// The highest seq handed out to the publisher.
     pub fn taken(&self) -> u64 {
-        self.taken
+        self.delivery.taken
     }
 
     /// Deletes everything up to `seq` (confirmed by NATS) from ring and
@@ -109,31 +114,30 @@ impl Store {
     /// deletes these records with its own (and a restart may publish them
     /// again, which JetStream de-duplicates).
     pub fn ack(&mut self, seq: u64) -> Result<(), SpoolError> {
-        let seq = seq.min(self.taken);
-        if seq <= self.acked {
+        let seq = seq.min(self.delivery.taken);
+        if seq <= self.delivery.acked {
             return Ok(());
         }
-        while self.ring.front().is_some_and(|b| b.seq <= seq) {
-            self.ring.pop_front();
-        }
+        self.ring.confirmed(seq);
         let n = self
+            .delivery
             .in_flight_disk
             .iter()
             .take_while(|(s, _)| *s <= seq)
             .count();
         if n > 0 {
-            let gone: Vec<(u64, u32)> = self.in_flight_disk.range(..n).copied().collect();
+            let gone: Vec<(u64, u32)> = self.delivery.in_flight_disk.range(..n).copied().collect();
             if let Err(e) = self.spool.delete(&gone, Some(seq)) {
                 tracing::warn!(error = %e, seq, "deleting published batches from the spool failed; retried with the next ack");
                 self.enter_degraded(&e);
                 return Ok(());
             }
-            self.in_flight_disk.drain(..n);
-            self.deletes_since_compact += n as u64;
+            self.delivery.in_flight_disk.drain(..n);
+            self.reclaim.deleted(n as u64);
             // Synced by the next tick: a power cut costs at most its acks.
             self.dirty = true;
         }
-        self.acked = seq;
+        self.delivery.acked = seq;
         if seq >= self.disk_newest && self.spool.live_count() > 0 {
             // Everything on disk is published: counts of damaged records
             // (sizes unknown) are set right here.

@@ -1,7 +1,7 @@
 //! The store's side of leases (`buffer/lease.rs`): which session holds the
 //! batches in flight, and the requeue when that changes.
 
-use super::Store;
+use crate::buffer::store::Store;
 use crate::buffer::LeaseId;
 use crate::EncodedBatch;
 
@@ -23,14 +23,14 @@ impl Store {
         lease: LeaseId,
         max: usize,
     ) -> Result<Option<Vec<EncodedBatch>>, crate::buffer::SpoolError> {
-        if lease.get() > self.leases.newest {
+        if lease.get() > self.delivery.leases.newest {
             self.nack();
-            self.leases = Leases {
+            self.delivery.leases = Leases {
                 holder: Some(lease),
                 newest: lease.get(),
             };
         }
-        if lease.get() < self.leases.newest || self.leases.holder != Some(lease) {
+        if lease.get() < self.delivery.leases.newest || self.delivery.leases.holder != Some(lease) {
             return Ok(None);
         }
         self.take(max).map(Some)
@@ -43,7 +43,7 @@ impl Store {
         lease: LeaseId,
         seq: u64,
     ) -> Result<(), crate::buffer::SpoolError> {
-        if lease.get() > self.leases.newest {
+        if lease.get() > self.delivery.leases.newest {
             tracing::warn!(
                 seq,
                 "an ack under a lease that never took anything; ignored"
@@ -58,10 +58,10 @@ impl Store {
     /// (or any older lease) sends late gets nothing.
     pub fn end_lease(&mut self, lease: LeaseId) {
         // A newer lease than the holder's supersedes it, ended or not.
-        if self.leases.holder == Some(lease) || lease.get() > self.leases.newest {
+        if self.delivery.leases.holder == Some(lease) || lease.get() > self.delivery.leases.newest {
             self.nack();
-            self.leases.holder = None;
+            self.delivery.leases.holder = None;
         }
-        self.leases.newest = self.leases.newest.max(lease.get());
+        self.delivery.leases.newest = self.delivery.leases.newest.max(lease.get());
     }
 }
