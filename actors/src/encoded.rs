@@ -25,6 +25,9 @@ use crate::{Batch, Value};
 /// of the config may not start with `_` (the service's own subjects).
 pub const GAPS_DEVICE: &str = "_gaps";
 
+/// The device id of write audit records: `<prefix>.<service.id>._writes`.
+pub const WRITES_DEVICE: &str = "_writes";
+
 /// The part of every payload before the seq's digits.
 const SEQ_OPEN: &[u8] = b"{\"seq\":";
 
@@ -92,8 +95,32 @@ impl EncodedBatch {
         }
     }
 
-    /// Whether this is one of the service's own messages (a gap event),
-    /// not a device's batch.
+    /// A write audit record (docs/reference.md §3): one write request, or
+    /// one tag of it, done or refused. It travels like a gap event, as a
+    /// batch of the service's own device [`WRITES_DEVICE`], published on
+    /// `<prefix>.<service.id>._writes`; its payload is
+    /// `{"seq":S,"device":"_writes","ts":"…","write":{…}}`.
+    pub fn write_event(ts: DateTime<Utc>, write: &serde_json::Value) -> EncodedBatch {
+        // By hand, so that "device" comes first (the body always starts
+        // with it: `from_parts`).
+        let mut json = format!(
+            r#"{{"device":"{WRITES_DEVICE}","ts":"{}","write":"#,
+            crate::batch::rfc3339(ts)
+        )
+        .into_bytes();
+        let _ = serde_json::to_writer(&mut json, write);
+        json.push(b'}');
+        let body = Bytes::from(json).slice(1..);
+        EncodedBatch {
+            seq: 0,
+            device: Arc::from(WRITES_DEVICE),
+            ts_micros: ts.timestamp_micros(),
+            body,
+        }
+    }
+
+    /// Whether this is one of the service's own messages (a gap event, a
+    /// write record), not a device's batch.
     pub fn is_service_event(&self) -> bool {
         self.device.starts_with('_')
     }

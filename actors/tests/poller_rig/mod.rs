@@ -243,6 +243,7 @@ pub async fn spawn_pollers(
     for dev in devices {
         let args = DevicePollerArgs {
             up: Default::default(),
+            writes: None,
             link: links.link_for(dev).unwrap(),
             device: (*dev).clone(),
             buffer: buffer.clone().into(),

@@ -28,7 +28,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, Instant};
-use tokio_modbus::client::{Context, Reader};
+use tokio_modbus::client::{Context, Reader, Writer};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::Slave;
 
@@ -160,8 +160,71 @@ pub enum RegisterData {
     Bits(Vec<bool>),
 }
 
+/// One write (functions 5, 6, 16 and 22).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteRequest {
+    /// One coil (function 5).
+    Coil {
+        /// Unit id.
+        unit: u8,
+        /// Coil address.
+        address: u16,
+        /// On or off.
+        on: bool,
+    },
+    /// Holding registers: one (function 6) or several (function 16).
+    Registers {
+        /// Unit id.
+        unit: u8,
+        /// First address.
+        start: u16,
+        /// The words, in address order.
+        words: Vec<u16>,
+    },
+    /// One bit of a holding register, the others untouched by the device
+    /// itself (function 22, mask write register: no read-modify-write race
+    /// with the device's own program).
+    Bit {
+        /// Unit id.
+        unit: u8,
+        /// Register address.
+        address: u16,
+        /// 0..=15.
+        bit: u8,
+        /// Set or clear.
+        on: bool,
+    },
+}
+
+impl WriteRequest {
+    fn unit(&self) -> u8 {
+        match self {
+            WriteRequest::Coil { unit, .. }
+            | WriteRequest::Registers { unit, .. }
+            | WriteRequest::Bit { unit, .. } => *unit,
+        }
+    }
+
+    /// The Modbus function code it is sent with.
+    pub fn function(&self) -> u8 {
+        match self {
+            WriteRequest::Coil { .. } => 5,
+            WriteRequest::Registers { words, .. } if words.len() == 1 => 6,
+            WriteRequest::Registers { .. } => 16,
+            WriteRequest::Bit { .. } => 22,
+        }
+    }
+}
+
+/// What a job asks of the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    Read(ReadRequest),
+    Write(WriteRequest),
+}
+
 struct Job {
-    request: ReadRequest,
+    op: Op,
     timing: RequestTiming,
     reply: oneshot::Sender<Result<RegisterData, LinkError>>,
 }
@@ -198,13 +261,24 @@ impl Link {
         request: ReadRequest,
         timing: RequestTiming,
     ) -> Result<RegisterData, LinkError> {
+        self.submit(Op::Read(request), timing).await
+    }
+
+    /// Sends one write and waits for the device's confirmation (after the
+    /// requests queued before it on this link). Never retried here: a
+    /// write that timed out may have been done.
+    pub async fn write(
+        &self,
+        request: WriteRequest,
+        timing: RequestTiming,
+    ) -> Result<(), LinkError> {
+        self.submit(Op::Write(request), timing).await.map(|_| ())
+    }
+
+    async fn submit(&self, op: Op, timing: RequestTiming) -> Result<RegisterData, LinkError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job {
-                request,
-                timing,
-                reply,
-            })
+            .send(Job { op, timing, reply })
             .await
             .map_err(|_| LinkError::Closed)?;
         answer.await.unwrap_or(Err(LinkError::Closed))
@@ -339,29 +413,12 @@ async fn exchange(
     };
     let first = !connection.answered;
     let ctx = &mut connection.ctx;
-    let r = job.request;
-    ctx.set_slave(Slave(r.unit));
-    let answer = timeout(t.timeout, async {
-        match r.kind {
-            RegisterKind::Holding => ctx
-                .read_holding_registers(r.start, r.count)
-                .await
-                .map(|a| a.map(RegisterData::Words)),
-            RegisterKind::Input => ctx
-                .read_input_registers(r.start, r.count)
-                .await
-                .map(|a| a.map(RegisterData::Words)),
-            RegisterKind::Coil => ctx
-                .read_coils(r.start, r.count)
-                .await
-                .map(|a| a.map(RegisterData::Bits)),
-            RegisterKind::Discrete => ctx
-                .read_discrete_inputs(r.start, r.count)
-                .await
-                .map(|a| a.map(RegisterData::Bits)),
-        }
-    })
-    .await;
+    let unit = match &job.op {
+        Op::Read(r) => r.unit,
+        Op::Write(w) => w.unit(),
+    };
+    ctx.set_slave(Slave(unit));
+    let answer = timeout(t.timeout, perform(ctx, &job.op)).await;
     let error = match answer {
         Ok(Ok(Ok(data))) => {
             connection.answered = true;
@@ -377,7 +434,53 @@ async fn exchange(
     };
     // Whatever is still on the wire belongs to this failed request: drop the
     // connection so that it can never be read as the next request's answer.
-    tracing::debug!(target = target.name(), unit = r.unit, %error, "dropping modbus connection");
+    tracing::debug!(target = target.name(), unit, %error, "dropping modbus connection");
     *conn = None;
     Err(error)
+}
+
+/// One request on an open connection.
+async fn perform(ctx: &mut Context, op: &Op) -> tokio_modbus::Result<RegisterData> {
+    let r = match op {
+        Op::Read(r) => r,
+        Op::Write(w) => return write_on(ctx, w).await,
+    };
+    match r.kind {
+        RegisterKind::Holding => ctx
+            .read_holding_registers(r.start, r.count)
+            .await
+            .map(|a| a.map(RegisterData::Words)),
+        RegisterKind::Input => ctx
+            .read_input_registers(r.start, r.count)
+            .await
+            .map(|a| a.map(RegisterData::Words)),
+        RegisterKind::Coil => ctx
+            .read_coils(r.start, r.count)
+            .await
+            .map(|a| a.map(RegisterData::Bits)),
+        RegisterKind::Discrete => ctx
+            .read_discrete_inputs(r.start, r.count)
+            .await
+            .map(|a| a.map(RegisterData::Bits)),
+    }
+}
+
+async fn write_on(ctx: &mut Context, w: &WriteRequest) -> tokio_modbus::Result<RegisterData> {
+    let done = match w {
+        WriteRequest::Coil { address, on, .. } => ctx.write_single_coil(*address, *on).await,
+        WriteRequest::Registers { start, words, .. } if words.len() == 1 => {
+            ctx.write_single_register(*start, words[0]).await
+        }
+        WriteRequest::Registers { start, words, .. } => {
+            ctx.write_multiple_registers(*start, words).await
+        }
+        WriteRequest::Bit {
+            address, bit, on, ..
+        } => {
+            let mask = 1u16 << (bit & 15);
+            let or_mask = if *on { mask } else { 0 };
+            ctx.masked_write_register(*address, !mask, or_mask).await
+        }
+    };
+    done.map(|a| a.map(|()| RegisterData::Words(Vec::new())))
 }
