@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
 use serde_json::Value as Json;
 use tokio::time::Instant;
 
@@ -53,21 +55,59 @@ pub fn parse_request(payload: &[u8]) -> Result<Asked, Refusal> {
     const FORMS: &str =
         r#"expected {"tag":"<name>","value":<value>} or {"values":{"<name>":<value>,…}}"#;
     let bad = |why: String| Refusal::new(WriteCode::BadRequest, None, format!("{why}; {FORMS}"));
-    let json: Json = serde_json::from_slice(payload).map_err(|e| bad(format!("not JSON ({e})")))?;
-    let Json::Object(mut map) = json else {
-        return Err(bad("not a JSON object".into()));
-    };
-    let (pairs, single) = match (map.remove("tag"), map.remove("value"), map.remove("values")) {
-        (Some(Json::String(tag)), Some(value), None) => (vec![(tag, value)], true),
-        (None, None, Some(Json::Object(values))) if !values.is_empty() => {
-            (values.into_iter().collect(), false)
-        }
+    let body: Body = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+    let (pairs, single) = match body {
+        Body {
+            tag: Some(tag),
+            value: Some(value),
+            values: None,
+        } => (vec![(tag, value)], true),
+        Body {
+            tag: None,
+            value: None,
+            values: Some(Ordered(pairs)),
+        } if !pairs.is_empty() => (pairs, false),
         _ => return Err(bad("neither form".into())),
     };
-    if let Some(key) = map.keys().next() {
-        return Err(bad(format!("unknown key {key:?}")));
+    for (i, (name, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(n, _)| n == name) {
+            return Err(bad(format!("{name:?} twice")));
+        }
     }
     Ok(Asked { pairs, single })
+}
+
+/// A request body of either form.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    tag: Option<String>,
+    value: Option<Json>,
+    values: Option<Ordered>,
+}
+
+/// A JSON object's entries in the order written (serde_json's own map
+/// sorts them).
+struct Ordered(Vec<(String, Json)>);
+
+impl<'de> Deserialize<'de> for Ordered {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of tag names and values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Json>()? {
+                    out.push(entry);
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
 }
 
 /// Checks every `(tag, value)` of a request on `device` (not the rate:
