@@ -103,7 +103,7 @@ pub async fn serve(
         .map(|c| c.as_str())
         .chain(["ok"])
     {
-        metrics::counter!(metric_names::WRITES_TOTAL, "device" => device.id.clone(), "result" => code).absolute(0);
+        metrics::counter!(metric_names::WRITES_TOTAL, "device" => device.id.clone(), "result" => code).increment(0);
     }
     let mut server = Server {
         limiter: RateLimit::new(ctx.settings.rate_per_tag),
