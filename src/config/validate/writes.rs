@@ -39,9 +39,9 @@ pub(super) fn tag(t: &TagSettings, path: &KeyPath, out: &mut Vec<Problem>) {
         match v {
             None => out.push(Problem::new(
                 path.key(key),
-                ConfigError::Missing(format!(
-                    "a writable numeric tag needs `min` and `max`: the range a write may set, in engineering units (after scale/offset)"
-                )),
+                ConfigError::Missing(
+                    "a writable numeric tag needs `min` and `max`: the range a write may set, in engineering units (after scale/offset)".into(),
+                ),
             )),
             Some(v) if !v.is_finite() => out.push(Problem::invalid(path.key(key), v, "a finite number")),
             Some(v) => {
