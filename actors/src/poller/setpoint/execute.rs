@@ -103,7 +103,7 @@ pub async fn execute(
     count_request(device, write_function_name(function));
     link.write(request, timing)
         .await
-        .map_err(|e| refusal_of(&e, &tag.name, function))?;
+        .map_err(|e| refusal_of(device, &e, &tag.name, function))?;
     count_request(device, function_name(tag.register));
     let read = ReadRequest {
         unit: device.unit,
@@ -114,7 +114,7 @@ pub async fn execute(
     let data = link
         .read(read, timing)
         .await
-        .map_err(|e| refusal_of(&e, &tag.name, 0))?;
+        .map_err(|e| refusal_of(device, &e, &tag.name, 0))?;
     let (held, same) = match (&w.wire, &data) {
         (Wire::Coil(on), RegisterData::Bits(bits)) => {
             let bit = bits.first().copied().unwrap_or(!on);
@@ -156,8 +156,13 @@ pub async fn execute(
     Err(refusal)
 }
 
-/// A link error as a refusal; `function` 0 for the read back.
-fn refusal_of(e: &LinkError, tag: &str, function: u8) -> Refusal {
+/// A link error as a refusal; `function` 0 for the read back. An
+/// exception is counted in `ingestor_modbus_exceptions_total` as a poll's is.
+fn refusal_of(device: &DeviceSettings, e: &LinkError, tag: &str, function: u8) -> Refusal {
+    if let LinkError::Exception(code) = e {
+        metrics::counter!(metric_names::MODBUS_EXCEPTIONS_TOTAL, "device" => device.id.clone(), "code" => format!("0x{code:02x}"))
+            .increment(1);
+    }
     let (code, what) = match e {
         LinkError::Exception(0x01) if function == 22 => (
             WriteCode::ModbusException,
