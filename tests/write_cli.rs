@@ -95,7 +95,10 @@ fn write_prints_the_value_read_back_and_refusals_write_nothing() {
     assert_eq!(out.trim(), "press-01 temp_sp = -12.5 (read back)");
     assert_eq!(polled(&on, "temp_sp"), "-12.5");
     let (code, out, _) = write(&on, "pump_on", "true");
-    assert_eq!((code, out.trim()), (Some(0), "press-01 pump_on = true (read back)"));
+    assert_eq!(
+        (code, out.trim()),
+        (Some(0), "press-01 pump_on = true (read back)")
+    );
     assert_eq!(polled(&on, "pump_on"), "true");
 
     for (config, tag, value, said) in [
@@ -109,7 +112,11 @@ fn write_prints_the_value_read_back_and_refusals_write_nothing() {
         assert_eq!(code, Some(1), "{tag} {value}: {out}{err}");
         assert!(err.contains(said), "{tag} {value}: {err}");
     }
-    assert_eq!(polled(&on, "temp_sp"), "-12.5", "a refused write changed the register");
+    assert_eq!(
+        polled(&on, "temp_sp"),
+        "-12.5",
+        "a refused write changed the register"
+    );
 
     let (_, out, _) = ingestor(&["poll"], &on);
     let write_column = |tag: &str| {
@@ -118,7 +125,11 @@ fn write_prints_the_value_read_back_and_refusals_write_nothing() {
             .find(|c| c.get(1) == Some(&tag))
             .and_then(|c| c.get(3).map(|v| v.to_string()))
     };
-    assert_eq!(write_column("temp_sp").as_deref(), Some("-20..=80"), "{out}");
+    assert_eq!(
+        write_column("temp_sp").as_deref(),
+        Some("-20..=80"),
+        "{out}"
+    );
     assert_eq!(write_column("pump_on").as_deref(), Some("yes"), "{out}");
     assert_eq!(write_column("temp").as_deref(), Some("-"), "{out}");
 }

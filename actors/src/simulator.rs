@@ -404,4 +404,45 @@ mod tests {
             Err(ExceptionCode::GatewayTargetDevice)
         );
     }
+
+    #[test]
+    fn writes_to_served_holding_registers_and_coils_read_back_others_are_refused() {
+        let mut device: DeviceSettings =
+            toml::from_str("id = \"d\"\naddress = \"127.0.0.1:1\"").expect("device");
+        device.tags = vec![
+            tag(10, TagType::U32, WordOrder::ABCD),
+            TagSettings::bare(RegisterKind::Coil, 3, TagType::Bool, WordOrder::ABCD),
+            TagSettings::bare(RegisterKind::Input, 0, TagType::U16, WordOrder::ABCD),
+        ];
+        let sim = Simulator::new(&[device]).frozen_at(1_700_000_000);
+        sim.write(1, RegisterKind::Holding, 10, &[0x1234, 0x5678])
+            .expect("written");
+        assert_eq!(
+            sim.read(1, RegisterKind::Holding, 10, 2),
+            Ok(vec![0x1234, 0x5678])
+        );
+        sim.write(1, RegisterKind::Coil, 3, &[1]).expect("written");
+        assert_eq!(sim.read(1, RegisterKind::Coil, 3, 1), Ok(vec![1]));
+        sim.mask_write(1, 10, !0x0010, 0x0010).expect("masked");
+        assert_eq!(
+            sim.read(1, RegisterKind::Holding, 10, 1),
+            Ok(vec![0x1234 | 0x0010])
+        );
+        assert_eq!(
+            sim.write(1, RegisterKind::Input, 0, &[1]),
+            Err(ExceptionCode::IllegalFunction)
+        );
+        assert_eq!(
+            sim.write(1, RegisterKind::Holding, 12, &[1]),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            sim.write(1, RegisterKind::Holding, 11, &[1, 2]),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            sim.write(7, RegisterKind::Holding, 10, &[1]),
+            Err(ExceptionCode::GatewayTargetDevice)
+        );
+    }
 }
