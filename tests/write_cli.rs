@@ -133,3 +133,27 @@ fn write_prints_the_value_read_back_and_refusals_write_nothing() {
     assert_eq!(write_column("pump_on").as_deref(), Some("yes"), "{out}");
     assert_eq!(write_column("temp").as_deref(), Some("-"), "{out}");
 }
+
+#[test]
+fn check_shows_writable_tags_and_whether_writes_are_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let on = config(dir.path(), free_port(), true);
+    let off = config(dir.path(), free_port(), false);
+    let (code, out, err) = ingestor(&["check", "--offline"], &on);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("writes    enabled, requests on setpoint.cli-test.<device> for press-01"),
+        "{out}"
+    );
+    let line = |out: &str, tag: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(tag))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(line(&out, "temp_sp").ends_with("writable -20..=80"), "{out}");
+    assert!(line(&out, "pump_on").ends_with("writable"), "{out}");
+    assert!(!line(&out, "temp ").contains("writable"), "{out}");
+    let (_, out, _) = ingestor(&["check", "--offline"], &off);
+    assert!(out.contains("writes    disabled"), "{out}");
+}
