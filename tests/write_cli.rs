@@ -151,7 +151,10 @@ fn check_shows_writable_tags_and_whether_writes_are_on() {
             .unwrap_or_default()
             .to_owned()
     };
-    assert!(line(&out, "temp_sp").ends_with("writable -20..=80"), "{out}");
+    assert!(
+        line(&out, "temp_sp").ends_with("writable -20..=80"),
+        "{out}"
+    );
     assert!(line(&out, "pump_on").ends_with("writable"), "{out}");
     assert!(!line(&out, "temp ").contains("writable"), "{out}");
     let (_, out, _) = ingestor(&["check", "--offline"], &off);

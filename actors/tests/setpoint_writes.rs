@@ -10,7 +10,7 @@ mod tls_rig;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingestor_actors::poller::setpoint::{answer, DeviceTurn, RateLimit};
+use ingestor_actors::poller::setpoint::{DeviceTurn, RateLimit, WritePath};
 use ingestor_actors::poller::{poll_groups, DeviceReader, Link};
 use ingestor_actors::settings::{DeviceSettings, WriteSettings};
 use ingestor_actors::simulator::Simulator;
@@ -74,23 +74,17 @@ fn enabled() -> WriteSettings {
 }
 
 /// One device's write path as the service runs it.
-struct Writer {
-    device: DeviceSettings,
-    settings: WriteSettings,
-    link: Link,
-    turn: DeviceTurn,
-    limiter: RateLimit,
-}
+struct Writer(WritePath);
 
 impl Writer {
     fn new(device: DeviceSettings, settings: WriteSettings) -> Self {
-        Writer {
-            link: Link::open(&device).unwrap(),
-            limiter: RateLimit::new(settings.rate_per_tag),
-            turn: DeviceTurn::default(),
+        let link = Link::open(&device).unwrap();
+        Writer(WritePath::new(
             device,
             settings,
-        }
+            link,
+            DeviceTurn::default(),
+        ))
     }
 
     /// A request as NATS would carry it → (reply, audit records' `write`, result).
@@ -100,16 +94,7 @@ impl Writer {
 
     /// As [`Writer::request`], the body as written (key order kept).
     async fn request_text(&mut self, body: &str) -> (Json, Vec<Json>, &'static str) {
-        let (records, reply, result) = answer(
-            &self.device,
-            &self.settings,
-            &self.link,
-            &self.turn,
-            &mut self.limiter,
-            body.as_bytes(),
-            Some("_INBOX.test"),
-        )
-        .await;
+        let (records, reply, result) = self.0.answer(body.as_bytes(), Some("_INBOX.test")).await;
         let audit = records
             .iter()
             .map(|r| {
@@ -124,8 +109,8 @@ impl Writer {
     /// Every tag as a poll reads it now.
     async fn poll(&self) -> Vec<(String, Value)> {
         let mut values = Vec::new();
-        for group in poll_groups(&self.device) {
-            let outcome = DeviceReader::new(group, self.link.clone()).poll().await;
+        for group in poll_groups(&self.0.device) {
+            let outcome = DeviceReader::new(group, self.0.link.clone()).poll().await;
             values.extend(outcome.values);
         }
         values
@@ -218,15 +203,15 @@ async fn refusals_write_nothing(w: &mut Writer) {
 
 async fn disabled_and_rate(w: &mut Writer) {
     let before = w.polled("temp_sp").await;
-    w.settings.enabled = false;
+    w.0.settings.enabled = false;
     let (reply, _, result) = w.request(json!({"tag": "temp_sp", "value": 30.0})).await;
     assert_eq!(
         (result, reply["code"].clone()),
         ("disabled", json!("disabled"))
     );
     assert_eq!(w.polled("temp_sp").await, before);
-    w.settings.enabled = true;
-    w.limiter = RateLimit::new(Duration::from_secs(3600));
+    w.0.settings.enabled = true;
+    w.0.limiter = RateLimit::new(Duration::from_secs(3600));
     let (reply, _, result) = w.request(json!({"tag": "temp_sp", "value": 30.0})).await;
     assert_eq!(result, "ok", "{reply}");
     let (reply, _, result) = w.request(json!({"tag": "temp_sp", "value": 31.0})).await;
@@ -240,7 +225,7 @@ async fn disabled_and_rate(w: &mut Writer) {
         Value::Float(30.0),
         "the rate-limited write was done"
     );
-    w.limiter = RateLimit::new(w.settings.rate_per_tag);
+    w.0.limiter = RateLimit::new(w.0.settings.rate_per_tag);
 }
 
 async fn several_tags_in_one_request(w: &mut Writer) {

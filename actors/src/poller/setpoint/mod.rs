@@ -50,7 +50,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 pub use check::{check_request, parse_request, wire_of, Asked, CheckedWrite, RateLimit, Wire};
 pub use execute::{execute, execute_all};
 pub use record::{audit_event, reply_json, Outcome, WRITES_DEVICE};
-pub use serve::{answer, serve, WriteContext};
+pub use serve::{serve, WriteContext, WritePath};
 
 /// Why a write was not done: the `code` of a refusal and the `result`
 /// label of `ingestor_writes_total` (with `ok`).

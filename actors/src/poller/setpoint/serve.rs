@@ -37,55 +37,80 @@ pub struct WriteContext {
     pub connection: watch::Receiver<ConnectionState>,
 }
 
-/// What one device's write path holds.
+/// One device's write path: its settings, connection, turn and rate
+/// limiter. [`serve`] runs one per device with writable tags; tests drive
+/// one directly.
 #[derive(Debug)]
-struct Server {
-    device: DeviceSettings,
-    settings: WriteSettings,
-    link: Link,
-    turn: DeviceTurn,
-    buffer: BufferInlet,
-    limiter: RateLimit,
+pub struct WritePath {
+    /// The device (its tags decide what may be written).
+    pub device: DeviceSettings,
+    /// `[writes]`.
+    pub settings: WriteSettings,
+    /// The device's link.
+    pub link: Link,
+    /// The device's turn, shared with its polls.
+    pub turn: DeviceTurn,
+    /// One write per tag per `rate_per_tag`.
+    pub limiter: RateLimit,
 }
 
-/// Answers one request body: checks, writes, read back. Returns the audit
-/// records and the reply.
-pub async fn answer(
-    device: &DeviceSettings,
-    settings: &WriteSettings,
-    link: &Link,
-    turn: &DeviceTurn,
-    limiter: &mut RateLimit,
-    payload: &[u8],
-    reply_to: Option<&str>,
-) -> (Vec<EncodedBatch>, Vec<u8>, &'static str) {
-    let ts = Utc::now();
-    let (pairs, single, outcome) = match parse_request(payload) {
-        Err(refusal) => (Vec::new(), true, Outcome::Refused(refusal)),
-        Ok(asked) => {
-            let checked = check_request(device, settings, &asked.pairs)
-                .and_then(|writes| limiter.admit(&writes, Instant::now()).map(|()| writes));
-            let outcome = match checked {
-                Err(refusal) => Outcome::Refused(refusal),
-                Ok(writes) => {
-                    let results = execute_all(link, device, turn, &writes, settings.timeout).await;
-                    Outcome::Done(writes.into_iter().zip(results).collect())
-                }
-            };
-            (asked.pairs, asked.single, outcome)
-        }
-    };
-    let result = outcome.result();
-    match outcome.refusal() {
-        None => {
-            tracing::info!(device = %device.id, reply_to, request = %String::from_utf8_lossy(payload), "write done and read back")
-        }
-        Some(r) => {
-            tracing::warn!(device = %device.id, reply_to, code = r.code.as_str(), error = %r.error, "write refused")
+impl WritePath {
+    /// The write path of `device` on `link`, taking turns with the polls
+    /// that hold `turn`.
+    pub fn new(
+        device: DeviceSettings,
+        settings: WriteSettings,
+        link: Link,
+        turn: DeviceTurn,
+    ) -> Self {
+        WritePath {
+            limiter: RateLimit::new(settings.rate_per_tag),
+            device,
+            settings,
+            link,
+            turn,
         }
     }
-    let records = audit_event(&device.id, reply_to, &pairs, &outcome, ts);
-    (records, reply_json(&outcome, single, ts), result)
+
+    /// Answers one request body: checks, writes, read back. Returns the
+    /// audit records, the reply and the `result` of `ingestor_writes_total`.
+    pub async fn answer(
+        &mut self,
+        payload: &[u8],
+        reply_to: Option<&str>,
+    ) -> (Vec<EncodedBatch>, Vec<u8>, &'static str) {
+        let (device, settings) = (&self.device, &self.settings);
+        let ts = Utc::now();
+        let (pairs, single, outcome) = match parse_request(payload) {
+            Err(refusal) => (Vec::new(), true, Outcome::Refused(refusal)),
+            Ok(asked) => {
+                let limiter = &mut self.limiter;
+                let checked = check_request(device, settings, &asked.pairs)
+                    .and_then(|writes| limiter.admit(&writes, Instant::now()).map(|()| writes));
+                let outcome = match checked {
+                    Err(refusal) => Outcome::Refused(refusal),
+                    Ok(writes) => {
+                        let results =
+                            execute_all(&self.link, device, &self.turn, &writes, settings.timeout)
+                                .await;
+                        Outcome::Done(writes.into_iter().zip(results).collect())
+                    }
+                };
+                (asked.pairs, asked.single, outcome)
+            }
+        };
+        let result = outcome.result();
+        match outcome.refusal() {
+            None => {
+                tracing::info!(device = %device.id, reply_to, request = %String::from_utf8_lossy(payload), "write done and read back")
+            }
+            Some(r) => {
+                tracing::warn!(device = %device.id, reply_to, code = r.code.as_str(), error = %r.error, "write refused")
+            }
+        }
+        let records = audit_event(&device.id, reply_to, &pairs, &outcome, ts);
+        (records, reply_json(&outcome, single, ts), result)
+    }
 }
 
 /// Serves write requests for `device` until the task is aborted (with its
@@ -106,11 +131,7 @@ pub async fn serve(
         metrics::counter!(metric_names::WRITES_TOTAL, "device" => device.id.clone(), "result" => code).increment(0);
     }
     let mut server = Server {
-        limiter: RateLimit::new(ctx.settings.rate_per_tag),
-        settings: ctx.settings,
-        device,
-        link,
-        turn,
+        path: WritePath::new(device, ctx.settings, link, turn),
         buffer,
     };
     let mut follower = Follower::new(ctx.connection);
@@ -134,12 +155,12 @@ pub async fn serve(
         let mut requests = match c.subscribe(subject.clone()).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(device = %server.device.id, subject, error = %e, "cannot subscribe to the write subject");
+                tracing::warn!(device = %server.path.device.id, subject, error = %e, "cannot subscribe to the write subject");
                 client = None;
                 continue;
             }
         };
-        tracing::info!(device = %server.device.id, subject, "serving writes");
+        tracing::info!(device = %server.path.device.id, subject, "serving writes");
         events = loop {
             tokio::select! {
                 message = requests.next() => match message {
@@ -158,26 +179,27 @@ pub async fn serve(
     }
 }
 
+/// A write path and where its audit records go.
+#[derive(Debug)]
+struct Server {
+    path: WritePath,
+    buffer: BufferInlet,
+}
+
 impl Server {
     async fn handle(&mut self, client: &Client, message: async_nats::Message) {
         let reply_to = message.reply.as_ref().map(|s| s.to_string());
-        let (records, reply, result) = answer(
-            &self.device,
-            &self.settings,
-            &self.link,
-            &self.turn,
-            &mut self.limiter,
-            &message.payload,
-            reply_to.as_deref(),
-        )
-        .await;
-        metrics::counter!(metric_names::WRITES_TOTAL, "device" => self.device.id.clone(), "result" => result).increment(1);
+        let (records, reply, result) = self
+            .path
+            .answer(&message.payload, reply_to.as_deref())
+            .await;
+        metrics::counter!(metric_names::WRITES_TOTAL, "device" => self.path.device.id.clone(), "result" => result).increment(1);
         for record in records {
             self.buffer.push(record).await;
         }
         if let Some(to) = reply_to {
             if let Err(e) = client.publish(to, reply.into()).await {
-                tracing::warn!(device = %self.device.id, error = %e, "write reply not sent");
+                tracing::warn!(device = %self.path.device.id, error = %e, "write reply not sent");
             }
         }
     }
