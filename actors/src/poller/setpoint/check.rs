@@ -238,3 +238,69 @@ impl RateLimit {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(payload: &str) -> Option<WriteCode> {
+        parse_request(payload.as_bytes()).err().map(|r| r.code)
+    }
+
+    #[test]
+    fn both_forms_parse_in_the_order_written() {
+        let one = parse_request(br#"{"tag":"sp","value":21.5}"#).expect("single");
+        assert!(one.single);
+        assert_eq!(one.pairs, vec![("sp".to_owned(), serde_json::json!(21.5))]);
+        let many = parse_request(br#"{"values":{"z":1,"a":true,"m":"x"}}"#).expect("values");
+        assert!(!many.single);
+        let names: Vec<&str> = many.pairs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["z", "a", "m"]);
+    }
+
+    #[test]
+    fn anything_else_is_a_bad_request() {
+        for payload in [
+            "",
+            "not json",
+            "[1,2]",
+            r#"{"tag":"sp"}"#,
+            r#"{"value":1}"#,
+            r#"{"tag":1,"value":1}"#,
+            r#"{"tag":"sp","value":1,"values":{"a":1}}"#,
+            r#"{"values":{}}"#,
+            r#"{"values":[1]}"#,
+            r#"{"values":{"a":1,"a":2}}"#,
+            r#"{"tag":"sp","value":1,"force":true}"#,
+        ] {
+            assert_eq!(code(payload), Some(WriteCode::BadRequest), "{payload}");
+        }
+    }
+
+    #[test]
+    fn a_rate_refusal_marks_nothing_and_the_limit_is_per_tag() {
+        let tag = |name: &str| CheckedWrite {
+            tag: TagSettings {
+                name: name.into(),
+                ..TagSettings::bare(RegisterKind::Holding, 0, TagType::U16, Default::default())
+            },
+            requested: serde_json::json!(1),
+            wire: Wire::Words(vec![1]),
+        };
+        let mut limit = RateLimit::new(Duration::from_secs(1));
+        let t0 = Instant::now();
+        assert!(limit.admit(&[tag("a")], t0).is_ok());
+        let refused = limit.admit(&[tag("b"), tag("a")], t0 + Duration::from_millis(500));
+        assert_eq!(
+            refused.map_err(|r| (r.code, r.tag)),
+            Err((WriteCode::Rate, Some("a".into())))
+        );
+        // b was not marked by the refused request; a is free again after 1 s.
+        assert!(limit
+            .admit(&[tag("b")], t0 + Duration::from_millis(600))
+            .is_ok());
+        assert!(limit
+            .admit(&[tag("a")], t0 + Duration::from_secs(1))
+            .is_ok());
+    }
+}
