@@ -67,6 +67,8 @@ pub struct ScriptedServer {
     /// Holding registers written (functions 6 and 16, seen with them):
     /// they read as written from then on.
     pub written: Mutex<HashMap<u16, u16>>,
+    /// Confirms writes but keeps nothing (a device that overrides a setpoint).
+    pub ignore_writes: bool,
 }
 
 impl ScriptedServer {
@@ -154,7 +156,7 @@ impl ScriptedServer {
             count: words.len() as u16,
         });
         let mut written = self.written.lock().unwrap();
-        for (i, w) in words.iter().enumerate() {
+        for (i, w) in words.iter().enumerate().filter(|_| !self.ignore_writes) {
             written.insert(start + i as u16, *w);
         }
         match function {
