@@ -336,4 +336,22 @@ mod tests {
         let cut = e.body().slice(..20);
         assert!(EncodedBatch::from_parts(1, "d".into(), 0, cut).is_err());
     }
+
+    #[test]
+    fn a_write_record_is_a_service_event_that_survives_the_spool() {
+        let ts = crate::batch::utc(1_764_000_000_123_456);
+        let write = serde_json::json!({"device": "press-01", "tag": "sp", "requested": 7, "value": 7, "result": "ok", "reply_to": null});
+        let mut e = EncodedBatch::write_event(ts, &write);
+        e.seq = 42;
+        assert!(e.is_service_event());
+        assert_eq!(e.device(), WRITES_DEVICE);
+        let payload: serde_json::Value = serde_json::from_slice(&e.payload()).expect("JSON");
+        assert_eq!(payload["seq"], 42);
+        assert_eq!(payload["device"], "_writes");
+        assert_eq!(payload["ts"], "2025-11-24T16:00:00.123456Z");
+        assert_eq!(payload["write"], write);
+        let back =
+            EncodedBatch::from_parts(42, e.device_arc().clone(), e.ts_micros(), e.body().clone());
+        assert_eq!(back, Ok(e));
+    }
 }
