@@ -26,7 +26,8 @@ fi
 # loopback ports and stop by pid. A Prometheus or NATS server of the user's
 # own keeps running untouched.
 
-# pymodbus 3.11 (a Modbus/TCP Security peer nobody here wrote) for actors/tests/tls_pymodbus.rs.
+# pymodbus 3.11 (a Modbus peer nobody here wrote) for actors/tests/tls_pymodbus.rs
+# (Modbus/TCP Security) and actors/tests/setpoint_writes.rs (writes and their read back).
 if ! python3 -c 'import pymodbus, sys; sys.exit(not pymodbus.__version__.startswith("3.11."))' >/dev/null 2>&1; then
   if ! python3 -m pip --version >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

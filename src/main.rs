@@ -60,6 +60,20 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
+    /// Write one writable tag straight to its device (no NATS), with the
+    /// checks of a NATS write, and print the value read back.
+    Write {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The device's id.
+        #[arg(long)]
+        device: String,
+        /// The tag's name.
+        tag: String,
+        /// The value: a number, true/false, or text for a string tag.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
     /// Serve the config's devices as a Modbus TCP slave with changing values.
     Simulate {
         #[command(flatten)]
@@ -124,6 +138,12 @@ fn main() -> ExitCode {
         Command::Run(c) => cli::run::run(&c.path()),
         Command::Check { config, offline } => cli::check::run(&config.path(), !offline),
         Command::Poll { config, device } => cli::poll::run(&config.path(), device.as_deref()),
+        Command::Write {
+            config,
+            device,
+            tag,
+            value,
+        } => cli::write::run(&config.path(), &device, &tag, &value),
         Command::Simulate {
             config,
             listen,

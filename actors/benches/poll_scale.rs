@@ -269,6 +269,7 @@ fn main() {
             }
             let args = DevicePollerArgs {
                 status: Default::default(),
+                writes: None,
                 link: links.link_for(d).expect("link"),
                 device: d.clone(),
                 buffer: buffer.clone().into(),

@@ -25,6 +25,9 @@ use crate::{Batch, Value};
 /// of the config may not start with `_` (the service's own subjects).
 pub const GAPS_DEVICE: &str = "_gaps";
 
+/// The device id of write audit records: `<prefix>.<service.id>._writes`.
+pub const WRITES_DEVICE: &str = "_writes";
+
 /// The part of every payload before the seq's digits.
 const SEQ_OPEN: &[u8] = b"{\"seq\":";
 
@@ -92,8 +95,32 @@ impl EncodedBatch {
         }
     }
 
-    /// Whether this is one of the service's own messages (a gap event),
-    /// not a device's batch.
+    /// A write audit record (docs/reference.md §3): one write request, or
+    /// one tag of it, done or refused. It travels like a gap event, as a
+    /// batch of the service's own device [`WRITES_DEVICE`], published on
+    /// `<prefix>.<service.id>._writes`; its payload is
+    /// `{"seq":S,"device":"_writes","ts":"…","write":{…}}`.
+    pub fn write_event(ts: DateTime<Utc>, write: &serde_json::Value) -> EncodedBatch {
+        // By hand, so that "device" comes first (the body always starts
+        // with it: `from_parts`).
+        let mut json = format!(
+            r#"{{"device":"{WRITES_DEVICE}","ts":"{}","write":"#,
+            crate::batch::rfc3339(ts)
+        )
+        .into_bytes();
+        let _ = serde_json::to_writer(&mut json, write);
+        json.push(b'}');
+        let body = Bytes::from(json).slice(1..);
+        EncodedBatch {
+            seq: 0,
+            device: Arc::from(WRITES_DEVICE),
+            ts_micros: ts.timestamp_micros(),
+            body,
+        }
+    }
+
+    /// Whether this is one of the service's own messages (a gap event, a
+    /// write record), not a device's batch.
     pub fn is_service_event(&self) -> bool {
         self.device.starts_with('_')
     }
@@ -308,5 +335,23 @@ mod tests {
         assert!(bad.is_err());
         let cut = e.body().slice(..20);
         assert!(EncodedBatch::from_parts(1, "d".into(), 0, cut).is_err());
+    }
+
+    #[test]
+    fn a_write_record_is_a_service_event_that_survives_the_spool() {
+        let ts = crate::batch::utc(1_764_000_000_123_456);
+        let write = serde_json::json!({"device": "press-01", "tag": "sp", "requested": 7, "value": 7, "result": "ok", "reply_to": null});
+        let mut e = EncodedBatch::write_event(ts, &write);
+        e.seq = 42;
+        assert!(e.is_service_event());
+        assert_eq!(e.device(), WRITES_DEVICE);
+        let payload: serde_json::Value = serde_json::from_slice(&e.payload()).expect("JSON");
+        assert_eq!(payload["seq"], 42);
+        assert_eq!(payload["device"], "_writes");
+        assert_eq!(payload["ts"], "2025-11-24T16:00:00.123456Z");
+        assert_eq!(payload["write"], write);
+        let back =
+            EncodedBatch::from_parts(42, e.device_arc().clone(), e.ts_micros(), e.body().clone());
+        assert_eq!(back, Ok(e));
     }
 }

@@ -13,7 +13,8 @@
 //! - [`metric_names`] (`metric_names.rs`): every exported metric name (docs/reference.md §4).
 //! - [`monitor`] (`monitor/`): ConnectionMonitor, a fresh NATS client per connection; its state as a watch.
 //! - [`nats`] (`nats/`): `[nats]` for a client: its rules checked in one place, the connect options.
-//! - [`poller`] (`poller/`): DevicePoller per `[[devices]]`: groups, plan, decode, link (tcp/rtu/tls), deadband.
+//! - [`poller`] (`poller/`): DevicePoller per `[[devices]]`: groups, plan, decode, link (tcp/rtu/tls), deadband,
+//!   setpoints (writes through NATS request/reply, read back, audited).
 //! - [`publisher`] (`publisher/`): Publisher, buffer -> NATS, acknowledged, oldest first.
 //! - [`settings`] (`settings/`): the config file's schema (docs/reference.md §2) as serde types.
 //! - [`simulator`] (`simulator.rs`): a Modbus slave serving a config's devices (`ingestor simulate`).

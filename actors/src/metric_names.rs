@@ -54,3 +54,5 @@ pub const ACTOR_RESTARTS_TOTAL: &str = "ingestor_actor_restarts_total";
 pub const CONFIG_RELOADS_TOTAL: &str = "ingestor_config_reloads_total";
 /// `ingestor_values_suppressed_total{device}`
 pub const VALUES_SUPPRESSED_TOTAL: &str = "ingestor_values_suppressed_total";
+/// `ingestor_writes_total{device,result}` (result = ok or a refusal code)
+pub const WRITES_TOTAL: &str = "ingestor_writes_total";

@@ -19,6 +19,13 @@
 //! Integer types round the unscaled value (`(v − offset) / scale`) to the
 //! nearest integer their range holds.
 //!
+//! # Writes
+//! Holding registers and coils that a tag serves accept writes (functions
+//! 5, 6, 15, 16 and 22, mask write): a written address reads as written
+//! from then on, whatever the clock says, so a demo or a test can write a
+//! setpoint and see it read back. Writes elsewhere (an address no tag
+//! covers, input registers, discrete inputs) answer exception 0x02.
+//!
 //! # Transports
 //! Modbus TCP ([`Simulator::serve_tcp`]), RTU frames over TCP
 //! ([`Simulator::serve_rtu_over_tcp`]) and Modbus/TCP Security, MBAP over
@@ -30,7 +37,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
@@ -66,6 +73,10 @@ struct UnitSpace {
 pub struct Simulator {
     units: HashMap<u8, UnitSpace>,
     frozen_at: Option<u64>,
+    /// Words (coils: 0/1) written, by unit, table and address; they read
+    /// as written from then on. A std mutex: every critical section is a
+    /// few map lookups, never across an `.await`.
+    written: Mutex<HashMap<(u8, RegisterKind, u16), u16>>,
 }
 
 impl Simulator {
@@ -89,6 +100,7 @@ impl Simulator {
         Simulator {
             units,
             frozen_at: None,
+            written: Mutex::new(HashMap::new()),
         }
     }
 
@@ -149,7 +161,89 @@ impl Simulator {
                 }
             }
         }
+        self.overlay_written(unit, kind, start, &mut out);
         Ok(out)
+    }
+
+    fn overlay_written(&self, unit: u8, kind: RegisterKind, start: u16, out: &mut [u16]) {
+        let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if written.is_empty() {
+            return;
+        }
+        for (i, word) in out.iter_mut().enumerate() {
+            let Ok(at) = u16::try_from(usize::from(start) + i) else {
+                break;
+            };
+            if let Some(w) = written.get(&(unit, kind, at)) {
+                *word = *w;
+            }
+        }
+    }
+
+    /// Whether every address of `start..start+count` in `kind` is served
+    /// by some tag of `unit`.
+    fn served(
+        &self,
+        unit: u8,
+        kind: RegisterKind,
+        start: u16,
+        count: u16,
+    ) -> Result<(), ExceptionCode> {
+        let space = self
+            .units
+            .get(&unit)
+            .ok_or(ExceptionCode::GatewayTargetDevice)?;
+        let table = space
+            .tables
+            .get(&kind)
+            .ok_or(ExceptionCode::IllegalDataAddress)?;
+        for at in u32::from(start)..u32::from(start) + u32::from(count) {
+            let covered = table
+                .range(..=at.min(0xFFFF) as u16)
+                .next_back()
+                .is_some_and(|(&a, t)| u32::from(a) + u32::from(t.span()) > at);
+            if !covered {
+                return Err(ExceptionCode::IllegalDataAddress);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `words` (coils: 0/1) from `start` in `kind` of `unit`:
+    /// holding registers and coils a tag serves only.
+    pub fn write(
+        &self,
+        unit: u8,
+        kind: RegisterKind,
+        start: u16,
+        words: &[u16],
+    ) -> Result<(), ExceptionCode> {
+        if !matches!(kind, RegisterKind::Holding | RegisterKind::Coil) {
+            return Err(ExceptionCode::IllegalFunction);
+        }
+        let count = u16::try_from(words.len()).map_err(|_| ExceptionCode::IllegalDataValue)?;
+        if count == 0 {
+            return Err(ExceptionCode::IllegalDataValue);
+        }
+        self.served(unit, kind, start, count)?;
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, w) in words.iter().enumerate() {
+            written.insert((unit, kind, start + i as u16), *w);
+        }
+        Ok(())
+    }
+
+    /// Function 22: `(current AND and_mask) OR (or_mask AND NOT and_mask)`.
+    fn mask_write(
+        &self,
+        unit: u8,
+        address: u16,
+        and_mask: u16,
+        or_mask: u16,
+    ) -> Result<(), ExceptionCode> {
+        let current = self.read(unit, RegisterKind::Holding, address, 1)?[0];
+        let new = (current & and_mask) | (or_mask & !and_mask);
+        self.write(unit, RegisterKind::Holding, address, &[new])
     }
 
     fn answer(&self, req: SlaveRequest<'static>) -> Result<Response, ExceptionCode> {
@@ -168,6 +262,23 @@ impl Simulator {
             Request::ReadDiscreteInputs(s, c) => self
                 .read(unit, RegisterKind::Discrete, s, c)
                 .map(|v| Response::ReadDiscreteInputs(bits(v))),
+            Request::WriteSingleCoil(a, on) => self
+                .write(unit, RegisterKind::Coil, a, &[u16::from(on)])
+                .map(|()| Response::WriteSingleCoil(a, on)),
+            Request::WriteMultipleCoils(a, coils) => {
+                let words: Vec<u16> = coils.iter().map(|c| u16::from(*c)).collect();
+                self.write(unit, RegisterKind::Coil, a, &words)
+                    .map(|()| Response::WriteMultipleCoils(a, words.len() as u16))
+            }
+            Request::WriteSingleRegister(a, w) => self
+                .write(unit, RegisterKind::Holding, a, &[w])
+                .map(|()| Response::WriteSingleRegister(a, w)),
+            Request::WriteMultipleRegisters(a, words) => self
+                .write(unit, RegisterKind::Holding, a, &words)
+                .map(|()| Response::WriteMultipleRegisters(a, words.len() as u16)),
+            Request::MaskWriteRegister(a, and_mask, or_mask) => self
+                .mask_write(unit, a, and_mask, or_mask)
+                .map(|()| Response::MaskWriteRegister(a, and_mask, or_mask)),
             _ => Err(ExceptionCode::IllegalFunction),
         }
     }
@@ -290,6 +401,47 @@ mod tests {
         let sim = Simulator::new(&[]);
         assert_eq!(
             sim.read(9, RegisterKind::Holding, 0, 1),
+            Err(ExceptionCode::GatewayTargetDevice)
+        );
+    }
+
+    #[test]
+    fn writes_to_served_holding_registers_and_coils_read_back_others_are_refused() {
+        let mut device: DeviceSettings =
+            toml::from_str("id = \"d\"\naddress = \"127.0.0.1:1\"").expect("device");
+        device.tags = vec![
+            tag(10, TagType::U32, WordOrder::ABCD),
+            TagSettings::bare(RegisterKind::Coil, 3, TagType::Bool, WordOrder::ABCD),
+            TagSettings::bare(RegisterKind::Input, 0, TagType::U16, WordOrder::ABCD),
+        ];
+        let sim = Simulator::new(&[device]).frozen_at(1_700_000_000);
+        sim.write(1, RegisterKind::Holding, 10, &[0x1234, 0x5678])
+            .expect("written");
+        assert_eq!(
+            sim.read(1, RegisterKind::Holding, 10, 2),
+            Ok(vec![0x1234, 0x5678])
+        );
+        sim.write(1, RegisterKind::Coil, 3, &[1]).expect("written");
+        assert_eq!(sim.read(1, RegisterKind::Coil, 3, 1), Ok(vec![1]));
+        sim.mask_write(1, 10, !0x0010, 0x0010).expect("masked");
+        assert_eq!(
+            sim.read(1, RegisterKind::Holding, 10, 1),
+            Ok(vec![0x1234 | 0x0010])
+        );
+        assert_eq!(
+            sim.write(1, RegisterKind::Input, 0, &[1]),
+            Err(ExceptionCode::IllegalFunction)
+        );
+        assert_eq!(
+            sim.write(1, RegisterKind::Holding, 12, &[1]),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            sim.write(1, RegisterKind::Holding, 11, &[1, 2]),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            sim.write(7, RegisterKind::Holding, 10, &[1]),
             Err(ExceptionCode::GatewayTargetDevice)
         );
     }

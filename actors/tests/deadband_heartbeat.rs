@@ -37,6 +37,7 @@ fn config(addr: &str) -> DeviceSettings {
 async fn start(dev: &DeviceSettings, buffer: &ActorRef<BufferMsg>) -> ActorRef<DevicePollerMsg> {
     let args = DevicePollerArgs {
         status: Default::default(),
+        writes: None,
         link: Links::new().link_for(dev).unwrap(),
         device: dev.clone(),
         buffer: buffer.clone().into(),

@@ -74,6 +74,7 @@ async fn outage_with_deadband_spools_only_the_sent_fraction_and_loses_none() {
     ));
     let args = DevicePollerArgs {
         status: Default::default(),
+        writes: None,
         link: Links::new().link_for(&dev).unwrap(),
         device: dev.clone(),
         buffer: pipeline.buffer.clone().into(),

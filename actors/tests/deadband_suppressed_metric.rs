@@ -37,6 +37,7 @@ async fn unchanged_values_are_counted_as_suppressed_and_polls_still_count() {
     let (buffer, mut batches) = collecting_buffer().await;
     let args = DevicePollerArgs {
         status: Default::default(),
+        writes: None,
         link: Links::new().link_for(&dev).unwrap(),
         device: dev,
         buffer: buffer.into(),

@@ -88,6 +88,7 @@ async fn gateway_ten_units_share_one_connection_and_never_overlap() {
         ));
         let args = DevicePollerArgs {
             status: Default::default(),
+            writes: None,
             link: links.link_for(&dev).unwrap(),
             first_poll: spread_start(&dev.id, Duration::from_millis(5)),
             device: dev,

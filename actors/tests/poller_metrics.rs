@@ -34,6 +34,7 @@ async fn poller_metrics_count_polls_requests_exceptions_and_lag() {
     let (buffer, mut batches) = collecting_buffer().await;
     let args = DevicePollerArgs {
         status: Default::default(),
+        writes: None,
         link: Links::new().link_for(&dev).unwrap(),
         device: dev,
         buffer: buffer.into(),

@@ -184,6 +184,26 @@ fn print_summary(path: &Path, s: &Settings) {
     );
     println!("metrics   http://{}/metrics", s.metrics.listen);
     println!("devices   {} with {tags} tags", s.devices.len());
+    let writable: Vec<&str> = s
+        .devices
+        .iter()
+        .filter(|d| d.has_writable_tags())
+        .map(|d| d.id.as_str())
+        .collect();
+    if !writable.is_empty() {
+        println!(
+            "writes    {}, requests on {} for {} (at most one per tag per {}, timeout {})",
+            if s.writes.enabled {
+                "enabled"
+            } else {
+                "disabled (writable tags refuse every write)"
+            },
+            s.writes.subject(&s.service.id, "<device>"),
+            writable.join(", "),
+            humantime::format_duration(s.writes.rate_per_tag),
+            humantime::format_duration(s.writes.timeout)
+        );
+    }
 }
 
 /// The poll plan: each device and its tags, then the Modbus requests one
@@ -267,6 +287,12 @@ fn tag_line(t: &TagSettings) -> String {
             " max_silence {}",
             humantime::format_duration(silence)
         ));
+    }
+    if t.writable {
+        match (t.min, t.max) {
+            (Some(min), Some(max)) => line.push_str(&format!(" writable {min}..={max}")),
+            _ => line.push_str(" writable"),
+        }
     }
     line
 }

@@ -8,3 +8,4 @@ pub(crate) mod run;
 pub(crate) mod simulate;
 pub(crate) mod spool;
 mod spool_copy;
+pub(crate) mod write;

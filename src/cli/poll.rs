@@ -4,13 +4,14 @@
 //! listed, as by `ingestor check`). A device's poll groups (tags with their
 //! own `poll_interval`) are read one after the other, with the requests the
 //! service makes; `deadband` and `max_silence` do not apply: every value is
-//! shown.
+//! shown. The WRITE column says which tags `ingestor write` and NATS
+//! write requests may set (`-`: read-only; `min..=max`; `yes`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use ingestor_actors::poller::{poll_groups, DeviceReader, Link, Links, PollOutcome, PollResult};
-use ingestor_actors::settings::DeviceSettings;
+use ingestor_actors::settings::{DeviceSettings, TagSettings};
 
 pub(crate) fn run(config: &Path, device: Option<&str>) -> ExitCode {
     let settings = match crate::config::load(config) {
@@ -112,8 +113,18 @@ async fn read_groups(device: &DeviceSettings, link: Link) -> PollOutcome {
     })
 }
 
+/// The WRITE column: `-` when the tag is read-only, its `min..=max` for a
+/// writable number, `yes` for a writable bool or string.
+fn writable(tag: &TagSettings) -> String {
+    match (tag.writable, tag.min, tag.max) {
+        (false, ..) => "-".into(),
+        (true, Some(min), Some(max)) => format!("{min}..={max}"),
+        (true, ..) => "yes".into(),
+    }
+}
+
 struct Table {
-    rows: Vec<[String; 4]>,
+    rows: Vec<[String; 5]>,
     read: usize,
     failed: usize,
 }
@@ -152,16 +163,20 @@ impl Table {
                         ("-".to_string(), format!("error: {reason}"))
                     }
                 };
-                table
-                    .rows
-                    .push([device.id.clone(), tag.name.clone(), value, note]);
+                table.rows.push([
+                    device.id.clone(),
+                    tag.name.clone(),
+                    value,
+                    writable(tag),
+                    note,
+                ]);
             }
         }
         table
     }
 
     fn render(&self) -> String {
-        let header = ["DEVICE", "TAG", "VALUE", "UNIT / ERROR"].map(String::from);
+        let header = ["DEVICE", "TAG", "VALUE", "WRITE", "UNIT / ERROR"].map(String::from);
         let mut widths = header.clone().map(|h| h.len());
         for row in &self.rows {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -171,14 +186,16 @@ impl Table {
         let mut out = String::new();
         for row in std::iter::once(&header).chain(&self.rows) {
             let line = format!(
-                "{:<w0$}  {:<w1$}  {:>w2$}  {}",
+                "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {}",
                 row[0],
                 row[1],
                 row[2],
                 row[3],
+                row[4],
                 w0 = widths[0],
                 w1 = widths[1],
-                w2 = widths[2]
+                w2 = widths[2],
+                w3 = widths[3]
             );
             out.push_str(line.trim_end());
             out.push('\n');

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use ingestor_actors::settings::{
     BufferSettings, DeviceSettings, MetricsSettings, NatsSettings, ServiceSettings, Settings,
-    SupervisionSettings, TagSettings,
+    SupervisionSettings, TagSettings, WriteSettings,
 };
 use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -20,13 +20,14 @@ use toml::Spanned;
 use super::error::{ConfigError, KeyPath, KeySegment, Problem};
 
 /// The top-level keys of docs/reference.md §2.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "service",
     "nats",
     "buffer",
     "metrics",
     "supervision",
     "devices",
+    "writes",
 ];
 
 /// Keys without a default, per piece: all of them are reported when
@@ -44,6 +45,7 @@ pub(super) struct Parsed {
     pub(super) metrics: Option<MetricsSettings>,
     pub(super) supervision: Option<SupervisionSettings>,
     pub(super) devices: Vec<ParsedDevice>,
+    pub(super) writes: Option<WriteSettings>,
 }
 
 /// One `[[devices]]` entry, its tags parsed one by one.
@@ -80,6 +82,7 @@ impl Parsed {
             metrics: self.metrics?,
             supervision: self.supervision?,
             devices,
+            writes: self.writes?,
         })
     }
 }
@@ -133,6 +136,7 @@ pub(super) fn parse_sections(doc: &DeTable<'_>, problems: &mut Vec<Problem>) -> 
         metrics: section_or_default(doc, "metrics", problems),
         supervision: section_or_default(doc, "supervision", problems),
         devices: devices(doc, problems),
+        writes: section_or_default(doc, "writes", problems),
     }
 }
 

@@ -175,6 +175,10 @@ impl Reloader {
             restart_only.push("[supervision]");
             new.supervision = old.supervision.clone();
         }
+        if new.writes != old.writes {
+            restart_only.push("[writes]");
+            new.writes = old.writes.clone();
+        }
         for section in restart_only {
             tracing::warn!(section,
                 "changed in the config file, but takes effect only at the next restart; running with the old values");

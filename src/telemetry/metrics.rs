@@ -30,7 +30,7 @@ pub(crate) use ingestor_actors::metric_names::{
     BUFFER_DROPPED_TOTAL, BUFFER_OLDEST_AGE, BUFFER_SET_ASIDE_TOTAL, BUFFER_SPILLED_TOTAL,
     BUILD_INFO, CONFIG_RELOADS_TOTAL, DEVICE_UP, MODBUS_EXCEPTIONS_TOTAL, MODBUS_REQUESTS_TOTAL,
     NATS_CONNECTED, NATS_RECONNECTS_TOTAL, POLLS_TOTAL, POLL_DURATION, POLL_LAG, PUBLISHED_TOTAL,
-    PUBLISH_ACK, PUBLISH_ERRORS_TOTAL, SPOOL_ERRORS_TOTAL, VALUES_SUPPRESSED_TOTAL,
+    PUBLISH_ACK, PUBLISH_ERRORS_TOTAL, SPOOL_ERRORS_TOTAL, VALUES_SUPPRESSED_TOTAL, WRITES_TOTAL,
 };
 
 /// Poll duration and lag: 1 ms to 10 s (a poll cycle of a slow serial line
@@ -223,6 +223,12 @@ pub(crate) const CATALOGUE: &[MetricSpec] = &[
         Unit::Count,
         "Tag values read but not sent, per device: within `deadband` of the last value sent and not yet due by `max_silence`.",
     ),
+    spec(
+        WRITES_TOTAL,
+        Kind::Counter,
+        Unit::Count,
+        "Setpoint write requests per device, by result: ok (written and read back) or the refusal code.",
+    ),
 ];
 
 /// `tier` values of `ingestor_buffer_batches`.
@@ -242,6 +248,15 @@ pub(crate) const ACTORS: &[&str] = &["buffer", "publisher", "monitor", "poller"]
 pub(crate) const RELOAD_RESULTS: &[&str] = &["ok", "error"];
 /// `result` values of `ingestor_polls_total`.
 pub(crate) const POLL_RESULTS: &[&str] = &["ok", "partial", "error", "timeout"];
+
+/// `result` values of `ingestor_writes_total`: ok and every refusal code.
+pub(crate) fn write_results() -> impl Iterator<Item = &'static str> {
+    std::iter::once("ok").chain(
+        ingestor_actors::poller::setpoint::WriteCode::ALL
+            .iter()
+            .map(|c| c.as_str()),
+    )
+}
 
 /// The recorder could not be installed.
 #[derive(Debug, thiserror::Error)]
@@ -325,6 +340,10 @@ pub(crate) fn register_devices<'a>(devices: impl IntoIterator<Item = &'a str>) {
         }
         let _registered = metrics::histogram!(POLL_DURATION, "device" => device.clone());
         metrics::counter!(VALUES_SUPPRESSED_TOTAL, "device" => device.clone()).increment(0);
+        for result in write_results() {
+            metrics::counter!(WRITES_TOTAL, "device" => device.clone(), "result" => result)
+                .increment(0);
+        }
         let _registered = metrics::histogram!(POLL_LAG, "device" => device);
     }
 }

@@ -12,6 +12,8 @@ pub mod exposition;
 pub mod http;
 #[path = "../../src/telemetry/metrics.rs"]
 pub mod metrics;
+#[path = "../../src/telemetry/status/mod.rs"]
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -36,6 +38,7 @@ pub const CONTRACT_COUNTERS: &[&str] = &[
     "ingestor_config_reloads_total",
     "ingestor_spool_errors_total",
     "ingestor_values_suppressed_total",
+    "ingestor_writes_total",
 ];
 /// docs/reference.md §4 gauges.
 pub const CONTRACT_GAUGES: &[&str] = &[
@@ -111,6 +114,7 @@ pub fn record_every_metric() {
     counter!("ingestor_config_reloads_total", "result" => "ok").increment(1);
     counter!("ingestor_spool_errors_total", "op" => "write").increment(1);
     counter!("ingestor_values_suppressed_total", "device" => DEVICES[0]).increment(3);
+    counter!("ingestor_writes_total", "device" => DEVICES[0], "result" => "ok").increment(1);
 }
 
 /// `/metrics` and `/health` served from a runtime of its own on

@@ -28,8 +28,13 @@ pub struct Record {
 /// Every message of the stream, in stream order, read with a pull consumer
 /// that acks nothing (removed with the client).
 pub fn read_records(url: &str) -> Vec<Record> {
+    read_records_as(url, async_nats::ConnectOptions::new())
+}
+
+/// `read_records` with a client made from `options` (a user, a token).
+pub fn read_records_as(url: &str, options: async_nats::ConnectOptions) -> Vec<Record> {
     block_on(async {
-        let client = async_nats::connect(url).await.unwrap();
+        let client = options.connect(url).await.unwrap();
         let js = jetstream::new(client);
         let mut stream = js.get_stream(STREAM).await.unwrap();
         let total = stream.info().await.unwrap().state.messages;

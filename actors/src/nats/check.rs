@@ -147,7 +147,7 @@ fn is_server_url(s: &str) -> bool {
 }
 
 /// Dot-separated tokens, each non-empty, no whitespace or wildcards.
-fn is_subject(s: &str) -> bool {
+pub fn is_subject(s: &str) -> bool {
     s.split('.')
         .all(|t| !t.is_empty() && !t.chars().any(|c| c.is_whitespace() || c == '*' || c == '>'))
 }

@@ -20,7 +20,7 @@ mod options;
 
 use thiserror::Error;
 
-pub use check::{check, NatsProblem, NatsProblemKind};
+pub use check::{check, is_subject, NatsProblem, NatsProblemKind};
 pub use options::{connect_options, server_addrs};
 
 /// Why a NATS client could not be set up. None of these heal by retrying

@@ -20,6 +20,14 @@
 //! sits between the timer and the poll, and a slow device never holds up
 //! anything but itself. Devices on one link queue on it in arrival order.
 //!
+//! # Writes
+//! A device with writable tags and a [`WriteContext`] also serves write
+//! requests ([`setpoint::serve`], a task of the poller's, aborted with
+//! it). Polls and writes take turns on the device ([`DeviceTurn`]): a
+//! poll task takes the turn when its slot has come, a write when it
+//! arrives, so a write never overlaps a poll and waits at most for the one
+//! running.
+//!
 //! # Messages
 //! [`DevicePollerMsg`] has what others send (`Ping` from the watchdog,
 //! `Reloaded` from a reload) and one opaque [`InternalMsg`] for what the
@@ -64,6 +72,7 @@ use crate::poller::group::poll_groups;
 use crate::poller::link::Link;
 use crate::poller::metrics::PollMetrics;
 use crate::poller::schedule::{first_due, Schedule};
+use crate::poller::setpoint::{self, DeviceTurn, WriteContext};
 use crate::poller::status::DeviceStatus;
 use crate::settings::DeviceSettings;
 use crate::watched::{self, TaskPanicked};
@@ -93,6 +102,9 @@ pub struct DevicePollerArgs {
     /// What the last polls showed, up or not (for `/health` and the status
     /// page; outlives restarts).
     pub status: DeviceStatus,
+    /// Where write requests come from (`None`: no writes, as for a device
+    /// without writable tags).
+    pub writes: Option<WriteContext>,
 }
 
 /// Messages of a DevicePoller: what others may send it, and its own.
@@ -162,6 +174,10 @@ pub struct DevicePollerState {
     backoff: Backoff,
     failures: u32,
     running: Option<JoinHandle<()>>,
+    /// Polls and writes take turns on the device.
+    turn: DeviceTurn,
+    /// The write request task, for a device with writable tags.
+    serving: Option<JoinHandle<()>>,
     metrics: PollMetrics,
     status: DeviceStatus,
 }
@@ -194,11 +210,14 @@ impl DevicePollerState {
         let n = group.next;
         let at = group.schedule.slot_time(n);
         let lag = self.metrics.lag.clone();
+        let turn = self.turn.clone();
         let (me, on_panic) = (myself.clone(), myself.clone());
         let panicked = |p| DevicePollerMsg::Internal(InternalMsg(Internal::Panicked(p)));
         let run = async move {
             tokio::time::sleep_until(at).await;
             crate::fault::hit("poller.poll").await;
+            // Waits only while a write is being done.
+            let _turn = turn.take().await;
             let started = Instant::now();
             let ts = Utc::now();
             let late = started.saturating_duration_since(at);
@@ -315,7 +334,24 @@ impl Actor for DevicePoller {
             failures: 0,
             running: None,
             status: args.status,
+            turn: DeviceTurn::default(),
+            serving: None,
         };
+        if let (Some(ctx), true) = (args.writes, args.device.has_writable_tags()) {
+            let serve = setpoint::serve(
+                ctx,
+                args.device.clone(),
+                args.link.clone(),
+                state.turn.clone(),
+                state.buffer.clone(),
+            );
+            let on_panic = myself.clone();
+            state.serving = Some(watched::spawn("poller", "writes", serve, move |p| {
+                let _ = on_panic.cast(DevicePollerMsg::Internal(InternalMsg(Internal::Panicked(
+                    p,
+                ))));
+            }));
+        }
         state.schedule_next(&myself);
         Ok(state)
     }
@@ -358,6 +394,9 @@ impl Actor for DevicePoller {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(task) = state.running.take() {
+            task.abort();
+        }
+        if let Some(task) = state.serving.take() {
             task.abort();
         }
         Ok(())

@@ -13,6 +13,8 @@
 //! - [`cycle`]: one poll of one group, trouble kept per tag.
 //! - [`deadband`]: which values a poll sends (`deadband`, `max_silence`).
 //! - [`schedule`]: poll slots and back-off.
+//! - [`setpoint`]: writes to writable tags (checks, encoding, the write
+//!   and its read back, NATS request/reply, audit records).
 //! - [`actor`]: the DevicePoller actor: one group poll at a time on the
 //!   device's connection, metrics, one `Batch` per group poll with something
 //!   to send to the BufferActor.
@@ -27,6 +29,7 @@ pub mod link;
 mod metrics;
 pub mod plan;
 pub mod schedule;
+pub mod setpoint;
 pub mod size;
 pub mod status;
 

@@ -108,6 +108,11 @@ pub struct DeviceSettings {
 pub const TLS_PORT: u16 = 802;
 
 impl DeviceSettings {
+    /// Whether some tag of this device has `writable = true`.
+    pub fn has_writable_tags(&self) -> bool {
+        self.tags.iter().any(|t| t.writable)
+    }
+
     /// `address` with the port a connection uses: as written when it has
     /// one; with `:802` added when `tls = true` and it has none (`"plc.local"`,
     /// `"10.0.0.5"`, `"[fd00::5]"`). `None` for a serial device.

@@ -10,7 +10,8 @@
 //! - `nats.rs`: `[nats]` and its `mode`;
 //! - `buffer.rs`: `[buffer]`, its `persist` and `when_disk_full`;
 //! - `device.rs`: `[[devices]]`, its `framing`, serial `parity` and TLS keys;
-//! - `tag.rs`: `[[devices.tags]]`, its `register`, `type` and `order`.
+//! - `tag.rs`: `[[devices.tags]]`, its `register`, `type` and `order`;
+//! - `writes.rs`: `[writes]` (setpoints through NATS request/reply).
 
 use serde::{Deserialize, Serialize};
 
@@ -19,12 +20,14 @@ mod device;
 mod nats;
 mod service;
 mod tag;
+mod writes;
 
 pub use buffer::{BufferSettings, PersistMode, WhenDiskFull};
 pub use device::{has_port, DeviceSettings, Framing, Parity, TLS_PORT};
 pub use nats::{NatsMode, NatsSettings};
 pub use service::{MetricsSettings, ServiceSettings, SupervisionSettings};
 pub use tag::{RegisterKind, TagSettings, TagType, WordOrder};
+pub use writes::WriteSettings;
 
 /// The whole config file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -47,4 +50,14 @@ pub struct Settings {
     /// `[[devices]]`
     #[serde(default)]
     pub devices: Vec<DeviceSettings>,
+    /// `[writes]`
+    #[serde(default)]
+    pub writes: WriteSettings,
+}
+
+impl Settings {
+    /// Whether any tag may be written (else no write subject is opened).
+    pub fn has_writable_tags(&self) -> bool {
+        self.devices.iter().any(DeviceSettings::has_writable_tags)
+    }
 }

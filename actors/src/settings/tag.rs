@@ -121,6 +121,14 @@ pub struct TagSettings {
     /// Sent at least this often, also when unchanged (heartbeat).
     #[serde(default, with = "humantime_serde")]
     pub max_silence: Option<Duration>,
+    /// Writes allowed (NATS request/reply, `ingestor write`); holding
+    /// registers and coils only.
+    #[serde(default)]
+    pub writable: bool,
+    /// Writable numeric tags: the lowest value a write may set (engineering units).
+    pub min: Option<f64>,
+    /// Writable numeric tags: the highest value a write may set (engineering units).
+    pub max: Option<f64>,
 }
 
 impl TagSettings {
@@ -162,6 +170,9 @@ impl TagSettings {
             poll_interval: None,
             deadband: None,
             max_silence: None,
+            writable: false,
+            min: None,
+            max: None,
         }
     }
 }

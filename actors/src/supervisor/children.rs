@@ -11,6 +11,7 @@ use crate::backoff::Backoff;
 use crate::buffer::{BufferActor, BufferArgs};
 use crate::installation::Installation;
 use crate::monitor::{ConnectionMonitor, ConnectionMonitorArgs, DEFAULT_PING_INTERVAL};
+use crate::poller::setpoint::WriteContext;
 use crate::poller::spread_start;
 use crate::poller::{DevicePoller, DevicePollerArgs};
 use crate::publisher::{Publisher, PublisherArgs, RetryPolicy};
@@ -82,6 +83,11 @@ impl RootSupervisorState {
                     backoff_min: s.supervision.backoff_min,
                     backoff_max: s.supervision.backoff_max,
                     status,
+                    writes: Some(WriteContext {
+                        settings: s.writes.clone(),
+                        service_id: s.service.id.clone(),
+                        connection: self.connection.subscribe(),
+                    }),
                 };
                 let (r, _) = Actor::spawn_linked(None, DevicePoller, args, sup).await?;
                 if let Some(slot) = self.devices.slot_mut(key) {

@@ -31,7 +31,7 @@ pub async fn listener() -> (TcpListener, String) {
     (l, addr)
 }
 
-/// One read the server saw.
+/// One request the server saw (a read, or a write: function 6 or 16).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenRead {
     pub unit: u8,
@@ -64,6 +64,11 @@ pub struct ScriptedServer {
     /// read this server answers (from 0): a signal that moves in known steps
     /// per poll, whatever the timing.
     pub signal: Option<fn(u16, usize) -> u16>,
+    /// Holding registers written (functions 6 and 16, seen with them):
+    /// they read as written from then on.
+    pub written: Mutex<HashMap<u16, u16>>,
+    /// Confirms writes but keeps nothing (a device that overrides a setpoint).
+    pub ignore_writes: bool,
 }
 
 impl ScriptedServer {
@@ -79,11 +84,13 @@ impl ScriptedServer {
     }
 
     fn answer(&self, req: &SlaveRequest<'static>) -> Result<Response, ExceptionCode> {
-        let (kind, function, start, count) = match req.request {
-            Request::ReadHoldingRegisters(s, c) => (RegisterKind::Holding, 3, s, c),
-            Request::ReadInputRegisters(s, c) => (RegisterKind::Input, 4, s, c),
-            Request::ReadCoils(s, c) => (RegisterKind::Coil, 1, s, c),
-            Request::ReadDiscreteInputs(s, c) => (RegisterKind::Discrete, 2, s, c),
+        let (kind, function, start, count) = match &req.request {
+            Request::WriteSingleRegister(a, w) => return Ok(self.write(req.slave, 6, *a, &[*w])),
+            Request::WriteMultipleRegisters(a, w) => return Ok(self.write(req.slave, 16, *a, w)),
+            Request::ReadHoldingRegisters(s, c) => (RegisterKind::Holding, 3, *s, *c),
+            Request::ReadInputRegisters(s, c) => (RegisterKind::Input, 4, *s, *c),
+            Request::ReadCoils(s, c) => (RegisterKind::Coil, 1, *s, *c),
+            Request::ReadDiscreteInputs(s, c) => (RegisterKind::Discrete, 2, *s, *c),
             _ => return Err(ExceptionCode::IllegalFunction),
         };
         let n = {
@@ -119,9 +126,10 @@ impl ScriptedServer {
             return Err(ExceptionCode::IllegalDataAddress);
         }
         let words: Vec<u16> = range
-            .map(|a| match self.signal {
-                Some(signal) => signal(a as u16, n),
-                None => self.word(kind, a as u16),
+            .map(|a| match (self.signal, self.written_word(kind, a as u16)) {
+                (_, Some(w)) => w,
+                (Some(signal), None) => signal(a as u16, n),
+                (None, None) => self.word(kind, a as u16),
             })
             .collect();
         Ok(match kind {
@@ -132,6 +140,29 @@ impl ScriptedServer {
                 Response::ReadDiscreteInputs(words.iter().map(|&w| w != 0).collect())
             }
         })
+    }
+
+    fn written_word(&self, kind: RegisterKind, a: u16) -> Option<u16> {
+        (kind == RegisterKind::Holding)
+            .then(|| self.written.lock().unwrap().get(&a).copied())
+            .flatten()
+    }
+
+    fn write(&self, unit: u8, function: u8, start: u16, words: &[u16]) -> Response {
+        self.seen.lock().unwrap().push(SeenRead {
+            unit,
+            function,
+            start,
+            count: words.len() as u16,
+        });
+        let mut written = self.written.lock().unwrap();
+        for (i, w) in words.iter().enumerate().filter(|_| !self.ignore_writes) {
+            written.insert(start + i as u16, *w);
+        }
+        match function {
+            6 => Response::WriteSingleRegister(start, words[0]),
+            _ => Response::WriteMultipleRegisters(start, words.len() as u16),
+        }
     }
 
     fn is_slow(&self) -> bool {
@@ -221,7 +252,8 @@ impl Actor for CollectingBuffer {
             if let Some(port) = reply {
                 let _ = port.send(batches.iter().map(|(_, b)| Ok(b.seq)).collect());
             }
-            for (_, batch) in batches {
+            // Write audit records (`_writes`) are not a device's batch.
+            for (_, batch) in batches.into_iter().filter(|(_, b)| !b.is_service_event()) {
                 let _ = tx.send(batch.decode().expect("the poller's payload reads back"));
             }
         }
@@ -243,6 +275,7 @@ pub async fn spawn_pollers(
     for dev in devices {
         let args = DevicePollerArgs {
             status: Default::default(),
+            writes: None,
             link: links.link_for(dev).unwrap(),
             device: (*dev).clone(),
             buffer: buffer.clone().into(),

@@ -8,6 +8,7 @@ use super::{from_toml, load, ConfigErrors};
 mod devices;
 mod tag_reporting;
 mod tls;
+mod writes;
 
 const SERVICE: &str = "[service]\nid = \"plant\"\ndata_dir = \"/tmp/ingestor\"\n";
 

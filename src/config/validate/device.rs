@@ -198,6 +198,7 @@ fn tags(parsed: &ParsedDevice, path: &KeyPath, out: &mut Vec<Problem>) {
         let tag_path = path.key("tags").index(*index);
         tag(t, per_request, &tag_path, out);
         reporting(t, device_interval, &tag_path, out);
+        super::writes::tag(t, &tag_path, out);
         if let Some(first) = names.get(t.name.as_str()) {
             out.push(Problem::new(
                 tag_path.key("name"),

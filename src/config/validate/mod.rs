@@ -6,6 +6,7 @@
 
 mod device;
 mod tls;
+mod writes;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub(super) fn validate(parsed: &Parsed, out: &mut Vec<Problem>) {
         supervision(s, out);
     }
     device::devices(&parsed.devices, out);
+    writes::writes(parsed, out);
 }
 
 /// `[A-Za-z0-9_-]+`: service and device ids (they become NATS subject tokens).

@@ -115,6 +115,18 @@ impl StatusSource for Health {
     }
 }
 
+/// The latest `/health` some task published (tests): a header from it, no
+/// devices.
+impl StatusSource for tokio::sync::watch::Receiver<Health> {
+    fn overview(&self) -> Overview {
+        self.borrow().overview()
+    }
+
+    fn devices(&self) -> Vec<DeviceStatus> {
+        Vec::new()
+    }
+}
+
 /// `GET /status.json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct StatusReport {

@@ -19,7 +19,8 @@
 //! connection is dropped like after any transport error. A client key file
 //! readable by group or others is warned about once per link.
 //!
-//! Where a link connects, and which devices share one: `link/target.rs`.
+//! Where a link connects, and which devices share one: `link/target.rs`;
+//! what a request is and how it goes on the wire: `link/request.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,16 +29,19 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, Instant};
-use tokio_modbus::client::{Context, Reader};
+use tokio_modbus::client::Context;
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::Slave;
 
-use crate::settings::{DeviceSettings, RegisterKind};
+use crate::settings::DeviceSettings;
 use crate::tls::{closed_after_handshake, failure_reason};
 
+mod request;
 mod restart;
 mod target;
 
+use request::{perform, Op};
+pub use request::{ReadRequest, RegisterData, WriteRequest};
 use target::Target;
 
 /// Why a request got no data.
@@ -116,19 +120,6 @@ pub fn exception_name(code: u8) -> &'static str {
     }
 }
 
-/// One read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadRequest {
-    /// Unit id (slave address).
-    pub unit: u8,
-    /// Which table.
-    pub kind: RegisterKind,
-    /// First address.
-    pub start: u16,
-    /// Registers or bits.
-    pub count: u16,
-}
-
 /// A device's timing rules, carried by each of its requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RequestTiming {
@@ -151,17 +142,8 @@ impl RequestTiming {
     }
 }
 
-/// What a read returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RegisterData {
-    /// Holding or input registers.
-    Words(Vec<u16>),
-    /// Coils or discrete inputs.
-    Bits(Vec<bool>),
-}
-
 struct Job {
-    request: ReadRequest,
+    op: Op,
     timing: RequestTiming,
     reply: oneshot::Sender<Result<RegisterData, LinkError>>,
 }
@@ -198,13 +180,24 @@ impl Link {
         request: ReadRequest,
         timing: RequestTiming,
     ) -> Result<RegisterData, LinkError> {
+        self.submit(Op::Read(request), timing).await
+    }
+
+    /// Sends one write and waits for the device's confirmation (after the
+    /// requests queued before it on this link). Never retried here: a
+    /// write that timed out may have been done.
+    pub async fn write(
+        &self,
+        request: WriteRequest,
+        timing: RequestTiming,
+    ) -> Result<(), LinkError> {
+        self.submit(Op::Write(request), timing).await.map(|_| ())
+    }
+
+    async fn submit(&self, op: Op, timing: RequestTiming) -> Result<RegisterData, LinkError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job {
-                request,
-                timing,
-                reply,
-            })
+            .send(Job { op, timing, reply })
             .await
             .map_err(|_| LinkError::Closed)?;
         answer.await.unwrap_or(Err(LinkError::Closed))
@@ -339,29 +332,12 @@ async fn exchange(
     };
     let first = !connection.answered;
     let ctx = &mut connection.ctx;
-    let r = job.request;
-    ctx.set_slave(Slave(r.unit));
-    let answer = timeout(t.timeout, async {
-        match r.kind {
-            RegisterKind::Holding => ctx
-                .read_holding_registers(r.start, r.count)
-                .await
-                .map(|a| a.map(RegisterData::Words)),
-            RegisterKind::Input => ctx
-                .read_input_registers(r.start, r.count)
-                .await
-                .map(|a| a.map(RegisterData::Words)),
-            RegisterKind::Coil => ctx
-                .read_coils(r.start, r.count)
-                .await
-                .map(|a| a.map(RegisterData::Bits)),
-            RegisterKind::Discrete => ctx
-                .read_discrete_inputs(r.start, r.count)
-                .await
-                .map(|a| a.map(RegisterData::Bits)),
-        }
-    })
-    .await;
+    let unit = match &job.op {
+        Op::Read(r) => r.unit,
+        Op::Write(w) => w.unit(),
+    };
+    ctx.set_slave(Slave(unit));
+    let answer = timeout(t.timeout, perform(ctx, &job.op)).await;
     let error = match answer {
         Ok(Ok(Ok(data))) => {
             connection.answered = true;
@@ -377,7 +353,7 @@ async fn exchange(
     };
     // Whatever is still on the wire belongs to this failed request: drop the
     // connection so that it can never be read as the next request's answer.
-    tracing::debug!(target = target.name(), unit = r.unit, %error, "dropping modbus connection");
+    tracing::debug!(target = target.name(), unit, %error, "dropping modbus connection");
     *conn = None;
     Err(error)
 }
