@@ -240,15 +240,16 @@ impl HealthFeed {
                 ..About::new(settings)
             };
         }
-        let snap = self.tree.snapshot().await;
-        let about = self.about();
-        self.tx
-            .send_modify(|o| *o = overview(snap, &about, std::mem::take(&mut o.history)));
+        publish_once(&self.tree, &self.tx, &self.about).await;
     }
+}
 
-    fn about(&self) -> About {
-        self.about.lock().map(|a| a.clone()).unwrap_or_default()
-    }
+/// Asks the tree and publishes the header built from its answer and the
+/// config part, the sparkline's history carried over.
+async fn publish_once(tree: &TreeHealth, tx: &watch::Sender<Overview>, about: &Mutex<About>) {
+    let snap = tree.snapshot().await;
+    let about = about.lock().map(|a| a.clone()).unwrap_or_default();
+    tx.send_modify(|o| *o = overview(snap, &about, std::mem::take(&mut o.history)));
 }
 
 /// The header from a snapshot of the tree, with the backlog noted in the
@@ -316,9 +317,7 @@ impl TreeHealth {
                 let (Some(tx), Some(about)) = (tx.upgrade(), about.upgrade()) else {
                     return;
                 };
-                let snap = tree.snapshot().await;
-                let about = about.lock().map(|a| a.clone()).unwrap_or_default();
-                tx.send_modify(|o| *o = overview(snap, &about, std::mem::take(&mut o.history)));
+                publish_once(&tree, &tx, &about).await;
             }
         });
         feed

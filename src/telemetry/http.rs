@@ -63,6 +63,33 @@ impl Health {
             && self.devices_up >= self.devices
             && self.spool == SpoolState::Ok
     }
+
+    /// `status`: `ok` or `degraded`.
+    pub(crate) fn status_str(&self) -> &'static str {
+        if self.is_ok() {
+            "ok"
+        } else {
+            "degraded"
+        }
+    }
+
+    /// `nats`: `connected` or `disconnected`.
+    pub(crate) fn nats_str(&self) -> &'static str {
+        if self.nats_connected {
+            "connected"
+        } else {
+            "disconnected"
+        }
+    }
+
+    /// `delivery`: `ok` or `stalled`.
+    pub(crate) fn delivery_str(&self) -> &'static str {
+        if self.delivery_stalled {
+            "stalled"
+        } else {
+            "ok"
+        }
+    }
 }
 
 /// Where `/health` gets its numbers; asked once per request.
@@ -101,13 +128,9 @@ struct HealthReport {
 impl From<Health> for HealthReport {
     fn from(h: Health) -> Self {
         HealthReport {
-            status: if h.is_ok() { "ok" } else { "degraded" },
-            nats: if h.nats_connected {
-                "connected"
-            } else {
-                "disconnected"
-            },
-            delivery: if h.delivery_stalled { "stalled" } else { "ok" },
+            status: h.status_str(),
+            nats: h.nats_str(),
+            delivery: h.delivery_str(),
             spool: h.spool.as_str(),
             backlog: h.backlog,
             devices_up: h.devices_up,

@@ -209,11 +209,7 @@ impl Overview {
 
     /// `/health`'s `status`.
     pub(crate) fn status(&self) -> &'static str {
-        if self.health.is_ok() {
-            "ok"
-        } else {
-            "degraded"
-        }
+        self.health.status_str()
     }
 }
 
@@ -232,19 +228,11 @@ pub(crate) fn report(o: &Overview, devices: &[DeviceStatus], now: DateTime<Utc>)
         },
         status: o.status(),
         nats: NatsReport {
-            state: if o.health.nats_connected {
-                "connected"
-            } else {
-                "disconnected"
-            },
+            state: o.health.nats_str(),
             servers: o.nats_servers.clone(),
             last_error: o.nats_error.clone(),
         },
-        delivery: if o.health.delivery_stalled {
-            "stalled"
-        } else {
-            "ok"
-        },
+        delivery: o.health.delivery_str(),
         spool: o.health.spool.as_str(),
         backlog: BacklogReport {
             total: o.health.backlog,

@@ -121,16 +121,7 @@ fn page(title: &str, body: Markup) -> Markup {
 }
 
 fn header(o: &Overview, now: DateTime<Utc>) -> Markup {
-    let nats = if o.health.nats_connected {
-        "connected"
-    } else {
-        "disconnected"
-    };
-    let delivery = if o.health.delivery_stalled {
-        "stalled"
-    } else {
-        "ok"
-    };
+    let (nats, delivery) = (o.health.nats_str(), o.health.delivery_str());
     let spool = o.health.spool.as_str();
     html! {
         dl #summary {
