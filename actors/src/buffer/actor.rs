@@ -4,14 +4,19 @@
 //! actor: a panic here restarts the actor on the very same ring. Everything
 //! but the close (the supervisor's `StoreControl`) goes through these
 //! messages, each turned into a job for the disk thread; the actor
-//! only awaits the answers, so it never blocks an async worker. Whether batches are being confirmed comes
+//! only awaits the answers (pushes not even those: the disk thread answers
+//! them and runs the group commit, `push.rs`), so it never blocks an async
+//! worker. Whether batches are being confirmed comes
 //! from the Publisher's delivery watch (`BufferArgs::delivery`): the current
 //! state at start, then each change, so a restarted actor needs nothing from
 //! the Publisher.
 //!
-//! `BufferMsg`'s variants are its interface, except `Internal`: the group
-//! commit and the tick the actor sends itself, opaque outside.
+//! `BufferMsg`'s variants are its interface, except `Internal`: the tick
+//! the actor sends itself and what its disk thread tells it, opaque
+//! outside.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::gauge;
@@ -19,8 +24,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
 use super::lease::LeaseId;
-use super::push::{push_all, Answer, Item, PushResult, Waiter};
+use super::push::{Answer, Front, Item, PushJob, PushResult};
 use super::store::{BufferStats, SetAsideReason, SharedStore};
+use super::SpoolError;
 use crate::metric_names;
 use crate::publisher::{DeliveryState, FollowingDelivery};
 use crate::EncodedBatch;
@@ -82,9 +88,9 @@ pub enum BufferMsg {
     },
     /// Current counts.
     Stats(RpcReplyPort<BufferStats>),
-    /// The actor's messages to itself (group commit, tick, delivery
-    /// changes from its watch follower); opaque outside, so no one else can
-    /// send one.
+    /// The actor's messages to itself (tick, delivery changes from its
+    /// watch follower, its disk thread's news); opaque outside, so no one
+    /// else can send one.
     Internal(InternalMsg),
 }
 
@@ -96,8 +102,11 @@ pub struct InternalMsg(Internal);
 
 #[derive(Debug)]
 pub(super) enum Internal {
-    /// Write the batches accepted since the last commit (group commit).
-    Commit,
+    /// From the disk thread: batches a parked Take can have (a group
+    /// commit, or a push into memory).
+    Takeable,
+    /// From the disk thread: the group commit failed (restart).
+    CommitFailed(SpoolError),
     /// Every second: sync a dirty spool, measure it, give a drained
     /// spool's space back, refresh the age gauge.
     Tick,
@@ -112,11 +121,6 @@ impl Internal {
         BufferMsg::Internal(InternalMsg(self))
     }
 }
-
-/// A group commit stops waiting for more pushes at this many batches...
-const MAX_GROUP: usize = 4096;
-/// ...or after being put back this many times.
-const MAX_DEFERRALS: u32 = 8;
 
 /// The BufferActor.
 pub struct BufferActor;
@@ -136,11 +140,8 @@ pub struct BufferArgs {
 pub struct BufferState {
     store: SharedStore,
     parked: Option<(LeaseId, usize, RpcReplyPort<Vec<EncodedBatch>>)>,
-    commit_waiters: Vec<Waiter>,
-    commit_scheduled: bool,
-    /// Pending batches when the current Commit was (re)scheduled.
-    pending_at_schedule: usize,
-    deferrals: u32,
+    /// Set by the disk thread when a Take found nothing (`push::Front`).
+    take_waits: Arc<AtomicBool>,
     ticker: tokio::task::JoinHandle<()>,
     /// The oldest waiting batch's time at the last tick (the age gauge
     /// keeps counting from it while the spool's oldest cannot be read).
@@ -159,6 +160,15 @@ impl Actor for BufferActor {
         myself: ActorRef<BufferMsg>,
         args: BufferArgs,
     ) -> Result<BufferState, ActorProcessingErr> {
+        let take_waits = Arc::new(AtomicBool::new(false));
+        // From now on the disk thread tells this actor; a predecessor's
+        // uncommitted batches are committed right after (`GroupCommit`).
+        args.store
+            .attach(Front {
+                actor: myself.clone(),
+                take_waits: take_waits.clone(),
+            })
+            .await?;
         let following =
             FollowingDelivery::start("buffer", args.delivery, myself.clone(), |confirming| {
                 Internal::Deliverable(confirming).msg()
@@ -180,25 +190,11 @@ impl Actor for BufferActor {
         Ok(BufferState {
             store: args.store,
             parked: None,
-            commit_waiters: Vec::new(),
-            // A predecessor may have left accepted batches uncommitted.
-            commit_scheduled: false,
-            pending_at_schedule: 0,
-            deferrals: 0,
+            take_waits,
             ticker,
             oldest: None,
             _following: following,
         })
-    }
-
-    async fn post_start(
-        &self,
-        myself: ActorRef<BufferMsg>,
-        state: &mut BufferState,
-    ) -> Result<(), ActorProcessingErr> {
-        state.commit_scheduled = true;
-        myself.cast(Internal::Commit.msg())?;
-        Ok(())
     }
 
     async fn post_stop(
@@ -212,18 +208,18 @@ impl Actor for BufferActor {
 
     async fn handle(
         &self,
-        myself: ActorRef<BufferMsg>,
+        _myself: ActorRef<BufferMsg>,
         msg: BufferMsg,
         state: &mut BufferState,
     ) -> Result<(), ActorProcessingErr> {
         crate::fault::hit("buffer").await;
         match msg {
             BufferMsg::Push(batch, reply) => {
-                push(&myself, state, vec![(None, batch)], reply.map(Answer::One)).await?
+                push(state, vec![(None, batch)], reply.map(Answer::One)).await?
             }
             BufferMsg::PushMany(batches, reply) => {
                 let items = batches.into_iter().map(|b| (None, b)).collect();
-                push(&myself, state, items, reply.map(Answer::Many)).await?
+                push(state, items, reply.map(Answer::Many)).await?
             }
             BufferMsg::PushTicketed {
                 inlet,
@@ -234,7 +230,7 @@ impl Actor for BufferActor {
                     .into_iter()
                     .map(|(ticket, b)| (Some((inlet, ticket)), b))
                     .collect();
-                push(&myself, state, items, reply.map(Answer::Many)).await?
+                push(state, items, reply.map(Answer::Many)).await?
             }
             BufferMsg::Take { lease, max, reply } => {
                 // A newer Take replaces a parked one (its caller gave up).
@@ -268,58 +264,22 @@ impl Actor for BufferActor {
                 stats.oldest_ts_micros = state.oldest;
                 let _ = reply.send(stats);
             }
-            BufferMsg::Internal(InternalMsg(Internal::Commit)) => commit(&myself, state).await?,
-            BufferMsg::Internal(InternalMsg(Internal::Tick)) => tick(&myself, state).await?,
+            BufferMsg::Internal(InternalMsg(Internal::Takeable)) => serve_parked(state).await?,
+            BufferMsg::Internal(InternalMsg(Internal::CommitFailed(e))) => return Err(Box::new(e)),
+            BufferMsg::Internal(InternalMsg(Internal::Tick)) => tick(state).await?,
         }
         Ok(())
     }
 }
 
-/// Pushes, then answers now or after the group commit (scheduled here).
+/// Queues the pushes on the disk thread, which answers them (now, or after
+/// its group commit) and says when a parked Take can be served.
 async fn push(
-    myself: &ActorRef<BufferMsg>,
     state: &mut BufferState,
-    batches: Vec<Item>,
+    items: Vec<Item>,
     answer: Option<Answer>,
 ) -> Result<(), ActorProcessingErr> {
-    let pushed = push_all(&state.store, batches).await?;
-    if !pushed.pending {
-        pushed.answer(answer);
-        return serve_parked(state).await;
-    }
-    if let Some(waiter) = pushed.answer(answer) {
-        state.commit_waiters.push(waiter);
-    }
-    if !state.commit_scheduled {
-        state.commit_scheduled = true;
-        state.pending_at_schedule = 0;
-        myself.cast(Internal::Commit.msg())?;
-    }
-    Ok(())
-}
-
-/// Group commit: while pushes keep arriving, lets them join this fsync
-/// (bounded, so a steady stream still commits); then writes and answers
-/// every waiter.
-async fn commit(
-    myself: &ActorRef<BufferMsg>,
-    state: &mut BufferState,
-) -> Result<(), ActorProcessingErr> {
-    let pending = state.store.run(|s| s.pending_len()).await?;
-    if pending > state.pending_at_schedule && pending < MAX_GROUP && state.deferrals < MAX_DEFERRALS
-    {
-        state.pending_at_schedule = pending;
-        state.deferrals += 1;
-        myself.cast(Internal::Commit.msg())?;
-        return Ok(());
-    }
-    state.deferrals = 0;
-    state.commit_scheduled = false;
-    let fates = state.store.run(|s| s.commit()).await?.map_err(Box::new)?;
-    for waiter in std::mem::take(&mut state.commit_waiters) {
-        waiter.settle(&fates);
-    }
-    serve_parked(state).await?;
+    state.store.push(PushJob { items, answer }).await?;
     Ok(())
 }
 
@@ -327,10 +287,7 @@ async fn commit(
 /// retries a full or failed one, gives a drained spool's space back,
 /// queues the gap events noted since the last tick (`store/gaps.rs`),
 /// refreshes the age gauge, and retries a Take stuck on a failing read.
-async fn tick(
-    myself: &ActorRef<BufferMsg>,
-    state: &mut BufferState,
-) -> Result<(), ActorProcessingErr> {
+async fn tick(state: &mut BufferState) -> Result<(), ActorProcessingErr> {
     let last = state.oldest;
     let oldest = state
         .store
@@ -341,18 +298,12 @@ async fn tick(
             s.save_set_aside(false);
             s.emit_gap_events();
             // An unreadable oldest record does not blank the age gauge.
-            let oldest = s.oldest_waiting_micros(last);
-            Ok::<_, super::SpoolError>((oldest, s.has_pending()))
+            // Gap events written through wait for the group commit, which
+            // the disk thread runs after this job like after any push.
+            Ok::<_, SpoolError>(s.oldest_waiting_micros(last))
         })
         .await?
         .map_err(Box::new)?;
-    let (oldest, pending) = oldest;
-    if pending && !state.commit_scheduled {
-        // Gap events written through wait for a commit like any push.
-        state.commit_scheduled = true;
-        state.pending_at_schedule = 0;
-        myself.cast(Internal::Commit.msg())?;
-    }
     state.oldest = oldest;
     let age = oldest.map_or(0.0, |ts| {
         let now = chrono::Utc::now().timestamp_micros();
@@ -371,11 +322,17 @@ async fn serve_parked(state: &mut BufferState) -> Result<(), ActorProcessingErr>
     if reply.is_closed() {
         return Ok(());
     }
+    let take_waits = state.take_waits.clone();
     let (before, batches) = state
         .store
         .run(move |s| {
             let before = s.taken();
-            s.take_leased(lease, max).map(|b| (before, b))
+            let taken = s.take_leased(lease, max);
+            if matches!(&taken, Ok(Some(b)) if b.is_empty()) {
+                // Parked: the next commit or push into memory says so.
+                take_waits.store(true, Ordering::Release);
+            }
+            taken.map(|b| (before, b))
         })
         .await?
         .map_err(Box::new)?;

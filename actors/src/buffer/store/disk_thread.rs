@@ -20,6 +20,10 @@
 //!   budget, the one close of every stop path. (Requeueing is the
 //!   buffer's own business: leases, `buffer/lease.rs`.)
 //!
+//! Pushes are jobs of their own kind (`push.rs`): the actor does not wait
+//! for them, the thread answers their callers itself, and after every
+//! job it runs the group commit once its queue is empty (`GroupCommit`).
+//!
 //! A job that panics is caught: its caller gets [`DiskThreadGone`] (the
 //! actor restarts), and the thread serves the next job. Every store
 //! operation leaves the store consistent between fjall calls, as the
@@ -34,6 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Store;
 use crate::buffer::error::CloseError;
+use crate::buffer::push::{Front, GroupCommit, PushJob};
 use crate::buffer::SpoolError;
 
 /// Jobs waiting for the disk thread at most; a sender waits (async) for room.
@@ -41,7 +46,15 @@ const QUEUE: usize = 1024;
 /// What the last handle's drop waits for the store to close.
 const LAST_DROP_WAIT: Duration = Duration::from_secs(10);
 
-type Job = Box<dyn FnOnce(&mut Store) + Send>;
+/// What the disk thread runs.
+enum Job {
+    /// A function on the store, answered on its oneshot ([`SharedStore::run`]).
+    Run(Box<dyn FnOnce(&mut Store) + Send>),
+    /// Pushes, answered by the thread ([`SharedStore::push`]).
+    Push(PushJob),
+    /// A (re)started BufferActor ([`SharedStore::attach`]).
+    Attach(Front),
+}
 
 /// The disk thread did not answer: the job panicked, or the thread is gone.
 /// The BufferActor restarts on it; the store is as the last job left it.
@@ -86,11 +99,27 @@ impl SharedStore {
     {
         let jobs = self.0.jobs.as_ref().ok_or(DiskThreadGone)?;
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |store| {
+        let job = Job::Run(Box::new(move |store| {
             let _ = answer.send(f(store));
-        });
+        }));
         jobs.send(job).await.map_err(|_| DiskThreadGone)?;
         answered.await.map_err(|_| DiskThreadGone)
+    }
+
+    /// Queues pushes behind every job sent before; waits only for room in
+    /// the queue. The thread answers the job's caller.
+    pub(in crate::buffer) async fn push(&self, job: PushJob) -> Result<(), DiskThreadGone> {
+        self.send(Job::Push(job)).await
+    }
+
+    /// Makes `front` the BufferActor the thread tells about parked Takes.
+    pub(in crate::buffer) async fn attach(&self, front: Front) -> Result<(), DiskThreadGone> {
+        self.send(Job::Attach(front)).await
+    }
+
+    async fn send(&self, job: Job) -> Result<(), DiskThreadGone> {
+        let jobs = self.0.jobs.as_ref().ok_or(DiskThreadGone)?;
+        jobs.send(job).await.map_err(|_| DiskThreadGone)
     }
 }
 
@@ -116,12 +145,25 @@ impl Drop for Thread {
     }
 }
 
-/// The disk thread's loop: one job after another, in the order sent, until
-/// every handle is gone; then the store is dropped here (fjall closes).
+/// The disk thread's loop: one job after another, in the order sent, then
+/// the group commit when nothing else waits, until every handle is gone;
+/// then the store is dropped here (fjall closes).
 fn serve(mut store: Store, mut queue: mpsc::Receiver<Job>) {
+    let mut group = GroupCommit::default();
     while let Some(job) = queue.blocking_recv() {
-        if catch_unwind(AssertUnwindSafe(|| job(&mut store))).is_err() {
+        let ran = catch_unwind(AssertUnwindSafe(|| match job {
+            Job::Run(f) => f(&mut store),
+            Job::Push(job) => group.push(&mut store, job),
+            Job::Attach(front) => group.attach(front),
+        }));
+        if ran.is_err() {
             tracing::error!("a buffer store operation panicked; its caller restarts");
+        }
+        let committed = catch_unwind(AssertUnwindSafe(|| {
+            group.after_job(&mut store, queue.is_empty())
+        }));
+        if committed.is_err() {
+            tracing::error!("the buffer's group commit panicked; its callers get no answer");
         }
     }
 }

@@ -326,4 +326,9 @@ impl Store {
     pub fn has_pending(&self) -> bool {
         self.ring.pending_len() > 0
     }
+
+    /// Whether the store was closed (pushes are refused).
+    pub(in crate::buffer) fn is_closed(&self) -> bool {
+        self.lifecycle.is_closed()
+    }
 }
