@@ -130,8 +130,10 @@
 //!
 //! **Into the buffer** (`inlet`). Pollers push through a bounded
 //! `BufferInlet`: a queue plus a pump that hands the buffer what waits in
-//! the queue as `PushTicketed` chunks (`push`: one message, one store lock
-//! and one reply per chunk, a seq and a result per batch, in order), holds
+//! the queue as `PushTicketed` chunks (`push`: one message, one job on the
+//! disk thread and one reply per chunk, a seq and a result per batch, in
+//! order; the actor does not wait for the job, the disk thread answers it
+//! and runs the group commit once its queue is empty), holds
 //! the batches while the buffer restarts and resends what a dying actor
 //! left unanswered; what finds no room within a second is counted as
 //! `dropped{reason="storage_error"}`.
@@ -247,7 +249,8 @@
 //! - [`actor`]: the BufferActor, the async front (`BufferArgs`,
 //!   `BufferMsg`, `impl Actor`): messages in, jobs for the disk thread out.
 //! - `inlet`: the pollers' way in (a bounded queue, tickets, resends).
-//! - `push`: a chunk of pushes, answered once (group commit waiters).
+//! - `push`: a chunk of pushes, answered once; the group commit, run by
+//!   the disk thread after its queue empties (`GroupCommit`).
 //! - `lease`: [`Lease`], a publishing session's right to take and ack.
 //! - `store/`: the [`Store`], one synchronous object on its disk thread,
 //!   made of one type per concept:
