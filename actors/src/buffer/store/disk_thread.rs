@@ -97,12 +97,11 @@ impl SharedStore {
         T: Send + 'static,
         F: FnOnce(&mut Store) -> T + Send + 'static,
     {
-        let jobs = self.0.jobs.as_ref().ok_or(DiskThreadGone)?;
         let (answer, answered) = oneshot::channel();
-        let job = Job::Run(Box::new(move |store| {
+        self.send(Job::Run(Box::new(move |store| {
             let _ = answer.send(f(store));
-        }));
-        jobs.send(job).await.map_err(|_| DiskThreadGone)?;
+        })))
+        .await?;
         answered.await.map_err(|_| DiskThreadGone)
     }
 
@@ -157,7 +156,9 @@ fn serve(mut store: Store, mut queue: mpsc::Receiver<Job>) {
             Job::Attach(front) => group.attach(front),
         }));
         if ran.is_err() {
-            tracing::error!("a buffer store operation panicked; its caller restarts");
+            // A caller waiting on its answer restarts; a push's caller
+            // gets no answer (the inlet resends, its tickets keep one seq).
+            tracing::error!("a buffer store operation panicked; its caller gets no answer");
         }
         let committed = catch_unwind(AssertUnwindSafe(|| {
             group.after_job(&mut store, queue.is_empty())
