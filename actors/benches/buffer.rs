@@ -16,7 +16,7 @@
 //!   backlog drained through the actor, divided by its peak (`reclaim`).
 //!
 //! `BENCH_BATCHES` (default 1 000 000) and `BENCH_RSS_BATCHES` (4 000 000)
-//! shrink it for a quick look.
+//! shrink it for a quick look; `BENCH_ONLY=drain` runs the drain lines alone.
 
 use std::path::Path;
 use std::time::Instant;
@@ -238,6 +238,49 @@ fn codec_ns(n: usize) -> (f64, f64, f64) {
     (encode, decode, payload)
 }
 
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(name)
+        .tempdir_in(".")
+        .expect("tmp")
+}
+
+/// The drain through the actor, bare fjall's and the store's alone, one
+/// after the other.
+struct Drain {
+    /// Ours: all, first 10 %, last 10 %.
+    ours: (f64, f64, f64),
+    bare: (f64, f64, f64),
+    store: f64,
+}
+
+impl Drain {
+    fn measure(rt: &tokio::runtime::Runtime, n: usize) -> Drain {
+        let (a, b) = (tmp("ours-drain"), tmp("bare-drain"));
+        prefill(a.path(), n);
+        let ours = rt.block_on(ours_drain(a.path(), n));
+        let bare = bare::bare_drain(b.path(), n, &record::encode(&batch(1)));
+        drop((a, b));
+        let c = tmp("store-drain");
+        prefill(c.path(), n);
+        let store = store_drain(c.path(), n);
+        Drain { ours, bare, store }
+    }
+
+    fn print_ratio(&self) {
+        println!("drain_read_ratio_vs_fjall: {:.3}", self.ours.0 / self.bare.0);
+    }
+
+    fn print_rates(&self) {
+        let ((ours, first, last), (bare, bare_first, bare_last)) = (self.ours, self.bare);
+        println!("drain batches/s: ours {ours:.0}, bare fjall {bare:.0}; ours first 10% {first:.0}, last 10% {last:.0}; bare first 10% {bare_first:.0}, last 10% {bare_last:.0}");
+        println!(
+            "drain batches/s through the store alone (no actor): {:.0}",
+            self.store
+        );
+    }
+}
+
 fn main() {
     if let Ok(arg) = std::env::var("BENCH_RSS_FILL") {
         if let Some((n, dir)) = arg.split_once(':') {
@@ -260,12 +303,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let tmp = |name: &str| {
-        tempfile::Builder::new()
-            .prefix(name)
-            .tempdir_in(".")
-            .expect("tmp")
-    };
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "drain") {
+        // A quick look at the drain alone (same lines as the full run).
+        let drain = Drain::measure(&rt, n);
+        drain.print_ratio();
+        drain.print_rates();
+        return;
+    }
 
     let (a, b) = (tmp("ours-write"), tmp("bare-write"));
     let ours_w = rt.block_on(write::ours_write(
@@ -305,15 +349,7 @@ fn main() {
     });
     drop(a);
 
-    let (a, b) = (tmp("ours-drain"), tmp("bare-drain"));
-    prefill(a.path(), n);
-    let (ours_d, first, last) = rt.block_on(ours_drain(a.path(), n));
-    let (bare_d, bare_first, bare_last) = bare::bare_drain(b.path(), n, &record::encode(&batch(1)));
-    drop((a, b));
-    let c = tmp("store-drain");
-    prefill(c.path(), n);
-    let store_d = store_drain(c.path(), n);
-    drop(c);
+    let drain = Drain::measure(&rt, n);
     let c = tmp("drain-rounds");
     let rounds = drain_rounds(c.path(), n, 3);
     drop(c);
@@ -328,12 +364,11 @@ fn main() {
 
     let (enc, dec, payload) = codec_ns(n.min(100_000));
     println!("spool_write_ratio_vs_fjall: {:.3}", ours_w / bare_w);
-    println!("drain_read_ratio_vs_fjall: {:.3}", ours_d / bare_d);
+    drain.print_ratio();
     println!("backlog_rss_mib: {rss_big:.1}");
     println!("spool_reclaim_ratio: {:.4}", reclaimed.ratio());
     println!("write batches/s: ours {ours_w:.0}, bare fjall {bare_w:.0} ({n} batches, persist=always, fdatasync per {GROUP}, pushed in chunks of {INLET_WINDOW} as the inlet sends); one Push message per batch {single:.0}; pushes into the ring alone (no disk) {pushes:.0}; streaming ({GROUP} single pushes outstanding, each waiting for its sync) {streamed:.0}");
-    println!("drain batches/s: ours {ours_d:.0}, bare fjall {bare_d:.0}; ours first 10% {first:.0}, last 10% {last:.0}; bare first 10% {bare_first:.0}, last 10% {bare_last:.0}");
-    println!("drain batches/s through the store alone (no actor): {store_d:.0}");
+    drain.print_rates();
     let rounds: Vec<String> = rounds.iter().map(|r| format!("{r:.0}")).collect();
     println!(
         "drain batches/s of {n}-batch backlogs one after another in one spool (tombstones of earlier rounds below): {}",
