@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
@@ -152,6 +153,8 @@ pub struct PublisherState {
     /// Set while a back-off is running: the id it will resume.
     waiting: Option<u64>,
     next_id: u64,
+    /// When the running (or last) session started: back-off counts from it.
+    session_started: Option<Instant>,
     failures_in_a_row: u32,
     confirmed: Arc<AtomicU64>,
     found_stored: Arc<AtomicU64>,
@@ -198,6 +201,7 @@ impl Actor for Publisher {
             session: None,
             waiting: None,
             next_id: 0,
+            session_started: None,
             failures_in_a_row: 0,
             confirmed: Arc::new(AtomicU64::new(0)),
             found_stored: Arc::new(AtomicU64::new(0)),
@@ -292,6 +296,7 @@ impl PublisherState {
         }
         self.next_id += 1;
         let id = self.next_id;
+        self.session_started = Some(Instant::now());
         let lease = Lease::new(self.buffer.clone());
         let session = Session {
             client,
@@ -371,7 +376,11 @@ impl PublisherState {
         } else {
             warn!(%error, reason = error.reason(), "publish interrupted; unconfirmed batches will be sent again");
         }
-        let delay = self.retry.delay(&error, self.failures_in_a_row);
+        let ran = self
+            .session_started
+            .take()
+            .map_or(Duration::ZERO, |started| started.elapsed());
+        let delay = self.retry.delay(&error, self.failures_in_a_row, ran);
         self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
         self.last_error = Some(error);
         self.next_id += 1;

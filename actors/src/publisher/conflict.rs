@@ -237,7 +237,7 @@ pub(super) async fn duplicate_is_ours(
 impl Reader<'_> {
     /// The last message on our subjects, whoever sent it (`nats::last`).
     pub(super) async fn last_any(&self) -> Result<Option<StreamMessage>, PublishError> {
-        crate::nats::last::last_on_subjects(self.stream, &self.filter)
+        self.asked_again(|| crate::nats::last::last_on_subjects(self.stream, &self.filter))
             .await
             .map_err(|e| {
                 PublishError::Client(format!("reading the stream's last message on our id: {e}"))

@@ -160,12 +160,25 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    pub(super) fn delay(&self, error: &PublishError, failures_in_a_row: u32) -> Duration {
+    /// The wait before the next session, after one that ran for `ran` and
+    /// ended with `error`. A transient failure's back-off counts from the
+    /// failed session's start: a session that spent its back-off waiting on
+    /// an answer (the stream lookup during a leader election, an ack
+    /// timeout) is followed by the next at once, so retries stay one
+    /// back-off apart instead of a back-off plus a timeout.
+    pub(super) fn delay(
+        &self,
+        error: &PublishError,
+        failures_in_a_row: u32,
+        ran: Duration,
+    ) -> Duration {
         if error.is_permanent() {
             return self.rejected;
         }
         // `failures_in_a_row` does not count this failure yet.
-        self.backoff.after(failures_in_a_row.saturating_add(1))
+        self.backoff
+            .after(failures_in_a_row.saturating_add(1))
+            .saturating_sub(ran)
     }
 }
 
@@ -183,10 +196,16 @@ mod tests {
             rejected: Duration::from_secs(10),
         };
         let timeout = PublishError::AckTimeout { seq: 7 };
-        assert_eq!(retry.delay(&timeout, 0), Duration::from_millis(100));
-        assert_eq!(retry.delay(&timeout, 30), Duration::from_secs(5));
+        let none = Duration::ZERO;
+        assert_eq!(retry.delay(&timeout, 0, none), Duration::from_millis(100));
+        assert_eq!(retry.delay(&timeout, 30, none), Duration::from_secs(5));
+        // Counted from the session's start: what it ran is already waited.
+        let ran = Duration::from_secs(2);
+        assert_eq!(retry.delay(&timeout, 30, ran), Duration::from_secs(3));
+        assert_eq!(retry.delay(&timeout, 30, Duration::from_secs(6)), none);
         let denied = PublishError::PermissionDenied("Publish to \"telemetry.a.b\"".into());
-        assert_eq!(retry.delay(&denied, 0), Duration::from_secs(10));
+        assert_eq!(retry.delay(&denied, 0, none), Duration::from_secs(10));
+        assert_eq!(retry.delay(&denied, 0, ran), Duration::from_secs(10));
         assert_eq!(denied.reason(), "permission_denied");
         assert!(!PublishError::Disconnected.is_permanent());
     }

@@ -23,6 +23,11 @@
 //!   their way to it are never answered; the fence (`window`) stops new
 //!   publishes once the oldest has waited 1 s, seconds before a new leader
 //!   can be elected, so none can be stored ahead of the lost ones.
+//! - Failover costs the election, not a timeout (`election`): the stream
+//!   lookup is asked again every 250–500 ms while unanswered, and a session
+//!   whose oldest publish is past the fence ends as soon as `stream info`
+//!   names a new leader; the back-off after a failure counts from the
+//!   session's start.
 //! - One installation per id (`conflict`): before a JetStream session
 //!   takes anything from the buffer, it reads the stream's last message on
 //!   `<prefix>.<service.id>.>`. Another installation's (unless
@@ -88,6 +93,7 @@
 //! - `core_mode`: the session's loop in `mode = "core"` (publish, flush, ack).
 //! - `conflict`: before the first publish, is the id still ours to write?
 //! - `stream`: the stream, and what it already holds of ours.
+//! - `election`: questions asked again while a cluster elects a leader.
 //! - `window`: the publishes in flight, the fence, acks taken in order.
 //! - `limit`: what NATS takes, and which batches are over it.
 //! - `error`: [`PublishError`] and the [`RetryPolicy`] after one.
@@ -96,6 +102,7 @@ pub mod actor;
 mod conflict;
 mod core_mode;
 mod delivery;
+mod election;
 mod error;
 mod limit;
 mod session;

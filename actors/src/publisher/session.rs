@@ -31,6 +31,7 @@ use tracing::info;
 
 use super::conflict;
 use super::delivery::SessionDelivery;
+use super::election::new_leader_elected;
 use super::limit::Limit;
 use super::stream::{open_stream, Ours, Reader};
 use super::window::{AckCoalescer, AckFailure, AckFuture, AckResult, InFlight, Unsent, FENCE};
@@ -188,6 +189,7 @@ impl Session {
             filter: format!("{}.{}.>", self.settings.subject_prefix, self.service_id),
             service_id: &self.service_id,
             installation: &self.installation,
+            patience: self.settings.ack_timeout,
         };
         // Before anything is taken or sent: is this id still ours to write?
         if let Err(e) = self.check_conflict(&reader).await {
@@ -226,6 +228,14 @@ impl Session {
         let mut ready: VecDeque<EncodedBatch> = first.into();
         let mut parked: Option<Take> = None;
         let mut acks = AckCoalescer::new(self.buffer.clone(), self.lease, max, self.unsent.clone());
+        // The leader the publishes go to, and (once the oldest is past the
+        // fence) the watch for another one (`election`).
+        let leader = stream
+            .cached_info()
+            .cluster
+            .as_ref()
+            .and_then(|c| c.leader.clone());
+        let mut watch: Option<BoxFuture<'static, ()>> = None;
         loop {
             // The fence: no new publish while the oldest has waited past
             // FENCE (see `window`).
@@ -239,12 +249,12 @@ impl Session {
                         ..Default::default()
                     };
                     let seq = batch.seq;
-                    pending.push(Box::pin(async move { (seq, None, Ok(ack)) }));
+                    pending.push(seq, Box::pin(async move { (seq, None, Ok(ack)) }));
                     continue;
                 }
                 let seq = batch.seq;
                 match self.publish_js(&js, &shared_stream, batch, &limit).await {
-                    Ok(Sent::Ack(ack)) => pending.push(ack),
+                    Ok(Sent::Ack(ack)) => pending.push(seq, ack),
                     Ok(Sent::TooBig(reason)) => {
                         if let Err(e) = acks.set_aside(seq, reason) {
                             return e;
@@ -261,6 +271,17 @@ impl Session {
             let overdue = pending
                 .oldest_sent()
                 .filter(|_| self.delivery.is_confirming());
+            match (&leader, pending.fenced(fence)) {
+                (Some(leader), true) if watch.is_none() => {
+                    watch = Some(Box::pin(new_leader_elected(
+                        shared_stream.clone(),
+                        leader.clone(),
+                        self.settings.ack_timeout,
+                    )));
+                }
+                (_, false) => watch = None,
+                _ => {}
+            }
             tokio::select! {
                 biased;
                 Some(first) = pending.next(), if !pending.is_empty() => {
@@ -277,6 +298,19 @@ impl Session {
                     if let Some(sent) = overdue {
                         self.delivery.overdue(sent);
                     }
+                }
+                () = async {
+                    match watch.as_mut() {
+                        Some(watch) => watch.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    // The leader the oldest publish went to is gone: its
+                    // PubAck cannot come. The next session reads back and
+                    // resends at once instead of after ack_timeout.
+                    let seq = pending.oldest_seq().unwrap_or_default();
+                    info!(seq, "the stream has a new leader; publishing again from the oldest unconfirmed batch");
+                    return acks.flush_then(PublishError::StreamUnavailable { seq });
                 }
                 taken = async {
                     match parked.as_mut() {

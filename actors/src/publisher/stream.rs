@@ -44,14 +44,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::PoisonError;
 use std::time::Duration;
 
-use async_nats::jetstream::context::CreateStreamErrorKind;
+use async_nats::jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind};
 use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::stream::Stream;
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::{self, stream};
 use tracing::{info, warn};
 
+use super::election::ask_until;
 use super::PublishError;
 use crate::installation::{self, Installation};
 use crate::nats::durability::single_replica_warning;
@@ -71,6 +74,12 @@ pub(super) fn duplicate_window(settings: &NatsSettings) -> Duration {
 /// shorter than `ack_timeout × 20`, and (once per `durability_told`, i.e.
 /// per Publisher: at start and after a `[nats]` reload) when it has fewer
 /// than three replicas (`nats::durability`).
+///
+/// The lookup is asked again while unanswered (`election`): a cluster
+/// electing the stream's leader answers nothing, or "unavailable", until it
+/// has one. It gives up after `ack_timeout` with the last answer; a refusal
+/// that asking again cannot change (no such stream, a bad config) ends it
+/// at once.
 pub(super) async fn open_stream(
     js: &jetstream::Context,
     settings: &NatsSettings,
@@ -78,41 +87,29 @@ pub(super) async fn open_stream(
     durability_told: &AtomicBool,
 ) -> Result<Stream, PublishError> {
     let wanted = duplicate_window(settings);
-    let stream = if settings.create_stream {
-        let config = stream::Config {
-            name: settings.stream.clone(),
-            subjects: vec![format!("{}.>", settings.subject_prefix)],
-            duplicate_window: wanted,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        };
-        js.get_or_create_stream(config).await.map_err(|e| {
-            let transient = matches!(
-                e.kind(),
-                CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable
-            );
-            PublishError::StreamSetup {
+    let last = std::sync::Mutex::new(None);
+    let until = tokio::time::Instant::now() + settings.ack_timeout;
+    let answer = ask_until(Some(until), || async {
+        match look_up(js, settings, service_id, wanted).await {
+            Ok(stream) => Some(Ok(stream)),
+            Err(e) if e.is_permanent() => Some(Err(e)),
+            Err(e) => {
+                *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                None
+            }
+        }
+    })
+    .await;
+    let stream = match answer {
+        Some(answer) => answer?,
+        None => {
+            let last = last.lock().unwrap_or_else(PoisonError::into_inner).take();
+            return Err(last.unwrap_or_else(|| PublishError::StreamSetup {
                 stream: settings.stream.clone(),
-                reason: e.to_string(),
-                transient,
-            }
-        })?
-    } else {
-        js.get_stream(&settings.stream).await.map_err(|e| {
-            let text = e.to_string();
-            if text.to_ascii_lowercase().contains("not found") {
-                PublishError::NoStream {
-                    stream: settings.stream.clone(),
-                    subject: format!("{}.{}.*", settings.subject_prefix, service_id),
-                }
-            } else {
-                PublishError::StreamSetup {
-                    stream: settings.stream.clone(),
-                    reason: text,
-                    transient: true,
-                }
-            }
-        })?
+                reason: "jetstream request timed out".into(),
+                transient: true,
+            }));
+        }
     };
     let existing = stream.cached_info().config.duplicate_window;
     if existing < wanted {
@@ -132,6 +129,76 @@ pub(super) async fn open_stream(
         }
     }
     Ok(stream)
+}
+
+/// One lookup (or creation) of the stream, as one request.
+async fn look_up(
+    js: &jetstream::Context,
+    settings: &NatsSettings,
+    service_id: &str,
+    duplicate_window: Duration,
+) -> Result<Stream, PublishError> {
+    let setup = |reason: String, transient: bool| PublishError::StreamSetup {
+        stream: settings.stream.clone(),
+        reason,
+        transient,
+    };
+    if settings.create_stream {
+        let config = stream::Config {
+            name: settings.stream.clone(),
+            subjects: vec![format!("{}.>", settings.subject_prefix)],
+            duplicate_window,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        };
+        js.get_or_create_stream(config).await.map_err(|e| {
+            let transient = match e.kind() {
+                CreateStreamErrorKind::TimedOut
+                | CreateStreamErrorKind::JetStreamUnavailable
+                | CreateStreamErrorKind::Response
+                | CreateStreamErrorKind::ResponseParse => true,
+                CreateStreamErrorKind::JetStream(error) => jetstream_error_is_transient(&error),
+                _ => false,
+            };
+            setup(e.to_string(), transient)
+        })
+    } else {
+        js.get_stream(&settings.stream).await.map_err(|e| {
+            let text = e.to_string();
+            let not_found = match e.kind() {
+                GetStreamErrorKind::JetStream(error) => {
+                    error.code() == 404 || error.kind() == ErrorCode::STREAM_NOT_FOUND
+                }
+                _ => false,
+            } || text.to_ascii_lowercase().contains("not found");
+            if not_found {
+                PublishError::NoStream {
+                    stream: settings.stream.clone(),
+                    subject: format!("{}.{}.*", settings.subject_prefix, service_id),
+                }
+            } else {
+                setup(text, true)
+            }
+        })
+    }
+}
+
+/// Whether JetStream's refusal may go away by itself: its cluster is not
+/// ready (no leader, no quorum, a peer catching up) or it is busy. Other
+/// refusals (a bad config, limits, permissions) need someone to act.
+pub(super) fn jetstream_error_is_transient(error: &async_nats::jetstream::Error) -> bool {
+    matches!(error.code(), 408 | 500 | 503 | 504)
+        || [
+            ErrorCode::CLUSTER_INCOMPLETE,
+            ErrorCode::CLUSTER_NO_PEERS,
+            ErrorCode::CLUSTER_NOT_ACTIVE,
+            ErrorCode::CLUSTER_NOT_ASSIGNED,
+            ErrorCode::CLUSTER_NOT_AVAILABLE,
+            ErrorCode::CLUSTER_NOT_LEADER,
+            ErrorCode::CLUSTER_SERVER_MEMBER_CHANGE_INFLIGHT,
+            ErrorCode::PEER_REMAP,
+        ]
+        .contains(&error.kind())
 }
 
 /// One of our messages, as read back (or as its PubAck confirmed it).
@@ -159,6 +226,9 @@ pub(super) struct Reader<'a> {
     pub(super) service_id: &'a str,
     /// Only messages of this installation are ours.
     pub(super) installation: &'a Installation,
+    /// How long one read is asked (again, `election`) before it fails:
+    /// `ack_timeout`.
+    pub(super) patience: Duration,
 }
 
 /// Who sent a message, as its headers say.
@@ -192,9 +262,43 @@ impl Reader<'_> {
         &self,
         stream_seq: u64,
     ) -> Result<Option<StreamMessage>, PublishError> {
-        crate::nats::last::next_on_subjects(self.stream, &self.filter, stream_seq)
-            .await
-            .map_err(|e| PublishError::Client(format!("reading back what the stream holds: {e}")))
+        self.asked_again(|| {
+            crate::nats::last::next_on_subjects(self.stream, &self.filter, stream_seq)
+        })
+        .await
+        .map_err(|e| PublishError::Client(format!("reading back what the stream holds: {e}")))
+    }
+
+    /// `read`, asked again while it fails (a leader being elected answers
+    /// nothing, or "unavailable"), until one answer comes or `patience`
+    /// has passed: then the last failure.
+    pub(super) async fn asked_again<T, F, Fut>(&self, mut read: F) -> Result<T, String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, String>>,
+    {
+        let last = std::sync::Mutex::new(None);
+        let until = tokio::time::Instant::now() + self.patience;
+        let answer = ask_until(Some(until), || {
+            let read = read();
+            let last = &last;
+            async move {
+                match read.await {
+                    Ok(answer) => Some(answer),
+                    Err(e) => {
+                        *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                        None
+                    }
+                }
+            }
+        })
+        .await;
+        answer.ok_or_else(|| {
+            last.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .unwrap_or_else(|| "request timed out".into())
+        })
     }
 
     /// The first of our messages at or after `stream_seq`, if any. Messages

@@ -52,7 +52,8 @@ pub(super) type AckFuture =
 #[derive(Default)]
 pub(super) struct InFlight {
     acks: FuturesOrdered<AckFuture>,
-    sent: VecDeque<Instant>,
+    /// Each one's seq and when it went out, oldest first.
+    sent: VecDeque<(u64, Instant)>,
 }
 
 impl InFlight {
@@ -64,9 +65,10 @@ impl InFlight {
         self.acks.is_empty()
     }
 
-    pub(super) fn push(&mut self, ack: AckFuture) {
+    /// `seq`'s publish, gone out now, its ack to come.
+    pub(super) fn push(&mut self, seq: u64, ack: AckFuture) {
         self.acks.push_back(ack);
-        self.sent.push_back(Instant::now());
+        self.sent.push_back((seq, Instant::now()));
     }
 
     /// The oldest ack, when it comes.
@@ -89,12 +91,17 @@ impl InFlight {
 
     /// When the oldest publish in flight went out.
     pub(super) fn oldest_sent(&self) -> Option<Instant> {
-        self.sent.front().copied()
+        self.sent.front().map(|(_, at)| *at)
+    }
+
+    /// The seq of the oldest publish in flight.
+    pub(super) fn oldest_seq(&self) -> Option<u64> {
+        self.sent.front().map(|(seq, _)| *seq)
     }
 
     /// The oldest publish has waited longer than `fence`.
     pub(super) fn fenced(&self, fence: Duration) -> bool {
-        self.sent.front().is_some_and(|t| t.elapsed() >= fence)
+        self.sent.front().is_some_and(|(_, t)| t.elapsed() >= fence)
     }
 }
 
