@@ -91,6 +91,17 @@ pub async fn start_nats_side(
     delivery: &DeliveryWatch,
     settings: NatsSettings,
 ) -> (ActorRef<ConnectionMonitorMsg>, ActorRef<PublisherMsg>) {
+    start_nats_side_with(buffer, connection, delivery, settings, test_retry()).await
+}
+
+/// `start_nats_side` with the Publisher retrying by `retry`.
+pub async fn start_nats_side_with(
+    buffer: &ActorRef<BufferMsg>,
+    connection: &ConnectionWatch,
+    delivery: &DeliveryWatch,
+    settings: NatsSettings,
+    retry: RetryPolicy,
+) -> (ActorRef<ConnectionMonitorMsg>, ActorRef<PublisherMsg>) {
     let (publisher, _) = Actor::spawn(
         None,
         Publisher,
@@ -100,7 +111,7 @@ pub async fn start_nats_side(
             installation: rig_installation(),
             replaces: None,
             buffer: buffer.clone(),
-            retry: test_retry(),
+            retry,
             connection: connection.subscribe(),
             delivery: delivery.clone(),
         },
@@ -178,9 +189,21 @@ impl Pipeline {
     /// New monitor and publisher (new settings), same buffer: what a restart
     /// of the service with a fixed config does.
     pub async fn restart_nats_side(&mut self, settings: NatsSettings) {
+        self.restart_nats_side_with(settings, test_retry()).await;
+    }
+
+    /// `restart_nats_side` with the Publisher retrying by `retry` (the
+    /// product's `RetryPolicy::default()` where a test measures timing).
+    pub async fn restart_nats_side_with(&mut self, settings: NatsSettings, retry: RetryPolicy) {
         self.stop_nats_side().await;
-        let (monitor, publisher) =
-            start_nats_side(&self.buffer, &self.connection, &self.delivery, settings).await;
+        let (monitor, publisher) = start_nats_side_with(
+            &self.buffer,
+            &self.connection,
+            &self.delivery,
+            settings,
+            retry,
+        )
+        .await;
         self.monitor = monitor;
         self.publisher = publisher;
     }
