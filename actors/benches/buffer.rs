@@ -268,7 +268,10 @@ impl Drain {
     }
 
     fn print_ratio(&self) {
-        println!("drain_read_ratio_vs_fjall: {:.3}", self.ours.0 / self.bare.0);
+        println!(
+            "drain_read_ratio_vs_fjall: {:.3}",
+            self.ours.0 / self.bare.0
+        );
     }
 
     fn print_rates(&self) {
