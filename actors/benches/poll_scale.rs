@@ -1,24 +1,36 @@
-//! poll_scale: 1 000 devices × 20 tags at 1 Hz against simulated slaves.
+//! poll_scale: devices × 20 tags at 1 Hz against simulated slaves, in
+//! three cases:
+//! - `1000`: 1 000 devices behind 5 listeners of 200 unit ids each, as on
+//!   gateways (lines without a suffix);
+//! - `5000x1000`: 5 000 devices on 1 000 connections, 5 unit ids each
+//!   (lines suffixed `_5000x1000`);
+//! - `5000x5000`: 5 000 devices on 5 000 connections, one each, as a line
+//!   of small meters (lines suffixed `_5000x5000`).
 //!
-//! The slaves run in a child process (this same binary, started with
-//! `POLL_SCALE_ROLE=simulator`) on 5 listeners of 200 unit ids each, so the
-//! CPU this process uses is the pollers' alone. Devices behind one listener
-//! share its connection, as on a real gateway.
+//! Each case runs in a process of its own (this same binary, started with
+//! `POLL_SCALE_ROLE=case`), so its CPU and RSS are its own; the slaves run in
+//! a child of that (`POLL_SCALE_ROLE=simulator`), one listener per
+//! connection, so the CPU and memory measured are the pollers' alone.
+//! Devices behind one listener share its connection, as on a real gateway.
+//! Both raise their open-file limit to the hard limit (5 000 sockets).
 //!
 //! Run: `cargo bench -p ingestor-actors --bench poll_scale`
-//! (`POLL_SCALE_SECS`, default 60, sets the measured duration; run by
-//! `cargo test` it makes a 3-second smoke run;
+//! (`POLL_SCALE_CASES=1000,5000x1000` picks cases, default all;
+//! `POLL_SCALE_SECS`, default 60, sets the measured duration of each; run by
+//! `cargo test` it makes a smoke run of 1 second per case;
 //! `POLL_SCALE_WORKERS` the runtime's worker threads, default one per core;
 //! `POLL_SCALE_BASELINE=1` replaces the pollers by bare tokio timers on the
 //! same schedule, to see what lag the machine itself causes).
-//! Prints:
+//! Prints, per case:
 //! - `on_time_ratio`: polls that started within 5 ms of their slot ÷ slots due
 //!   (a skipped slot counts as late);
 //! - `poll_lag_p99_ms`: 99th percentile of `ingestor_poll_lag_seconds`;
-//! - `cpu_core_fraction`: this process's CPU time ÷ wall time;
-//! - `requests_per_cycle_vs_min`: requests sent per poll ÷ the fewest the
-//!   caps allow for the tag layout (computed here by exhaustive search, not
-//!   by the planner).
+//! - `cpu_core_fraction`: the case process's CPU time ÷ wall time;
+//! - `rss_mib`: the case process's peak resident memory (VmHWM), MiB; it
+//!   includes the test recorder's histograms (every sample is kept);
+//! - `requests_per_cycle_vs_min` (`1000` only): requests sent per poll ÷
+//!   the fewest the caps allow for the tag layout (computed here by
+//!   exhaustive search, not by the planner).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -36,9 +48,68 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
-const LISTENERS: usize = 5;
-const UNITS_PER_LISTENER: usize = 200;
 const MAX_REGISTERS: u16 = 16;
+
+/// One bench case: `listeners` connections of `units` devices each.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    name: &'static str,
+    /// Appended to every line the case prints.
+    suffix: &'static str,
+    listeners: usize,
+    units: usize,
+}
+
+const CASES: [Case; 3] = [
+    Case {
+        name: "1000",
+        suffix: "",
+        listeners: 5,
+        units: 200,
+    },
+    Case {
+        name: "5000x1000",
+        suffix: "_5000x1000",
+        listeners: 1000,
+        units: 5,
+    },
+    Case {
+        name: "5000x5000",
+        suffix: "_5000x5000",
+        listeners: 5000,
+        units: 1,
+    },
+];
+
+/// The case this process runs (`POLL_SCALE_CASE`).
+fn this_case() -> Case {
+    let name = std::env::var("POLL_SCALE_CASE").unwrap_or_default();
+    match CASES.iter().find(|c| c.name == name) {
+        Some(c) => *c,
+        None => panic!("POLL_SCALE_CASE={name:?}: not one of 1000, 5000x1000, 5000x5000"),
+    }
+}
+
+/// Raises the soft open-file limit to the hard one (a socket per connection).
+fn raise_nofile() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    if let Err(e) = setrlimit(Resource::Nofile, limit) {
+        eprintln!("poll_scale: cannot raise RLIMIT_NOFILE: {e}");
+    }
+}
+
+/// This process's peak resident memory, MiB (VmHWM).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(f64::NAN);
+    kib / 1024.0
+}
 
 /// 20 tags: 12 f32 CDAB + 4 u32 in holding (0..24 and 30..38: 3 reads of
 /// at most 16 registers), 2 i16 inputs, 2 coils: 5 reads per poll at best.
@@ -68,10 +139,10 @@ fn device(id: &str, address: &str, unit: usize) -> DeviceSettings {
     }
 }
 
-fn devices(addresses: &[String]) -> Vec<DeviceSettings> {
+fn devices(addresses: &[String], units: usize) -> Vec<DeviceSettings> {
     let mut out = Vec::new();
     for (l, address) in addresses.iter().enumerate() {
-        for unit in 1..=UNITS_PER_LISTENER {
+        for unit in 1..=units {
             out.push(device(&format!("dev{l}-{unit:03}"), address, unit));
         }
     }
@@ -122,7 +193,8 @@ fn min_requests(device: &DeviceSettings) -> u64 {
     total
 }
 
-fn run_simulator() {
+fn run_simulator(case: Case) {
+    raise_nofile();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -131,8 +203,8 @@ fn run_simulator() {
         Err(e) => panic!("runtime: {e}"),
     };
     rt.block_on(async {
-        let sim = Arc::new(Simulator::new(&devices(&["-".to_string()])));
-        for _ in 0..LISTENERS {
+        let sim = Arc::new(Simulator::new(&devices(&["-".to_string()], case.units)));
+        for _ in 0..case.listeners {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
@@ -201,17 +273,42 @@ fn cpu_time() -> Duration {
 }
 
 fn main() {
-    if std::env::var("POLL_SCALE_ROLE").as_deref() == Ok("simulator") {
-        return run_simulator();
+    match std::env::var("POLL_SCALE_ROLE").as_deref() {
+        Ok("simulator") => return run_simulator(this_case()),
+        Ok("case") => return run_case(this_case()),
+        _ => {}
     }
     // `cargo bench` passes `--bench`; `cargo test --all-targets` (scripts/test.sh)
-    // runs this binary without it: then a 3-second smoke run.
+    // runs this binary without it: then a smoke run of 1 second per case.
     let benching = std::env::args().any(|a| a == "--bench");
+    let secs: u64 = std::env::var("POLL_SCALE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if benching { 60 } else { 1 });
+    let wanted = std::env::var("POLL_SCALE_CASES").unwrap_or_default();
+    let exe = std::env::current_exe().expect("own path");
+    for case in CASES {
+        if !wanted.is_empty() && !wanted.split(',').any(|w| w.trim() == case.name) {
+            continue;
+        }
+        let status = Command::new(&exe)
+            .env("POLL_SCALE_ROLE", "case")
+            .env("POLL_SCALE_CASE", case.name)
+            .env("POLL_SCALE_SECS", secs.to_string())
+            .status()
+            .expect("case process");
+        assert!(status.success(), "case {}: {status}", case.name);
+    }
+}
+
+/// One case, in a process of its own (`POLL_SCALE_ROLE=case`).
+fn run_case(case: Case) {
+    raise_nofile();
     let baseline = std::env::var("POLL_SCALE_BASELINE").is_ok();
     let secs: u64 = std::env::var("POLL_SCALE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(if benching { 60 } else { 3 });
+        .unwrap_or(1);
     let exe = std::env::current_exe().expect("own path");
     let mut child = Command::new(exe)
         .env("POLL_SCALE_ROLE", "simulator")
@@ -220,7 +317,7 @@ fn main() {
         .spawn()
         .expect("simulator child");
     let mut lines = BufReader::new(child.stdout.take().expect("child stdout")).lines();
-    let addresses: Vec<String> = (0..LISTENERS)
+    let addresses: Vec<String> = (0..case.listeners)
         .map(|_| lines.next().expect("address").expect("address"))
         .collect();
 
@@ -228,7 +325,7 @@ fn main() {
     let snapshotter = recorder.snapshotter();
     recorder.install().expect("recorder");
 
-    let devices = devices(&addresses);
+    let devices = devices(&addresses, case.units);
     let min_per_cycle: u64 = min_requests(&devices[0]);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = std::env::var("POLL_SCALE_WORKERS")
@@ -239,7 +336,7 @@ fn main() {
     }
     let rt = builder.enable_all().build().expect("runtime");
     let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
-    let (expected_slots, wall, cpu) = rt.block_on(async {
+    let (expected_slots, wall, cpu, rss) = rt.block_on(async {
         let (buffer, _) = Actor::spawn(None, CountingBuffer, Arc::clone(&counts))
             .await
             .expect("buffer");
@@ -287,6 +384,7 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(secs + 1)).await;
         let stop = Instant::now();
         let cpu = cpu_time().saturating_sub(cpu0);
+        let rss = peak_rss_mib();
         for p in &pollers {
             p.stop(None);
         }
@@ -306,7 +404,7 @@ fn main() {
                 }
             })
             .sum();
-        (expected, stop - t0, cpu)
+        (expected, stop - t0, cpu, rss)
     });
 
     let (mut lags, mut requests, mut polls) = (Vec::new(), 0u64, 0u64);
@@ -340,23 +438,29 @@ fn main() {
 
     let p50 = lags.get(lags.len() / 2).copied().unwrap_or(f64::NAN);
     eprintln!(
-        "poll_scale: {} devices, {secs} s, {polls} polls {results:?}, {} batches ({} with errors), {requests} requests, min {min_per_cycle}/cycle, {} slots due, lag p50 {:.3} ms",
+        "poll_scale {}: {} devices on {} connections, {secs} s, {polls} polls {results:?}, {} batches ({} with errors), {requests} requests, min {min_per_cycle}/cycle, {} slots due, lag p50 {:.3} ms",
+        case.name,
         devices.len(),
+        case.listeners,
         counts.0.load(Ordering::Relaxed),
         counts.1.load(Ordering::Relaxed),
         expected_slots,
         p50 * 1000.0
     );
-    println!("on_time_ratio: {on_time_ratio:.4}");
-    println!("poll_lag_p99_ms: {:.3}", p99 * 1000.0);
+    let sfx = case.suffix;
+    println!("on_time_ratio{sfx}: {on_time_ratio:.4}");
+    println!("poll_lag_p99_ms{sfx}: {:.3}", p99 * 1000.0);
     println!(
-        "cpu_core_fraction: {:.3}",
+        "cpu_core_fraction{sfx}: {:.3}",
         cpu.as_secs_f64() / wall.as_secs_f64()
     );
-    println!(
-        "requests_per_cycle_vs_min: {:.3}",
-        per_cycle / min_per_cycle as f64
-    );
+    println!("rss_mib{sfx}: {rss:.1}");
+    if sfx.is_empty() {
+        println!(
+            "requests_per_cycle_vs_min: {:.3}",
+            per_cycle / min_per_cycle as f64
+        );
+    }
     drop(child.stdin.take());
     let _ = child.kill();
     let _ = child.wait();
