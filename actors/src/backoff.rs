@@ -9,7 +9,13 @@
 //!   `2^20` times `min` (say 1 ms and 1 h) is never reached, the wait stays
 //!   at `min · 2^20`. The poller and supervisor back-offs this replaced
 //!   behaved so, and the service keeps their behaviour.
-//! - No jitter: the same count gives the same wait.
+//! - [`Backoff::after`] has no jitter: the same count gives the same wait.
+//!   Users of which many back off in step (the DevicePollers after a
+//!   network cut) add [`spread`]: a share of a span taken from a seed of
+//!   their own (the device id) and the count, the same for the same seed and
+//!   count (deterministic, so tests and logs can be reasoned about), spread
+//!   evenly over seeds, and different at each count (two devices that meet
+//!   once do not meet again).
 //! - It keeps no count. Each user keeps its own and decides when it resets
 //!   (the poller on an answer, the monitor on a connection, the supervisor
 //!   when failures leave its window, the publisher on a good session).
@@ -43,9 +49,44 @@ impl Backoff {
     }
 }
 
+/// A share of `span` for `seed` after `failures` failures, in `[0, span)`
+/// (see the module doc). Zero when `span` is zero.
+pub fn spread(seed: u64, failures: u32, span: Duration) -> Duration {
+    let nanos = u64::try_from(span.as_nanos()).unwrap_or(u64::MAX);
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    // splitmix64 of the seed and the count: well mixed, stable everywhere.
+    let mut z = seed ^ u64::from(failures).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    Duration::from_nanos(z % nanos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_is_within_the_span_stable_and_covers_it() {
+        let span = ms(1_000);
+        assert_eq!(spread(7, 3, span), spread(7, 3, span));
+        assert_ne!(
+            spread(7, 3, span),
+            spread(7, 4, span),
+            "another count, another share"
+        );
+        assert_eq!(spread(7, 3, Duration::ZERO), Duration::ZERO);
+        // 1 000 seeds over 10 bins of 100 ms: none empty, none holding a third.
+        let mut bins = [0usize; 10];
+        for seed in 0..1_000u64 {
+            let s = spread(seed, 1, span);
+            assert!(s < span);
+            bins[(s.as_millis() / 100) as usize] += 1;
+        }
+        assert!(bins.iter().all(|&n| n > 0 && n < 333), "{bins:?}");
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

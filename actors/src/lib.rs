@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! One line per module, in file order (`actors/src/`):
-//! - [`backoff`] (`backoff.rs`): `Backoff { min, max }`, the doubling wait every retry uses.
+//! - [`backoff`] (`backoff.rs`): `Backoff { min, max }`, the doubling wait every retry uses; `spread`, a deterministic share of a wait for users that back off in step (the pollers).
 //! - [`batch`] (`batch.rs`): `Batch` and `Value`, the readings of one device poll.
 //! - [`buffer`] (`buffer/`): BufferActor; the memory ring, the fjall spool, the record format.
 //! - [`credentials`] (`credentials.rs`): what `[nats]` credentials may show; TLS warnings.

@@ -49,7 +49,11 @@
 //! After `k` polls in a row without any answer (any group), the next poll
 //! of every group waits for its first slot at least
 //! `min(backoff_min·2^(k−1), backoff_max)` after the failed poll ended
-//! ([`Backoff::after`]`(k)`). So a silent device is probed once per back-off, by the group due first
+//! ([`Backoff::after`]`(k)`), and then its own share of that wait (at most
+//! one interval, from its id and `k`: [`probe_delay`]), so devices that fail
+//! together, say after a network cut, do not probe and reconnect in one
+//! burst even when their slots coincide; the probe's lag is counted from
+//! that moment. So a silent device is probed once per back-off, by the group due first
 //! (the shortest interval), not once per group; the other groups wait until
 //! it answers again. One answer resets it.
 //!
@@ -71,7 +75,7 @@ use crate::poller::deadband::SendFilter;
 use crate::poller::group::poll_groups;
 use crate::poller::link::Link;
 use crate::poller::metrics::PollMetrics;
-use crate::poller::schedule::{first_due, Schedule};
+use crate::poller::schedule::{first_due, id_hash, probe_delay, Schedule};
 use crate::poller::setpoint::{self, DeviceTurn, WriteContext};
 use crate::poller::status::DeviceStatus;
 use crate::settings::DeviceSettings;
@@ -154,12 +158,19 @@ struct Group {
     reader: Option<DeviceReader>,
     schedule: Schedule,
     next: u64,
+    /// How long after slot `next` its poll starts: zero, but for a probe of
+    /// a device in back-off ([`probe_delay`]).
+    delay: Duration,
     filter: SendFilter,
 }
 
 impl Group {
+    /// When its next poll starts, and its interval.
     fn due(&self) -> (Instant, Duration) {
-        (self.schedule.slot_time(self.next), self.schedule.interval)
+        (
+            self.schedule.slot_time(self.next) + self.delay,
+            self.schedule.interval,
+        )
     }
 }
 
@@ -169,6 +180,8 @@ pub struct DevicePollerState {
     groups: Vec<Group>,
     /// Its id, shared by every batch it sends.
     device: Arc<str>,
+    /// [`id_hash`] of the id: the seed of its back-off share.
+    seed: u64,
     buffer: BufferInlet,
     /// `[supervision].backoff_min`/`backoff_max`, the max raised to the min.
     backoff: Backoff,
@@ -208,7 +221,7 @@ impl DevicePollerState {
             return;
         };
         let n = group.next;
-        let at = group.schedule.slot_time(n);
+        let at = group.due().0;
         let lag = self.metrics.lag.clone();
         let turn = self.turn.clone();
         let (me, on_panic) = (myself.clone(), myself.clone());
@@ -280,10 +293,12 @@ impl DevicePollerState {
             tracing::debug!(device = %self.device, skipped = next - slot - 1, "poll slots skipped");
         }
         group.next = next;
-        if !backoff.is_zero() {
-            for other in &mut self.groups {
+        for other in &mut self.groups {
+            if !backoff.is_zero() {
                 other.next = other.next.max(other.schedule.slot_from(now + backoff));
             }
+            let interval = other.schedule.interval;
+            other.delay = probe_delay(self.seed, self.failures, backoff, interval);
         }
         if due.values.is_empty() && due.errors.is_empty() {
             return None;
@@ -316,6 +331,7 @@ impl Actor for DevicePoller {
                 };
                 Group {
                     next: schedule.slot_from(now),
+                    delay: Duration::ZERO,
                     schedule,
                     filter: SendFilter::new(&settings.tags),
                     reader: Some(DeviceReader::new(settings, args.link.clone())),
@@ -324,6 +340,7 @@ impl Actor for DevicePoller {
             .collect();
         let mut state = DevicePollerState {
             metrics: PollMetrics::new(&device),
+            seed: id_hash(&device),
             groups,
             device,
             buffer: args.buffer,

@@ -5,7 +5,11 @@
 //! (late, and counted as lag); the slots in between are skipped, never
 //! bunched. After `k` polls in a row without any answer, the next poll of
 //! every group waits for its first slot at least
-//! `min(backoff_min·2^(k−1), backoff_max)` after the failed poll ended.
+//! `min(backoff_min·2^(k−1), backoff_max)` after the failed poll ended, and
+//! then a share of that wait, at most one interval, of its own
+//! ([`probe_delay`]): devices that fail together (a network cut, a gateway
+//! restart) do not probe, and reconnect, in the same millisecond even when
+//! their slots coincide.
 
 use std::time::Duration;
 
@@ -14,14 +18,30 @@ use tokio::time::Instant;
 /// A start time for `device_id` within the next `interval`, the same for the
 /// same id, so that many devices do not all poll in the same millisecond.
 pub fn spread_start(device_id: &str, interval: Duration) -> Instant {
-    // FNV-1a: stable across runs and platforms.
-    let hash = device_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
     let nanos = u64::try_from(interval.as_nanos())
         .unwrap_or(u64::MAX)
         .max(1);
-    Instant::now() + Duration::from_nanos(hash % nanos)
+    Instant::now() + Duration::from_nanos(id_hash(device_id) % nanos)
+}
+
+/// A device id as a number: FNV-1a, stable across runs and platforms.
+pub(crate) fn id_hash(device_id: &str) -> u64 {
+    device_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// How long after its slot a device in back-off (`failures` polls in a row
+/// without an answer, waiting `backoff`) probes: a share of
+/// `min(backoff, interval)` taken from the device's id and the count, so the
+/// probe still comes before the slot after it. Zero when not backing off.
+pub(crate) fn probe_delay(
+    device: u64,
+    failures: u32,
+    backoff: Duration,
+    interval: Duration,
+) -> Duration {
+    crate::backoff::spread(device, failures, backoff.min(interval))
 }
 
 /// Poll slots: slot `n` is due at `first_poll + n·interval`.
@@ -132,6 +152,22 @@ mod tests {
             "a late slow group is not starved"
         );
         assert_eq!(first_due(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn probe_delay_is_a_share_of_the_backoff_below_one_interval() {
+        assert_eq!(probe_delay(1, 0, Duration::ZERO, ms(1000)), Duration::ZERO);
+        assert!(probe_delay(1, 1, ms(100), ms(1000)) < ms(100));
+        assert!(probe_delay(1, 9, ms(30_000), ms(1000)) < ms(1000));
+        let h = id_hash("press-01");
+        assert_eq!(
+            probe_delay(h, 4, ms(800), ms(1000)),
+            probe_delay(h, 4, ms(800), ms(1000))
+        );
+        let shares: std::collections::HashSet<_> = (0..50)
+            .map(|i| probe_delay(id_hash(&format!("meter-{i}")), 5, ms(1600), ms(1000)))
+            .collect();
+        assert!(shares.len() > 45, "devices get shares of their own");
     }
 
     #[test]

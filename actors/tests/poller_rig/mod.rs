@@ -171,8 +171,13 @@ impl ScriptedServer {
             .is_ok()
     }
 
-    /// Serves Modbus TCP (`rtu = false`) or RTU over TCP on `listener`.
-    pub fn spawn(self: &Arc<Self>, listener: TcpListener, rtu: bool) {
+    /// Serves Modbus TCP (`rtu = false`) or RTU over TCP on `listener`;
+    /// aborting the task closes the listener and every connection.
+    pub fn spawn(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        rtu: bool,
+    ) -> tokio::task::JoinHandle<()> {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             if rtu {
@@ -202,7 +207,7 @@ impl ScriptedServer {
                 };
                 let _ = Server::new(listener).serve(&on_connected, |_| {}).await;
             }
-        });
+        })
     }
 }
 
