@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingestor_actors::buffer::BufferMsg;
+use ingestor_actors::buffer::{BufferInlet, BufferMsg};
 use ingestor_actors::poller::spread_start;
 use ingestor_actors::poller::{DevicePoller, DevicePollerArgs, Links};
 use ingestor_actors::settings::{DeviceSettings, RegisterKind};
@@ -340,6 +340,8 @@ fn run_case(case: Case) {
         let (buffer, _) = Actor::spawn(None, CountingBuffer, Arc::clone(&counts))
             .await
             .expect("buffer");
+        // One inlet for every poller, as the service wires it.
+        let inlet: BufferInlet = buffer.clone().into();
         let mut links = Links::new();
         let mut pollers = Vec::new();
         let mut firsts = Vec::new();
@@ -369,7 +371,7 @@ fn run_case(case: Case) {
                 writes: None,
                 link: links.link_for(d).expect("link"),
                 device: d.clone(),
-                buffer: buffer.clone().into(),
+                buffer: inlet.clone(),
                 backoff_min: Duration::from_millis(100),
                 backoff_max: Duration::from_secs(30),
                 first_poll,
