@@ -122,7 +122,9 @@ impl DeviceReader {
         let mut answered = false;
         let mut requests = 0;
         let mut learned = false;
-        let reads = self.plan.clone();
+        // Taken for the cycle, not cloned (a clone per poll is an
+        // allocation per planned read); put back, or re-planned, below.
+        let reads = std::mem::take(&mut self.plan);
         for read in &reads {
             if let Some(e) = &abandoned {
                 fail(&mut results, &read.tags, e);
@@ -155,9 +157,11 @@ impl DeviceReader {
                 }
             }
         }
-        if learned {
-            self.plan = plan(&self.device, &self.hints);
-        }
+        self.plan = if learned {
+            plan(&self.device, &self.hints)
+        } else {
+            reads
+        };
         self.outcome(results, abandoned, answered, requests)
     }
 
