@@ -263,15 +263,21 @@ async fn check(pipeline: &Pipeline, settings: &NatsSettings, total: u64) {
     assert_each_once_ascending(&seqs, total);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leader_killed_during_a_steady_flow() {
-    let (mut nodes, pipeline, settings) = start(0).await;
+/// The cluster and a pipeline fed a batch every 5 ms, once 300 are confirmed.
+async fn start_flowing() -> (Vec<NatsServer>, Pipeline, NatsSettings, Timeline, Feeder) {
+    let (nodes, pipeline, settings) = start(0).await;
     let timeline = Timeline::start(&pipeline, &nodes).await;
     let feeder = Feeder::start(pipeline.buffer.clone(), Duration::from_millis(5));
     wait_until(Duration::from_secs(30), "flowing", || async {
         pipeline.publisher_status().await.published >= 300
     })
     .await;
+    (nodes, pipeline, settings, timeline, feeder)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_during_a_steady_flow() {
+    let (mut nodes, pipeline, settings, timeline, feeder) = start_flowing().await;
     let leader = timeline.current_leader().await;
     let v = victim(&nodes, &leader);
     let killed = Instant::now();
@@ -300,13 +306,7 @@ async fn leader_killed_during_a_drain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_leader_kills_3s_apart() {
-    let (mut nodes, pipeline, settings) = start(0).await;
-    let timeline = Timeline::start(&pipeline, &nodes).await;
-    let feeder = Feeder::start(pipeline.buffer.clone(), Duration::from_millis(5));
-    wait_until(Duration::from_secs(30), "flowing", || async {
-        pipeline.publisher_status().await.published >= 300
-    })
-    .await;
+    let (mut nodes, pipeline, settings, timeline, feeder) = start_flowing().await;
     // Kills at t, t + 3 s and t + 6 s of whichever node was last seen
     // leading: the next kill may come before the cluster settled.
     let first = Instant::now();
