@@ -238,6 +238,14 @@ fn codec_ns(n: usize) -> (f64, f64, f64) {
     (encode, decode, payload)
 }
 
+fn print_codec(enc: f64, dec: f64, payload: f64) {
+    let e = batch(1);
+    println!(
+        "record codec ns/batch: encode {enc:.0}, decode {dec:.0} (record {} bytes); payload encode in the poller {payload:.0}",
+        record::encode(&e).len()
+    );
+}
+
 fn tmp(name: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(name)
@@ -306,6 +314,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "codec") {
+        // The record codec alone (the last line of the full run).
+        let (enc, dec, payload) = codec_ns(n.min(100_000));
+        print_codec(enc, dec, payload);
+        return;
+    }
     if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "drain") {
         // A quick look at the drain alone (same lines as the full run).
         let drain = Drain::measure(&rt, n);
@@ -377,10 +391,7 @@ fn main() {
         "drain batches/s of {n}-batch backlogs one after another in one spool (tombstones of earlier rounds below): {}",
         rounds.join(", ")
     );
-    println!(
-        "record codec ns/batch: encode {enc:.0}, decode {dec:.0} (record {} bytes); payload encode in the poller {payload:.0}",
-        record::encode(&batch(1)).len()
-    );
+    print_codec(enc, dec, payload);
     println!("{}", reclaimed.detail(n));
     println!(
         "backlog_rss_mib at {}: {rss_small:.1}; at {rss_n}: {rss_big:.1} (+{:.1} %)",
