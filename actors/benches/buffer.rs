@@ -31,6 +31,8 @@ use ractor::{rpc::CallResult, Actor, ActorRef};
 
 #[path = "buffer/bare.rs"]
 mod bare;
+#[path = "buffer/codec.rs"]
+mod codec;
 #[path = "buffer/reclaim.rs"]
 mod reclaim;
 #[path = "buffer/write.rs"]
@@ -219,33 +221,6 @@ fn rss_in_child(n: usize) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Nanoseconds per batch to encode and to decode a record (the part of our
-/// cost the bare baseline does not have), and to encode a batch's payload
-/// (done by its poller, before the buffer sees it).
-fn codec_ns(n: usize) -> (f64, f64, f64) {
-    let polled: Vec<Batch> = (0..n as u64).map(poll_batch).collect();
-    let start = Instant::now();
-    let batches: Vec<EncodedBatch> = polled.iter().map(EncodedBatch::encode).collect();
-    let payload = start.elapsed().as_nanos() as f64 / n as f64;
-    let start = Instant::now();
-    let records: Vec<Vec<u8>> = batches.iter().map(record::encode).collect();
-    let encode = start.elapsed().as_nanos() as f64 / n as f64;
-    let start = Instant::now();
-    for r in &records {
-        std::hint::black_box(record::decode(r).expect("decode"));
-    }
-    let decode = start.elapsed().as_nanos() as f64 / n as f64;
-    (encode, decode, payload)
-}
-
-fn print_codec(enc: f64, dec: f64, payload: f64) {
-    let e = batch(1);
-    println!(
-        "record codec ns/batch: encode {enc:.0}, decode {dec:.0} (record {} bytes); payload encode in the poller {payload:.0}",
-        record::encode(&e).len()
-    );
-}
-
 fn tmp(name: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(name)
@@ -316,8 +291,7 @@ fn main() {
         .expect("runtime");
     if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "codec") {
         // The record codec alone (the last line of the full run).
-        let (enc, dec, payload) = codec_ns(n.min(100_000));
-        print_codec(enc, dec, payload);
+        codec::Codec::measure(n.min(100_000)).print();
         return;
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "drain") {
@@ -379,7 +353,7 @@ fn main() {
     let rss_small = rss_in_child(rss_n / 4);
     let rss_big = rss_in_child(rss_n);
 
-    let (enc, dec, payload) = codec_ns(n.min(100_000));
+    let codec = codec::Codec::measure(n.min(100_000));
     println!("spool_write_ratio_vs_fjall: {:.3}", ours_w / bare_w);
     drain.print_ratio();
     println!("backlog_rss_mib: {rss_big:.1}");
@@ -391,7 +365,7 @@ fn main() {
         "drain batches/s of {n}-batch backlogs one after another in one spool (tombstones of earlier rounds below): {}",
         rounds.join(", ")
     );
-    print_codec(enc, dec, payload);
+    codec.print();
     println!("{}", reclaimed.detail(n));
     println!(
         "backlog_rss_mib at {}: {rss_small:.1}; at {rss_n}: {rss_big:.1} (+{:.1} %)",

@@ -165,20 +165,21 @@ fn string_end(body: &[u8], mut from: usize) -> usize {
 
 /// Appends one number (its text) in either form.
 fn put_number(text: &[u8], out: &mut Vec<u8>) {
-    let mut buf = [0u8; 10];
     match short_form(text) {
-        Some(v) => {
-            let n = v.encode_var(&mut buf);
-            out.extend_from_slice(&buf[..n]);
-        }
+        Some(v) => put_var(v, out),
         None => {
-            let n = (RAW << 1).encode_var(&mut buf);
-            out.extend_from_slice(&buf[..n]);
-            let n = (text.len() as u64).encode_var(&mut buf);
-            out.extend_from_slice(&buf[..n]);
+            put_var(RAW << 1, out);
+            put_var(text.len() as u64, out);
             out.extend_from_slice(text);
         }
     }
+}
+
+/// Appends `v` as LEB128.
+fn put_var(v: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 10];
+    let n = v.encode_var(&mut buf);
+    out.extend_from_slice(&buf[..n]);
 }
 
 /// `v` of a number text of the short-form grammar.

@@ -21,8 +21,9 @@
 //! A body the compact form cannot hold (none that this build encodes) is
 //! written as version 2.
 //!
-//! Format version 2, written by this build — FROZEN: the batch as it goes to NATS (see
-//! [`EncodedBatch`]), so a drained record is handed out, never decoded.
+//! Format version 2, written by this build — FROZEN: the batch as it goes
+//! to NATS (see [`EncodedBatch`]), so a drained record is handed out, never
+//! decoded.
 //! ```text
 //! byte 0        format version (2)
 //! bytes 1..5    CRC-32 of bytes 5..
