@@ -8,7 +8,7 @@
 //! skeletons, which lz4 stores as one back-reference, and each number is
 //! a few bytes of binary instead of its digits between repeated keys.
 //!
-//! Layout, FROZEN (a build that reads it exists; a later one writes it):
+//! Layout, FROZEN (spools in this format exist):
 //! ```text
 //! skeleton length S, u32 little-endian
 //! skeleton (S bytes): the body with
@@ -31,13 +31,14 @@
 //! m < 2^58) and at most 30 of them after the point; anything else (an
 //! exponent, 18 or more digits) is stored as its text.
 
+// The writer and the reader, beside what they share (below).
+mod read;
+mod write;
+
+pub(super) use read::read;
+pub(super) use write::{write, ROOM};
+
 use std::cell::Cell;
-use std::sync::LazyLock;
-
-use integer_encoding::VarInt;
-use memchr::memmem::Finder;
-
-use super::RecordError;
 
 /// Marks a number in the skeleton.
 const NUMBER: u8 = 0x00;
@@ -95,182 +96,23 @@ fn ts_text(ts_micros: i64) -> Option<[u8; TS_LEN]> {
     Some(out)
 }
 
-static TS_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"ts\":\""));
+/// Bytes past the end a short copy may write (the destination has them).
+const SLACK: usize = 32;
 
-/// Appends the version-3 form of `body` to `out`. `false` (and `out` as it
-/// was) when the body holds a byte the skeleton reserves: the caller
-/// writes another version.
-pub(super) fn write(body: &[u8], ts_micros: i64, out: &mut Vec<u8>) -> bool {
-    if memchr::memchr2(NUMBER, TS, body).is_some() {
-        return false;
+/// Copies `src[from..to]` to `dst[w..]` and says where it ends. A short
+/// run is moved as `SLACK` bytes at once when both sides have them (the
+/// bytes past its end are overwritten later or cut off): payload runs are
+/// a key or two long, and a call to `memcpy` per run costs more than the
+/// copy.
+#[inline]
+fn copy(dst: &mut [u8], w: usize, src: &[u8], from: usize, to: usize) -> usize {
+    let n = to - from;
+    if n <= SLACK && from + SLACK <= src.len() && w + SLACK <= dst.len() {
+        dst[w..w + SLACK].copy_from_slice(&src[from..from + SLACK]);
+    } else {
+        dst[w..w + n].copy_from_slice(&src[from..to]);
     }
-    let start = out.len();
-    out.extend_from_slice(&[0; 4]);
-    // The opening quote of the ts text, if the text is there as expected.
-    let ts_quote = TS_KEY.find(body).map(|at| at + 5).filter(|&q| {
-        let text = &body[q + 1..];
-        ts_text(ts_micros).is_some_and(|t| text.starts_with(&t) && text.get(TS_LEN) == Some(&b'"'))
-    });
-    let mut numbers = Vec::with_capacity(64);
-    let mut i = 0;
-    while i < body.len() {
-        match body[i] {
-            b'"' if Some(i) == ts_quote => {
-                out.extend_from_slice(&[b'"', TS, b'"']);
-                i += TS_LEN + 2;
-            }
-            b'"' => {
-                let end = string_end(body, i + 1);
-                out.extend_from_slice(&body[i..end]);
-                i = end;
-            }
-            b'-' | b'0'..=b'9' => {
-                let end = body[i..]
-                    .iter()
-                    .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                    .map_or(body.len(), |n| i + n);
-                out.push(NUMBER);
-                put_number(&body[i..end], &mut numbers);
-                i = end;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    let Ok(len) = u32::try_from(out.len() - start - 4) else {
-        out.truncate(start);
-        return false;
-    };
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&numbers);
-    true
-}
-
-/// Where the string whose text starts at `from` ends: one past its
-/// closing quote (the body's end if it has none).
-fn string_end(body: &[u8], mut from: usize) -> usize {
-    while let Some(k) = memchr::memchr2(b'"', b'\\', &body[from..]) {
-        if body[from + k] == b'"' {
-            return from + k + 1;
-        }
-        from += k + 2;
-        if from >= body.len() {
-            break;
-        }
-    }
-    body.len()
-}
-
-/// Appends one number (its text) in either form.
-fn put_number(text: &[u8], out: &mut Vec<u8>) {
-    match short_form(text) {
-        Some(v) => put_var(v, out),
-        None => {
-            put_var(RAW << 1, out);
-            put_var(text.len() as u64, out);
-            out.extend_from_slice(text);
-        }
-    }
-}
-
-/// Appends `v` as LEB128.
-fn put_var(v: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 10];
-    let n = v.encode_var(&mut buf);
-    out.extend_from_slice(&buf[..n]);
-}
-
-/// `v` of a number text of the short-form grammar.
-fn short_form(text: &[u8]) -> Option<u64> {
-    let (neg, rest) = match text.split_first() {
-        Some((b'-', rest)) => (1, rest),
-        _ => (0, text),
-    };
-    let (mut m, mut digits, mut point) = (0u64, 0u32, None);
-    for &c in rest {
-        match c {
-            b'0'..=b'9' if digits < MAX_DIGITS => {
-                m = m * 10 + u64::from(c - b'0');
-                digits += 1;
-            }
-            b'.' if point.is_none() && digits > 0 => point = Some(digits),
-            _ => return None,
-        }
-    }
-    let frac = match point {
-        Some(p) if p == digits => return None,
-        Some(p) => digits - p,
-        None => 0,
-    };
-    let int = digits - frac;
-    if int == 0 || (int > 1 && rest[0] == b'0') || u64::from(frac) >= RAW {
-        return None;
-    }
-    Some(m << 6 | u64::from(frac) << 1 | neg)
-}
-
-/// The body of a version-3 record (`rest` is everything after the device
-/// id).
-pub(super) fn read(rest: &[u8], ts_micros: i64) -> Result<Vec<u8>, RecordError> {
-    let bad = |what: &str| RecordError::Archive(format!("compact body: {what}"));
-    let Some((len, rest)) = rest.split_first_chunk::<4>() else {
-        return Err(bad("no skeleton length"));
-    };
-    let len = u32::from_le_bytes(*len) as usize;
-    if rest.len() < len {
-        return Err(bad("skeleton does not fit"));
-    }
-    let (skeleton, mut numbers) = rest.split_at(len);
-    let mut out = Vec::with_capacity(skeleton.len() + TS_LEN + 4 * numbers.len() + 32);
-    let mut ts = ts_text(ts_micros);
-    let mut last = 0;
-    for at in memchr::memchr2_iter(NUMBER, TS, skeleton) {
-        out.extend_from_slice(&skeleton[last..at]);
-        last = at + 1;
-        if skeleton[at] == TS {
-            // At most one: the text is taken.
-            out.extend_from_slice(&ts.take().ok_or_else(|| bad("ts mark"))?);
-            continue;
-        }
-        let (v, n) = u64::decode_var(numbers).ok_or_else(|| bad("numbers end early"))?;
-        numbers = &numbers[n..];
-        let (neg, f, m) = (v & 1 == 1, ((v >> 1) & 31) as usize, v >> 6);
-        if f == RAW as usize {
-            let (len, n) = u64::decode_var(numbers).ok_or_else(|| bad("number text length"))?;
-            numbers = &numbers[n..];
-            let len = usize::try_from(len)
-                .ok()
-                .filter(|&l| l <= numbers.len())
-                .ok_or_else(|| bad("number text does not fit"))?;
-            out.extend_from_slice(&numbers[..len]);
-            numbers = &numbers[len..];
-            continue;
-        }
-        if neg {
-            out.push(b'-');
-        }
-        let mut buf = itoa::Buffer::new();
-        let digits = buf.format(m).as_bytes();
-        if f == 0 {
-            out.extend_from_slice(digits);
-        } else if digits.len() > f {
-            let (int, frac) = digits.split_at(digits.len() - f);
-            out.extend_from_slice(int);
-            out.push(b'.');
-            out.extend_from_slice(frac);
-        } else {
-            out.extend_from_slice(b"0.");
-            out.resize(out.len() + f - digits.len(), b'0');
-            out.extend_from_slice(digits);
-        }
-    }
-    out.extend_from_slice(&skeleton[last..]);
-    if !numbers.is_empty() {
-        return Err(bad("bytes after the last number"));
-    }
-    Ok(out)
+    w + n
 }
 
 #[cfg(test)]
