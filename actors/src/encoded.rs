@@ -1,9 +1,10 @@
 //! `EncodedBatch`: a batch as it leaves the poller, encoded once for NATS.
 //!
 //! A poller turns its `Batch` into the JSON payload of docs/reference.md §3
-//! right away, on its own task; from there on the buffer's ring, the spool
-//! (record format 2) and the publisher only move bytes. Nothing downstream
-//! of the poller deserializes a batch again.
+//! right away, on its own task; from there on the buffer's ring and the
+//! publisher only move bytes, and the spool stores the body compactly
+//! (record format 3) and gives back the same bytes. Nothing downstream of
+//! the poller deserializes a batch again.
 //!
 //! The payload starts with `seq`, which the buffer assigns on acceptance, so
 //! what is kept is the *body*: the payload without its opening `{"seq":N,`.
@@ -125,7 +126,7 @@ impl EncodedBatch {
         self.device.starts_with('_')
     }
 
-    /// Puts stored parts back together (the spool's record format 2).
+    /// Puts stored parts back together (the spool's record formats 2 and 3).
     pub fn from_parts(
         seq: u64,
         device: Arc<str>,

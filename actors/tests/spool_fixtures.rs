@@ -1,7 +1,8 @@
 //! Spools written by every record format version must stay readable
 //! forever, and publish exactly what was polled: `tests/fixtures/spool-v1`
-//! (rkyv records) and `tests/fixtures/spool-v2` (encoded payloads) were
-//! each written once by the build that wrote that format, and are committed.
+//! (rkyv records), `tests/fixtures/spool-v2` (encoded payloads) and
+//! `tests/fixtures/spool-v3` (compact bodies) were each written once by the
+//! build that wrote that format, and are committed.
 //! Write one only for a *new* format version, never over an old one:
 //! `INGESTOR_WRITE_FIXTURE=1 cargo test -p ingestor-actors --test spool_fixtures -- --ignored`
 //! (writes `spool-v<current version>` if it does not exist).
@@ -65,6 +66,11 @@ fn spool_written_by_format_v2_still_reads() {
 }
 
 #[test]
+fn spool_written_by_format_v3_still_reads() {
+    reads_and_continues(3);
+}
+
+#[test]
 #[ignore = "writes a committed fixture; run by hand for a new format version only"]
 fn write_fixture() {
     if std::env::var_os("INGESTOR_WRITE_FIXTURE").is_none() {
@@ -72,6 +78,10 @@ fn write_fixture() {
     }
     let dir = fixture(record::FORMAT_VERSION);
     assert!(!dir.exists(), "refusing to overwrite {}", dir.display());
+    for batch in expected() {
+        let written = record::encode(&EncodedBatch::encode(&batch));
+        assert_eq!(written[0], record::FORMAT_VERSION, "the format named");
+    }
     let (mut store, _) = Store::open(
         &dir,
         BufferSettings {

@@ -12,10 +12,12 @@
 //! `disconnect` a stall first moves the whole ring to disk).
 //!
 //! **On disk.** Keyspace `batches`: key = seq as 8 bytes big-endian, value =
-//! a versioned, checksummed record (`record`): format 2 holds the batch as
-//! encoded for NATS (`EncodedBatch`), so Take hands out the bytes read,
-//! never a decoded batch; format 1 (rkyv, earlier builds) is still read and
-//! encoded on the way out. Both formats are frozen. Keyspace
+//! a versioned, checksummed record (`record`): format 3 (written) holds
+//! the batch's payload body compactly (its skeleton, binary numbers, the
+//! ts as a mark: `record/compact.rs`), read back to the exact body the
+//! poller encoded; format 2 (the body as encoded for NATS, handed out as
+//! read) and format 1 (rkyv, encoded on the way out) are still read. All
+//! three are frozen. Keyspace
 //! `meta`: `seq_reserved`, `seq_next_clean`, `acked`, `live_count`,
 //! `live_bytes` (the counters change in the same write batch as the records
 //! they count). Keyspace `quarantine`: records that failed their checksum or

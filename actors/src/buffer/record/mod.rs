@@ -4,12 +4,15 @@
 //! Every record starts with a format version and a CRC-32 (IEEE,
 //! little-endian) of everything after the first five bytes.
 //!
-//! Format version 3, read by this build, not yet written (its encoder,
-//! [`encode_v3`], costs about 350 ns a batch, against 100 for version 2): as version 2, with the body stored
-//! compactly ([`compact`]: what a device's batches repeat apart from what
-//! each poll changes); in lz4 blocks about 56 % of version 2 on disk
-//! (`cargo bench --bench capacity` with it written: 98.6 bytes per batch
-//! of 20 `f32` tags, against 177.2).
+//! Format version 3, written by this build — FROZEN: as version 2, with
+//! the body stored compactly ([`compact`]: what a device's batches repeat,
+//! apart from the numbers and the time each poll changes, stored in
+//! binary), read back to the body byte for byte. In lz4 blocks it takes
+//! 30 % of version 2 on disk (`cargo bench --bench capacity`: 43.3 bytes
+//! per batch of 20 `f32` tags in the tables, against 144.4); its codec
+//! costs about 350 ns a batch to write and 400 to read on the disk
+//! thread, against 100 and 145 for version 2 (`BENCH_ONLY=codec cargo
+//! bench --bench buffer`).
 //! ```text
 //! byte 0        format version (3)
 //! bytes 1..5    CRC-32 of bytes 5..
@@ -17,12 +20,12 @@
 //! bytes 13..17  device id length D, u32 little-endian
 //! bytes 17..    device id (UTF-8, D bytes), then the compact body
 //! ```
-//! A body the compact form cannot hold (none that this build encodes) is
-//! written as version 2.
 //!
-//! Format version 2, written by this build — FROZEN: the batch as it goes
-//! to NATS (see [`EncodedBatch`]), so a drained record is handed out, never
-//! decoded.
+//! Format version 2 — FROZEN: the batch as it goes to NATS (see
+//! [`EncodedBatch`]), handed out as read, never decoded. Written by the
+//! builds before format 3, and by this one for a body the compact form
+//! cannot hold (one with a byte 0x00 or 0x01 in it, which JSON escapes:
+//! none that a poller encodes).
 //! ```text
 //! byte 0        format version (2)
 //! bytes 1..5    CRC-32 of bytes 5..
@@ -53,10 +56,10 @@ use rkyv::util::AlignedVec;
 use crate::{Batch, EncodedBatch};
 
 /// The record format this build writes.
-pub const FORMAT_VERSION: u8 = V2;
-/// The payload body as published.
+pub const FORMAT_VERSION: u8 = V3;
+/// The payload body as published (builds before format 3).
 const V2: u8 = 2;
-/// The compact body, read (a spool a later build wrote), not yet written.
+/// The compact body, written.
 const V3: u8 = 3;
 /// The rkyv format of earlier builds, still read.
 const V1: u8 = 1;
@@ -125,9 +128,9 @@ impl Devices {
     }
 }
 
-/// Writes a batch as a record of this build's format (version 2).
+/// Writes a batch as a record of this build's format (version 3).
 pub fn encode(batch: &EncodedBatch) -> Vec<u8> {
-    encode_v2(batch)
+    encode_v3(batch)
 }
 
 /// Writes a batch as a version-3 record (version 2 for a body the compact
