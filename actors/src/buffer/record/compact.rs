@@ -193,6 +193,15 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_batch_reads_back_and_so_does_a_small_one_after_it() {
+        // 50 000 tags: the reader's room goes past what it keeps.
+        let tags: Vec<String> = (0..50_000).map(|i| format!(r#""t{i}":{i}.5"#)).collect();
+        let body = format!(r#""device":"d","values":{{{}}}}}"#, tags.join(","));
+        roundtrip(body.as_bytes(), 0);
+        roundtrip(br#""device":"d","values":{"a":-1}}"#, 0);
+    }
+
+    #[test]
     fn a_body_with_reserved_bytes_is_left_to_another_version() {
         let mut out = vec![9];
         assert!(!write(b"\"device\":\"a\0\"}", 0, &mut out));

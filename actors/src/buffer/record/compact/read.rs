@@ -45,10 +45,15 @@ pub(in crate::buffer::record) fn read(rest: &[u8], ts_micros: i64) -> Result<Vec
             };
         }
         w = copy(out, w, skeleton, last, skeleton.len());
+        let body = out[..w].to_vec();
+        if out.len() > MAX_KEPT {
+            // One huge batch does not keep its room for good.
+            *out = Vec::new();
+        }
         if !numbers.is_empty() {
             return Err(bad("bytes after the last number"));
         }
-        Ok(out[..w].to_vec())
+        Ok(body)
     })
 }
 
@@ -57,6 +62,9 @@ thread_local! {
     /// its length).
     static TEXT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
+
+/// The most room [`TEXT`] keeps between reads.
+const MAX_KEPT: usize = 1 << 20;
 
 /// The longest text of a short-form number: `-0.` and 30 digits.
 const MAX_TEXT: usize = 33;
