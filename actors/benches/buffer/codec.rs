@@ -12,6 +12,11 @@ use super::{batch, poll_batch};
 /// threads, measures those instead of the codec).
 const PASSES: usize = 5;
 
+/// Nanoseconds per batch since `start`, for `n` batches.
+fn ns_per_batch(start: Instant, n: usize) -> f64 {
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
 /// Nanoseconds per batch to encode and to decode a record, in the format
 /// this build writes and in format 2 (the payload as published), and to
 /// encode a batch's payload (done by its poller, before the buffer sees it).
@@ -26,13 +31,12 @@ pub struct Codec {
 impl Codec {
     pub fn measure(n: usize) -> Codec {
         let polled: Vec<Batch> = (0..n as u64).map(poll_batch).collect();
-        let per_batch = |start: Instant| start.elapsed().as_nanos() as f64 / n as f64;
         let mut payload = f64::MAX;
         let mut batches = Vec::new();
         for _ in 0..PASSES {
             let start = Instant::now();
             batches = polled.iter().map(EncodedBatch::encode).collect();
-            payload = payload.min(per_batch(start));
+            payload = payload.min(ns_per_batch(start, n));
         }
         let (encode, decode) = Self::format(&batches, record::encode);
         let (encode_v2, decode_v2) = Self::format(&batches, record::encode_v2);
@@ -47,19 +51,19 @@ impl Codec {
 
     /// Fastest encode and decode pass of one format.
     fn format(batches: &[EncodedBatch], encode: fn(&EncodedBatch) -> Vec<u8>) -> (f64, f64) {
-        let n = batches.len() as f64;
+        let n = batches.len();
         let (mut enc, mut dec) = (f64::MAX, f64::MAX);
         let mut records: Vec<Vec<u8>> = Vec::with_capacity(batches.len());
         for _ in 0..PASSES {
             records.clear();
             let start = Instant::now();
             records.extend(batches.iter().map(encode));
-            enc = enc.min(start.elapsed().as_nanos() as f64 / n);
+            enc = enc.min(ns_per_batch(start, n));
             let start = Instant::now();
             for r in &records {
                 std::hint::black_box(record::decode(r).expect("decode"));
             }
-            dec = dec.min(start.elapsed().as_nanos() as f64 / n);
+            dec = dec.min(ns_per_batch(start, n));
         }
         (enc, dec)
     }
