@@ -273,9 +273,10 @@
 //!   - `unsynced`, `tickets`, `set_aside`, `reclaim`, `gaps`: the records
 //!     of a failed sync, one poll one seq, set aside never stuck, space
 //!     given back, gap events.
-//! - `spool/`: the fjall database ([`Spool`]: keyspaces, reads, the seq
-//!   reservation, the journal, the reclaim's compaction).
-//! - `record`: the frozen record formats; `space`: bytes on disk and free.
+//! - `spool/`: the fjall database ([`Spool`]: its opening and tuning,
+//!   keyspaces, reads, the seq reservation, the journal, the reclaim's
+//!   compaction).
+//! - `record`: the frozen record formats (`record/compact*`: format 3's body); `space`: bytes on disk and free.
 //! - `error`: [`SpoolError`], [`PushError`], [`CloseError`], [`SpoolState`].
 
 pub mod actor;
