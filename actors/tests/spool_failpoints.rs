@@ -234,3 +234,78 @@ fn a_record_that_keeps_failing_to_read_is_set_aside_and_the_rest_flows() {
     assert_eq!(set_aside, 1, "counted once, as unreadable");
     scenario.teardown();
 }
+
+/// Found by the fault model: a sync fails, the reopen's rewrite fails too,
+/// then NATS confirms the whole disk. The drained spool's compaction must
+/// not start on the database still to be reopened: it held the database, so
+/// the healed tick could not reopen it, and until the reopen `take` handed
+/// out nothing, the ring's batch included.
+#[test]
+fn a_drain_between_a_failed_sync_and_its_reopen_does_not_hold_delivery() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), settings(1, PersistMode::Overflow));
+    // seq 1 spills to disk (unsynced), seq 2 stays in the ring.
+    store.push(batch(1)).unwrap();
+    store.push(batch(2)).unwrap();
+    assert_eq!(store.stats().disk_batches, 1);
+    fail::cfg("spool::write", "return(io)").unwrap();
+    fail::cfg("spool::sync", "return(enospc)").unwrap();
+    let first = seqs(&store.take(1).unwrap());
+    assert_eq!(first, vec![1]);
+    store.sync_if_dirty().unwrap();
+    store.refresh_and_retry();
+    assert_eq!(
+        store.spool_state(),
+        SpoolState::Full,
+        "sync failed, rewrite too"
+    );
+    store.ack(1).unwrap();
+    fail::remove("spool::write");
+    fail::remove("spool::sync");
+    // One healed tick is enough.
+    store.refresh_and_retry();
+    assert_eq!(store.spool_state(), SpoolState::Ok, "reopened at once");
+    assert_eq!(
+        seqs(&take_all(&mut store, 5)),
+        vec![2],
+        "the ring's batch flows"
+    );
+    scenario.teardown();
+}
+
+/// Found by the fault model: a stop while a drained spool's compaction
+/// holds the database and a failed sync's records wait for their rewrite.
+/// The tick defers such a reopen; the stop's last chance must not, or it
+/// counts as lost what it could have written again.
+#[test]
+fn a_stop_during_a_compaction_writes_a_failed_syncs_records_again() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(1, PersistMode::Overflow);
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snap = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let mut store = open(dir.path(), s.clone());
+        store.push(batch(1)).unwrap();
+        store.push(batch(2)).unwrap();
+        store.take(1).unwrap();
+        // The spool drains, and was full: its compaction starts.
+        fail::cfg("spool::sync", "return(enospc)").unwrap();
+        store.ack(1).unwrap();
+        store.sync_if_dirty().unwrap();
+        store.refresh_and_retry();
+        // seq 2 spills and is unsynced; its sync fails: due for a rewrite.
+        store.push(batch(3)).unwrap();
+        store.sync_if_dirty().unwrap();
+        assert_ne!(store.spool_state(), SpoolState::Ok);
+        fail::remove("spool::sync");
+        store.close().expect("everything saved");
+    });
+    assert_eq!(dropped_or_corrupt(&snap), 0, "nothing counted as lost");
+    let mut store = open(dir.path(), s);
+    let got = take_all(&mut store, 5);
+    assert_eq!(seqs(&got), vec![2, 3], "both kept, once, in order");
+    assert!(got.iter().all(|b| n_of(b) == b.seq));
+    scenario.teardown();
+}

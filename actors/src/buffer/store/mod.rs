@@ -243,6 +243,11 @@ impl Store {
             };
         }
         // A full or failed spool gets a last chance (space may be back).
+        // Unlike the tick it waits for a compaction holding the database,
+        // so a due reopen happens and writes a failed sync's records again.
+        if self.health.needs_reopen() {
+            self.wait_for_compaction();
+        }
         self.refresh_and_retry();
         self.save_set_aside(true);
         self.commit()?;

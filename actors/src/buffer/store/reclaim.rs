@@ -76,7 +76,8 @@ impl Drop for Store {
 }
 
 impl Store {
-    /// Called after every ack: starts the compaction of an emptied spool.
+    /// Called after every ack (and a reopen): starts the compaction of an
+    /// emptied spool.
     pub(super) fn compact_if_drained(&mut self) {
         let n = self.reclaim.deletes;
         let enough = n >= COMPACT_AFTER_DELETES
@@ -87,6 +88,12 @@ impl Store {
         // first: under steady acks (`persist = "always"`) a new compaction
         // after every emptying ack kept the ticks from ever stepping it.
         if self.spool.live_count() > DRAINED_AT_MOST || !enough || self.reclaim.due {
+            return;
+        }
+        // A database to reopen (and a failed sync's records to write again)
+        // goes first: a compaction holds the database, and until the reopen
+        // `take` hands out nothing. The reopen starts it (`spill`).
+        if self.health.needs_reopen() || self.rewrite_due() {
             return;
         }
         if self.reclaim.compacting.swap(true, Ordering::AcqRel) {

@@ -247,6 +247,8 @@ impl Store {
                 return;
             }
             tracing::info!("spool reopened after a storage failure");
+            // A drained spool's compaction waited for the reopen.
+            self.compact_if_drained();
         }
         if !self.space.has_room_again(&self.settings) {
             return;
