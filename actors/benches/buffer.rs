@@ -16,7 +16,8 @@
 //!   backlog drained through the actor, divided by its peak (`reclaim`).
 //!
 //! `BENCH_BATCHES` (default 1 000 000) and `BENCH_RSS_BATCHES` (4 000 000)
-//! shrink it for a quick look; `BENCH_ONLY=drain` runs the drain lines alone.
+//! shrink it for a quick look; `BENCH_ONLY=drain` runs the drain lines alone,
+//! `BENCH_ONLY=write` the write ratio, `BENCH_ONLY=codec` the codec line.
 
 use std::path::Path;
 use std::time::Instant;
@@ -39,6 +40,13 @@ mod reclaim;
 mod write;
 
 const GROUP: usize = 1_000;
+
+/// What bare fjall writes: `GROUP` encoded records, used round.
+fn records() -> Vec<Vec<u8>> {
+    (1..=GROUP as u64)
+        .map(|i| record::encode(&batch(i)))
+        .collect()
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -294,6 +302,29 @@ fn main() {
         codec::Codec::measure(n.min(100_000)).print();
         return;
     }
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "write") {
+        // The write ratio alone, ours and bare fjall one after the other.
+        let (a, b) = (tmp("ours-write"), tmp("bare-write"));
+        let ours = rt.block_on(write::ours_write(
+            a.path(),
+            n,
+            settings(10_000, PersistMode::Always),
+            write::Pushes::Chunks,
+        ));
+        let bare = bare::bare_write(b.path(), n, &records());
+        drop((a, b));
+        let a = tmp("ours-stream");
+        let streamed = rt.block_on(async {
+            let buffer = spawn(a.path(), settings(10_000, PersistMode::Always)).await;
+            let batches = (1..=n as u64).map(batch).collect();
+            let rate = write::ours_write_streaming(&buffer, batches, GROUP).await;
+            buffer.stop(None);
+            rate
+        });
+        println!("spool_write_ratio_vs_fjall: {:.3}", ours / bare);
+        println!("write batches/s: ours {ours:.0}, bare fjall {bare:.0}; streaming ({GROUP} single pushes outstanding, each waiting for its sync) {streamed:.0}");
+        return;
+    }
     if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "drain") {
         // A quick look at the drain alone (same lines as the full run).
         let drain = Drain::measure(&rt, n);
@@ -309,10 +340,7 @@ fn main() {
         settings(10_000, PersistMode::Always),
         write::Pushes::Chunks,
     ));
-    let records: Vec<Vec<u8>> = (1..=GROUP as u64)
-        .map(|i| record::encode(&batch(i)))
-        .collect();
-    let bare_w = bare::bare_write(b.path(), n, &records);
+    let bare_w = bare::bare_write(b.path(), n, &records());
     drop((a, b));
     let a = tmp("ours-push");
     let pushes = rt.block_on(write::ours_write(

@@ -215,10 +215,10 @@ impl Actor for BufferActor {
         crate::fault::hit("buffer").await;
         match msg {
             BufferMsg::Push(batch, reply) => {
-                push(state, vec![(None, batch)], reply.map(Answer::One)).await?
+                push(state, vec![Item::new(None, batch)], reply.map(Answer::One)).await?
             }
             BufferMsg::PushMany(batches, reply) => {
-                let items = batches.into_iter().map(|b| (None, b)).collect();
+                let items = batches.into_iter().map(|b| Item::new(None, b)).collect();
                 push(state, items, reply.map(Answer::Many)).await?
             }
             BufferMsg::PushTicketed {
@@ -228,7 +228,7 @@ impl Actor for BufferActor {
             } => {
                 let items = batches
                     .into_iter()
-                    .map(|(ticket, b)| (Some((inlet, ticket)), b))
+                    .map(|(ticket, b)| Item::new(Some((inlet, ticket)), b))
                     .collect();
                 push(state, items, reply.map(Answer::Many)).await?
             }

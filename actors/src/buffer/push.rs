@@ -109,9 +109,25 @@ impl Pushed {
     }
 }
 
-/// A batch to push, with its inlet ticket when it has one
-/// (`(inlet, ticket)`, `store/tickets.rs`).
-pub(super) type Item = (Option<(u64, u64)>, EncodedBatch);
+/// A batch to push.
+pub(super) struct Item {
+    /// Its inlet ticket when it has one: `(inlet, ticket)`, `store/tickets.rs`.
+    pub(super) ticket: Option<(u64, u64)>,
+    pub(super) batch: EncodedBatch,
+    /// Its spool record, when the async front encoded it ahead
+    /// (`SharedStore::push`).
+    pub(super) record: Option<Vec<u8>>,
+}
+
+impl Item {
+    pub(super) fn new(ticket: Option<(u64, u64)>, batch: EncodedBatch) -> Item {
+        Item {
+            ticket,
+            batch,
+            record: None,
+        }
+    }
+}
 
 /// Batches to push, in order, and where their answer goes: a job the
 /// disk thread runs and answers without the actor waiting for it.
@@ -212,10 +228,14 @@ impl GroupCommit {
     }
 }
 
-fn push_one(store: &mut Store, (ticket, batch): Item) -> PushResult {
-    match ticket {
-        Some((inlet, ticket)) => store.push_ticketed(inlet, ticket, batch),
-        None => store.push(batch).map_err(refused),
+fn push_one(store: &mut Store, item: Item) -> PushResult {
+    match item.ticket {
+        Some((inlet, ticket)) => {
+            store.push_ticketed_prepared(inlet, ticket, item.batch, item.record)
+        }
+        None => store
+            .push_prepared(item.batch, item.record)
+            .map_err(refused),
     }
 }
 

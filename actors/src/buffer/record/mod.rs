@@ -10,9 +10,10 @@
 //! binary), read back to the body byte for byte. In lz4 blocks it takes
 //! 30 % of version 2 on disk (`cargo bench --bench capacity`: 43.3 bytes
 //! per batch of 20 `f32` tags in the tables, against 144.4); its codec
-//! costs about 350 ns a batch to write and 400 to read on the disk
-//! thread, against 100 and 145 for version 2 (`BENCH_ONLY=codec cargo
-//! bench --bench buffer`).
+//! costs about 350 ns a batch to write (on the buffer's async front while
+//! pushes are written through, `store/disk_thread.rs`) and 400 to read
+//! (on the disk thread), against 100 and 145 for version 2
+//! (`BENCH_ONLY=codec cargo bench --bench buffer`).
 //! ```text
 //! byte 0        format version (3)
 //! bytes 1..5    CRC-32 of bytes 5..

@@ -24,12 +24,22 @@
 //! for them, the thread answers their callers itself, and after every
 //! job it runs the group commit once its queue is empty (`GroupCommit`).
 //!
+//! Encoding a batch's spool record (`record::encode`, about 350 ns) is the
+//! front's work where it can be: while the store writes every push through
+//! (`persist = "always"`, `"disconnect"` during a stall), `push` encodes
+//! the records on the caller's task before queueing them, so the disk
+//! thread, the one that cannot be parallel, spends its time on fjall. The
+//! thread keeps `encode_ahead` current after every job; a record missing
+//! (the mode just changed) is encoded by the store, one not needed is
+//! dropped.
+//!
 //! A job that panics is caught: its caller gets [`DiskThreadGone`] (the
 //! actor restarts), and the thread serves the next job. Every store
 //! operation leaves the store consistent between fjall calls, as the
 //! mutex this replaces assumed of a poisoned lock.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -39,6 +49,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Store;
 use crate::buffer::error::CloseError;
 use crate::buffer::push::{Front, GroupCommit, PushJob};
+use crate::buffer::record;
 use crate::buffer::SpoolError;
 
 /// Jobs waiting for the disk thread at most; a sender waits (async) for room.
@@ -69,6 +80,8 @@ pub struct SharedStore(Arc<Thread>);
 /// The one sender of jobs and the thread; dropped with the last handle.
 struct Thread {
     jobs: Option<mpsc::Sender<Job>>,
+    /// The store writes pushes through: the front encodes their records.
+    encode_ahead: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -76,11 +89,14 @@ impl SharedStore {
     /// Starts the disk thread with `store`.
     pub(super) fn start(store: Store) -> std::io::Result<SharedStore> {
         let (jobs, queue) = mpsc::channel(QUEUE);
+        let encode_ahead = Arc::new(AtomicBool::new(store.writes_through()));
+        let flag = encode_ahead.clone();
         let thread = std::thread::Builder::new()
             .name("ingestor-disk".into())
-            .spawn(move || serve(store, queue))?;
+            .spawn(move || serve(store, queue, &flag))?;
         Ok(SharedStore(Arc::new(Thread {
             jobs: Some(jobs),
+            encode_ahead,
             thread: Some(thread),
         })))
     }
@@ -106,8 +122,14 @@ impl SharedStore {
     }
 
     /// Queues pushes behind every job sent before; waits only for room in
-    /// the queue. The thread answers the job's caller.
-    pub(in crate::buffer) async fn push(&self, job: PushJob) -> Result<(), DiskThreadGone> {
+    /// the queue. The thread answers the job's caller. Encodes the records
+    /// here while the store writes pushes through (see the module doc).
+    pub(in crate::buffer) async fn push(&self, mut job: PushJob) -> Result<(), DiskThreadGone> {
+        if self.0.encode_ahead.load(Ordering::Relaxed) {
+            for item in &mut job.items {
+                item.record = Some(record::encode(&item.batch));
+            }
+        }
         self.send(Job::Push(job)).await
     }
 
@@ -147,7 +169,7 @@ impl Drop for Thread {
 /// The disk thread's loop: one job after another, in the order sent, then
 /// the group commit when nothing else waits, until every handle is gone;
 /// then the store is dropped here (fjall closes).
-fn serve(mut store: Store, mut queue: mpsc::Receiver<Job>) {
+fn serve(mut store: Store, mut queue: mpsc::Receiver<Job>, encode_ahead: &AtomicBool) {
     let mut group = GroupCommit::default();
     while let Some(job) = queue.blocking_recv() {
         let ran = catch_unwind(AssertUnwindSafe(|| match job {
@@ -166,6 +188,7 @@ fn serve(mut store: Store, mut queue: mpsc::Receiver<Job>) {
         if committed.is_err() {
             tracing::error!("the buffer's group commit panicked; its callers get no answer");
         }
+        encode_ahead.store(store.writes_through(), Ordering::Relaxed);
     }
 }
 

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use metrics::{counter, gauge};
 
 use super::error::{CloseError, SpoolState};
+use super::record;
 use super::space::Space;
 use super::spool::{OpenReport, Read, Spool, SpoolError};
 use crate::metric_names;
@@ -149,7 +150,8 @@ impl Store {
         SharedStore::start(self)
     }
 
-    fn writes_through(&self) -> bool {
+    /// Whether a push waits in `pending` for a commit (written through).
+    pub(super) fn writes_through(&self) -> bool {
         if !self.health.is_ok() {
             return false;
         }
@@ -170,7 +172,16 @@ impl Store {
     /// only then: in `always` once synced); otherwise it is in the ring on
     /// return.
     pub fn push(&mut self, batch: impl Into<EncodedBatch>) -> Result<u64, SpoolError> {
-        let mut batch = batch.into();
+        self.push_prepared(batch.into(), None)
+    }
+
+    /// `push` of a batch whose spool record the async front may have
+    /// encoded already (`disk_thread`: off the disk thread).
+    pub(in crate::buffer) fn push_prepared(
+        &mut self,
+        mut batch: EncodedBatch,
+        record: Option<Vec<u8>>,
+    ) -> Result<u64, SpoolError> {
         if self.lifecycle.is_closed() {
             return Err(SpoolError::Closed);
         }
@@ -180,7 +191,8 @@ impl Store {
         batch.seq = seq;
         if self.writes_through() {
             // Counted as accepted by `commit`, once written (and synced).
-            self.ring.add_pending(batch);
+            let record = record.unwrap_or_else(|| record::encode(&batch));
+            self.ring.add_pending(batch, record);
         } else {
             // Pending batches are older than this one: disk first.
             self.commit()?;

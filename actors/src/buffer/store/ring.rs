@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 use metrics::counter;
 
 use super::gaps::GapReason;
+use crate::buffer::record;
 use crate::metric_names;
 use crate::settings::{BufferSettings, WhenDiskFull};
 use crate::EncodedBatch;
@@ -30,7 +31,9 @@ use crate::EncodedBatch;
 /// Batches in memory: the ring and those waiting for a commit.
 pub(super) struct Ring {
     batches: VecDeque<EncodedBatch>,
-    pending: Vec<EncodedBatch>,
+    /// With its spool record (encoded ahead by the async front, or on
+    /// arrival; empty once handed to a commit).
+    pending: Vec<(EncodedBatch, Vec<u8>)>,
     /// `memory_batches` (at least 1).
     cap: usize,
     when_full: WhenDiskFull,
@@ -101,7 +104,9 @@ impl Ring {
 
     /// The oldest batch in memory (for the age gauge).
     pub(super) fn oldest_batch(&self) -> Option<&EncodedBatch> {
-        self.batches.front().or(self.pending.first())
+        self.batches
+            .front()
+            .or(self.pending.first().map(|(b, _)| b))
     }
 
     /// The drop policy, while the disk takes no writes: keeps the batches
@@ -127,17 +132,27 @@ impl Ring {
 
 /// Pending: accepted in a write-through mode, waiting for the group commit.
 impl Ring {
-    pub(super) fn pending(&self) -> &[EncodedBatch] {
-        &self.pending
+    /// The pending batches' records, for their commit: each record leaves
+    /// the ring (one not there any more, after a commit that found the
+    /// buffer closed, is encoded again).
+    pub(super) fn pending_records(&mut self) -> Vec<(u64, Vec<u8>)> {
+        self.pending
+            .iter_mut()
+            .map(|(b, rec)| match std::mem::take(rec) {
+                rec if rec.is_empty() => (b.seq, record::encode(b)),
+                rec => (b.seq, rec),
+            })
+            .collect()
     }
 
     pub(super) fn pending_len(&self) -> usize {
         self.pending.len()
     }
 
-    /// A batch accepted for the next group commit (counted once written).
-    pub(super) fn add_pending(&mut self, batch: EncodedBatch) {
-        self.pending.push(batch);
+    /// A batch accepted for the next group commit (counted once written),
+    /// with its record.
+    pub(super) fn add_pending(&mut self, batch: EncodedBatch, record: Vec<u8>) {
+        self.pending.push((batch, record));
     }
 
     /// The pending batches are on disk: accepted, counted.
@@ -151,6 +166,6 @@ impl Ring {
     pub(super) fn pending_to_memory(&mut self) {
         let pending = std::mem::take(&mut self.pending);
         counter!(metric_names::BATCHES_TOTAL).increment(pending.len() as u64);
-        self.batches.extend(pending);
+        self.batches.extend(pending.into_iter().map(|(b, _)| b));
     }
 }

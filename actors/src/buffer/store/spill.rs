@@ -35,12 +35,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sync = self.settings.persist == PersistMode::Always;
-        let records: Vec<(u64, Vec<u8>)> = self
-            .ring
-            .pending()
-            .iter()
-            .map(|b| (b.seq, record::encode(b)))
-            .collect();
+        let records = self.ring.pending_records();
         let seqs: Vec<u64> = records.iter().map(|(s, _)| *s).collect();
         let dropped = match self.write_records(records, sync) {
             Ok(()) => {

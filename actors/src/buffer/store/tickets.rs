@@ -37,6 +37,17 @@ impl Store {
     /// Pushes `batch` under ticket `ticket` of inlet `inlet`, unless that
     /// ticket was pushed before: then its first answer, and nothing else.
     pub fn push_ticketed(&mut self, inlet: u64, ticket: u64, batch: EncodedBatch) -> PushResult {
+        self.push_ticketed_prepared(inlet, ticket, batch, None)
+    }
+
+    /// `push_ticketed` of a batch whose record may be encoded already.
+    pub(in crate::buffer) fn push_ticketed_prepared(
+        &mut self,
+        inlet: u64,
+        ticket: u64,
+        batch: EncodedBatch,
+        record: Option<Vec<u8>>,
+    ) -> PushResult {
         let seen = self.tickets.entry(inlet).or_default();
         if ticket < seen.next {
             let back = (seen.next - ticket) as usize;
@@ -46,7 +57,9 @@ impl Store {
                 false => Err(PushError::AlreadyAccepted),
             };
         }
-        let result = self.push(batch).map_err(super::super::push::refused);
+        let result = self
+            .push_prepared(batch, record)
+            .map_err(super::super::push::refused);
         let seen = self.tickets.entry(inlet).or_default();
         seen.next = ticket + 1;
         if seen.answers.len() == REMEMBERED {
