@@ -370,7 +370,7 @@ fn run_case(case: Case) {
                 status: Default::default(),
                 writes: None,
                 link: links.link_for(d).expect("link"),
-                device: d.clone(),
+                device: d.clone().into(),
                 buffer: inlet.clone(),
                 backoff_min: Duration::from_millis(100),
                 backoff_max: Duration::from_secs(30),

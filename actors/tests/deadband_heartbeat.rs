@@ -39,7 +39,7 @@ async fn start(dev: &DeviceSettings, buffer: &ActorRef<BufferMsg>) -> ActorRef<D
         status: Default::default(),
         writes: None,
         link: Links::new().link_for(dev).unwrap(),
-        device: dev.clone(),
+        device: dev.clone().into(),
         buffer: buffer.clone().into(),
         first_poll: tokio::time::Instant::now(),
         backoff_min: Duration::from_millis(100),

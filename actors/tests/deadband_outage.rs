@@ -76,7 +76,7 @@ async fn outage_with_deadband_spools_only_the_sent_fraction_and_loses_none() {
         status: Default::default(),
         writes: None,
         link: Links::new().link_for(&dev).unwrap(),
-        device: dev.clone(),
+        device: dev.clone().into(),
         buffer: pipeline.buffer.clone().into(),
         first_poll: tokio::time::Instant::now(),
         backoff_min: Duration::from_millis(100),

@@ -39,7 +39,7 @@ async fn unchanged_values_are_counted_as_suppressed_and_polls_still_count() {
         status: Default::default(),
         writes: None,
         link: Links::new().link_for(&dev).unwrap(),
-        device: dev,
+        device: dev.into(),
         buffer: buffer.into(),
         backoff_min: Duration::from_millis(100),
         backoff_max: Duration::from_secs(1),

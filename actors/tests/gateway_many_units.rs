@@ -91,7 +91,7 @@ async fn gateway_ten_units_share_one_connection_and_never_overlap() {
             writes: None,
             link: links.link_for(&dev).unwrap(),
             first_poll: spread_start(&dev.id, Duration::from_millis(5)),
-            device: dev,
+            device: dev.into(),
             buffer: buffer.clone().into(),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(1),

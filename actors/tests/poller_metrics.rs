@@ -36,7 +36,7 @@ async fn poller_metrics_count_polls_requests_exceptions_and_lag() {
         status: Default::default(),
         writes: None,
         link: Links::new().link_for(&dev).unwrap(),
-        device: dev,
+        device: dev.into(),
         buffer: buffer.into(),
         backoff_min: Duration::from_millis(100),
         backoff_max: Duration::from_secs(1),

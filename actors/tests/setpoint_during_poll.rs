@@ -68,7 +68,7 @@ async fn write_during_a_poll_waits_for_the_poll_to_end() {
     };
     let args = DevicePollerArgs {
         link: Link::open(&d).unwrap(),
-        device: d,
+        device: d.into(),
         buffer: buffer.into(),
         first_poll: tokio::time::Instant::now() + Duration::from_secs(3),
         backoff_min: Duration::from_millis(100),

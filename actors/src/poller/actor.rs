@@ -72,7 +72,7 @@ use crate::backoff::Backoff;
 use crate::buffer::BufferInlet;
 use crate::poller::cycle::{DeviceReader, PollOutcome};
 use crate::poller::deadband::SendFilter;
-use crate::poller::group::poll_groups;
+use crate::poller::group::shared_poll_groups;
 use crate::poller::link::Link;
 use crate::poller::metrics::PollMetrics;
 use crate::poller::schedule::{first_due, id_hash, probe_delay, Schedule};
@@ -89,8 +89,8 @@ pub struct DevicePoller;
 /// What a DevicePoller starts from.
 #[derive(Debug)]
 pub struct DevicePollerArgs {
-    /// Its `[[devices]]` entry.
-    pub device: DeviceSettings,
+    /// Its `[[devices]]` entry (shared: the supervisor's table holds it).
+    pub device: Arc<DeviceSettings>,
     /// Its link (shared with devices at the same address: see
     /// [`Links`](crate::poller::link::Links)).
     pub link: Link,
@@ -322,7 +322,7 @@ impl Actor for DevicePoller {
     ) -> Result<Self::State, ActorProcessingErr> {
         let device: Arc<str> = Arc::from(args.device.id.as_str());
         let now = Instant::now();
-        let groups = poll_groups(&args.device)
+        let groups = shared_poll_groups(&args.device)
             .into_iter()
             .map(|settings| {
                 let schedule = Schedule {
@@ -357,7 +357,7 @@ impl Actor for DevicePoller {
         if let (Some(ctx), true) = (args.writes, args.device.has_writable_tags()) {
             let serve = setpoint::serve(
                 ctx,
-                args.device.clone(),
+                DeviceSettings::clone(&args.device),
                 args.link.clone(),
                 state.turn.clone(),
                 state.buffer.clone(),

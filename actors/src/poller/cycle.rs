@@ -16,6 +16,7 @@
 //!   still fails, the rest of the cycle is abandoned (the device is not
 //!   answering) and every unread tag carries that error.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::Counter;
@@ -71,7 +72,7 @@ pub struct PollOutcome {
 /// Reads one device's tags over its link, remembering what exceptions taught.
 #[derive(Debug)]
 pub struct DeviceReader {
-    device: DeviceSettings,
+    device: Arc<DeviceSettings>,
     link: Link,
     timing: RequestTiming,
     hints: PlanHints,
@@ -83,8 +84,9 @@ pub struct DeviceReader {
 type TagResults = Vec<Option<Result<Value, String>>>;
 
 impl DeviceReader {
-    /// A reader for `device` on `link`.
-    pub fn new(device: DeviceSettings, link: Link) -> Self {
+    /// A reader for `device` on `link` (its own settings, or shared).
+    pub fn new(device: impl Into<Arc<DeviceSettings>>, link: Link) -> Self {
+        let device = device.into();
         let hints = PlanHints::default();
         let plan = plan(&device, &hints);
         let timing = RequestTiming::of(&device);

@@ -13,6 +13,7 @@
 //!   groups due at the same moment are polled);
 //! - within a group, tags keep their config order (the batch's order).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::settings::DeviceSettings;
@@ -40,6 +41,19 @@ pub fn poll_groups(device: &DeviceSettings) -> Vec<DeviceSettings> {
             group
         })
         .collect()
+}
+
+/// `poll_groups` for a poller: a device that is one group of itself is
+/// shared, not copied (its settings are the largest thing a poller holds).
+pub(crate) fn shared_poll_groups(device: &Arc<DeviceSettings>) -> Vec<Arc<DeviceSettings>> {
+    if device
+        .tags
+        .iter()
+        .all(|t| t.interval(device) == device.poll_interval)
+    {
+        return vec![Arc::clone(device)];
+    }
+    poll_groups(device).into_iter().map(Arc::new).collect()
 }
 
 #[cfg(test)]
@@ -85,5 +99,30 @@ mod tests {
              [[tags]]\nname = \"a\"\nregister = \"holding\"\naddress = 0\ntype = \"u16\"\n",
         );
         assert_eq!(poll_groups(&d), vec![d]);
+    }
+
+    #[test]
+    fn a_poller_shares_a_one_group_device_and_copies_only_real_groups() {
+        let one = Arc::new(device(
+            "id = \"m\"\naddress = \"127.0.0.1:502\"\npoll_interval = \"2s\"\n\
+             [[tags]]\nname = \"a\"\nregister = \"holding\"\naddress = 0\ntype = \"u16\"\npoll_interval = \"2s\"\n",
+        ));
+        let groups = shared_poll_groups(&one);
+        assert_eq!(groups.len(), 1);
+        assert!(Arc::ptr_eq(&groups[0], &one), "the configured entry itself");
+        // Every tag at one interval that is not the device's: a group of its own.
+        let moved = Arc::new(device(
+            "id = \"m\"\naddress = \"127.0.0.1:502\"\npoll_interval = \"1s\"\n\
+             [[tags]]\nname = \"a\"\nregister = \"holding\"\naddress = 0\ntype = \"u16\"\npoll_interval = \"5s\"\n",
+        ));
+        let groups = shared_poll_groups(&moved);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].poll_interval, std::time::Duration::from_secs(5));
+        let groups: Vec<DeviceSettings> = groups.iter().map(|g| DeviceSettings::clone(g)).collect();
+        assert_eq!(
+            groups,
+            poll_groups(&moved),
+            "the same groups as poll_groups"
+        );
     }
 }

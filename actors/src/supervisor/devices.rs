@@ -7,6 +7,8 @@
 //! change keeps its key, its status (up flag, last values) and its running poller. The table is
 //! in config order (`Refs::pollers`, `/health`).
 
+use std::sync::Arc;
+
 use ractor::ActorRef;
 
 use crate::poller::{DevicePollerMsg, DeviceStatus};
@@ -17,8 +19,9 @@ use crate::settings::DeviceSettings;
 pub(super) struct DeviceSlot {
     /// Names the poller: `Child::Poller(key)`.
     pub(super) key: usize,
-    /// The entry as configured.
-    pub(super) device: DeviceSettings,
+    /// The entry as configured, shared with its poller (a 20-tag entry
+    /// is about 6 KiB: one copy per device, not one per holder).
+    pub(super) device: Arc<DeviceSettings>,
     /// What its polls showed (up or not, last values); outlives poller
     /// restarts.
     pub(super) status: DeviceStatus,
@@ -66,7 +69,7 @@ impl DeviceTable {
     fn push(&mut self, device: DeviceSettings, status: DeviceStatus) {
         self.slots.push(DeviceSlot {
             key: self.next_key,
-            device,
+            device: Arc::new(device),
             status,
             poller: None,
         });
@@ -90,7 +93,7 @@ impl DeviceTable {
 
     /// The entries, in config order.
     pub(super) fn devices(&self) -> impl Iterator<Item = &DeviceSettings> {
-        self.slots.iter().map(|s| &s.device)
+        self.slots.iter().map(|s| &*s.device)
     }
 
     /// The running pollers, in config order.
@@ -111,7 +114,7 @@ impl DeviceTable {
         let mut old = std::mem::take(&mut self.slots);
         for device in devices {
             match old.iter().position(|s| s.device.id == device.id) {
-                Some(i) if old[i].device == *device => {
+                Some(i) if *old[i].device == *device => {
                     let slot = old.swap_remove(i);
                     changes.unchanged.push(slot.key);
                     self.slots.push(slot);

@@ -282,7 +282,7 @@ pub async fn spawn_pollers(
             status: Default::default(),
             writes: None,
             link: links.link_for(dev).unwrap(),
-            device: (*dev).clone(),
+            device: (*dev).clone().into(),
             buffer: buffer.clone().into(),
             first_poll: t0,
             backoff_min: Duration::from_millis(100),
