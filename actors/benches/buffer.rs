@@ -304,23 +304,8 @@ fn main() {
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "write") {
         // The write ratio alone, ours and bare fjall one after the other.
-        let (a, b) = (tmp("ours-write"), tmp("bare-write"));
-        let ours = rt.block_on(write::ours_write(
-            a.path(),
-            n,
-            settings(10_000, PersistMode::Always),
-            write::Pushes::Chunks,
-        ));
-        let bare = bare::bare_write(b.path(), n, &records());
-        drop((a, b));
-        let a = tmp("ours-stream");
-        let streamed = rt.block_on(async {
-            let buffer = spawn(a.path(), settings(10_000, PersistMode::Always)).await;
-            let batches = (1..=n as u64).map(batch).collect();
-            let rate = write::ours_write_streaming(&buffer, batches, GROUP).await;
-            buffer.stop(None);
-            rate
-        });
+        let (ours, bare) = write::ours_and_bare(&rt, n);
+        let streamed = write::streamed(&rt, n);
         println!("spool_write_ratio_vs_fjall: {:.3}", ours / bare);
         println!("write batches/s: ours {ours:.0}, bare fjall {bare:.0}; streaming ({GROUP} single pushes outstanding, each waiting for its sync) {streamed:.0}");
         return;
@@ -333,15 +318,7 @@ fn main() {
         return;
     }
 
-    let (a, b) = (tmp("ours-write"), tmp("bare-write"));
-    let ours_w = rt.block_on(write::ours_write(
-        a.path(),
-        n,
-        settings(10_000, PersistMode::Always),
-        write::Pushes::Chunks,
-    ));
-    let bare_w = bare::bare_write(b.path(), n, &records());
-    drop((a, b));
+    let (ours_w, bare_w) = write::ours_and_bare(&rt, n);
     let a = tmp("ours-push");
     let pushes = rt.block_on(write::ours_write(
         a.path(),
@@ -358,15 +335,7 @@ fn main() {
         write::Pushes::Single,
     ));
     drop(a);
-    let a = tmp("ours-stream");
-    let streamed = rt.block_on(async {
-        let buffer = spawn(a.path(), settings(10_000, PersistMode::Always)).await;
-        let batches = (1..=n as u64).map(batch).collect();
-        let rate = write::ours_write_streaming(&buffer, batches, GROUP).await;
-        buffer.stop(None);
-        rate
-    });
-    drop(a);
+    let streamed = write::streamed(&rt, n);
 
     let drain = Drain::measure(&rt, n);
     let c = tmp("drain-rounds");

@@ -290,12 +290,15 @@ fn a_stop_during_a_compaction_writes_a_failed_syncs_records_again() {
         store.push(batch(1)).unwrap();
         store.push(batch(2)).unwrap();
         store.take(1).unwrap();
-        // The spool drains, and was full: its compaction starts.
+        // The disk drains; the tick's sync fails (the spool is full), the
+        // next tick reopens it, and the drained full spool's compaction
+        // starts.
         fail::cfg("spool::sync", "return(enospc)").unwrap();
         store.ack(1).unwrap();
         store.sync_if_dirty().unwrap();
         store.refresh_and_retry();
-        // seq 2 spills and is unsynced; its sync fails: due for a rewrite.
+        // seq 2 spills, unsynced, and the next sync fails: due for a
+        // rewrite, its reopen deferred while the compaction runs.
         store.push(batch(3)).unwrap();
         store.sync_if_dirty().unwrap();
         assert_ne!(store.spool_state(), SpoolState::Ok);

@@ -9,12 +9,40 @@ use std::path::Path;
 use std::time::Instant;
 
 use ingestor_actors::buffer::{BufferMsg, PushError, INLET_WINDOW};
-use ingestor_actors::settings::BufferSettings;
+use ingestor_actors::settings::{BufferSettings, PersistMode};
 use ingestor_actors::EncodedBatch;
 use ractor::concurrency::OneshotReceiver;
 use ractor::ActorRef;
 
-use super::{batch, spawn, GROUP};
+use super::{bare, batch, records, settings, spawn, tmp, GROUP};
+
+/// The ratio's two sides, one after the other on fresh spools: ours
+/// (`ours_write`, `persist = "always"`, chunks as the inlet sends) and bare
+/// fjall writing the same records; batches/s each.
+pub fn ours_and_bare(rt: &tokio::runtime::Runtime, n: usize) -> (f64, f64) {
+    let (a, b) = (tmp("ours-write"), tmp("bare-write"));
+    let ours = rt.block_on(ours_write(
+        a.path(),
+        n,
+        settings(10_000, PersistMode::Always),
+        Pushes::Chunks,
+    ));
+    let bare = bare::bare_write(b.path(), n, &records());
+    (ours, bare)
+}
+
+/// `ours_write_streaming` of `n` batches on a fresh spool (`always`),
+/// `GROUP` outstanding.
+pub fn streamed(rt: &tokio::runtime::Runtime, n: usize) -> f64 {
+    let a = tmp("ours-stream");
+    rt.block_on(async {
+        let buffer = spawn(a.path(), settings(10_000, PersistMode::Always)).await;
+        let batches = (1..=n as u64).map(batch).collect();
+        let rate = ours_write_streaming(&buffer, batches, GROUP).await;
+        buffer.stop(None);
+        rate
+    })
+}
 
 /// Batches/s from the first push to the last synced reply.
 pub async fn ours_write_streaming(
