@@ -40,13 +40,6 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// flush (8 MiB of `batches` later at most).
 const JOURNAL_TURNOVER: f64 = 64e6 + 8.0 * MIB;
 
-impl Run {
-    /// Spool bytes per batch without the journal.
-    fn tables(&self, n: u64) -> f64 {
-        self.bytes - self.journal as f64 / n as f64
-    }
-}
-
 fn settings() -> BufferSettings {
     BufferSettings {
         // Everything goes to disk, as in an outage.
@@ -145,6 +138,13 @@ struct Run {
     journal_peak: u64,
     /// Payload bytes per batch.
     payload: f64,
+}
+
+impl Run {
+    /// Spool bytes per batch without the journal.
+    fn tables(&self, n: u64) -> f64 {
+        self.bytes - self.journal as f64 / n as f64
+    }
 }
 
 /// Writes `n` batches of `devices`.

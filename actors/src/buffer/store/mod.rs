@@ -29,7 +29,6 @@ use std::sync::Arc;
 use metrics::{counter, gauge};
 
 use super::error::{CloseError, SpoolState};
-use super::record;
 use super::space::Space;
 use super::spool::{OpenReport, Read, Spool, SpoolError};
 use crate::metric_names;
@@ -191,7 +190,6 @@ impl Store {
         batch.seq = seq;
         if self.writes_through() {
             // Counted as accepted by `commit`, once written (and synced).
-            let record = record.unwrap_or_else(|| record::encode(&batch));
             self.ring.add_pending(batch, record);
         } else {
             // Pending batches are older than this one: disk first.

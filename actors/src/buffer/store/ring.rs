@@ -31,9 +31,8 @@ use crate::EncodedBatch;
 /// Batches in memory: the ring and those waiting for a commit.
 pub(super) struct Ring {
     batches: VecDeque<EncodedBatch>,
-    /// With its spool record (encoded ahead by the async front, or on
-    /// arrival; empty once handed to a commit).
-    pending: Vec<(EncodedBatch, Vec<u8>)>,
+    /// With its spool record when the async front encoded it ahead.
+    pending: Vec<(EncodedBatch, Option<Vec<u8>>)>,
     /// `memory_batches` (at least 1).
     cap: usize,
     when_full: WhenDiskFull,
@@ -132,16 +131,12 @@ impl Ring {
 
 /// Pending: accepted in a write-through mode, waiting for the group commit.
 impl Ring {
-    /// The pending batches' records, for their commit: each record leaves
-    /// the ring (one not there any more, after a commit that found the
-    /// buffer closed, is encoded again).
+    /// The pending batches' records, for their commit: each one encoded
+    /// ahead leaves the ring, the others are encoded here.
     pub(super) fn pending_records(&mut self) -> Vec<(u64, Vec<u8>)> {
         self.pending
             .iter_mut()
-            .map(|(b, rec)| match std::mem::take(rec) {
-                rec if rec.is_empty() => (b.seq, record::encode(b)),
-                rec => (b.seq, rec),
-            })
+            .map(|(b, rec)| (b.seq, rec.take().unwrap_or_else(|| record::encode(b))))
             .collect()
     }
 
@@ -150,8 +145,8 @@ impl Ring {
     }
 
     /// A batch accepted for the next group commit (counted once written),
-    /// with its record.
-    pub(super) fn add_pending(&mut self, batch: EncodedBatch, record: Vec<u8>) {
+    /// with its record if it was encoded ahead.
+    pub(super) fn add_pending(&mut self, batch: EncodedBatch, record: Option<Vec<u8>>) {
         self.pending.push((batch, record));
     }
 
